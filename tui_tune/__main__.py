@@ -1,0 +1,3 @@
+from tui_tune.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""`tui-tune`: no command opens the app; commands manage presets, demo data and runs.
+
+Each command's module is imported only when used, so `tui-tune --help` stays fast and the
+app side never pulls in torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from tui_tune import __version__
+
+# command -> (module with main(argv) -> int, one-line help)
+COMMANDS = {
+    "preset": ("tui_tune.cli_preset", "list, show, validate, diff and create presets"),
+    "demo": ("tui_tune.cli_demo", "build the offline demo model, tokenizer and data"),
+    "run": ("tui_tune.cli_runs", "launch a run from a preset (attached live view or --detach)"),
+    "ls": ("tui_tune.cli_runs", "list runs, newest first"),
+    "watch": ("tui_tune.cli_runs", "follow a run's live view, read-only"),
+    "logs": ("tui_tune.cli_runs", "print a run's console.log (-f to follow)"),
+    "stop": ("tui_tune.cli_runs", "stop a run gracefully (checkpoint, then exit)"),
+    "resume": ("tui_tune.cli_runs", "resume a stopped run from its newest checkpoint"),
+    "rm": ("tui_tune.cli_runs", "delete a finished run"),
+    "export": ("tui_tune.cli_runs", "pack a run (config, events, final weights) into a tar.gz"),
+    "sweep": ("tui_tune.cli_runs", "queue and run every combination of a preset's [sweep]"),
+    "serve": ("tui_tune.cli_app", "serve the app in a browser via textual-serve (127.0.0.1)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tui-tune", description="Fine-tune language models from the terminal. "
+        "Without a command, opens the app.")
+    parser.add_argument("--version", action="version", version=f"tui-tune {__version__}")
+    parser.add_argument("--watch", metavar="RUN", help="open the monitor of RUN, read-only")
+    parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
+    parser.add_argument("--runs-dir", metavar="DIR",
+                        help="where runs live (default ./runs or $TUI_TUNE_RUNS)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in COMMANDS:
+        module = importlib.import_module(COMMANDS[argv[0]][0])
+        return module.main(argv)
+    args = build_parser().parse_args(argv)
+    app = importlib.import_module("tui_tune.cli_app")
+    return app.open_app(watch=args.watch, mouse=not args.no_mouse, runs_dir=args.runs_dir)

@@ -1,0 +1,96 @@
+"""Settings for what the model reads: the data files, how rows become tokens, and augmentation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, field_validator
+
+from tui_tune.config.fields import Group, list_setting, setting
+
+
+class Dataset(Group):
+    model_config = ConfigDict(title="Dataset")
+
+    train_file: str = setting(
+        "", "Training data: a .csv, .parquet or .jsonl file, one example per row.")
+    validation_strategy: Literal["auto", "custom"] = setting(
+        "auto", "auto: hold out validation_size of the training rows (seeded); custom: read "
+        "validation_file.")
+    validation_file: str | None = setting(
+        None, "Validation data with the same columns as the training file (strategy custom).")
+    validation_size: float = setting(
+        0.01, "Fraction of training rows held out for validation (strategy auto).",
+        gt=0.0, lt=1.0)
+    data_sample: float = setting(
+        1.0, "Fraction of the training rows to use, for quick trials.", gt=0.0, le=1.0)
+    system_column: str | None = setting(
+        None, "Column holding a system message put before the prompt; empty for none.")
+    prompt_columns: list[str] = list_setting(
+        ["prompt"], "Column(s) forming the prompt; several are joined with the separator.",
+        min_length=1)
+    prompt_column_separator: str = setting(
+        "\n\n", "Text placed between several prompt columns.")
+    answer_column: str = setting("answer", "Column holding the answer the model learns to write.")
+    id_column: str = setting(
+        "id", "Column holding a row id, used with parent_id_column to chain conversations.",
+        advanced=True)
+    parent_id_column: str | None = setting(
+        None, "Column naming the id of the previous turn: rows are chained into multi-turn "
+        "conversations. Empty for single-turn data.")
+    text_system_start: str = setting(
+        "<|system|>", "Text put before the system message (without a chat template).",
+        advanced=True)
+    text_prompt_start: str = setting(
+        "<|prompt|>", "Text put before each prompt (without a chat template).")
+    text_answer_separator: str = setting(
+        "<|answer|>", "Text put between prompt and answer (without a chat template).")
+    add_eos_to_prompt: bool = setting(True, "End each prompt with the end-of-sequence token.")
+    add_eos_to_answer: bool = setting(
+        True, "End each answer with the end-of-sequence token, so the model learns to stop.")
+    mask_prompt_labels: bool = setting(
+        True, "Learn only from answer tokens: the loss ignores system and prompt tokens.")
+    use_chat_template: bool = setting(
+        False, "Format turns with the tokenizer's chat template instead of the text markers.")
+
+    @field_validator("prompt_columns", mode="before")
+    @classmethod
+    def _one_string_is_a_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
+class Tokenizer(Group):
+    model_config = ConfigDict(title="Tokenizer")
+
+    max_length: int = setting(
+        512, "Longest sequence in tokens (prompt + answer); longer ones are cut, the prompt "
+        "from the left first.", unit="tokens", ge=8, le=1_048_576)
+    add_prompt_answer_tokens: bool = setting(
+        False, "Add the prompt/answer marker texts as new special tokens (the embedding matrix "
+        "grows, so unfreeze embed_tokens and lm_head with an adapter).", advanced=True)
+    padding_quantile: float = setting(
+        1.0, "Pad each batch to this quantile of its lengths (longer rows are cut): 1.0 keeps "
+        "every token, 0.95 trims outliers.", ge=0.1, le=1.0)
+    padding_side: Literal["right", "left"] = setting(
+        "right", "Side padding goes on in training batches (generation always pads left).",
+        advanced=True)
+
+
+class Augmentation(Group):
+    model_config = ConfigDict(title="Augmentation")
+
+    token_mask_probability: float = setting(
+        0.0, "Chance that an input token is replaced by a random one (labels are untouched).",
+        ge=0.0, le=0.9)
+    skip_parent_probability: float = setting(
+        0.0, "Chained conversations: chance of dropping a previous turn from the context.",
+        ge=0.0, le=1.0)
+    random_parent_probability: float = setting(
+        0.0, "Chained conversations: chance of replacing the previous turn by a random row.",
+        ge=0.0, le=1.0)
+    neftune_noise_alpha: float = setting(
+        0.0, "NEFTune: uniform noise on input embeddings while training, scaled by "
+        "alpha / sqrt(length * dim). 5 is a usual value; 0 turns it off.", ge=0.0, le=100.0)
+
+
+

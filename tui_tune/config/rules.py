@@ -1,0 +1,129 @@
+"""Cross-field rules: combinations of settings that cannot work, each with what to do instead.
+
+Pure functions of the experiment; host-dependent checks (CUDA, files) live in preflight.py.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tui_tune.config.errors import Problem
+from tui_tune.config.model_groups import LORA_FAMILY, QUANTIZED_METHODS, SUPPORTED_PROBLEM_TYPES
+
+if TYPE_CHECKING:
+    from tui_tune.config.experiment import Experiment
+
+LORA_ONLY = ("r", "alpha", "dropout", "use_rslora", "init_weights")
+QUANTIZED_DTYPES = ("int4", "int8")
+QUANTIZED_TWIN = {"lora": "qlora", "dora": "qdora", "ssf": "qssf"}
+
+
+def _general_rules(exp: Experiment) -> list[Problem]:
+    if exp.general.problem_type not in SUPPORTED_PROBLEM_TYPES:
+        return [Problem("general.problem_type",
+                        f"'{exp.general.problem_type}' is not supported yet; use causal_lm.")]
+    return []
+
+
+def _adapter_rules(exp: Experiment) -> list[Problem]:
+    a, method, dtype = exp.adapter, exp.adapter.method, exp.architecture.backbone_dtype
+    out = []
+    if method not in LORA_FAMILY:
+        for name in LORA_ONLY:
+            if name in a.model_fields_set:
+                out.append(Problem(f"adapter.{name}", f"applies to lora, dora, qlora and qdora, "
+                                   f"not to method '{method}'; remove it or change the method."))
+    if method in ("full", "last_layer"):
+        if "target_modules" in a.model_fields_set:
+            out.append(Problem("adapter.target_modules",
+                               f"method '{method}' has no adapter modules; remove it."))
+        if a.unfreeze_layers:
+            out.append(Problem("adapter.unfreeze_layers", f"unfreezing needs an adapter method; "
+                               f"with '{method}' use freeze_layers to choose what stays frozen."))
+    elif a.freeze_layers:
+        out.append(Problem("adapter.freeze_layers", f"with '{method}' the backbone is frozen "
+                           "already; freeze_layers applies to full and last_layer."))
+    if method in QUANTIZED_METHODS and dtype not in QUANTIZED_DTYPES:
+        out.append(Problem("architecture.backbone_dtype", f"adapter method '{method}' trains on "
+                           "a quantized backbone: set backbone_dtype to int4 (or int8)."))
+    if dtype in QUANTIZED_DTYPES and method in QUANTIZED_TWIN:
+        out.append(Problem("adapter.method", f"a {dtype} backbone with '{method}' is "
+                           f"'{QUANTIZED_TWIN[method]}': set adapter.method = "
+                           f"'{QUANTIZED_TWIN[method]}'."))
+    if dtype in QUANTIZED_DTYPES and method in ("full", "last_layer"):
+        out.append(Problem("adapter.method", f"{dtype} weights cannot be trained directly: "
+                           "pick qlora, qdora or qssf, or a float backbone_dtype."))
+    return out
+
+
+def _training_rules(exp: Experiment) -> list[Problem]:
+    t, out = exp.training, []
+    if t.min_lr_ratio > 0 and t.schedule == "constant":
+        out.append(Problem("training.min_lr_ratio",
+                           "needs a cosine or linear schedule; set it to 0 or change schedule."))
+    if t.warmup_epochs > 0 and t.warmup_ratio > 0:
+        out.append(Problem("training.warmup_epochs",
+                           "set either warmup_epochs or warmup_ratio, not both (set one to 0)."))
+    if t.save_checkpoint == "best" and t.train_on_validation:
+        out.append(Problem("training.save_checkpoint", "'best' is judged on validation data, "
+                           "which train_on_validation also trains on; pick last."))
+    if t.save_checkpoint == "disable" and t.checkpoint_every_steps:
+        out.append(Problem("training.checkpoint_every_steps",
+                           "checkpoints are disabled (save_checkpoint = 'disable')."))
+    if len(t.betas) == 2 and not all(0.0 <= b < 1.0 for b in t.betas):
+        out.append(Problem("training.betas", "each beta must be in [0, 1)."))
+    for pattern, lr in t.differential_lr.items():
+        if not 0 < lr <= 1:
+            out.append(Problem(f"training.differential_lr.{pattern}", "must be in (0, 1]."))
+    return out
+
+
+def _data_rules(exp: Experiment) -> list[Problem]:
+    d, aug, out = exp.dataset, exp.augmentation, []
+    if d.validation_strategy == "custom" and not d.validation_file:
+        out.append(Problem("dataset.validation_file",
+                           "validation_strategy 'custom' needs a validation_file."))
+    if d.validation_strategy == "auto" and d.validation_file:
+        out.append(Problem("dataset.validation_file", "only read with validation_strategy "
+                           "'custom'; remove it or switch the strategy."))
+    for name in ("skip_parent_probability", "random_parent_probability"):
+        if getattr(aug, name) > 0 and not d.parent_id_column:
+            out.append(Problem(f"augmentation.{name}",
+                               "needs chained conversations: set dataset.parent_id_column."))
+    if d.answer_column in d.prompt_columns:
+        out.append(Problem("dataset.answer_column", "is also a prompt column."))
+    if exp.prediction.min_new_tokens > exp.prediction.max_new_tokens:
+        out.append(Problem("prediction.min_new_tokens", "is larger than max_new_tokens."))
+    return out
+
+
+def _environment_rules(exp: Experiment) -> list[Problem]:
+    env, out = exp.environment, []
+    listed = len(env.gpus) if isinstance(env.gpus, list) else (
+        env.gpus if isinstance(env.gpus, int) else None)
+    if isinstance(env.gpus, list) and len(set(env.gpus)) != len(env.gpus):
+        out.append(Problem("environment.gpus", "lists a GPU twice."))
+    if isinstance(env.gpus, list) and any(g < 0 for g in env.gpus):
+        out.append(Problem("environment.gpus", "GPU ids start at 0."))
+    if isinstance(env.gpus, int) and env.gpus < 1:
+        out.append(Problem("environment.gpus", "a count must be at least 1 (or use all)."))
+    if listed and env.num_processes and env.num_processes > listed:
+        out.append(Problem("environment.num_processes",
+                           f"{env.num_processes} processes but only {listed} GPU(s) selected."))
+    procs = env.num_processes or listed
+    if env.distributed_backend != "ddp" and procs == 1 and env.num_nodes == 1:
+        out.append(Problem("environment.distributed_backend", f"{env.distributed_backend} "
+                           "shards the model over processes; with one process use ddp."))
+    if env.num_nodes > 1 and not env.main_process_ip:
+        out.append(Problem("environment.main_process_ip", "a multi-node run needs the address "
+                           "of node 0."))
+    if env.node_rank >= env.num_nodes:
+        out.append(Problem("environment.node_rank", f"must be below num_nodes ({env.num_nodes})."))
+    return out
+
+
+RULES = (_general_rules, _adapter_rules, _training_rules, _data_rules, _environment_rules)
+
+
+def cross_field_problems(exp: Experiment) -> list[Problem]:
+    return [p for rule in RULES for p in rule(exp)]

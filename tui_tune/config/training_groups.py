@@ -1,0 +1,108 @@
+"""Settings for how the model learns (optimizer, schedule, checkpoints) and how it is judged."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field, field_validator
+
+from tui_tune.config.fields import Group, list_setting, setting
+
+OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "adadelta",
+              "paged_adamw_32bit", "paged_adamw_8bit", "adamw_8bit")
+BNB_OPTIMIZERS = ("paged_adamw_32bit", "paged_adamw_8bit", "adamw_8bit")
+
+
+class Training(Group):
+    model_config = ConfigDict(title="Training")
+
+    loss: Literal["token_avg_ce", "sample_avg_ce"] = setting(
+        "token_avg_ce", "Cross-entropy averaged over all answer tokens of a batch, or first per "
+        "sample then over samples (short answers weigh as much as long ones).")
+    optimizer: Literal[OPTIMIZERS] = setting(  # type: ignore[valid-type]
+        "adamw", "adamw is the safe default. paged_* and adamw_8bit come from bitsandbytes and "
+        "save optimizer memory on GPUs.")
+    lr: float = setting(1e-4, "Peak learning rate, reached after warmup.", gt=0.0, le=1.0)
+    differential_lr: dict[str, float] = Field(
+        default_factory=dict, description="Other learning rates for parameters whose name "
+        "contains a pattern, for example { lm_head = 1e-5 }.",
+        json_schema_extra={"advanced": True})
+    betas: list[float] = list_setting(
+        [0.9, 0.999], "Adam betas: momentum and second-moment decay.", min_length=2, max_length=2,
+        advanced=True)
+    eps: float = setting(1e-8, "Adam epsilon.", gt=0.0, le=1.0, advanced=True)
+    momentum: float = setting(0.0, "SGD / RMSprop momentum.", ge=0.0, lt=1.0, advanced=True)
+    weight_decay: float = setting(
+        0.0, "Decoupled weight decay; never applied to biases and norm weights.", ge=0.0, le=1.0)
+    grad_clip: float = setting(
+        1.0, "Clip the global gradient norm to this value; 0 turns clipping off.", ge=0.0)
+    grad_accumulation: int = setting(
+        1, "Batches whose gradients are summed before one optimizer step.", ge=1, le=4096)
+    batch_size: int = setting(
+        2, "Sequences per device per forward pass.", unit="sequences", ge=1, le=65536)
+    epochs: float = setting(1.0, "Passes over the training data (fractions allowed).",
+                            unit="epochs", gt=0.0, le=10_000)
+    max_steps: int | None = setting(
+        None, "Stop after this many optimizer steps; overrides epochs when set.",
+        unit="steps", ge=1)
+    schedule: Literal["constant", "cosine", "linear"] = setting(
+        "cosine", "Learning-rate curve after warmup.")
+    warmup_epochs: float = setting(
+        0.0, "Linear warmup length in epochs (fractions allowed). Use this or warmup_ratio.",
+        unit="epochs", ge=0.0)
+    warmup_ratio: float = setting(
+        0.03, "Linear warmup length as a fraction of all steps. Use this or warmup_epochs.",
+        ge=0.0, lt=1.0)
+    min_lr_ratio: float = setting(
+        0.0, "Floor of the decaying schedule, as a fraction of lr.", ge=0.0, lt=1.0)
+    save_checkpoint: Literal["last", "best", "each_evaluation", "disable"] = setting(
+        "last", "Which checkpoints to keep: the last one, the one with the best validation "
+        "loss, one per evaluation, or none (final weights are saved whatever you pick).")
+    checkpoint_every_steps: int | None = setting(
+        None, "Also save a resumable checkpoint every N optimizer steps.", unit="steps", ge=1)
+    keep_checkpoints: int = setting(
+        2, "How many checkpoints to keep on disk; older ones are deleted.", ge=1, le=1000)
+    eval_every_epochs: float = setting(
+        1.0, "Evaluate every N epochs (fractions allowed).", unit="epochs", gt=0.0)
+    eval_every_steps: int | None = setting(
+        None, "Evaluate every N optimizer steps instead; overrides eval_every_epochs.",
+        unit="steps", ge=1)
+    evaluate_before_training: bool = setting(
+        False, "Run one evaluation before the first step, as a baseline.")
+    train_on_validation: bool = setting(
+        False, "Also train on the validation rows (for a final model; validation loss then "
+        "stops meaning much).", advanced=True)
+    packing: bool = setting(
+        False, "Pack several short sequences into one row without padding; attention is kept "
+        "within each sequence.")
+    group_by_length: bool = setting(
+        False, "Batch sequences of similar length together: less padding, faster epochs.")
+
+
+class Prediction(Group):
+    model_config = ConfigDict(title="Prediction")
+
+    metric: Literal["perplexity", "bleu", "none"] = setting(
+        "perplexity", "Validation metric besides the loss. bleu generates answers (slower).")
+    max_new_tokens: int = setting(256, "Longest generated answer.", unit="tokens", ge=1)
+    min_new_tokens: int = setting(1, "Shortest generated answer.", unit="tokens", ge=0)
+    batch_size: int = setting(8, "Prompts generated at once during evaluation.", ge=1)
+    do_sample: bool = setting(False, "Sample tokens instead of always taking the likeliest.")
+    num_beams: int = setting(1, "Beam search width; 1 is greedy or plain sampling.", ge=1, le=64)
+    temperature: float = setting(
+        0.7, "With do_sample: lower is more deterministic.", gt=0.0, le=10.0)
+    repetition_penalty: float = setting(
+        1.0, "Above 1 discourages repeating tokens already written.", ge=1.0, le=10.0)
+    top_k: int = setting(0, "With do_sample: keep only the k likeliest tokens; 0 keeps all.", ge=0)
+    top_p: float = setting(
+        1.0, "With do_sample: keep the smallest set of tokens whose probability reaches p.",
+        gt=0.0, le=1.0)
+    stop_strings: list[str] = list_setting(
+        [], "Generation stops when one of these texts appears.")
+    num_samples: int = setting(
+        4, "Validation prompts shown with their generation at each evaluation.", ge=0, le=64)
+
+    @field_validator("stop_strings", mode="before")
+    @classmethod
+    def _one_string_is_a_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value

@@ -100,3 +100,21 @@ def test_sanitized_name_refused(tmp_path, monkeypatch):
             new_preset(bad, "lora", [])
     assert not (tmp_path / "presets").exists() or not any((tmp_path / "presets").iterdir())
     assert not Path(tmp_path.parent / "evil.toml").exists()
+
+
+def test_foreign_preset_with_remote_code_or_outside_paths_needs_confirmation(tmp_path,
+                                                                           monkeypatch):
+    from tui_tune.config.presets import confirmation_reasons
+    work = tmp_path / "work"
+    (work / "presets").mkdir(parents=True)
+    monkeypatch.chdir(work)
+    foreign = tmp_path / "downloads" / "shared.toml"
+    foreign.parent.mkdir()
+    foreign.write_text('extends = "lora"\n[general]\ntrust_remote_code = true\n'
+                       '[dataset]\ntrain_file = "/etc/passwd"\n')
+    reasons = confirmation_reasons(resolve(str(foreign)))
+    assert len(reasons) == 2
+    assert "trust_remote_code" in reasons[0] and "dataset.train_file" in reasons[1]
+    (work / "presets" / "shared.toml").write_text(foreign.read_text())
+    assert confirmation_reasons(resolve("shared")) == []
+    assert confirmation_reasons(resolve("lora")) == []

@@ -113,6 +113,15 @@ def devices(accelerator) -> list[str]:
 
 
 def start_event(session: Session) -> None:
+    """The start event (rank 0), and each rank's world size and data shard in its rank file."""
+    from tui_tune.train.collate import epoch_batches, rank_batches
+
+    acc, t = session.accelerator, session.exp.training
+    plan = epoch_batches([len(e) for e in session.data.train], t.batch_size,
+                         session.progress.seed, 0, t.group_by_length, acc.num_processes)
+    mine = rank_batches(plan, acc.process_index, acc.num_processes)
+    session.reporter.write_rank_file(world_size=acc.num_processes, device=str(acc.device),
+                                     first_batch=mine[0] if mine else [])
     total, trainable = parameter_counts(session.accelerator.unwrap_model(session.model))
     exp = session.exp
     session.reporter.event(

@@ -28,9 +28,18 @@ def write_run(folder: Path, preset: str, sets: list[str]) -> Path:
     return folder
 
 
+def _run(argv: list[str], env: dict, log: Path) -> str:
+    """Run one side; on failure raise with the end of its output, which names the cause."""
+    done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)
+    log.write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-6:])
+        raise RuntimeError(f"{' '.join(argv[1:4])} failed:\n{tail}")
+    return done.stdout
+
+
 def worker_numbers(run_dir: Path, skip: int, env: dict) -> dict:
-    subprocess.run([sys.executable, "-m", "tui_tune.train", str(run_dir)], env=env, cwd=ROOT,
-                   check=True, capture_output=True)
+    _run([sys.executable, "-m", "tui_tune.train", str(run_dir)], env, run_dir / "worker.log")
     events = [decode(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     steps = [e for e in events if e and e["kind"] == "step"][skip:]
     end = next(e for e in events if e and e["kind"] == "end")
@@ -42,23 +51,30 @@ def worker_numbers(run_dir: Path, skip: int, env: dict) -> dict:
 
 
 def trainer_numbers(run_dir: Path, steps: int, skip: int, env: dict) -> dict:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.trainer_baseline", str(run_dir),
-                          str(steps), str(skip)], env=env, cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
+    out = _run([sys.executable, "-m", "benchmarks.trainer_baseline", str(run_dir), str(steps),
+                str(skip)], env, run_dir / "trainer.log")
     return json.loads(out.strip().splitlines()[-1])
 
 
 def compare(label: str, run_dir: Path, steps: int, skip: int, env: dict) -> list[Result]:
-    ours = worker_numbers(run_dir, skip, env)
-    theirs = trainer_numbers(run_dir, steps, skip, env)
+    """Both sides on one run directory; a side that fails becomes a row saying why."""
+    try:
+        ours = worker_numbers(run_dir, skip, env)
+        theirs = trainer_numbers(run_dir, steps, skip, env)
+    except RuntimeError as error:
+        print(f"# {label}: {error}", file=sys.stderr, flush=True)
+        return [Result(f"trainer {label}", float("nan"), "", "", "failed: see stderr")]
     ratio = ours["tokens_per_s"] / theirs["tokens_per_s"]
-    return [
+    rows = [
         Result(f"trainer {label}: worker tokens/s", ours["tokens_per_s"], "tok/s", "",
                f"peak {ours['mem_peak_gib']:.2f} GiB"),
         Result(f"trainer {label}: Trainer tokens/s", theirs["tokens_per_s"], "tok/s", "",
                f"peak {theirs['mem_peak_gib']:.2f} GiB"),
         Result(f"trainer {label}: worker / Trainer", ratio, "x", ">= 1.0"),
     ]
+    for row in rows:  # as soon as measured: a long bench shows progress, a crash keeps them
+        print(row.row(), file=sys.stderr, flush=True)
+    return rows
 
 
 def bench_env() -> dict:
@@ -99,11 +115,14 @@ def run_gpu() -> list[Result]:
             "architecture.gradient_checkpointing=false", "dataset.validation_size=0.01"]
     cases = {
         "gpu full bf16": ["adapter.method=\"full\"", "architecture.backbone_dtype=\"float32\""],
-        "gpu lora r16": ["adapter.method=\"lora\"", "adapter.r=16", "adapter.alpha=32"],
+        "gpu lora r16": ["adapter.method=\"lora\"", "adapter.r=16", "adapter.alpha=32",
+                         "architecture.backbone_dtype=\"bfloat16\""],
         "gpu qlora nf4": ["adapter.method=\"qlora\"", "adapter.r=16", "adapter.alpha=32",
                           "architecture.backbone_dtype=\"int4\"",
                           "architecture.gradient_checkpointing=true"],
-        "gpu dora r16": ["adapter.method=\"dora\"", "adapter.r=16", "adapter.alpha=32"],
+        "gpu dora r16": ["adapter.method=\"dora\"", "adapter.r=16", "adapter.alpha=32",
+                         "architecture.backbone_dtype=\"bfloat16\"",
+                         "architecture.gradient_checkpointing=true"],
     }
     results = []
     for label, sets in cases.items():

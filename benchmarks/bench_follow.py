@@ -1,6 +1,6 @@
 """How fast EventFollower turns events.jsonl into events: a 1,000,000-line file, read cold.
 
-Run: python benchmarks/bench_follow.py [LINES]. Prints a table; no asserts (goal >= 200k lines/s).
+Run: python -m benchmarks.bench_follow [LINES] (or `python -m benchmarks --only follow`). Prints a table; no asserts (goal >= 200k lines/s).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import Result
 from tui_tune.events import encode, make_event
 from tui_tune.runs.follow import EventFollower
 
@@ -47,16 +48,25 @@ def time_follow(path: Path, batch: int | None) -> tuple[int, float]:
     return total, time.perf_counter() - start
 
 
-def main() -> None:
-    lines = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+def run(lines: int = 1_000_000) -> list[Result]:
+    """The `make bench` section: cold read of the whole file, unbatched and in app-sized batches."""
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.jsonl"
         size = write_events(path, lines)
-        print(f"events.jsonl: {lines:,} lines, {size / 2**20:.1f} MiB")
-        print(f"{'read':<28}{'events':>10}{'seconds':>10}{'lines/s':>12}")
-        for label, batch in (("poll() all at once", None), ("poll(max_events=5000)", 5000)):
+        for label, batch in (("all at once", None), ("max_events=5000", 5000)):
             total, seconds = time_follow(path, batch)
-            print(f"{label:<28}{total:>10,}{seconds:>10.2f}{total / seconds:>12,.0f}")
+            results.append(Result(f"follow events.jsonl, {label}", total / seconds, "lines/s",
+                                  ">= 200000", f"{total:,} lines, {size / 2**20:.0f} MiB in "
+                                  f"{seconds:.2f} s"))
+    return results
+
+
+def main() -> None:
+    lines = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    print(f"{'read':<40}{'lines/s':>12}  detail")
+    for result in run(lines):
+        print(f"{result.name:<40}{result.measured:>12,.0f}  {result.detail}")
 
 
 if __name__ == "__main__":

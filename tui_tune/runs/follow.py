@@ -56,6 +56,12 @@ class EventFollower:
         """Bytes of the file turned into events (or skipped) so far."""
         return self._offset - len(self._partial)
 
+    def release(self) -> None:
+        """Close the file but remember the position: the next poll reopens and goes on."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
@@ -79,6 +85,8 @@ class EventFollower:
             self._skip_existing = False  # a file that appears later is read from its start
             return False
         identity = (stat.st_dev, stat.st_ino)
+        if self._handle is None and identity == self._inode and not self._reopen():
+            return False
         if self._handle is None or identity != self._inode:
             if self._handle is not None and self._drain_old_handle():
                 return True
@@ -95,6 +103,13 @@ class EventFollower:
             return False
         self._offset += len(data)
         self._take(data)
+        return True
+
+    def _reopen(self) -> bool:
+        try:
+            self._handle = open(self.path, "rb")
+        except OSError:
+            return False
         return True
 
     def _drain_old_handle(self) -> bool:

@@ -57,6 +57,17 @@ def gpu_unavailable_reason() -> str:
     return str(_state["reason"])
 
 
+def gpu_count() -> int:
+    """CUDA GPUs the driver sees (0 without NVML); cheap, no torch."""
+    nvml = _nvml()
+    if nvml is None:
+        return 0
+    try:
+        return int(nvml.nvmlDeviceGetCount())
+    except Exception:
+        return 0
+
+
 def sample_gpus() -> list[GpuReading]:
     """One reading per visible GPU; [] without NVML. A GPU that fails to answer is left out."""
     nvml = _nvml()

@@ -70,7 +70,7 @@ def _run_json_end(info: dict[str, Any], launched_at: Any) -> dict[str, Any] | No
     if isinstance(launched_at, (int, float)) and (ended_at is None
                                                  or ended_at < launched_at - CLOCK_SLACK_S):
         return None
-    return {"status": info["status"]}
+    return {"status": info["status"], "message": info.get("reason")}
 
 
 def _timestamp(value: Any) -> float | None:

@@ -81,6 +81,9 @@ def plan_launch(exp: Experiment, run_dir: Path, resume: bool = False,
         argv.append("--multi_gpu")
     elif not cuda:
         argv.append("--cpu")
+    if not cuda:
+        threads = max(1, (os.cpu_count() or 1) // per_node)
+        argv += ["--num_cpu_threads_per_process", str(threads)]
     argv += ["--num_processes", str(per_node * env.num_nodes),
              "--num_machines", str(env.num_nodes),
              "--mixed_precision", env.mixed_precision, "--dynamo_backend", "no"]

@@ -44,11 +44,12 @@ class Reporter:
         if self.is_main:
             print(f"[{level}] {message}", file=sys.stderr, flush=True)
 
-    def write_rank_file(self) -> None:
+    def write_rank_file(self, **more: Any) -> None:
+        """ranks/rank-R.json: who this process is (pid + start time tell reuse apart)."""
         folder = self.run_dir / "ranks"
         folder.mkdir(parents=True, exist_ok=True)
         info = {"rank": self.rank, "pid": os.getpid(), "host": socket.gethostname(),
-                "start_time": psutil.Process().create_time()}
+                "start_time": psutil.Process().create_time(), **more}
         write_json_atomic(folder / f"rank-{self.rank}.json", info)
 
     def end(self, status: str, **fields: Any) -> None:

@@ -20,7 +20,7 @@ from tui_tune.runs.store import RunStore
 
 def tui_tune(*args, cwd, env_extra=None, timeout=120):
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "tui_tune", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "tui_tune", *args], check=False, cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 

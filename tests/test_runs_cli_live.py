@@ -1,8 +1,12 @@
-"""The attached `tui-tune run` on a real tiny run: plain progress without a terminal, and the
-Ctrl-C question (stop or detach) inside a pseudo-terminal."""
+"""`tui-tune run | watch | resume` on real tiny runs, as a user over SSH would use them.
+
+One run survives the CLI that started it being killed; another is stopped with Ctrl-C in the
+live view (inside a pseudo-terminal) and then resumed to the end.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -13,6 +17,7 @@ import time
 
 import pytest
 
+from tui_tune.runs.follow import read_events
 from tui_tune.runs.procs import all_processes
 from tui_tune.runs.status import run_status
 from tui_tune.runs.store import RunStore
@@ -27,20 +32,44 @@ def demo_sets(demo, *more):
     return [arg for value in sets for arg in ("--set", value)]
 
 
-def test_attached_run_without_terminal_prints_progress_and_exits_by_status(tmp_path, demo_assets):
-    result = subprocess.run(
-        [sys.executable, "-m", "tui_tune", "run", "demo-tiny",
-         *demo_sets(demo_assets, "training.max_steps=6")], cwd=tmp_path, capture_output=True,
-        text=True, stdin=subprocess.DEVNULL, timeout=240)
-    assert result.returncode == 0, result.stderr
-    assert "step 6/6" in result.stdout and "loss" in result.stdout
-    assert "completed" in result.stderr
-    (summary,) = RunStore(tmp_path / "runs").list()
-    assert summary.status == "completed"
-    watch = subprocess.run([sys.executable, "-m", "tui_tune", "watch", summary.run_id[:10]],
-                           cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                           stdin=subprocess.DEVNULL)
-    assert watch.returncode == 0 and "completed" in watch.stderr
+def tui_tune(*args, cwd, **kwargs):
+    return [sys.executable, "-m", "tui_tune", *args], {"cwd": cwd, **kwargs}
+
+
+def wait_for_step(store: RunStore, step: int, timeout_s: float = 150.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        runs = store.list()
+        if runs and runs[0].step >= step:
+            return runs[0].path
+        time.sleep(0.3)
+    raise AssertionError(f"no run reached step {step} in {timeout_s} s")
+
+
+def steps_of(run_dir) -> list[int]:
+    return [e["step"] for e in read_events(run_dir / "events.jsonl") if e["kind"] == "step"]
+
+
+def test_run_survives_its_cli_being_killed_and_watch_follows_it(tmp_path, demo_assets):
+    argv, kw = tui_tune("run", "demo-tiny", *demo_sets(demo_assets, "training.max_steps=25"),
+                        cwd=tmp_path)
+    cli = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, **kw)
+    store = RunStore(tmp_path / "runs")
+    run_dir = wait_for_step(store, 1)
+    cli.send_signal(signal.SIGKILL)  # the terminal or SSH session vanishing
+    cli.communicate()
+    assert run_status(run_dir) == "running"
+
+    argv, kw = tui_tune("watch", run_dir.name[:12], cwd=tmp_path)
+    watch = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=240,
+                           stdin=subprocess.DEVNULL, **kw)
+    assert watch.returncode == 0, watch.stderr
+    assert "step 25/25" in watch.stdout and "completed" in watch.stderr
+    assert steps_of(run_dir)[-1] == 25 and (run_dir / "final").is_dir()
+    argv, kw = tui_tune("ls", cwd=tmp_path)
+    listing = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60, **kw).stdout
+    assert run_dir.name in listing and "completed" in listing and "25/25" in listing
 
 
 def read_until(fd: int, needle: bytes, timeout_s: float) -> bytes:
@@ -57,30 +86,45 @@ def read_until(fd: int, needle: bytes, timeout_s: float) -> bytes:
     return seen
 
 
-def test_ctrl_c_in_the_live_view_asks_and_stops_the_run(tmp_path, demo_assets):
+def stop_with_ctrl_c(tmp_path, demo_assets) -> None:
+    """Start attached in a pseudo-terminal, press Ctrl-C, answer 's' (stop)."""
     leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tui_tune", "run", "demo-tiny",
-         *demo_sets(demo_assets, "training.max_steps=500")], cwd=tmp_path,
-        stdin=follower, stdout=follower, stderr=follower, start_new_session=True,
-        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"})
+    argv, kw = tui_tune("run", "demo-tiny", *demo_sets(demo_assets, "training.max_steps=30"),
+                        cwd=tmp_path)
+    cli = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower,
+                           start_new_session=True,
+                           env={**os.environ, "COLUMNS": "120", "TERM": "xterm"}, **kw)
     os.close(follower)
     try:
         read_until(leader, b"loss", 150)
-        store = RunStore(tmp_path / "runs")
-        wait_deadline = time.monotonic() + 120
-        while store.list()[0].step < 2 and time.monotonic() < wait_deadline:
-            time.sleep(0.5)
-        run_dir = store.list()[0].path
-        process.send_signal(signal.SIGINT)  # what Ctrl-C sends to the CLI
+        wait_for_step(RunStore(tmp_path / "runs"), 3)
+        cli.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground CLI only
         read_until(leader, b"[s]top", 30)
         os.write(leader, b"s\n")
         read_until(leader, b": stopped", 120)
-        assert process.wait(timeout=30) == 0
+        assert cli.wait(timeout=30) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
+        if cli.poll() is None:
+            cli.kill()
         os.close(leader)
-    assert run_status(run_dir) == "stopped"
+
+
+def test_ctrl_c_stops_with_a_checkpoint_and_resume_continues(tmp_path, demo_assets):
+    stop_with_ctrl_c(tmp_path, demo_assets)
+    (summary,) = RunStore(tmp_path / "runs").list()
+    run_dir = summary.path
+    assert summary.status == "stopped"
     assert not all_processes(run_dir)
     assert list((run_dir / "checkpoints").glob("step-*"))
+    stopped_at = steps_of(run_dir)[-1]
+    assert stopped_at < 30
+
+    argv, kw = tui_tune("resume", run_dir.name, cwd=tmp_path)
+    resumed = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=240,
+                             stdin=subprocess.DEVNULL, **kw)
+    assert resumed.returncode == 0, resumed.stderr
+    assert run_status(run_dir) == "completed"
+    steps = steps_of(run_dir)
+    after = steps[steps.index(stopped_at) + 1:]
+    assert after and after[0] == stopped_at + 1 and after[-1] == 30
+    assert json.loads((run_dir / "run.json").read_text())["launches"] == 2

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
+from test_runs_process import demo_overrides, reached_step, wait_for
 
 from tui_tune.config.presets import resolve
 from tui_tune.runs.status import run_status
 from tui_tune.runs.store import RunStore
 from tui_tune.runs.sweep import create_sweep, list_sweeps, runner_process, start_runner, stop_sweep
-
-from test_runs_process import demo_overrides, reached_step, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def test_three_point_sweep_runs_sequentially_to_completion(tmp_path, demo_assets
     assert [run_status(store.root / r) for r in runs] == ["completed"] * 3, \
         (sweep_dir / "runner.log").read_text()
     infos = [json.loads((store.root / r / "run.json").read_text()) for r in runs]
-    for earlier, later in zip(infos, infos[1:]):
+    for earlier, later in itertools.pairwise(infos):
         assert later["launched_at"] >= earlier["ended_at"]  # one after another
     lrs = [float(i["name"].rsplit("lr", 1)[1]) for i in infos]
     assert lrs == [0.001, 0.002, 0.004]

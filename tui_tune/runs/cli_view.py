@@ -24,7 +24,7 @@ STATUS_STYLE = {"running": "bold cyan", "completed": "bold green", "stopped": "y
 def duration(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "-"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:

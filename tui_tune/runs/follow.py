@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 try:  # msgspec parses these lines 2-3x faster than the json module; fall back when absent
     from msgspec.json import decode as _decode_json
@@ -67,7 +67,7 @@ class EventFollower:
             self._handle.close()
             self._handle = None
 
-    def __enter__(self) -> EventFollower:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -107,7 +107,7 @@ class EventFollower:
 
     def _reopen(self) -> bool:
         try:
-            self._handle = open(self.path, "rb")
+            self._handle = open(self.path, "rb")  # noqa: SIM115 (held across polls)
         except OSError:
             return False
         return True
@@ -125,7 +125,7 @@ class EventFollower:
     def _open(self, identity: tuple[int, int], size: int) -> None:
         self.close()
         try:
-            self._handle = open(self.path, "rb")
+            self._handle = open(self.path, "rb")  # noqa: SIM115 (held across polls)
         except OSError:
             return
         if not self._first_open:
@@ -174,7 +174,7 @@ class EventFollower:
         """Parse newline-separated JSON lines: in one call when all are clean, else line by line."""
         try:
             records = _decode_json(b"[" + block.replace(b"\n", b",") + b"]")
-        except Exception:  # json.JSONDecodeError or msgspec.DecodeError: some line is bad
+        except Exception:  # noqa: BLE001 - json.JSONDecodeError or msgspec.DecodeError: some line is bad
             records = [_loads_or_none(line) for line in block.split(b"\n")]
         events = [r for r in records if type(r) is dict and type(r.get("kind")) is str]
         self.skipped_lines += len(records) - len(events)
@@ -184,7 +184,7 @@ class EventFollower:
 def _loads_or_none(line: bytes) -> Any:
     try:
         return _decode_json(line)
-    except Exception:  # not JSON, or not UTF-8
+    except Exception:  # noqa: BLE001 - not JSON, or not UTF-8
         return None
 
 

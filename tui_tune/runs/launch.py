@@ -171,7 +171,7 @@ def _utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
-from tui_tune.runs.control import delete, export, stop  # noqa: E402  (stop belongs to launch's API)
+from tui_tune.runs.control import delete, export, stop
 
 __all__ = ["LaunchError", "LaunchPlan", "delete", "export", "launch", "plan_launch", "resume",
            "stop"]

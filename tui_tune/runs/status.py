@@ -79,7 +79,7 @@ def _timestamp(value: Any) -> float | None:
     if isinstance(value, str):
         from datetime import datetime
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            return datetime.fromisoformat(value).timestamp()
         except ValueError:
             return None
     return None

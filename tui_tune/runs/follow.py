@@ -38,6 +38,7 @@ class EventFollower:
         self._pending: list[dict[str, Any]] = []
         self._first_open = True
         self._skip_existing = not from_start  # only content present at the first look
+        self.resumed = False  # set by at_position
 
     # -- public ---------------------------------------------------------------------------
     def poll(self, max_events: int | None = None) -> list[dict[str, Any]]:
@@ -50,6 +51,32 @@ class EventFollower:
         else:
             batch, self._pending = self._pending[:max_events], self._pending[max_events:]
         return batch
+
+    def position(self) -> dict[str, Any]:
+        """Where this follower stands, so another process can go on from here (`at_position`)."""
+        offset = self.offset
+        return {"inode": list(self._inode) if self._inode else None, "offset": offset,
+                "fingerprint": _bytes_before(self.path, offset).hex()}
+
+    @classmethod
+    def at_position(cls, path: str | os.PathLike[str], position: dict[str, Any]) -> EventFollower:
+        """A follower that continues where `position()` was taken, if the file is still that
+        file (same inode, same bytes before the offset); else one reading from the start.
+        `.resumed` tells which."""
+        follower = cls(path)
+        follower.resumed = False
+        try:
+            inode, offset = tuple(position["inode"]), int(position["offset"])
+            fingerprint = bytes.fromhex(position["fingerprint"])
+            stat = os.stat(path)
+        except (KeyError, TypeError, ValueError, OSError):
+            return follower
+        if (stat.st_dev, stat.st_ino) == inode and stat.st_size >= offset \
+                and _bytes_before(follower.path, offset) == fingerprint:
+            follower._inode, follower._offset, follower._fingerprint = inode, offset, fingerprint
+            follower._first_open = follower._skip_existing = False
+            follower.resumed = True
+        return follower
 
     @property
     def offset(self) -> int:
@@ -179,6 +206,14 @@ class EventFollower:
         events = [r for r in records if type(r) is dict and type(r.get("kind")) is str]
         self.skipped_lines += len(records) - len(events)
         return events
+
+
+def _bytes_before(path: Path, offset: int) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return os.pread(handle.fileno(), min(FINGERPRINT, offset), max(0, offset - FINGERPRINT))
+    except OSError:
+        return b""
 
 
 def _loads_or_none(line: bytes) -> Any:

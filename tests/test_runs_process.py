@@ -33,7 +33,8 @@ def demo_overrides(demo: Path, *more: str) -> list[str]:
 
 def create_run(tmp_path: Path, demo: Path, *overrides: str) -> Path:
     experiment = resolve("demo-tiny", demo_overrides(demo, *overrides)).experiment
-    return RunStore(tmp_path / "runs").create(experiment, "demo-tiny")
+    # spaces, quotes and non-ASCII in the path: the argv is a list, never a shell string
+    return RunStore(tmp_path / "my runs (ä) 'x'").create(experiment, "demo-tiny")
 
 
 def wait_for(predicate, timeout_s: float = 120.0, what: str = "condition"):

@@ -219,3 +219,13 @@ def test_a_new_process_continues_from_the_disk_cache_of_a_big_file(workdir):
     assert (summary.step, summary.steps_total) == (6001, 100000)
     (run_dir / "events.jsonl").write_text(encode(step_event(now, 3)))  # rewritten: cache stale
     assert RunStore().list()[0].step == 3
+
+
+def test_a_run_launched_on_another_machine_is_not_declared_dead(workdir):
+    run_dir = RunStore().create(demo_experiment(), "demo-tiny")
+    update_run_json(run_dir, host="node-7", launched_at=time.time(), pid=1, pid_start_time=1.0)
+    state = run_state(run_dir)
+    assert state.status == "running" and "node-7" in state.reason
+    write_events(run_dir, {**make_event("end", status="failed", error="CUDA error"),
+                           "t": time.time()})
+    assert run_state(run_dir).status == "failed"

@@ -36,6 +36,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
                             help="start it and return at once (follow later with `watch`)")
     if command == "sweep":
         parser.add_argument("--list", action="store_true", help="list sweeps and their runs")
+        parser.add_argument("--continue", dest="continue_sweep", metavar="SWEEP",
+                            help="restart the runner of a sweep whose runner was killed")
     if command in ("watch", "logs", "stop", "resume", "rm", "export"):
         parser.add_argument("run", metavar="RUN", help="run id or a unique prefix of it" +
                             (" (or a sweep id)" if command == "stop" else ""))
@@ -316,6 +318,8 @@ def cmd_sweep(args: argparse.Namespace, store: RunStore) -> int:
     from tui_tune.config.presets import resolve
     from tui_tune.runs.sweep import create_sweep, list_sweeps, start_runner
 
+    if args.continue_sweep:
+        return _continue_sweep(args, store)
     if args.list or not args.preset:
         for sweep in list_sweeps(store):
             runner = "runner alive" if sweep.runner_alive else "runner ended"
@@ -334,6 +338,18 @@ def cmd_sweep(args: argparse.Namespace, store: RunStore) -> int:
     if args.detach:
         print(f"detached; `tui-tune stop {sweep_dir.name}` stops the whole sweep.",
               file=sys.stderr)
+        return 0
+    return _follow_sweep(store, sweep_dir)
+
+
+def _continue_sweep(args: argparse.Namespace, store: RunStore) -> int:
+    from tui_tune.runs.sweep import resolve_sweep, runner_process, start_runner
+
+    sweep_dir = resolve_sweep(store, args.continue_sweep)
+    if runner_process(sweep_dir) is None:
+        start_runner(sweep_dir)
+        print(f"sweep {sweep_dir.name}: runner started again", file=sys.stderr)
+    if args.detach:
         return 0
     return _follow_sweep(store, sweep_dir)
 

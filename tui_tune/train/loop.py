@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader
 
+from tui_tune.train.augment import mask_random_tokens
 from tui_tune.train.checkpoint import save_checkpoint
 from tui_tune.train.collate import (PackedCollator, PaddedCollator, epoch_batches, rank_batches,
                                     real_tokens)
@@ -55,12 +56,27 @@ def epoch_loader(session: Session, epoch: int, skip: int, collate) -> DataLoader
                       generator=torch.Generator().manual_seed(epoch))  # spare the global RNG
 
 
+def masked_inputs(session: Session, batch: dict) -> dict:
+    """Augmentation: random input tokens replaced (never a sequence's first); labels untouched."""
+    probability = session.exp.augmentation.token_mask_probability
+    if probability <= 0:
+        return batch
+    ids = batch["input_ids"]
+    mask = batch.get("attention_mask", torch.ones_like(ids))
+    first = batch["position_ids"] == 0 if "position_ids" in batch else torch.zeros_like(ids)
+    if "position_ids" not in batch:
+        first[:, 0] = 1
+    masked = mask_random_tokens(ids, mask, probability, len(session.tokenizer), protected=first)
+    return {**batch, "input_ids": masked}
+
+
 def optimizer_step(session: Session, micro_batches: list[dict]) -> tuple[torch.Tensor, ...]:
     """Forward/backward over the accumulated micro-batches, then clip and step."""
     acc, model, t = session.accelerator, session.model, session.exp.training
     total_loss = torch.zeros((), device=acc.device)
     for k, batch in enumerate(micro_batches):
         batch = {key: value.to(acc.device, non_blocking=True) for key, value in batch.items()}
+        batch = masked_inputs(session, batch)
         sync = k == len(micro_batches) - 1
         with contextlib.nullcontext() if sync else acc.no_sync(model):
             session.reporter.phase = "forward"

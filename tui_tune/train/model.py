@@ -20,9 +20,6 @@ def preflight(exp) -> None:
         raise UserError("8-bit DoRA needs a CUDA GPU (bitsandbytes fails on the CPU). Pick "
                         "backbone_dtype = 'int4' for QDoRA on this machine, or method 'qlora' "
                         "with 8-bit.", "adapter.method")
-    if method in ("ssf", "qssf"):
-        raise UserError("SSF adapters are not available yet; pick lora or dora.",
-                        "adapter.method")
     if exp.architecture.attn_implementation == "flash_attention_2":
         import importlib.util
         if importlib.util.find_spec("flash_attn") is None:
@@ -105,6 +102,8 @@ def apply_method(model, exp):
                             use_rslora=a.use_rslora, init_lora_weights=INIT_WEIGHTS[a.init_weights],
                             modules_to_save=list(a.unfreeze_layers) or None, task_type="CAUSAL_LM")
         return get_peft_model(model, config)
+    if a.method in ("ssf", "qssf"):
+        return _apply_ssf(model, a)
     if a.method == "last_layer":
         last = _last_block_prefix(model)
         for name, param in model.named_parameters():
@@ -115,6 +114,26 @@ def apply_method(model, exp):
     if not any(p.requires_grad for p in model.parameters()):
         raise UserError("no parameter is left to train.", "adapter.freeze_layers")
     return model
+
+
+def _apply_ssf(model, a):
+    from tui_tune.train.ssf import apply_ssf
+
+    try:
+        model.ssf_layers = apply_ssf(model, list(a.target_modules))
+    except ValueError as error:
+        raise UserError(str(error), "adapter.target_modules") from error
+    for name, param in model.named_parameters():
+        if any(pattern in name for pattern in a.unfreeze_layers):
+            param.requires_grad = True
+    return model
+
+
+def add_augmentation_hooks(model, exp) -> None:
+    """NEFTune noise on the input embeddings (train mode only)."""
+    from tui_tune.train.augment import add_neftune
+
+    add_neftune(model, exp.augmentation.neftune_noise_alpha)
 
 
 def _last_block_prefix(model) -> str:

@@ -16,7 +16,7 @@ from tui_tune.train.checkpoint import Progress, load_checkpoint, newest_checkpoi
 from tui_tune.train.collate import steps_per_epoch
 from tui_tune.train.data import SplitData, load_examples
 from tui_tune.train.errors import UserError
-from tui_tune.train.model import (apply_method, load_backbone, load_tokenizer, parameter_counts,
+from tui_tune.train.model import (add_augmentation_hooks, apply_method, load_backbone, load_tokenizer, parameter_counts,
                                   preflight)
 from tui_tune.train.optim import make_optimizer, make_scheduler
 from tui_tune.train.reporting import Reporter
@@ -95,6 +95,7 @@ def build_session(run_dir: Path, resume: bool, reporter: Reporter) -> Session:
     data = load_examples(exp, tokenizer, seed)
     steps_total, per_epoch = plan_steps(exp, len(data.train), accelerator.num_processes)
     model = apply_method(load_backbone(exp, tokenizer, accelerator.device), exp)
+    add_augmentation_hooks(model, exp)
     optimizer = make_optimizer(model, exp.training, accelerator.device.type == "cuda")
     scheduler = make_scheduler(optimizer, exp.training, steps_total, per_epoch)
     model, optimizer = accelerator.prepare(model, optimizer)

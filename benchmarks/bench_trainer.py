@@ -18,7 +18,7 @@ from tui_tune.config.presets import builtin_dir, experiment_toml, resolve
 from tui_tune.events import decode
 
 CPU_STEPS, CPU_SKIP = 60, 10
-GPU_STEPS, GPU_SKIP = 30, 10
+GPU_STEPS, GPU_SKIP = 24, 8
 
 
 def write_run(folder: Path, preset: str, sets: list[str]) -> Path:

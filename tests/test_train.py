@@ -27,10 +27,39 @@ def demo_run(tmp_path_factory, make_run_dir):
 def lora_run(tmp_path_factory, make_run_dir):
     run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "lora", [
         'adapter.method="lora"', "adapter.r=8", "adapter.alpha=16", "training.max_steps=12",
-        "training.eval_every_steps=12", "logging.log_every_steps=4", "training.lr=0.002"])
+        "training.eval_every_steps=12", "logging.log_every_steps=4", "training.lr=0.002",
+        'logging.tracker="tensorboard"', "training.evaluate_before_training=true",
+        "augmentation.neftune_noise_alpha=5", "augmentation.token_mask_probability=0.1"])
     result = run_worker(run_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def packed_ssf_run(tmp_path_factory, make_run_dir, demo_assets):
+    """Many switches at once: SSF, packing, accumulation, chained chat data, BLEU, best."""
+    run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "packed", [
+        'adapter.method="ssf"', 'adapter.target_modules=["q_proj", "v_proj"]',
+        "training.packing=true", "training.grad_accumulation=2", 'training.loss="sample_avg_ce"',
+        f'dataset.train_file="{demo_assets / "data" / "chained.jsonl"}"',
+        'dataset.parent_id_column="parent_id"', "dataset.use_chat_template=true",
+        'prediction.metric="bleu"', 'training.save_checkpoint="best"', "training.max_steps=10",
+        "training.eval_every_steps=5", "logging.log_every_steps=5", "training.batch_size=8",
+        'training.schedule="linear"', "environment.dataloader_workers=1"])
+    result = run_worker(run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def test_packed_ssf_run_on_chained_data_completes(packed_ssf_run):
+    start = read_events(packed_ssf_run, "start")[0]
+    assert start["params_trainable"] == 4 * 2 * 2 * 128  # 4 layers x 2 targets x scale+shift
+    evals = read_events(packed_ssf_run, "eval")
+    assert [e["metric"] for e in evals] == ["bleu", "bleu"]
+    assert all(0 <= e["metric_value"] <= 100 for e in evals)
+    assert all(c["reason"] == "best" for c in read_events(packed_ssf_run, "checkpoint"))
+    assert (packed_ssf_run / "final" / "ssf_weights.pt").is_file()
+    assert read_events(packed_ssf_run, "end")[-1]["status"] == "completed"
 
 
 def test_demo_loss_falls_clearly(demo_run):
@@ -91,6 +120,8 @@ def test_final_lora_adapter_loads_with_peft_and_generates(lora_run, demo_assets)
     assert out.shape[1] > ids.shape[1]
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert lora_b and any(torch.count_nonzero(p) > 0 for p in lora_b)  # it learned something
+    assert read_events(lora_run, "eval")[0]["step"] == 0  # evaluate_before_training
+    assert list((lora_run / "trackers").rglob("events.out.tfevents*"))  # tensorboard
 
 
 def test_missing_column_fails_with_setting_and_file(tmp_path, make_run_dir):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
+from tui_tune.train import metrics
 from tui_tune.train.collate import PaddedCollator
 from tui_tune.train.formatting import Example
 from tui_tune.train.losses import forward_batch, token_losses
@@ -80,18 +80,12 @@ def generate_answers(model, tokenizer, examples: list[Example], prediction, devi
     return answers
 
 
-def bleu(generations: list[str], references: list[str]) -> float:
-    import sacrebleu
-
-    return float(sacrebleu.corpus_bleu(generations, [references]).score)
-
-
 def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> EvalResult:
     """Loss on every rank; samples and BLEU on rank 0 only (others get empty samples)."""
     pred = exp.prediction
     loss = validation_loss(model, examples, accelerator, exp.training.batch_size,
                            tokenizer.pad_token_id)
-    perplexity = math.exp(min(loss, 50.0))
+    perplexity = metrics.perplexity(loss)
     samples, metric_value = [], perplexity
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
@@ -102,6 +96,6 @@ def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> Eva
         samples = [{"prompt": e.prompt_text, "generation": g, "reference": e.answer_text}
                    for e, g in zip(shown, answers)]
         if pred.metric == "bleu":
-            metric_value = bleu(answers, [e.answer_text for e in judged])
+            metric_value = metrics.bleu(answers, [e.answer_text for e in judged])
     metric = pred.metric if pred.metric != "none" else "perplexity"
     return EvalResult(loss, perplexity, metric, metric_value, samples)

@@ -72,7 +72,7 @@ def test_demo_loss_falls_clearly(demo_run):
 
 def test_events_follow_the_contract(demo_run):
     events = read_events(demo_run)
-    assert [e["kind"] for e in events][0] == "start" and events[-1]["kind"] == "end"
+    assert next(e["kind"] for e in events) == "start" and events[-1]["kind"] == "end"
     assert all(not contract_problems(e) for e in events), \
         [p for e in events for p in contract_problems(e)]
     start = events[0]

@@ -9,8 +9,13 @@ import pytest
 import torch
 
 from tui_tune.config.presets import builtin_dir, resolve
-from tui_tune.train.collate import (PackedCollator, PaddedCollator, epoch_batches,
-                                    padding_fraction, rank_batches)
+from tui_tune.train.collate import (
+    PackedCollator,
+    PaddedCollator,
+    epoch_batches,
+    padding_fraction,
+    rank_batches,
+)
 from tui_tune.train.data import load_examples
 from tui_tune.train.errors import UserError
 from tui_tune.train.formatting import IGNORE_INDEX

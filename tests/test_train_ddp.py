@@ -64,7 +64,7 @@ def test_a_signal_to_one_rank_stops_both_with_a_checkpoint(two_rank_run):
     assert end["status"] == "stopped"
     reasons = [c["reason"] for c in read_events(run_dir, "checkpoint") if c["step"] == end["step"]]
     assert "signal" in reasons
-    newest = sorted((run_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name[5:]))[-1]
+    newest = max((run_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name[5:]))
     assert (newest / "rng-0.pt").is_file() and (newest / "rng-1.pt").is_file()  # one per rank
 
 

@@ -8,8 +8,8 @@ import torch
 
 from tui_tune.train import metrics
 from tui_tune.train.collate import PaddedCollator
-from tui_tune.train.formatting import Example
-from tui_tune.train.losses import forward_batch, token_losses
+from tui_tune.train.formatting import IGNORE_INDEX, Example
+from tui_tune.train.losses import forward_batch, shifted_labels, token_losses
 
 
 @dataclass
@@ -36,17 +36,17 @@ def validation_loss(model, examples: list[Example], accelerator, batch_size: int
             logits = forward_batch(model, batch)
         losses = token_losses(logits, batch["labels"])
         total[0] += losses.sum().double()
-        total[1] += (batch["labels"][:, 1:] != -100).sum()
+        total[1] += (shifted_labels(batch["labels"]) != IGNORE_INDEX).sum()
     model.train()
     total = accelerator.reduce(total, reduction="sum") if accelerator.num_processes > 1 else total
     return float(total[0] / total[1].clamp(min=1))
 
 
 def generation_kwargs(prediction, tokenizer) -> dict:
-    kwargs = dict(max_new_tokens=prediction.max_new_tokens,
-                  min_new_tokens=prediction.min_new_tokens, do_sample=prediction.do_sample,
-                  num_beams=prediction.num_beams, repetition_penalty=prediction.repetition_penalty,
-                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    kwargs = {"max_new_tokens": prediction.max_new_tokens,
+                  "min_new_tokens": prediction.min_new_tokens, "do_sample": prediction.do_sample,
+                  "num_beams": prediction.num_beams, "repetition_penalty": prediction.repetition_penalty,
+                  "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id}
     if prediction.do_sample:
         kwargs.update(temperature=prediction.temperature, top_k=prediction.top_k or None,
                       top_p=prediction.top_p)

@@ -11,8 +11,13 @@ from torch.utils.data import DataLoader
 
 from tui_tune.train.augment import mask_random_tokens
 from tui_tune.train.checkpoint import save_checkpoint
-from tui_tune.train.collate import (PackedCollator, PaddedCollator, epoch_batches, rank_batches,
-                                    real_tokens)
+from tui_tune.train.collate import (
+    PackedCollator,
+    PaddedCollator,
+    epoch_batches,
+    rank_batches,
+    real_tokens,
+)
 from tui_tune.train.evaluate import evaluate
 from tui_tune.train.losses import causal_lm_loss, forward_batch
 from tui_tune.train.reporting import memory_gib

@@ -63,10 +63,10 @@ def load_backbone(exp, tokenizer, device):
 
     arch, general = exp.architecture, exp.general
     quantized = arch.backbone_dtype in ("int4", "int8")
-    kwargs: dict[str, Any] = dict(
-        dtype=DTYPES[exp.quantization.compute_dtype] if quantized else DTYPES[arch.backbone_dtype],
-        attn_implementation=arch.attn_implementation, trust_remote_code=general.trust_remote_code,
-        revision=general.revision)
+    kwargs: dict[str, Any] = {
+        "dtype": DTYPES[exp.quantization.compute_dtype] if quantized else DTYPES[arch.backbone_dtype],
+        "attn_implementation": arch.attn_implementation, "trust_remote_code": general.trust_remote_code,
+        "revision": general.revision}
     if quantized:
         kwargs["quantization_config"] = quantization_config(exp)
         kwargs["device_map"] = {"": device}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,15 @@ from tui_tune.train.checkpoint import Progress, load_checkpoint, newest_checkpoi
 from tui_tune.train.collate import steps_per_epoch
 from tui_tune.train.data import SplitData, load_examples
 from tui_tune.train.errors import UserError
-from tui_tune.train.model import (add_augmentation_hooks, apply_method, speedups, load_backbone, load_tokenizer, parameter_counts,
-                                  preflight)
+from tui_tune.train.model import (
+    add_augmentation_hooks,
+    apply_method,
+    load_backbone,
+    load_tokenizer,
+    parameter_counts,
+    preflight,
+    speedups,
+)
 from tui_tune.train.optim import make_optimizer, make_scheduler
 from tui_tune.train.reporting import Reporter, update_run_json
 
@@ -37,7 +44,6 @@ class Session:
     steps_total: int
     steps_per_epoch: int
     resumed_from: Path | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def read_experiment(run_dir: Path):

@@ -199,6 +199,8 @@ def run_epoch(session: Session, collate, stop: StopRequest, window: Window) -> s
 def train(session: Session, stop: StopRequest) -> str:
     """Runs until steps_total or a stop request; returns the end status."""
     session.model.train()
+    if stop.agreed(session.accelerator):
+        return "stopped"  # asked to stop while loading: nothing trained, nothing to save
     collate, window = train_collator(session), Window()
     if session.exp.training.evaluate_before_training and session.progress.step == 0:
         run_evaluation(session)

@@ -120,11 +120,13 @@ def build_session(run_dir: Path, resume: bool, reporter: Reporter) -> Session:
     seed = agree_on_seed(accelerator, exp.environment.seed, checkpoint)
     set_seed(seed)
     if accelerator.is_main_process:
-        update_run_json(run_dir, seed=seed)
+        update_run_json(run_dir, seed=seed, status="running", world_size=accelerator.num_processes)
     start_trackers(accelerator, exp, Path(run_dir))
     tokenizer = load_tokenizer(exp)
     data = load_examples(exp, tokenizer, seed)
     steps_total, per_epoch = plan_steps(exp, len(data.train), accelerator.num_processes)
+    reporter.log(f"data: {len(data.train)} training and {len(data.val)} validation examples, "
+                 f"{steps_total} steps of {per_epoch} per epoch")
     model = apply_method(load_backbone(exp, tokenizer, accelerator.device), exp)
     add_augmentation_hooks(model, exp)
     model = speedups(model, exp, reporter)

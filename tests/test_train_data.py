@@ -103,6 +103,17 @@ def test_csv_parquet_and_custom_validation(tmp_path, demo_assets, tokenizer):
         assert data.val[0].prompt_text == rows[300]["prompt"]
 
 
+def test_several_prompt_columns_are_joined(tmp_path, demo_assets, tokenizer):
+    rows = [{"q": f"What is {n} + 1?", "hint": "Add one.", "a": str(n + 1)} for n in range(40)]
+    (tmp_path / "multi.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    exp = experiment(demo_assets, 'dataset.prompt_columns=["q", "hint"]',
+                     'dataset.prompt_column_separator=" | "', 'dataset.answer_column="a"',
+                     "dataset.add_eos_to_prompt=false", train_file=str(tmp_path / "multi.jsonl"))
+    ex = load_examples(exp, tokenizer, seed=1).train[0]
+    assert ex.prompt_text.endswith("? | Add one.")
+    assert tokenizer.decode(ex.input_ids).endswith(f"? | Add one.<|answer|>{ex.answer_text}<|eos|>")
+
+
 def test_user_errors_name_the_setting_and_file(tmp_path, demo_assets, tokenizer):
     exp = experiment(demo_assets, 'dataset.prompt_columns=["question"]')
     with pytest.raises(UserError, match=r"dataset.prompt_columns.*train.jsonl.*'question'"):

@@ -9,7 +9,8 @@ from conftest import read_events, run_worker
 
 from tui_tune.events import contract_problems
 
-pytestmark = pytest.mark.slow
+# one xdist worker per module, so its shared runs happen once under `make test` (-n 2)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train-runs")]
 
 
 @pytest.fixture(scope="module")

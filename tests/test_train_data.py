@@ -21,6 +21,8 @@ from tui_tune.train.errors import UserError
 from tui_tune.train.formatting import IGNORE_INDEX
 from tui_tune.train.losses import causal_lm_loss, forward_batch
 
+pytestmark = pytest.mark.xdist_group("train-data")  # module fixtures load once
+
 
 def experiment(demo, *overrides: str, train_file: str | None = None):
     sets = [f'general.backbone="{demo / "model"}"',

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import read_events, worker_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    __import__("torch").cuda.device_count() == 1,
-    reason="one GPU: two nccl ranks cannot share it; the gloo CPU run covers two ranks")]
+pytestmark = [
+    pytest.mark.slow, pytest.mark.xdist_group("train-ddp"),
+    pytest.mark.skipif(__import__("torch").cuda.device_count() == 1,
+                       reason="one GPU: two nccl ranks cannot share it; the gloo CPU run covers "
+                       "two ranks")]
 
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
 

@@ -16,6 +16,8 @@ from tui_tune.train.model import (
 )
 from tui_tune.train.optim import lr_factor, make_optimizer, make_scheduler, parameter_groups
 
+pytestmark = pytest.mark.xdist_group("train-model")  # module fixtures load once
+
 
 def experiment(demo, *overrides: str):
     sets = [f'general.backbone="{demo / "model"}"',

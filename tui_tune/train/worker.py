@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from tui_tune.train.checkpoint import save_trainable
+from tui_tune.train.checkpoint import save_final_weights
 from tui_tune.train.errors import UserError
 from tui_tune.train.reporting import Reporter, memory_gib
 from tui_tune.train.signals import StopRequest
@@ -27,9 +27,8 @@ def save_final(session) -> Path:
     folder = session.run_dir / "final"
     acc = session.accelerator
     acc.wait_for_everyone()
+    save_final_weights(acc, session.model, folder)
     if acc.is_main_process:
-        folder.mkdir(parents=True, exist_ok=True)
-        save_trainable(acc.unwrap_model(session.model), folder)
         session.tokenizer.save_pretrained(folder)
     acc.wait_for_everyone()
     return folder

@@ -28,6 +28,18 @@ class Progress:
     best_val_loss: float | None = None
     tokens_seen: int = 0
     elapsed_s: float = 0.0
+    world_size: int = 1      # ranks that shared the epoch's batches
+
+
+def rescale_position(progress: Progress, world_size: int) -> bool:
+    """Resuming with another number of ranks: keep the global batch position (not exact:
+    each epoch's batches are dealt out differently). Returns True when it changed."""
+    if progress.world_size == world_size:
+        return False
+    consumed = progress.batch_in_epoch * progress.world_size
+    progress.batch_in_epoch = consumed // world_size
+    progress.world_size = world_size
+    return True
 
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
@@ -145,4 +157,6 @@ def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler) -> P
     rng_file = folder / f"rng-{accelerator.process_index}.pt"
     if rng_file.is_file():
         set_rng_state(torch.load(rng_file, weights_only=False))
-    return Progress(**json.loads((folder / STATE_FILE).read_text()))
+    known = set(Progress.__dataclass_fields__)
+    saved = json.loads((folder / STATE_FILE).read_text())
+    return Progress(**{k: v for k, v in saved.items() if k in known})

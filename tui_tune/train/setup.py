@@ -12,7 +12,7 @@ import torch
 
 from tui_tune.config import ConfigError, validate_experiment
 from tui_tune.config.toml_io import read_toml
-from tui_tune.train.checkpoint import Progress, load_checkpoint, newest_checkpoint
+from tui_tune.train.checkpoint import Progress, load_checkpoint, newest_checkpoint, rescale_position
 from tui_tune.train.collate import steps_per_epoch
 from tui_tune.train.data import SplitData, load_examples
 from tui_tune.train.errors import UserError
@@ -135,10 +135,13 @@ def build_session(run_dir: Path, resume: bool, reporter: Reporter) -> Session:
     scheduler = make_scheduler(optimizer, exp.training, steps_total, per_epoch)
     counts = parameter_counts(model)  # before wrapping: FSDP flattens parameters
     model, optimizer = accelerator.prepare(model, optimizer)
-    progress = Progress(seed=seed)
+    progress = Progress(seed=seed, world_size=accelerator.num_processes)
     if checkpoint is not None:
         progress = load_checkpoint(checkpoint, accelerator, model, optimizer, scheduler)
         reporter.log(f"resumed from {checkpoint.name} (step {progress.step})")
+        if rescale_position(progress, accelerator.num_processes):
+            reporter.log("resumed with another number of processes: the data order of the "
+                         "current epoch differs from an uninterrupted run", "warning")
     return Session(exp, Path(run_dir), accelerator, model, tokenizer, optimizer, scheduler,
                    data, reporter, progress, steps_total, per_epoch, counts, checkpoint)
 

@@ -59,7 +59,8 @@ def run_worker(run_dir: Path, *extra: str, timeout: float = 300):
     import sys
 
     return subprocess.run([sys.executable, "-m", "tui_tune.train", str(run_dir), *extra],
-                          env=worker_env(), capture_output=True, text=True, timeout=timeout)
+                          env=worker_env(), capture_output=True, text=True, timeout=timeout,
+                          check=False)
 
 
 def read_events(run_dir: Path, kind: str | None = None) -> list[dict]:

@@ -9,7 +9,8 @@ from conftest import read_events, run_worker
 
 from tui_tune.events import contract_problems
 
-pytestmark = pytest.mark.slow
+# one xdist worker per module, so its shared runs happen once under `make test` (-n 2)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train-runs")]
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +28,40 @@ def demo_run(tmp_path_factory, make_run_dir):
 def lora_run(tmp_path_factory, make_run_dir):
     run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "lora", [
         'adapter.method="lora"', "adapter.r=8", "adapter.alpha=16", "training.max_steps=12",
-        "training.eval_every_steps=12", "logging.log_every_steps=4", "training.lr=0.002"])
+        "training.eval_every_steps=12", "logging.log_every_steps=4", "training.lr=0.002",
+        'logging.tracker="tensorboard"', "training.evaluate_before_training=true",
+        "architecture.gradient_checkpointing=true", "environment.seed=-1",
+        "augmentation.neftune_noise_alpha=5", "augmentation.token_mask_probability=0.1"])
     result = run_worker(run_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def packed_ssf_run(tmp_path_factory, make_run_dir, demo_assets):
+    """Many switches at once: SSF, packing, accumulation, chained chat data, BLEU, best."""
+    run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "packed", [
+        'adapter.method="ssf"', 'adapter.target_modules=["q_proj", "v_proj"]',
+        "training.packing=true", "training.grad_accumulation=2", 'training.loss="sample_avg_ce"',
+        f'dataset.train_file="{demo_assets / "data" / "chained.jsonl"}"',
+        'dataset.parent_id_column="parent_id"', "dataset.use_chat_template=true",
+        'prediction.metric="bleu"', 'training.save_checkpoint="best"', "training.max_steps=10",
+        "training.eval_every_steps=5", "logging.log_every_steps=5", "training.batch_size=8",
+        'training.schedule="linear"', "environment.dataloader_workers=1"])
+    result = run_worker(run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def test_packed_ssf_run_on_chained_data_completes(packed_ssf_run):
+    start = read_events(packed_ssf_run, "start")[0]
+    assert start["params_trainable"] == 4 * 2 * 2 * 128  # 4 layers x 2 targets x scale+shift
+    evals = read_events(packed_ssf_run, "eval")
+    assert [e["metric"] for e in evals] == ["bleu", "bleu"]
+    assert all(0 <= e["metric_value"] <= 100 for e in evals)
+    assert all(c["reason"] == "best" for c in read_events(packed_ssf_run, "checkpoint"))
+    assert (packed_ssf_run / "final" / "ssf_weights.pt").is_file()
+    assert read_events(packed_ssf_run, "end")[-1]["status"] == "completed"
 
 
 def test_demo_loss_falls_clearly(demo_run):
@@ -43,10 +74,12 @@ def test_demo_loss_falls_clearly(demo_run):
 
 def test_events_follow_the_contract(demo_run):
     events = read_events(demo_run)
-    assert [e["kind"] for e in events][0] == "start" and events[-1]["kind"] == "end"
+    kinds = [e["kind"] for e in events if e["kind"] != "log"]
+    assert kinds[0] == "start" and kinds[-1] == "end" and events[-1]["kind"] == "end"
+    assert any(e["message"].startswith("data: 3800 training") for e in read_events(demo_run, "log"))
     assert all(not contract_problems(e) for e in events), \
         [p for e in events for p in contract_problems(e)]
-    start = events[0]
+    start = read_events(demo_run, "start")[0]
     assert start["world_size"] == 1 and start["params_trainable"] == start["params_total"] > 0
     assert start["steps_total"] == 120 and start["train_rows"] + start["val_rows"] == 4000
     step = read_events(demo_run, "step")[-1]
@@ -91,6 +124,10 @@ def test_final_lora_adapter_loads_with_peft_and_generates(lora_run, demo_assets)
     assert out.shape[1] > ids.shape[1]
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert lora_b and any(torch.count_nonzero(p) > 0 for p in lora_b)  # it learned something
+    assert read_events(lora_run, "eval")[0]["step"] == 0  # evaluate_before_training
+    seed = json.loads((lora_run / "run.json").read_text())["seed"]
+    assert seed == start["seed"] >= 0  # -1 drew a seed and recorded it
+    assert list((lora_run / "trackers").rglob("events.out.tfevents*"))  # tensorboard
 
 
 def test_missing_column_fails_with_setting_and_file(tmp_path, make_run_dir):

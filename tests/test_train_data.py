@@ -9,12 +9,19 @@ import pytest
 import torch
 
 from tui_tune.config.presets import builtin_dir, resolve
-from tui_tune.train.collate import (PackedCollator, PaddedCollator, epoch_batches,
-                                    padding_fraction, rank_batches)
+from tui_tune.train.collate import (
+    PackedCollator,
+    PaddedCollator,
+    epoch_batches,
+    padding_fraction,
+    rank_batches,
+)
 from tui_tune.train.data import load_examples
 from tui_tune.train.errors import UserError
 from tui_tune.train.formatting import IGNORE_INDEX
 from tui_tune.train.losses import causal_lm_loss, forward_batch
+
+pytestmark = pytest.mark.xdist_group("train-data")  # module fixtures load once
 
 
 def experiment(demo, *overrides: str, train_file: str | None = None):
@@ -96,6 +103,17 @@ def test_csv_parquet_and_custom_validation(tmp_path, demo_assets, tokenizer):
         data = load_examples(exp, tokenizer, seed=1)
         assert (len(data.train), len(data.val)) == (300, 50)
         assert data.val[0].prompt_text == rows[300]["prompt"]
+
+
+def test_several_prompt_columns_are_joined(tmp_path, demo_assets, tokenizer):
+    rows = [{"q": f"What is {n} + 1?", "hint": "Add one.", "a": str(n + 1)} for n in range(40)]
+    (tmp_path / "multi.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    exp = experiment(demo_assets, 'dataset.prompt_columns=["q", "hint"]',
+                     'dataset.prompt_column_separator=" | "', 'dataset.answer_column="a"',
+                     "dataset.add_eos_to_prompt=false", train_file=str(tmp_path / "multi.jsonl"))
+    ex = load_examples(exp, tokenizer, seed=1).train[0]
+    assert ex.prompt_text.endswith("? | Add one.")
+    assert tokenizer.decode(ex.input_ids).endswith(f"? | Add one.<|answer|>{ex.answer_text}<|eos|>")
 
 
 def test_user_errors_name_the_setting_and_file(tmp_path, demo_assets, tokenizer):

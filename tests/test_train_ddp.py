@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import read_events, worker_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    __import__("torch").cuda.device_count() == 1,
-    reason="one GPU: two nccl ranks cannot share it; the gloo CPU run covers two ranks")]
+pytestmark = [
+    pytest.mark.slow, pytest.mark.xdist_group("train-ddp"),
+    pytest.mark.skipif(__import__("torch").cuda.device_count() == 1,
+                       reason="one GPU: two nccl ranks cannot share it; the gloo CPU run covers "
+                       "two ranks")]
 
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
 
@@ -64,7 +66,7 @@ def test_a_signal_to_one_rank_stops_both_with_a_checkpoint(two_rank_run):
     assert end["status"] == "stopped"
     reasons = [c["reason"] for c in read_events(run_dir, "checkpoint") if c["step"] == end["step"]]
     assert "signal" in reasons
-    newest = sorted((run_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name[5:]))[-1]
+    newest = max((run_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name[5:]))
     assert (newest / "rng-0.pt").is_file() and (newest / "rng-1.pt").is_file()  # one per rank
 
 

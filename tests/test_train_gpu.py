@@ -12,8 +12,10 @@ from conftest import read_events, run_worker
 
 torch = pytest.importorskip("torch")
 
-pytestmark = [pytest.mark.gpu, pytest.mark.slow, pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)")]
+pytestmark = [
+    pytest.mark.gpu, pytest.mark.slow, pytest.mark.xdist_group("train-gpu"),
+    pytest.mark.skipif(not torch.cuda.is_available(),
+                       reason="needs a CUDA GPU (torch.cuda.is_available() is False)")]
 
 
 def test_bf16_run_learns_and_reports_cuda_memory(tmp_path, make_run_dir):

@@ -7,8 +7,16 @@ import torch
 
 from tui_tune.config.presets import builtin_dir, resolve
 from tui_tune.train.errors import UserError
-from tui_tune.train.model import apply_method, load_backbone, load_tokenizer, parameter_counts, preflight
+from tui_tune.train.model import (
+    apply_method,
+    load_backbone,
+    load_tokenizer,
+    parameter_counts,
+    preflight,
+)
 from tui_tune.train.optim import lr_factor, make_optimizer, make_scheduler, parameter_groups
+
+pytestmark = pytest.mark.xdist_group("train-model")  # module fixtures load once
 
 
 def experiment(demo, *overrides: str):
@@ -53,7 +61,7 @@ def test_rslora_scales_by_sqrt_rank(demo_assets):
     sets = ['adapter.method="lora"', "adapter.r=16", "adapter.alpha=16"]
     _, plain = built(demo_assets, *sets)
     _, rs = built(demo_assets, *sets, "adapter.use_rslora=true")
-    layer = lambda m: next(mod for n, mod in m.named_modules() if n.endswith("q_proj"))  # noqa: E731
+    layer = lambda m: next(mod for n, mod in m.named_modules() if n.endswith("q_proj"))
     assert layer(plain).scaling["default"] == pytest.approx(1.0)
     assert layer(rs).scaling["default"] == pytest.approx(16 / 16 ** 0.5)
 

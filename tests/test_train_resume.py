@@ -11,7 +11,8 @@ import time
 import pytest
 from conftest import read_events, run_worker, worker_env
 
-pytestmark = pytest.mark.slow
+# one xdist worker per module, so its shared runs happen once under `make test` (-n 2)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train-resume")]
 
 # LoRA with dropout: the resumed losses match only if the RNG state is restored too
 SETTINGS = ['adapter.method="lora"', "adapter.dropout=0.1", "training.max_steps=30",

@@ -78,7 +78,7 @@ def split_rows(rows: list[dict[str, Any]], ds, seed: int) -> tuple[list, list]:
         return rows, []
     order = list(range(len(rows)))
     rng.shuffle(order)
-    n_val = max(1, int(round(len(rows) * ds.validation_size)))
+    n_val = max(1, round(len(rows) * ds.validation_size))
     if len(rows) < 2:
         raise UserError("needs at least 2 rows to hold some out for validation.",
                         "dataset.validation_size", ds.train_file)

@@ -51,6 +51,8 @@ def run_worker(run_dir: Path, resume: bool) -> int:
         start_event(session)
         status = train(session, stop)
         final = save_final(session) if status == "completed" else None
+        if session.exp.logging.tracker != "none":
+            session.accelerator.end_training()
         reporter.end(status, step=session.progress.step, final=str(final) if final else None,
                      best_val_loss=session.progress.best_val_loss)
         return 0

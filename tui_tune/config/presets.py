@@ -205,3 +205,35 @@ def new_preset(name: str, base: str, overrides: list[str], folder: Path | None =
                                    str(target))])
     find_preset(base)
     return save_preset(target, {"extends": base, **apply_overrides({}, overrides)})
+
+
+PATH_SETTINGS = ("general.backbone", "general.pretrained_weights", "dataset.train_file",
+                 "dataset.validation_file", "environment.accelerate_config")
+
+
+def confirmation_reasons(resolved: ResolvedPreset, workdir: Path | None = None) -> list[str]:
+    """Why a preset from outside the usual preset folders should be confirmed before it runs.
+
+    Such a file may come from anyone; running it must not silently execute remote code or
+    read files outside the working tree.
+    """
+    trusted = {folder.resolve() for _, folder in search_dirs()}
+    if resolved.path is None or resolved.path.resolve().parent in trusted:
+        return []
+    root = (workdir or Path.cwd()).resolve()
+    exp, reasons = resolved.experiment, []
+    if exp.general.trust_remote_code:
+        reasons.append("general.trust_remote_code is on: the backbone's own Python code will run")
+    flat = flatten(exp.model_dump())
+    for key in PATH_SETTINGS:
+        value = flat.get(key)
+        if not value or (key == "general.backbone" and not _looks_like_path(value)):
+            continue
+        target = (root / Path(value).expanduser()).resolve()
+        if not target.is_relative_to(root):
+            reasons.append(f"{key} points outside the working tree: {value}")
+    return reasons
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", ".", "~")) or Path(value).exists()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel
+
 from tui_tune.config.errors import Problem
 from tui_tune.config.model_groups import LORA_FAMILY, QUANTIZED_METHODS, SUPPORTED_PROBLEM_TYPES
 
@@ -25,16 +27,24 @@ def _general_rules(exp: Experiment) -> list[Problem]:
     return []
 
 
+def _changed_from_default(group: BaseModel) -> set[str]:
+    """Fields holding a non-default value: a full resolved TOML repeats defaults harmlessly."""
+    defaults = type(group)()
+    return {name for name in type(group).model_fields
+            if getattr(group, name) != getattr(defaults, name)}
+
+
 def _adapter_rules(exp: Experiment) -> list[Problem]:
     a, method, dtype = exp.adapter, exp.adapter.method, exp.architecture.backbone_dtype
+    changed = _changed_from_default(a)
     out = []
     if method not in LORA_FAMILY:
         for name in LORA_ONLY:
-            if name in a.model_fields_set:
+            if name in changed:
                 out.append(Problem(f"adapter.{name}", f"applies to lora, dora, qlora and qdora, "
                                    f"not to method '{method}'; remove it or change the method."))
     if method in ("full", "last_layer"):
-        if "target_modules" in a.model_fields_set:
+        if "target_modules" in changed:
             out.append(Problem("adapter.target_modules",
                                f"method '{method}' has no adapter modules; remove it."))
         if a.unfreeze_layers:

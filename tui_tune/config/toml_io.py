@@ -22,7 +22,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([Problem("", f"not valid TOML: {error}", str(path))]) from None
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError([Problem("", f"cannot read: {error}", str(path))]) from None
+        raise ConfigError([Problem("", f"cannot read as UTF-8 TOML: {error}", str(path))]) from None
 
 
 def dumps(data: dict[str, Any]) -> str:

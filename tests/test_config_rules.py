@@ -1,0 +1,78 @@
+"""Cross-field rules, sweeps and diffs."""
+
+import pytest
+
+from tui_tune.config import ConfigError, expand, validate_experiment
+from tui_tune.config.diff import diff_experiments
+
+
+def problems(data):
+    with pytest.raises(ConfigError) as info:
+        validate_experiment(data)
+    return {p.key: p.message for p in info.value.problems}
+
+
+def test_min_lr_ratio_needs_decay():
+    found = problems({"training": {"schedule": "constant", "min_lr_ratio": 0.1}})
+    assert "cosine or linear" in found["training.min_lr_ratio"]
+
+
+def test_adapter_options_that_do_not_apply():
+    found = problems({"adapter": {"method": "full", "r": 16, "unfreeze_layers": ["lm_head"]}})
+    assert "not to method 'full'" in found["adapter.r"]
+    assert "freeze_layers" in found["adapter.unfreeze_layers"]
+
+
+def test_quantized_method_needs_quantized_backbone_and_back():
+    assert "int4" in problems({"adapter": {"method": "qlora"}})["architecture.backbone_dtype"]
+    found = problems({"architecture": {"backbone_dtype": "int4"}})
+    assert "'qlora'" in found["adapter.method"]
+    found = problems({"architecture": {"backbone_dtype": "int8"}, "adapter": {"method": "full"}})
+    assert "cannot be trained directly" in found["adapter.method"]
+
+
+def test_fsdp_with_one_process():
+    found = problems({"environment": {"distributed_backend": "fsdp", "num_processes": 1}})
+    assert "one process" in found["environment.distributed_backend"]
+
+
+def test_problem_type_not_supported_yet():
+    assert "not supported yet" in problems({"general": {"problem_type": "dpo"}})[
+        "general.problem_type"]
+
+
+def test_several_problems_reported_together():
+    found = problems({"training": {"schedule": "constant", "min_lr_ratio": 0.1,
+                                   "warmup_epochs": 1, "warmup_ratio": 0.1},
+                      "prediction": {"min_new_tokens": 10, "max_new_tokens": 5}})
+    assert {"training.min_lr_ratio", "training.warmup_epochs",
+            "prediction.min_new_tokens"} <= set(found)
+
+
+def test_sweep_expands_every_combination_with_readable_names():
+    exp = validate_experiment({"general": {"experiment_name": "s"},
+                               "sweep": {"training": {"lr": [1e-4, 2e-4]}, "adapter.r": [8, 16]}})
+    runs = list(expand(exp))
+    assert [(e.training.lr, e.adapter.r) for e in runs] == [
+        (1e-4, 8), (1e-4, 16), (2e-4, 8), (2e-4, 16)]
+    assert runs[0].general.experiment_name == "s-lr0.0001-r8"
+    assert all(not e.sweep for e in runs)
+
+
+def test_sweep_value_that_breaks_a_rule_names_the_combination():
+    exp = validate_experiment({"sweep": {"adapter.method": ["lora", "qlora"]}})
+    with pytest.raises(ConfigError) as info:
+        list(expand(exp))
+    assert "method" in str(info.value) and "int4" in str(info.value)
+
+
+def test_sweep_unknown_path():
+    found = problems({"sweep": {"training.lrr": [1, 2]}})
+    assert "training.lr" in found["sweep.training.lrr"]
+
+
+def test_diff_lists_changed_settings_with_old_and_new():
+    a = validate_experiment({})
+    b = validate_experiment({"training": {"lr": 2e-4}, "general": {"revision": "dev"}})
+    assert [str(c) for c in diff_experiments(a, b)] == [
+        "general.revision: (unset) -> 'dev'", "training.lr: 0.0001 -> 0.0002"]

@@ -1,0 +1,77 @@
+"""SSF: a learnable per-channel scale and shift on the outputs of chosen layers.
+
+peft has no SSF (Lian et al., 2022, "Scaling & Shifting Your Features"), so this small module
+adds it. It wraps any layer whose output's last dimension is its `out_features`, which covers
+torch Linear as well as bitsandbytes' 4-bit and 8-bit Linear (Q-SSF).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+SSF_CONFIG = "ssf_config.json"
+SSF_WEIGHTS = "ssf_weights.pt"
+
+
+class SSFLayer(nn.Module):
+    """`base(x) * scale + shift`, starting as the identity (scale 1, shift 0)."""
+
+    def __init__(self, base: nn.Module, out_features: int):
+        super().__init__()
+        self.base = base
+        device = next(base.parameters()).device
+        self.ssf_scale = nn.Parameter(torch.ones(out_features, device=device))
+        self.ssf_shift = nn.Parameter(torch.zeros(out_features, device=device))
+
+    def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        out = self.base(x, *args, **kwargs)
+        return out * self.ssf_scale.to(out.dtype) + self.ssf_shift.to(out.dtype)
+
+
+def _is_target(name: str, module: nn.Module, targets: list[str]) -> bool:
+    if not isinstance(module, nn.Linear) or isinstance(module, SSFLayer):
+        return False
+    leaf = name.rsplit(".", 1)[-1]
+    if targets == ["all-linear"]:
+        return leaf != "lm_head"
+    return leaf in targets or any(name.endswith(t) for t in targets)
+
+
+def apply_ssf(model: nn.Module, targets: list[str]) -> list[str]:
+    """Freeze the model and wrap every target layer; returns the wrapped layer names."""
+    for param in model.parameters():
+        param.requires_grad_(False)
+    chosen = [(n, m) for n, m in model.named_modules() if _is_target(n, m, targets)]
+    if not chosen:
+        raise ValueError(f"adapter.target_modules {targets} matched no linear layer of the model")
+    for name, module in chosen:
+        parent_name, _, leaf = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, leaf, SSFLayer(module, module.out_features))
+    return [name for name, _ in chosen]
+
+
+def ssf_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()
+            if k.endswith(("ssf_scale", "ssf_shift"))}
+
+
+def save_ssf(model: nn.Module, layers: list[str], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(ssf_state_dict(model), folder / SSF_WEIGHTS)
+    (folder / SSF_CONFIG).write_text(json.dumps({"method": "ssf", "layers": layers}, indent=1))
+
+
+def load_ssf(model: nn.Module, folder: Path) -> nn.Module:
+    """Re-create the SSF layers on a freshly loaded backbone and load their weights."""
+    layers = json.loads((folder / SSF_CONFIG).read_text())["layers"]
+    apply_ssf(model, layers)
+    missing = model.load_state_dict(torch.load(folder / SSF_WEIGHTS), strict=False)
+    if missing.unexpected_keys:
+        raise ValueError(f"SSF weights in {folder} do not fit this model: "
+                         f"{missing.unexpected_keys[:3]}")
+    return model

@@ -1,0 +1,31 @@
+"""Create and start a run from the app, turning every failure into a message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_tune.config import ConfigError, Experiment
+
+
+def launch_experiment(app, experiment: Experiment, preset_name: str) -> tuple[Path | None, str]:
+    """(run directory, "") when the run started, else (None, why it did not)."""
+    if experiment.sweep:
+        return None, (f"this experiment is a sweep of {len(list(_combos(experiment)))} runs; "
+                      "save it and start it with `tui-tune sweep PRESET`.")
+    try:
+        from tui_tune.runs.launch import launch
+        store = app.run_store()
+        run_dir = store.create(experiment, preset_name)
+        launch(run_dir)
+    except ImportError as error:
+        return None, f"the runs layer is not available ({error})"
+    except ConfigError as error:
+        return None, str(error)
+    except (OSError, RuntimeError, ValueError) as error:
+        return None, f"{type(error).__name__}: {error}"
+    return run_dir, ""
+
+
+def _combos(experiment: Experiment):
+    from tui_tune.config import expand
+    return expand(experiment)

@@ -1,0 +1,73 @@
+"""How fast EventFollower turns events.jsonl into events: a 1,000,000-line file, read cold.
+
+Run: python -m benchmarks.bench_follow [LINES] (or `python -m benchmarks --only follow`). Prints a table; no asserts (goal >= 200k lines/s).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import Result
+from tui_tune.events import encode, make_event
+from tui_tune.runs.follow import EventFollower
+
+
+def write_events(path: Path, lines: int) -> int:
+    """A realistic mix: step events with every contract field, an eval every 100 steps."""
+    chunk = []
+    with open(path, "w", encoding="utf-8") as handle:
+        for step in range(1, lines + 1):
+            if step % 100 == 0:
+                event = make_event("eval", step=step, val_loss=1.9, perplexity=6.7,
+                                   metric="perplexity", metric_value=6.7)
+            else:
+                event = make_event("step", step=step, epoch=step / 1000, loss=2.0 - step * 1e-6,
+                                   lr=2e-4, grad_norm=0.71, tokens=step * 512, tokens_per_s=11034.5,
+                                   step_time_s=0.046, mem_allocated_gib=0.0,
+                                   mem_reserved_gib=0.0, mem_peak_gib=0.0)
+            chunk.append(encode(event))
+            if len(chunk) == 10000:
+                handle.write("".join(chunk))
+                chunk.clear()
+        handle.write("".join(chunk))
+    return path.stat().st_size
+
+
+def time_follow(path: Path, batch: int | None) -> tuple[int, float]:
+    start = time.perf_counter()
+    total = 0
+    with EventFollower(path) as follower:
+        while True:
+            events = follower.poll(max_events=batch)
+            if not events:
+                break
+            total += len(events)
+    return total, time.perf_counter() - start
+
+
+def run(lines: int = 1_000_000) -> list[Result]:
+    """The `make bench` section: cold read of the whole file, unbatched and in app-sized batches."""
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.jsonl"
+        size = write_events(path, lines)
+        for label, batch in (("all at once", None), ("max_events=5000", 5000)):
+            total, seconds = time_follow(path, batch)
+            results.append(Result(f"follow events.jsonl, {label}", total / seconds, "lines/s",
+                                  ">= 200000", f"{total:,} lines, {size / 2**20:.0f} MiB in "
+                                  f"{seconds:.2f} s"))
+    return results
+
+
+def main() -> None:
+    lines = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    print(f"{'read':<40}{'lines/s':>12}  detail")
+    for result in run(lines):
+        print(f"{result.name:<40}{result.measured:>12,.0f}  {result.detail}")
+
+
+if __name__ == "__main__":
+    main()

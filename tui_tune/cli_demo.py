@@ -1,0 +1,39 @@
+"""`tui-tune demo prepare [DIR]`: build the offline demo model, tokenizer and data.
+
+torch and transformers are imported inside main only, so `tui-tune --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tui-tune demo", description="Offline demo assets: a tiny Llama, its BPE tokenizer "
+        "and an arithmetic dataset, matching the demo-tiny preset.")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    prepare = sub.add_parser("prepare", help="build DIR/model and DIR/data (default ./demo)")
+    prepare.add_argument("dir", nargs="?", default="demo", help="target folder (default: demo)")
+    prepare.add_argument("--rows", type=int, default=4000, help="training rows (default 4000)")
+    prepare.add_argument("--force", action="store_true", help="rebuild even if DIR exists")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "demo":
+        argv = argv[1:]
+    args = build_parser().parse_args(argv)
+    target = Path(args.dir)
+    if (target / "model" / "config.json").is_file() and not args.force:
+        print(f"{target} already holds the demo (pass --force to rebuild).")
+        return 0
+    from tui_tune.train.demo import prepare  # heavy: torch + transformers
+
+    prepare(target, train_rows=args.rows)
+    print(f"demo model, tokenizer and data written to {target}/model and {target}/data;\n"
+          f"train it with: tui-tune run demo-tiny")
+    return 0

@@ -1,0 +1,129 @@
+"""Stopping, deleting and exporting runs.
+
+Stop reaches the ranks themselves: under `--multi_gpu` torch's elastic agent starts every rank
+in its own session (so signalling the launcher's group misses them), and under the one-process
+`--cpu` launcher signalling only the launcher orphans the worker. The worker records each rank's
+pid and start time in ranks/; stop sends those SIGTERM (the worker checkpoints and writes `end`),
+waits, then ends the launcher and finally SIGKILLs anything of the run still alive.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import tarfile
+import time
+from pathlib import Path
+
+import psutil
+
+from tui_tune.runs.files import read_run_json, update_run_json
+from tui_tune.runs.follow import EventFollower
+from tui_tune.runs.procs import (all_processes, launcher_process, main_processes,
+                                 rank_processes, signal_all)
+from tui_tune.runs.status import END_STATUSES, run_status
+from tui_tune.runs.summary import SummaryCache
+
+POLL_S = 0.2
+LAUNCHER_GRACE_S = 10.0  # the elastic agent takes a moment to notice its ranks are gone
+
+
+class RunBusy(Exception):
+    """The run is alive and the action needs it stopped (or forced)."""
+
+
+def stop(run_dir: Path, grace_s: float = 60.0) -> str:
+    """Stop a run gracefully and return its final status; afterwards none of its processes lives."""
+    run_dir = Path(run_dir)
+    if not main_processes(run_dir):
+        return run_status(run_dir)
+    launched_at = read_run_json(run_dir).get("launched_at")
+    ranks = rank_processes(run_dir)
+    # before the worker has recorded its ranks it has nothing to save: end the whole tree
+    signal_all(ranks or all_processes(run_dir), signal.SIGTERM)
+    ended = _wait_for_end(run_dir, launched_at, grace_s)
+    launcher = launcher_process(run_dir)
+    if launcher is not None:
+        signal_all([launcher], signal.SIGTERM)
+        _wait_gone([launcher], LAUNCHER_GRACE_S)
+    leftovers = all_processes(run_dir)
+    signal_all(leftovers, signal.SIGKILL)
+    _wait_gone(leftovers, 10.0)
+    _reap_own_children()
+    if not ended:
+        update_run_json(run_dir, status="stopped", ended_at=time.time(),
+                        reason=f"killed: no clean end within {grace_s:g} s of SIGTERM, so "
+                        "the newest checkpoint may be older than the last step")
+    return run_status(run_dir)
+
+
+def _wait_for_end(run_dir: Path, launched_at: object, grace_s: float) -> bool:
+    """Wait until the worker's `end` of this launch appears, or no rank of it is left."""
+    follower = EventFollower(run_dir / "events.jsonl", from_start=False)
+    deadline = time.monotonic() + grace_s
+    had_ranks = bool(rank_processes(run_dir))
+    try:
+        while time.monotonic() < deadline:
+            if any(e["kind"] == "end" and e.get("status") in END_STATUSES
+                   for e in follower.poll()):
+                _wait_gone(rank_processes(run_dir), 5.0)  # let the ranks exit after writing it
+                return True
+            ranks_left = rank_processes(run_dir)
+            if (had_ranks and not ranks_left) or not main_processes(run_dir):
+                return end_event_since(run_dir, launched_at)
+            had_ranks = had_ranks or bool(ranks_left)
+            time.sleep(POLL_S)
+    finally:
+        follower.close()
+    return end_event_since(run_dir, launched_at)
+
+
+def end_event_since(run_dir: Path, launched_at: object) -> bool:
+    """Did the worker write an `end` event after the given launch time?"""
+    end = SummaryCache().summary(run_dir / "events.jsonl").end
+    if end is None or end.get("status") not in END_STATUSES:
+        return False
+    t = end.get("t")
+    return not isinstance(launched_at, (int, float)) or not isinstance(t, (int, float)) \
+        or t >= launched_at - 2.0
+
+
+def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> None:
+    if procs:
+        try:
+            psutil.wait_procs(procs, timeout=timeout_s)
+        except psutil.Error:
+            pass
+
+
+def _reap_own_children() -> None:
+    from tui_tune.runs.launch import reap_children
+    reap_children()
+
+
+def delete(run_dir: Path, force: bool = False) -> None:
+    """Remove a run directory; a live run is refused unless forced (then it is stopped first)."""
+    run_dir = Path(run_dir)
+    if main_processes(run_dir):
+        if not force:
+            raise RunBusy(f"{run_dir.name} is running; stop it first or delete with --force.")
+        stop(run_dir, grace_s=5.0)
+    shutil.rmtree(run_dir)
+
+
+EXPORTED = ("config.toml", "run.json", "events.jsonl", "final")
+
+
+def export(run_dir: Path, destination: Path | None = None) -> Path:
+    """Pack config, run.json, events and final/ into <run-id>.tar.gz for sharing."""
+    run_dir = Path(run_dir)
+    target = Path(destination) if destination else Path.cwd() / f"{run_dir.name}.tar.gz"
+    if target.is_dir():
+        target = target / f"{run_dir.name}.tar.gz"
+    partial = target.with_name(f".{target.name}.partial")
+    with tarfile.open(partial, "w:gz") as archive:
+        for name in EXPORTED:
+            if (run_dir / name).exists():
+                archive.add(run_dir / name, arcname=f"{run_dir.name}/{name}")
+    partial.replace(target)
+    return target

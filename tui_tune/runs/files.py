@@ -1,0 +1,71 @@
+"""Small, crash-safe JSON files of a run directory (run.json, ranks/, sweep.json).
+
+Writers replace whole files atomically (temp file + fsync + rename) so a reader never sees half a
+file; readers treat a missing or broken file as absent instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+RUN_JSON = "run.json"
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The object in a JSON file, or None when it is missing, unreadable or not an object."""
+    try:
+        with open(path, "rb") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, default=str)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    return read_json(Path(run_dir) / RUN_JSON) or {}
+
+
+def update_run_json(run_dir: Path, **fields: Any) -> dict[str, Any]:
+    """Read-modify-write run.json (the worker does the same at its end); None removes a key."""
+    data = read_run_json(run_dir)
+    for key, value in fields.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    write_json_atomic(Path(run_dir) / RUN_JSON, data)
+    return data
+
+
+def tail_text(path: Path, lines: int = 15, max_bytes: int = 16384) -> str:
+    """The last lines of a text file (console.log), for a died run's reason."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace").replace("\r", "\n")
+    kept = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])

@@ -1,0 +1,168 @@
+"""Start a run as a detached `accelerate launch` process that outlives the app and the shell.
+
+The argv is a list (never a shell string), the process gets its own session, reads /dev/null
+and writes console.log, so closing the terminal, losing SSH or Ctrl-C in the app leave it alone.
+Without CUDA, one process runs with `--cpu` and several with `--multi_gpu` (the worker then uses
+Accelerator(cpu=True) with gloo), because `--cpu --num_processes 2` silently starts one process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tui_tune.config import ConfigError, Experiment, Problem, validate_experiment
+from tui_tune.config.toml_io import read_toml
+from tui_tune.monitor.gpu import gpu_count
+from tui_tune.runs.files import read_run_json, update_run_json
+from tui_tune.runs.preflight import preflight, visible_cuda_ids
+from tui_tune.runs.procs import main_processes, start_time
+
+ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]
+_children: list[subprocess.Popen] = []  # reaped now and then so no zombies pile up in the app
+
+
+class LaunchError(Exception):
+    """The run cannot be started; `problems` say which setting or file to fix."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class LaunchPlan:
+    argv: list[str]
+    env_updates: dict[str, str]  # CUDA_VISIBLE_DEVICES and friends
+    num_processes: int
+    cuda: bool
+
+
+def load_experiment(run_dir: Path) -> Experiment:
+    path = Path(run_dir) / "config.toml"
+    try:
+        return validate_experiment(read_toml(path))
+    except ConfigError as error:
+        raise error.with_source(str(path)) from None
+
+
+def _selected_gpus(exp: Experiment, cuda: int) -> list[int] | None:
+    """GPU ids for CUDA_VISIBLE_DEVICES, or None to leave the environment's choice alone."""
+    gpus = exp.environment.gpus
+    if gpus == "all":
+        return None
+    if isinstance(gpus, int):
+        return visible_cuda_ids(cuda)[:gpus]
+    return list(gpus)
+
+
+def plan_launch(exp: Experiment, run_dir: Path, resume: bool = False,
+                cuda_devices: int | None = None) -> LaunchPlan:
+    """The accelerate argv and environment for this experiment on this machine."""
+    env = exp.environment
+    cuda = gpu_count() if cuda_devices is None else cuda_devices
+    selected = _selected_gpus(exp, cuda) if cuda else None
+    per_node = env.num_processes or ((len(selected) if selected is not None
+                                      else len(visible_cuda_ids(cuda))) if cuda else 1) or 1
+    argv = list(ACCELERATE)
+    if env.accelerate_config:
+        argv += ["--config_file", env.accelerate_config]
+    if env.distributed_backend == "fsdp":
+        argv.append("--use_fsdp")
+    elif env.distributed_backend == "deepspeed":
+        argv.append("--use_deepspeed")
+    elif per_node * env.num_nodes > 1:
+        argv.append("--multi_gpu")
+    elif not cuda:
+        argv.append("--cpu")
+    argv += ["--num_processes", str(per_node * env.num_nodes),
+             "--num_machines", str(env.num_nodes),
+             "--mixed_precision", env.mixed_precision, "--dynamo_backend", "no"]
+    if env.num_nodes > 1:
+        argv += ["--machine_rank", str(env.node_rank),
+                 "--main_process_ip", str(env.main_process_ip),
+                 "--main_process_port", str(env.main_process_port)]
+    elif per_node > 1:
+        argv += ["--main_process_port", str(_free_port())]  # concurrent runs must not collide
+    argv += ["-m", "tui_tune.train", str(Path(run_dir).resolve())]
+    if resume:
+        argv.append("--resume")
+    updates = {"PYTHONUNBUFFERED": "1"}
+    if selected is not None:
+        updates["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in selected)
+    return LaunchPlan(argv, updates, per_node, bool(cuda))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch(run_dir: Path, resume: bool = False) -> int:
+    """Start the run detached and return the launcher pid; LaunchError if it cannot start."""
+    run_dir = Path(run_dir).resolve()
+    if main_processes(run_dir):
+        raise LaunchError([Problem("", f"{run_dir.name} is already running; stop it first.")])
+    try:
+        exp = load_experiment(run_dir)
+    except ConfigError as error:
+        raise LaunchError(error.problems) from None
+    problems = preflight(exp)
+    if problems:
+        raise LaunchError(problems)
+    plan = plan_launch(exp, run_dir, resume=resume)
+    for stale in (run_dir / "ranks").glob("rank-*.json"):
+        stale.unlink(missing_ok=True)  # the previous launch's ranks
+    return _start(run_dir, plan, resume)
+
+
+def _start(run_dir: Path, plan: LaunchPlan, resume: bool) -> int:
+    launched_at = time.time()
+    env = {**os.environ, **plan.env_updates}
+    with open(run_dir / "console.log", "ab") as log:
+        log.write(f"\n=== tui-tune {'resume' if resume else 'launch'} at "
+                  f"{_utc(launched_at)}: {' '.join(plan.argv)}\n".encode())
+        log.flush()
+        process = subprocess.Popen(plan.argv, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                   close_fds=True)
+    _children.append(process)
+    previous = read_run_json(run_dir)
+    update_run_json(run_dir, argv=plan.argv, pid=process.pid, pgid=process.pid,
+                    pid_start_time=start_time(process.pid) or launched_at,
+                    host=socket.gethostname(), launched_at=launched_at,
+                    launched_at_utc=_utc(launched_at), status="running", ended_at=None,
+                    reason=None, launches=int(previous.get("launches", 0)) + 1,
+                    num_processes=plan.num_processes,
+                    cuda_visible_devices=plan.env_updates.get("CUDA_VISIBLE_DEVICES"))
+    reap_children()
+    return process.pid
+
+
+def resume(run_dir: Path) -> int:
+    """Relaunch in the same directory; the worker continues from the newest checkpoint."""
+    return launch(run_dir, resume=True)
+
+
+def reap_children() -> None:
+    """Collect exit codes of launchers started by this process (they would linger as zombies)."""
+    for process in list(_children):
+        if process.poll() is not None:
+            _children.remove(process)
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+from tui_tune.runs.control import delete, export, stop  # noqa: E402  (stop belongs to launch's API)
+
+__all__ = ["LaunchError", "LaunchPlan", "delete", "export", "launch", "plan_launch", "resume",
+           "stop"]

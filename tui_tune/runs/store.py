@@ -1,0 +1,207 @@
+"""Run directories: create one per launch, find them again, list them with their progress.
+
+runs/<run-id>/ with run-id = <UTC yyyymmdd-hhmmss>-<preset-name>; the root is ./runs unless
+--runs-dir or $TUI_TUNE_RUNS says otherwise. Listing never fails because of one broken entry:
+foreign files and damaged runs are reported in `warnings` and skipped or shown as far as readable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tui_tune.config import Experiment, experiment_dict, validate_experiment
+from tui_tune.config.presets import experiment_toml
+from tui_tune.runs.files import RUN_JSON, read_json, write_json_atomic
+from tui_tune.runs.status import run_state
+from tui_tune.runs.summary import SummaryCache
+
+log = logging.getLogger("tui_tune.runs")
+RUNS_ENV = "TUI_TUNE_RUNS"
+# settings holding file paths, frozen to absolute paths when they exist relative to the cwd
+PATH_SETTINGS = (("dataset", "train_file"), ("dataset", "validation_file"),
+                 ("general", "backbone"), ("general", "pretrained_weights"),
+                 ("environment", "accelerate_config"))
+
+
+class RunNotFound(LookupError):
+    """No run (or more than one) matches what the user typed."""
+
+
+def runs_root(root: str | os.PathLike[str] | None = None) -> Path:
+    return Path(root or os.environ.get(RUNS_ENV) or Path.cwd() / "runs")
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    path: Path
+    name: str
+    preset: str
+    status: str
+    step: int
+    steps_total: int | None
+    last_loss: float | None
+    tokens_per_s: float | None
+    elapsed_s: float | None
+    eta_s: float | None
+    started_at: float | None  # unix seconds: first `start` event, else creation
+    reason: str = ""
+    created_at: float | None = None
+    sweep_id: str | None = None
+    parent: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # lr, grad_norm, val_loss, mem_peak
+
+
+def freeze_paths(experiment: Experiment, cwd: Path | None = None) -> Experiment:
+    """The experiment with relative file paths that exist here made absolute (hub ids stay)."""
+    cwd = cwd or Path.cwd()
+    data = experiment_dict(experiment)
+    for group, name in PATH_SETTINGS:
+        value = data.get(group, {}).get(name)
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            candidate = cwd / value
+            if candidate.exists():
+                data[group][name] = str(candidate.resolve())
+    return validate_experiment(data)
+
+
+def _id_label(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:60] or "run"
+
+
+class RunStore:
+    """All runs under one root directory."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None):
+        self.root = runs_root(root)
+        self.warnings: list[str] = []
+        self._cache = SummaryCache()
+
+    # -- creating ---------------------------------------------------------------------------
+    def create(self, experiment: Experiment, preset_name: str, parent: str | None = None,
+               sweep_id: str | None = None, label: str | None = None) -> Path:
+        """A new queued run directory holding the frozen config.toml and run.json."""
+        frozen = freeze_paths(experiment)
+        run_dir = self._new_dir(_id_label(label or preset_name))
+        (run_dir / "config.toml").write_text(experiment_toml(frozen), encoding="utf-8")
+        now = time.time()
+        info = {"run_id": run_dir.name, "name": frozen.general.experiment_name,
+                "preset": preset_name, "status": "queued", "created_at": now,
+                "created_at_utc": _utc(now), "host": socket.gethostname(),
+                "parent": parent, "sweep_id": sweep_id}
+        write_json_atomic(run_dir / RUN_JSON, {k: v for k, v in info.items() if v is not None})
+        return run_dir
+
+    def _new_dir(self, label: str) -> Path:
+        """<UTC time>-<label>, with -2, -3, ... when that name is taken (mkdir is the lock)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        base = f"{stamp}-{label}"
+        for n in range(1, 10_000):
+            candidate = self.root / (base if n == 1 else f"{base}-{n}")
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            return candidate
+        raise RuntimeError(f"cannot create a run directory for {base} in {self.root}")
+
+    # -- finding ----------------------------------------------------------------------------
+    def run_dirs(self) -> list[Path]:
+        """Directories that look like runs; anything else in the root is reported, not fatal."""
+        self.warnings = []
+        try:
+            entries = sorted(os.scandir(self.root), key=lambda e: e.name)
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            self._warn(f"cannot read the runs folder {self.root}: {error}")
+            return []
+        found = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # .sweeps and editor/OS litter
+            path = Path(entry.path)
+            if not entry.is_dir():
+                self._warn(f"skipping {path}: not a run directory")
+            elif not ((path / RUN_JSON).exists() or (path / "config.toml").exists()):
+                self._warn(f"skipping {path}: no run.json or config.toml inside")
+            else:
+                found.append(path)
+        return found
+
+    def resolve(self, run_id_or_prefix: str) -> Path:
+        """A run directory from its id, a unique prefix of it, or a path to it."""
+        text = run_id_or_prefix.rstrip("/")
+        as_path = Path(text)
+        if (os.sep in text or text.startswith(".")) and as_path.is_dir():
+            return as_path
+        names = [p.name for p in self.run_dirs()]
+        if text in names:
+            return self.root / text
+        matches = [n for n in names if n.startswith(text)] if text else []
+        if len(matches) == 1:
+            return self.root / matches[0]
+        if not matches:
+            raise RunNotFound(f"no run matches '{run_id_or_prefix}' in {self.root}; "
+                              "`tui-tune ls` lists the runs.")
+        shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
+        raise RunNotFound(f"'{run_id_or_prefix}' matches {len(matches)} runs ({shown}); "
+                          "type more of the run id.")
+
+    # -- listing ----------------------------------------------------------------------------
+    def list(self) -> list[RunSummary]:
+        """Every run, newest first."""
+        summaries = []
+        for run_dir in self.run_dirs():
+            try:
+                summaries.append(self.summary(run_dir))
+            except Exception as error:  # one damaged run must not hide the others
+                self._warn(f"skipping {run_dir}: {type(error).__name__}: {error}")
+        summaries.sort(key=lambda s: (s.created_at or s.started_at or 0.0, s.run_id),
+                       reverse=True)
+        return summaries
+
+    def summary(self, run_dir: Path) -> RunSummary:
+        run_dir = Path(run_dir)
+        info = read_json(run_dir / RUN_JSON)
+        if info is None:
+            if (run_dir / RUN_JSON).exists():
+                self._warn(f"{run_dir / RUN_JSON} is not readable JSON; showing what the "
+                           "events say")
+            info = {}
+        events = self._cache.summary(run_dir / "events.jsonl")
+        state = run_state(run_dir, info, events)
+        now = time.time()
+        running = state.status == "running"
+        created = info.get("created_at")
+        return RunSummary(
+            run_id=run_dir.name, path=run_dir,
+            name=str(info.get("name") or run_dir.name), preset=str(info.get("preset") or "?"),
+            status=state.status, step=events.step, steps_total=events.steps_total,
+            last_loss=events.last_loss, tokens_per_s=events.tokens_per_s,
+            elapsed_s=events.elapsed_s(now if running else None),
+            eta_s=events.eta_s(now) if running else None,
+            started_at=events.first_start_t or (created if isinstance(created, (int, float))
+                                                else None),
+            reason=state.reason, created_at=created if isinstance(created, (int, float)) else None,
+            sweep_id=info.get("sweep_id"), parent=info.get("parent"),
+            extra={"lr": events.last_lr, "grad_norm": events.last_grad_norm,
+                   "val_loss": events.last_val_loss, "mem_peak_gib": events.mem_peak_gib,
+                   "pids": state.pids, "last_checkpoint": events.last_checkpoint})
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        log.warning(message)
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")

@@ -1,0 +1,110 @@
+"""Resumable checkpoints: weights (model or adapter), optimizer, scheduler, RNG, sampler position.
+
+A checkpoint is written into step-N.tmp and renamed when complete, so a crash mid-save never
+leaves a half checkpoint that resume would pick up.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+STATE_FILE = "trainer_state.json"
+
+
+@dataclass
+class Progress:
+    """Where the loop is: enough to continue exactly where it stopped."""
+    step: int = 0            # optimizer steps done
+    epoch: int = 0           # epoch the next batch comes from
+    batch_in_epoch: int = 0  # micro-batches of that epoch this rank has consumed
+    seed: int = 0
+    best_val_loss: float | None = None
+    tokens_seen: int = 0
+    elapsed_s: float = 0.0
+
+
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    folder = Path(run_dir) / "checkpoints"
+    found = [p for p in folder.glob("step-*") if (p / STATE_FILE).is_file()
+             and p.name.split("-", 1)[1].isdigit()] if folder.is_dir() else []
+    return sorted(found, key=lambda p: int(p.name.split("-", 1)[1]))
+
+
+def newest_checkpoint(run_dir: Path) -> Path | None:
+    found = checkpoint_dirs(run_dir)
+    return found[-1] if found else None
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(run_dir: Path, accelerator, model, optimizer, scheduler,
+                    progress: Progress, keep: int) -> Path:
+    """Every rank calls this (it synchronises); returns the final folder."""
+    final = Path(run_dir) / "checkpoints" / f"step-{progress.step}"
+    tmp = final.with_name(final.name + ".tmp")
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    torch.save(rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        (tmp / STATE_FILE).write_text(json.dumps(asdict(progress), indent=2))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        prune(run_dir, keep)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def prune(run_dir: Path, keep: int) -> None:
+    for old in checkpoint_dirs(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load_weights(model, folder: Path) -> None:
+    """Trainable weights back into an already built model (adapter or full)."""
+    from safetensors.torch import load_file
+
+    adapter = folder / "adapter_model.safetensors"
+    if adapter.is_file():
+        from peft import set_peft_model_state_dict
+        set_peft_model_state_dict(model, load_file(adapter))
+        return
+    for shard in sorted(folder.glob("model*.safetensors")):
+        model.load_state_dict(load_file(shard), strict=False)
+
+
+def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler) -> Progress:
+    load_weights(accelerator.unwrap_model(model), folder)
+    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
+    scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=False))
+    rng_file = folder / f"rng-{accelerator.process_index}.pt"
+    if rng_file.is_file():
+        set_rng_state(torch.load(rng_file, weights_only=False))
+    return Progress(**json.loads((folder / STATE_FILE).read_text()))

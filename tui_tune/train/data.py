@@ -1,0 +1,113 @@
+"""Reading the training and validation files (csv, parquet, jsonl via `datasets`) into examples.
+
+Every problem a user can cause (missing file, empty file, missing column, unreadable rows)
+ends as a UserError that names the setting and the file.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tui_tune.train.errors import UserError
+from tui_tune.train.formatting import Example, build_conversations, tokenize_conversations
+
+READERS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "json", ".json": "json"}
+
+
+@dataclass
+class SplitData:
+    train: list[Example]
+    val: list[Example]
+
+
+def read_rows(path_text: str, setting: str) -> list[dict[str, Any]]:
+    import datasets
+
+    path = Path(path_text)
+    if not path_text or not path.is_file():
+        raise UserError("file not found; point it at a .csv, .parquet or .jsonl file.",
+                        setting, path_text or "(empty)")
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise UserError(f"'{path.suffix}' is not a data format tui-tune reads; use .csv, "
+                        ".parquet or .jsonl.", setting, path_text)
+    if path.stat().st_size == 0:
+        raise UserError("the file is empty.", setting, path_text)
+    datasets.disable_progress_bars()
+    datasets.utils.logging.set_verbosity_error()
+    try:
+        table = datasets.load_dataset(kind, data_files=str(path), split="train")
+    except Exception as error:  # datasets raises many types for malformed files
+        cause = error.__cause__ or error
+        raise UserError(f"cannot read the rows ({type(cause).__name__}: {cause}); check "
+                        "that the file is valid " + kind.upper() + ".", setting, path_text) from error
+    if len(table) == 0:
+        raise UserError("the file has no rows.", setting, path_text)
+    return table.to_list()
+
+
+def check_columns(rows: list[dict[str, Any]], ds, setting_file: str, path: str) -> None:
+    present = set(rows[0])
+    wanted = {"dataset.answer_column": [ds.answer_column],
+              "dataset.prompt_columns": list(ds.prompt_columns)}
+    if ds.system_column:
+        wanted["dataset.system_column"] = [ds.system_column]
+    if ds.parent_id_column:
+        wanted["dataset.parent_id_column"] = [ds.parent_id_column]
+        wanted["dataset.id_column"] = [ds.id_column]
+    for setting, columns in wanted.items():
+        missing = [c for c in columns if c not in present]
+        if missing:
+            raise UserError(f"column {', '.join(repr(c) for c in missing)} is not in the file "
+                            f"(it has: {', '.join(sorted(present))}).", setting, path)
+    for n, row in enumerate(rows):
+        if row.get(ds.answer_column) is None:
+            raise UserError(f"row {n + 1} has no value in column '{ds.answer_column}'.",
+                            "dataset.answer_column", path)
+
+
+def split_rows(rows: list[dict[str, Any]], ds, seed: int) -> tuple[list, list]:
+    """The seeded auto split; chained rows stay with their conversation's root row."""
+    rng = random.Random(seed)
+    if ds.data_sample < 1.0:
+        rows = rng.sample(rows, max(1, int(len(rows) * ds.data_sample)))
+    if ds.validation_strategy == "custom":
+        return rows, []
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    n_val = max(1, int(round(len(rows) * ds.validation_size)))
+    if len(rows) < 2:
+        raise UserError("needs at least 2 rows to hold some out for validation.",
+                        "dataset.validation_size", ds.train_file)
+    val_idx = set(order[:n_val])
+    return ([r for i, r in enumerate(rows) if i not in val_idx],
+            [r for i, r in enumerate(rows) if i in val_idx])
+
+
+def load_examples(exp, tokenizer, seed: int) -> SplitData:
+    ds = exp.dataset
+    rows = read_rows(ds.train_file, "dataset.train_file")
+    check_columns(rows, ds, "dataset.train_file", ds.train_file)
+    train_rows, val_rows = split_rows(rows, ds, seed)
+    if ds.validation_strategy == "custom":
+        val_rows = read_rows(ds.validation_file or "", "dataset.validation_file")
+        check_columns(val_rows, ds, "dataset.validation_file", ds.validation_file)
+    max_length = exp.tokenizer.max_length
+    # chains are followed in the whole file, so a turn keeps its history whatever the split
+    lookup = rows if ds.parent_id_column else []
+    train = _examples(train_rows, lookup, ds, tokenizer, max_length)
+    val = _examples(val_rows, lookup if ds.validation_strategy == "auto" else val_rows,
+                    ds, tokenizer, max_length)
+    if exp.training.train_on_validation:
+        train = train + val
+    return SplitData(train, val)
+
+
+def _examples(rows, lookup, ds, tokenizer, max_length) -> list[Example]:
+    if not rows:
+        return []
+    convs = build_conversations(rows, ds, lookup=lookup or rows)
+    return tokenize_conversations(convs, ds, tokenizer, max_length)

@@ -1,0 +1,107 @@
+"""Evaluation: validation loss and perplexity over all ranks, generated samples, BLEU."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from tui_tune.train.collate import PaddedCollator
+from tui_tune.train.formatting import Example
+from tui_tune.train.losses import forward_batch, token_losses
+
+
+@dataclass
+class EvalResult:
+    val_loss: float
+    perplexity: float
+    metric: str
+    metric_value: float
+    samples: list[dict]
+
+
+@torch.no_grad()
+def validation_loss(model, examples: list[Example], accelerator, batch_size: int,
+                    pad_id: int) -> float:
+    """Token-averaged loss over the validation rows; each rank takes every world-th row."""
+    collate = PaddedCollator(pad_id)
+    mine = examples[accelerator.process_index::accelerator.num_processes]
+    total = torch.zeros(2, device=accelerator.device, dtype=torch.float64)
+    model.eval()
+    for start in range(0, len(mine), batch_size):
+        batch = {k: v.to(accelerator.device) for k, v in
+                 collate(mine[start:start + batch_size]).items()}
+        with accelerator.autocast():
+            logits = forward_batch(model, batch)
+        losses = token_losses(logits, batch["labels"])
+        total[0] += losses.sum().double()
+        total[1] += (batch["labels"][:, 1:] != -100).sum()
+    model.train()
+    total = accelerator.reduce(total, reduction="sum") if accelerator.num_processes > 1 else total
+    return float(total[0] / total[1].clamp(min=1))
+
+
+def generation_kwargs(prediction, tokenizer) -> dict:
+    kwargs = dict(max_new_tokens=prediction.max_new_tokens,
+                  min_new_tokens=prediction.min_new_tokens, do_sample=prediction.do_sample,
+                  num_beams=prediction.num_beams, repetition_penalty=prediction.repetition_penalty,
+                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    if prediction.do_sample:
+        kwargs.update(temperature=prediction.temperature, top_k=prediction.top_k or None,
+                      top_p=prediction.top_p)
+    if prediction.stop_strings:
+        kwargs.update(stop_strings=list(prediction.stop_strings), tokenizer=tokenizer)
+    return kwargs
+
+
+@torch.no_grad()
+def generate_answers(model, tokenizer, examples: list[Example], prediction, device) -> list[str]:
+    """Greedy/sampled answers for the examples' prompts, left-padded, in prediction batches."""
+    kwargs = generation_kwargs(prediction, tokenizer)
+    answers: list[str] = []
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(examples), prediction.batch_size):
+        chunk = examples[start:start + prediction.batch_size]
+        prompts = [e.input_ids[:e.prompt_length] for e in chunk]
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, prompt in enumerate(prompts):
+            ids[row, width - len(prompt):] = torch.tensor(prompt)
+            mask[row, width - len(prompt):] = 1
+        out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                             use_cache=True, **kwargs)
+        for row in out[:, width:]:
+            answers.append(tokenizer.decode(row, skip_special_tokens=True).strip())
+    if was_training:
+        model.train()
+    return answers
+
+
+def bleu(generations: list[str], references: list[str]) -> float:
+    import sacrebleu
+
+    return float(sacrebleu.corpus_bleu(generations, [references]).score)
+
+
+def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> EvalResult:
+    """Loss on every rank; samples and BLEU on rank 0 only (others get empty samples)."""
+    pred = exp.prediction
+    loss = validation_loss(model, examples, accelerator, exp.training.batch_size,
+                           tokenizer.pad_token_id)
+    perplexity = math.exp(min(loss, 50.0))
+    samples, metric_value = [], perplexity
+    if accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model)
+        shown = examples[:pred.num_samples]
+        judged = examples if pred.metric == "bleu" else shown
+        with accelerator.autocast():
+            answers = generate_answers(unwrapped, tokenizer, judged, pred, accelerator.device)
+        samples = [{"prompt": e.prompt_text, "generation": g, "reference": e.answer_text}
+                   for e, g in zip(shown, answers)]
+        if pred.metric == "bleu":
+            metric_value = bleu(answers, [e.answer_text for e in judged])
+    metric = pred.metric if pred.metric != "none" else "perplexity"
+    return EvalResult(loss, perplexity, metric, metric_value, samples)

@@ -1,0 +1,184 @@
+"""The training loop: seeded resumable batches, accumulation, clipping, events, eval, checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader
+
+from tui_tune.train.checkpoint import save_checkpoint
+from tui_tune.train.collate import (PackedCollator, PaddedCollator, epoch_batches, rank_batches,
+                                    real_tokens)
+from tui_tune.train.evaluate import evaluate
+from tui_tune.train.losses import causal_lm_loss, forward_batch
+from tui_tune.train.reporting import memory_gib
+from tui_tune.train.setup import Session
+from tui_tune.train.signals import StopRequest
+
+POLICY_REASON = {"last": "last", "each_evaluation": "each", "best": "best"}
+
+
+@dataclass
+class Window:
+    """What happened since the last step event; read (one sync) only at log steps."""
+    loss: torch.Tensor | None = None
+    steps: int = 0
+    tokens: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def add(self, loss: torch.Tensor, tokens: int) -> None:
+        self.loss = loss if self.loss is None else self.loss + loss
+        self.steps += 1
+        self.tokens += tokens
+
+
+def train_collator(session: Session):
+    if session.exp.training.packing:
+        return PackedCollator()
+    tok = session.exp.tokenizer
+    return PaddedCollator(session.tokenizer.pad_token_id, tok.padding_quantile, tok.padding_side)
+
+
+def epoch_loader(session: Session, epoch: int, skip: int, collate) -> DataLoader:
+    acc, t = session.accelerator, session.exp.training
+    lengths = [len(e) for e in session.data.train]
+    plan = epoch_batches(lengths, t.batch_size, session.progress.seed, epoch, t.group_by_length,
+                         acc.num_processes)
+    mine = rank_batches(plan, acc.process_index, acc.num_processes)
+    usable = session.steps_per_epoch * t.grad_accumulation
+    workers = session.exp.environment.dataloader_workers
+    return DataLoader(session.data.train, batch_sampler=mine[skip:usable], collate_fn=collate,
+                      num_workers=workers, pin_memory=acc.device.type == "cuda",
+                      generator=torch.Generator().manual_seed(epoch))  # spare the global RNG
+
+
+def optimizer_step(session: Session, micro_batches: list[dict]) -> tuple[torch.Tensor, ...]:
+    """Forward/backward over the accumulated micro-batches, then clip and step."""
+    acc, model, t = session.accelerator, session.model, session.exp.training
+    total_loss = torch.zeros((), device=acc.device)
+    for k, batch in enumerate(micro_batches):
+        batch = {key: value.to(acc.device, non_blocking=True) for key, value in batch.items()}
+        sync = k == len(micro_batches) - 1
+        with contextlib.nullcontext() if sync else acc.no_sync(model):
+            session.reporter.phase = "forward"
+            with acc.autocast():
+                loss, _ = causal_lm_loss(forward_batch(model, batch), batch, t.loss)
+            session.reporter.phase = "backward"
+            acc.backward(loss / len(micro_batches))
+        total_loss += loss.detach() / len(micro_batches)
+    session.reporter.phase = "optimizer"
+    params = [p for p in model.parameters() if p.requires_grad]
+    grad_norm = acc.clip_grad_norm_(params, t.grad_clip if t.grad_clip > 0 else float("inf"))
+    session.optimizer.step()
+    session.scheduler.step()
+    session.optimizer.zero_grad(set_to_none=True)
+    return total_loss, grad_norm
+
+
+def report_step(session: Session, window: Window, grad_norm: torch.Tensor) -> None:
+    acc, p = session.accelerator, session.progress
+    numbers = torch.stack([window.loss.float() / window.steps,
+                           torch.tensor(float(window.tokens), device=acc.device)])
+    if acc.num_processes > 1:
+        numbers = acc.reduce(numbers, reduction="sum")
+        numbers[0] /= acc.num_processes
+    loss, tokens = numbers.tolist()
+    elapsed = max(time.perf_counter() - window.started, 1e-9)
+    session.reporter.event(
+        "step", step=p.step, epoch=round(p.step / session.steps_per_epoch, 4), loss=loss,
+        lr=session.scheduler.get_last_lr()[0], grad_norm=float(grad_norm),
+        tokens=int(tokens), tokens_seen=p.tokens_seen * acc.num_processes,
+        tokens_per_s=round(tokens / elapsed, 1), step_time_s=round(elapsed / window.steps, 5),
+        **memory_gib(acc.device))
+    if acc.is_main_process and p.step % (session.exp.logging.log_every_steps * 10) == 0:
+        print(f"step {p.step}/{session.steps_total} loss {loss:.4f} "
+              f"{tokens / elapsed:.0f} tok/s", flush=True)
+
+
+def eval_interval(session: Session) -> int:
+    t = session.exp.training
+    return t.eval_every_steps or max(1, round(t.eval_every_epochs * session.steps_per_epoch))
+
+
+def run_evaluation(session: Session) -> float | None:
+    if not session.data.val:
+        return None
+    session.reporter.phase = "eval"
+    result = evaluate(session.model, session.tokenizer, session.data.val, session.accelerator,
+                      session.exp)
+    step = session.progress.step
+    session.reporter.event("eval", step=step, val_loss=result.val_loss,
+                           perplexity=result.perplexity, metric=result.metric,
+                           metric_value=result.metric_value)
+    for sample in result.samples:
+        session.reporter.event("sample", step=step, **sample)
+    return result.val_loss
+
+
+def checkpoint(session: Session, reason: str) -> None:
+    t = session.exp.training
+    path = save_checkpoint(session.run_dir, session.accelerator, session.model, session.optimizer,
+                           session.scheduler, session.progress, t.keep_checkpoints)
+    session.reporter.event("checkpoint", step=session.progress.step, path=str(path), reason=reason)
+
+
+def after_evaluation(session: Session, val_loss: float | None) -> None:
+    policy, p = session.exp.training.save_checkpoint, session.progress
+    improved = val_loss is not None and (p.best_val_loss is None or val_loss < p.best_val_loss)
+    if improved:
+        p.best_val_loss = val_loss
+    if policy in ("last", "each_evaluation") or (policy == "best" and improved):
+        checkpoint(session, POLICY_REASON[policy])
+
+
+def run_epoch(session: Session, collate, stop: StopRequest, window: Window) -> str | None:
+    """Steps through the rest of the current epoch; returns 'stopped' when asked to stop."""
+    p, t = session.progress, session.exp.training
+    every_eval, every_ckpt = eval_interval(session), t.checkpoint_every_steps
+    pending: list[dict] = []
+    for batch in epoch_loader(session, p.epoch, p.batch_in_epoch, collate):
+        pending.append(batch)
+        if len(pending) < t.grad_accumulation:
+            continue
+        tokens = sum(real_tokens(b) for b in pending)
+        loss, grad_norm = optimizer_step(session, pending)
+        pending = []
+        p.step += 1
+        p.batch_in_epoch += t.grad_accumulation
+        p.tokens_seen += tokens
+        window.add(loss, tokens)
+        if p.step % session.exp.logging.log_every_steps == 0 or p.step == session.steps_total:
+            report_step(session, window, grad_norm)
+            window.__init__()
+        if p.step % every_eval == 0 or p.step == session.steps_total:
+            after_evaluation(session, run_evaluation(session))
+            window.started = time.perf_counter()
+        if every_ckpt and p.step % every_ckpt == 0:
+            checkpoint(session, "interval")
+        if stop.agreed(session.accelerator):
+            checkpoint(session, "signal")
+            return "stopped"
+        if p.step >= session.steps_total:
+            return None
+    p.epoch += 1
+    p.batch_in_epoch = 0
+    return None
+
+
+def train(session: Session, stop: StopRequest) -> str:
+    """Runs until steps_total or a stop request; returns the end status."""
+    session.model.train()
+    collate, window = train_collator(session), Window()
+    if session.exp.training.evaluate_before_training and session.progress.step == 0:
+        run_evaluation(session)
+        window = Window()
+    started = time.perf_counter()
+    while session.progress.step < session.steps_total:
+        session.reporter.phase = "forward"
+        if run_epoch(session, collate, stop, window) == "stopped":
+            session.progress.elapsed_s += time.perf_counter() - started
+            return "stopped"
+    return "completed"

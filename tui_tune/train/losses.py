@@ -1,0 +1,50 @@
+"""Causal-LM cross-entropy over answer tokens, token-averaged or sample-averaged."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from tui_tune.train.formatting import IGNORE_INDEX
+
+
+def forward_batch(model, batch: dict[str, torch.Tensor]):
+    """The training forward: use_cache=False, which keeps packed sequences apart (see design)."""
+    inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask",
+                                                      "position_ids")}
+    return model(**inputs, use_cache=False).logits
+
+
+def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-position loss (0 where ignored), aligned with labels[:, 1:]."""
+    shifted = logits[:, :-1, :].float()
+    target = labels[:, 1:]
+    return F.cross_entropy(shifted.reshape(-1, shifted.size(-1)), target.reshape(-1),
+                           ignore_index=IGNORE_INDEX, reduction="none").view_as(target)
+
+
+def sequence_ids(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Which sequence each target position belongs to: the row, or the packed segment."""
+    labels = batch["labels"][:, 1:]
+    if "position_ids" in batch:
+        starts = (batch["position_ids"] == 0).long()
+        return torch.cumsum(starts, dim=-1)[:, 1:]
+    rows = torch.arange(labels.size(0), device=labels.device).unsqueeze(1)
+    return rows.expand_as(labels)
+
+
+def causal_lm_loss(logits: torch.Tensor, batch: dict[str, torch.Tensor],
+                   mode: str = "token_avg_ce") -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean loss, number of answer tokens) for the batch."""
+    losses = token_losses(logits, batch["labels"])
+    valid = (batch["labels"][:, 1:] != IGNORE_INDEX)
+    count = valid.sum()
+    if mode == "token_avg_ce":
+        return losses.sum() / count.clamp(min=1), count
+    ids = sequence_ids(batch)[valid]
+    per_token = losses[valid]
+    _, ids = torch.unique(ids, return_inverse=True)
+    sums = torch.zeros(int(ids.max()) + 1 if ids.numel() else 1,
+                       device=per_token.device).index_add_(0, ids, per_token)
+    counts = torch.bincount(ids, minlength=sums.numel()).clamp(min=1)
+    return (sums / counts).mean(), count

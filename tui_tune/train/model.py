@@ -1,0 +1,137 @@
+"""Loading the tokenizer and backbone, and choosing which weights learn (adapter method)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from tui_tune.train.errors import UserError
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+INIT_WEIGHTS: dict[str, Any] = {"default": True, "gaussian": "gaussian", "pissa": "pissa",
+                                "olora": "olora"}
+
+
+def preflight(exp) -> None:
+    """Refuse combinations that cannot run on this machine, before anything heavy is loaded."""
+    dtype, method = exp.architecture.backbone_dtype, exp.adapter.method
+    if dtype == "int8" and method == "qdora" and not torch.cuda.is_available():
+        raise UserError("8-bit DoRA needs a CUDA GPU (bitsandbytes fails on the CPU). Pick "
+                        "backbone_dtype = 'int4' for QDoRA on this machine, or method 'qlora' "
+                        "with 8-bit.", "adapter.method")
+    if method in ("ssf", "qssf"):
+        raise UserError("SSF adapters are not available yet; pick lora or dora.",
+                        "adapter.method")
+    if exp.architecture.attn_implementation == "flash_attention_2":
+        import importlib.util
+        if importlib.util.find_spec("flash_attn") is None:
+            raise UserError("flash_attention_2 needs the flash-attn package, which is not "
+                            "installed; pick sdpa.", "architecture.attn_implementation")
+
+
+def load_tokenizer(exp):
+    from transformers import AutoTokenizer
+
+    general = exp.general
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            general.backbone, trust_remote_code=general.trust_remote_code,
+            revision=general.revision)
+    except OSError as error:
+        raise UserError(f"cannot load a tokenizer from it ({error}); give a local directory "
+                        "saved with save_pretrained or a hub id.", "general.backbone") from error
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if exp.tokenizer.add_prompt_answer_tokens:
+        ds = exp.dataset
+        markers = [ds.text_system_start, ds.text_prompt_start, ds.text_answer_separator]
+        tokenizer.add_special_tokens({"additional_special_tokens": [m for m in markers if m]})
+    return tokenizer
+
+
+def quantization_config(exp):
+    from transformers import BitsAndBytesConfig
+
+    q, dtype = exp.quantization, exp.architecture.backbone_dtype
+    if dtype == "int4":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=q.quant_type,
+                                  bnb_4bit_use_double_quant=q.double_quant,
+                                  bnb_4bit_compute_dtype=DTYPES[q.compute_dtype])
+    return BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=q.int8_threshold)
+
+
+def load_backbone(exp, tokenizer, device):
+    from transformers import AutoModelForCausalLM
+
+    arch, general = exp.architecture, exp.general
+    quantized = arch.backbone_dtype in ("int4", "int8")
+    kwargs: dict[str, Any] = dict(
+        dtype=DTYPES[exp.quantization.compute_dtype] if quantized else DTYPES[arch.backbone_dtype],
+        attn_implementation=arch.attn_implementation, trust_remote_code=general.trust_remote_code,
+        revision=general.revision)
+    if quantized:
+        kwargs["quantization_config"] = quantization_config(exp)
+        kwargs["device_map"] = {"": device}
+    if arch.intermediate_dropout > 0:
+        kwargs.update(attention_dropout=arch.intermediate_dropout,
+                      hidden_dropout=arch.intermediate_dropout)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(general.backbone, **kwargs)
+    except OSError as error:
+        raise UserError(f"cannot load a model from it ({error}).", "general.backbone") from error
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tokenizer))
+    if quantized:
+        from peft import prepare_model_for_kbit_training
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=arch.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False})
+    elif arch.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False
+    return model
+
+
+def apply_method(model, exp):
+    """LoRA family through peft; full and last_layer by requires_grad; freeze by substring."""
+    a = exp.adapter
+    if a.method in ("lora", "dora", "qlora", "qdora"):
+        from peft import LoraConfig, get_peft_model
+
+        targets = "all-linear" if a.target_modules == ["all-linear"] else list(a.target_modules)
+        config = LoraConfig(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout,
+                            target_modules=targets, use_dora=a.method in ("dora", "qdora"),
+                            use_rslora=a.use_rslora, init_lora_weights=INIT_WEIGHTS[a.init_weights],
+                            modules_to_save=list(a.unfreeze_layers) or None, task_type="CAUSAL_LM")
+        return get_peft_model(model, config)
+    if a.method == "last_layer":
+        last = _last_block_prefix(model)
+        for name, param in model.named_parameters():
+            param.requires_grad = name.startswith(last) or "lm_head" in name or "model.norm" in name
+    for name, param in model.named_parameters():
+        if any(pattern in name for pattern in a.freeze_layers):
+            param.requires_grad = False
+    if not any(p.requires_grad for p in model.parameters()):
+        raise UserError("no parameter is left to train.", "adapter.freeze_layers")
+    return model
+
+
+def _last_block_prefix(model) -> str:
+    indices = {}
+    for name, _ in model.named_parameters():
+        parts = name.split(".")
+        for n, part in enumerate(parts[:-1]):
+            if part.isdigit() and parts[n - 1] in ("layers", "h", "blocks", "layer"):
+                indices[".".join(parts[:n])] = max(indices.get(".".join(parts[:n]), -1), int(part))
+    if not indices:
+        raise UserError("cannot find the model's blocks; use method full with freeze_layers.",
+                        "adapter.method")
+    stem, last = max(indices.items(), key=lambda kv: kv[1])
+    return f"{stem}.{last}."
+
+
+def parameter_counts(model) -> tuple[int, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable

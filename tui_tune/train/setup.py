@@ -1,0 +1,125 @@
+"""Building a training session: config, accelerator, seed, data, model, optimizer, checkpoint."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tui_tune.config import ConfigError, validate_experiment
+from tui_tune.config.toml_io import read_toml
+from tui_tune.train.checkpoint import Progress, load_checkpoint, newest_checkpoint
+from tui_tune.train.collate import steps_per_epoch
+from tui_tune.train.data import SplitData, load_examples
+from tui_tune.train.errors import UserError
+from tui_tune.train.model import (apply_method, load_backbone, load_tokenizer, parameter_counts,
+                                  preflight)
+from tui_tune.train.optim import make_optimizer, make_scheduler
+from tui_tune.train.reporting import Reporter
+
+
+@dataclass
+class Session:
+    exp: Any
+    run_dir: Path
+    accelerator: Any
+    model: Any
+    tokenizer: Any
+    optimizer: Any
+    scheduler: Any
+    data: SplitData
+    reporter: Reporter
+    progress: Progress
+    steps_total: int
+    steps_per_epoch: int
+    resumed_from: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def read_experiment(run_dir: Path):
+    try:
+        return validate_experiment(read_toml(Path(run_dir) / "config.toml"))
+    except ConfigError as error:
+        raise UserError(str(error), file=str(Path(run_dir) / "config.toml")) from error
+
+
+def make_accelerator(exp):
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=not torch.cuda.is_available(),
+                       mixed_precision=exp.environment.mixed_precision)
+
+
+def agree_on_seed(accelerator, asked: int, checkpoint: Path | None) -> int:
+    """The asked seed; -1 draws one on rank 0 (or reuses the checkpoint's) and shares it."""
+    if checkpoint is not None:
+        from json import loads
+        return int(loads((checkpoint / "trainer_state.json").read_text())["seed"])
+    if asked >= 0:
+        return asked
+    from accelerate.utils import broadcast_object_list
+
+    seed = [secrets.randbelow(2**31) if accelerator.is_main_process else 0]
+    if accelerator.num_processes > 1:
+        broadcast_object_list(seed, from_process=0)
+    return int(seed[0])
+
+
+def plan_steps(exp, n_train: int, world: int) -> tuple[int, int]:
+    t = exp.training
+    per_epoch = steps_per_epoch(n_train, t.batch_size, world, t.grad_accumulation)
+    if per_epoch == 0:
+        raise UserError(f"{n_train} training rows make no full batch of {t.batch_size} x "
+                        f"{t.grad_accumulation} accumulation x {world} processes; lower "
+                        "batch_size or add rows.", "training.batch_size", exp.dataset.train_file)
+    total = t.max_steps or max(1, math.ceil(t.epochs * per_epoch))
+    return total, per_epoch
+
+
+def build_session(run_dir: Path, resume: bool, reporter: Reporter) -> Session:
+    from accelerate.utils import set_seed
+
+    exp = read_experiment(run_dir)
+    preflight(exp)
+    accelerator = make_accelerator(exp)
+    checkpoint = newest_checkpoint(run_dir) if resume else None
+    if resume and checkpoint is None:
+        reporter.log("resume: no checkpoint found, starting from the beginning", "warning")
+    seed = agree_on_seed(accelerator, exp.environment.seed, checkpoint)
+    set_seed(seed)
+    tokenizer = load_tokenizer(exp)
+    data = load_examples(exp, tokenizer, seed)
+    steps_total, per_epoch = plan_steps(exp, len(data.train), accelerator.num_processes)
+    model = apply_method(load_backbone(exp, tokenizer, accelerator.device), exp)
+    optimizer = make_optimizer(model, exp.training, accelerator.device.type == "cuda")
+    scheduler = make_scheduler(optimizer, exp.training, steps_total, per_epoch)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    progress = Progress(seed=seed)
+    if checkpoint is not None:
+        progress = load_checkpoint(checkpoint, accelerator, model, optimizer, scheduler)
+        reporter.log(f"resumed from {checkpoint.name} (step {progress.step})")
+    return Session(exp, Path(run_dir), accelerator, model, tokenizer, optimizer, scheduler,
+                   data, reporter, progress, steps_total, per_epoch, checkpoint)
+
+
+def devices(accelerator) -> list[str]:
+    if accelerator.device.type == "cuda":
+        return [torch.cuda.get_device_name(accelerator.device)] * accelerator.num_processes
+    return ["cpu"] * accelerator.num_processes
+
+
+def start_event(session: Session) -> None:
+    total, trainable = parameter_counts(session.accelerator.unwrap_model(session.model))
+    exp = session.exp
+    session.reporter.event(
+        "start", run_id=session.run_dir.name, world_size=session.accelerator.num_processes,
+        devices=devices(session.accelerator), params_total=total, params_trainable=trainable,
+        steps_total=session.steps_total, train_rows=len(session.data.train),
+        val_rows=len(session.data.val), seed=session.progress.seed,
+        steps_per_epoch=session.steps_per_epoch, method=exp.adapter.method,
+        resumed_from_step=session.progress.step if session.resumed_from else None,
+        mixed_precision=exp.environment.mixed_precision)

@@ -1,0 +1,68 @@
+"""One worker process from start to `end`: every way out writes an end status."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from tui_tune.train.errors import UserError
+from tui_tune.train.reporting import Reporter, memory_gib
+from tui_tune.train.signals import StopRequest
+
+
+def quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def save_final(session) -> Path:
+    """final/: the model (or adapter) and tokenizer, loadable with transformers / peft."""
+    folder = session.run_dir / "final"
+    acc = session.accelerator
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        folder.mkdir(parents=True, exist_ok=True)
+        acc.unwrap_model(session.model).save_pretrained(folder, safe_serialization=True)
+        session.tokenizer.save_pretrained(folder)
+    acc.wait_for_everyone()
+    return folder
+
+
+def run_worker(run_dir: Path, resume: bool) -> int:
+    import torch
+
+    stop = StopRequest().install()
+    reporter = Reporter(run_dir)
+    reporter.write_rank_file()
+    session = None
+    try:
+        quiet_libraries()
+        from tui_tune.train.loop import train
+        from tui_tune.train.setup import build_session, start_event
+
+        session = build_session(Path(run_dir), resume, reporter)
+        start_event(session)
+        status = train(session, stop)
+        final = save_final(session) if status == "completed" else None
+        reporter.end(status, step=session.progress.step, final=str(final) if final else None,
+                     best_val_loss=session.progress.best_val_loss)
+        return 0
+    except UserError as error:
+        reporter.end("failed", error_type="UserError", message=str(error), phase=reporter.phase,
+                     setting=error.setting, file=error.file)
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except torch.OutOfMemoryError as error:
+        device = session.accelerator.device if session else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+        reporter.fail(error, status="oom", **memory_gib(device))
+        raise
+    except BaseException as error:
+        reporter.fail(error)
+        raise

@@ -13,13 +13,14 @@ def launch_experiment(app, experiment: Experiment, preset_name: str) -> tuple[Pa
         return None, (f"this experiment is a sweep of {len(list(_combos(experiment)))} runs; "
                       "save it and start it with `tui-tune sweep PRESET`.")
     try:
-        from tui_tune.runs.launch import launch
+        from tui_tune.runs.launch import LaunchError, launch
+    except ImportError as error:
+        return None, f"the runs layer is not available ({error})"
+    try:
         store = app.run_store()
         run_dir = store.create(experiment, preset_name)
         launch(run_dir)
-    except ImportError as error:
-        return None, f"the runs layer is not available ({error})"
-    except ConfigError as error:
+    except (ConfigError, LaunchError) as error:
         return None, str(error)
     except (OSError, RuntimeError, ValueError) as error:
         return None, f"{type(error).__name__}: {error}"

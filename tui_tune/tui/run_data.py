@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -109,6 +110,7 @@ class RunSeries:
     end: dict[str, Any] = field(default_factory=dict)
     metric_name: str = ""
     events: int = 0
+    last_start_t: float | None = None  # the latest `start` (a resume starts a new segment)
 
     def step_values(self, name: str) -> np.ndarray:
         return self.steps[name].values
@@ -147,7 +149,8 @@ class RunSeries:
         elif e.kind == "checkpoint":
             self.checkpoints.append((int(_num(e.step, 0)), str(e.path), str(e.reason)))
         elif e.kind == "start":
-            self.start = {k: getattr(e, k) for k in ("run_id", "steps_total", "world_size",
+            self.last_start_t = _num(e.t, NAN)
+            self.start = self.start or {k: getattr(e, k) for k in ("run_id", "steps_total", "world_size",
                                                      "devices", "params_total",
                                                      "params_trainable", "train_rows",
                                                      "val_rows", "t")}
@@ -167,6 +170,7 @@ class RunSeries:
         self.checkpoints.extend(newer.checkpoints)
         self.start = self.start or newer.start
         self.end = newer.end or self.end
+        self.last_start_t = newer.last_start_t or self.last_start_t
         self.metric_name = newer.metric_name or self.metric_name
         self.events += newer.events
 
@@ -278,13 +282,20 @@ def read_recent(path: Path, max_bytes: int = CHUNK_BYTES) -> tuple[RunSeries, in
     return series, start, end
 
 
-def load_prefix(path: Path, stop: int) -> RunSeries:
-    """Events in the first `stop` bytes (the older history, loaded after the recent part)."""
+def load_prefix(path: Path, stop: int, chunk_bytes: int = CHUNK_BYTES,
+                pause_s: float = 0.0) -> RunSeries:
+    """Events in the first `stop` bytes (the older history, loaded after the recent part).
+
+    `pause_s` sleeps between chunks: decoding holds the GIL, so a loader thread pauses to
+    let the app thread draw.
+    """
     series = RunSeries()
     with open(Path(path) / "events.jsonl", "rb") as handle:
         done = 0
         while done < stop:
-            data = handle.read(min(CHUNK_BYTES, stop - done))
+            if pause_s and done:
+                time.sleep(pause_s)
+            data = handle.read(min(chunk_bytes, stop - done))
             if not data:
                 break
             cut = data.rfind(b"\n") + 1 if done + len(data) < stop else len(data)

@@ -84,6 +84,7 @@ def line_mask(mins: np.ndarray, maxs: np.ndarray, lasts: np.ndarray, y_lo: float
     last value so the line has no gaps.
     """
     span = (y_hi - y_lo) or 1.0
+    mins, maxs, lasts = _bridge_gaps(mins, maxs, lasts)
 
     def to_row(v: np.ndarray) -> np.ndarray:
         return (rows - 1) - (v - y_lo) / span * (rows - 1)
@@ -99,6 +100,22 @@ def line_mask(mins: np.ndarray, maxs: np.ndarray, lasts: np.ndarray, y_lo: float
     row_index = np.arange(rows)[:, None]
     with np.errstate(invalid="ignore"):
         return (row_index >= top[None, :]) & (row_index <= bottom[None, :])
+
+
+def _bridge_gaps(mins: np.ndarray, maxs: np.ndarray,
+                 lasts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Columns between two points (fewer points than columns) get the straight line between."""
+    valid = np.flatnonzero(np.isfinite(lasts))
+    if valid.size < 2 or valid.size == lasts.size:
+        return mins, maxs, lasts
+    inside = np.arange(valid[0], valid[-1] + 1)
+    gaps = inside[~np.isfinite(lasts[inside])]
+    if gaps.size == 0:
+        return mins, maxs, lasts
+    filled = np.interp(gaps, valid, lasts[valid])
+    mins, maxs, lasts = mins.copy(), maxs.copy(), lasts.copy()
+    mins[gaps] = maxs[gaps] = lasts[gaps] = filled
+    return mins, maxs, lasts
 
 
 def _forward_fill(values: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from tui_tune.config import ConfigError, Experiment
@@ -16,11 +17,18 @@ def launch_experiment(app, experiment: Experiment, preset_name: str) -> tuple[Pa
         from tui_tune.runs.launch import LaunchError, launch
     except ImportError as error:
         return None, f"the runs layer is not available ({error})"
+    from tui_tune.runs.preflight import preflight
+    problems = preflight(experiment)
+    if problems:
+        return None, "\n".join(str(p) for p in problems)
+    run_dir = None
     try:
         store = app.run_store()
         run_dir = store.create(experiment, preset_name)
         launch(run_dir)
     except (ConfigError, LaunchError) as error:
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)  # never started: leave no litter
         return None, str(error)
     except (OSError, RuntimeError, ValueError) as error:
         return None, f"{type(error).__name__}: {error}"

@@ -88,6 +88,10 @@ class PresetsScreen(Screen):
     def _fail(self, error: Exception) -> None:
         self.notify(str(error), severity="error", timeout=8)
 
+    @on(DataTable.RowSelected)
+    def _row_chosen(self) -> None:
+        self.action_edit()
+
     # -- actions ----------------------------------------------------------------------------
     def action_edit(self) -> None:
         info = self.selected

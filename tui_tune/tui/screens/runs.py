@@ -156,6 +156,10 @@ class RunsScreen(Screen):
             return None
         return self.summaries[table.cursor_row]
 
+    @on(DataTable.RowSelected)
+    def _row_chosen(self) -> None:
+        self.action_open()
+
     # -- actions ----------------------------------------------------------------------------
     def action_new(self) -> None:
         self.action_presets()

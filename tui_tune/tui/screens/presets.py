@@ -108,7 +108,9 @@ class PresetsScreen(Screen):
 
     def action_mark(self) -> None:
         self.marked = self.selected
-        self.reload()
+        table = self.query_one(DataTable)
+        for row, info in enumerate(self.presets):
+            table.update_cell_at((row, 0), "*" if info is self.marked else "")
         if self.marked:
             self.notify(f"Marked {self.marked.name}: move to another preset and press d.")
 

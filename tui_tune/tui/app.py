@@ -66,7 +66,7 @@ class TuneApp(App[int]):
             try:
                 path = self.run_store().resolve(run)
             except Exception as error:  # noqa: BLE001 - shown to the user, app exits
-                self.exit(1, message=f"tui-tune --watch {run}: {error}")
+                self.exit(None, 1, message=f"tui-tune --watch {run}: {error}")
                 return
         self.push_screen(MonitorScreen(path, read_only=True))
 

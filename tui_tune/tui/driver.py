@@ -25,12 +25,17 @@ class HangupAwareDriver(LinuxDriver):
             while not self.exit_event.is_set():
                 ready = selector.select(0.1)
                 if ready and not self._read_once(parser, decode):
-                    self._app.call_from_thread(self._app.exit, None, 0)
+                    # not call_from_thread: it would wait while exiting joins this thread
+                    self._loop.call_soon_threadsafe(self._exit_app)
                     return
                 for event in parser.tick():
                     self.process_message(event)
         finally:
             selector.close()
+
+    def _exit_app(self) -> None:
+        if self._app.return_code is None:  # the app may be exiting already, with its own code
+            self._app.exit(None, 0)
 
     def _read_once(self, parser: XTermParser, decode) -> bool:
         """Feed one read of stdin to the parser; False once stdin has closed."""

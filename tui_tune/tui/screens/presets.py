@@ -80,7 +80,8 @@ class PresetsScreen(Screen):
         text = ""
         if info:
             try:
-                text = f"# {info.source}: {info.path}\n\n{info.path.read_text(encoding='utf-8')}"
+                text = (f"# {info.source} preset {info.path.name}\n\n"
+                        f"{info.path.read_text(encoding='utf-8')}")
             except OSError as error:
                 text = f"cannot read {info.path}: {error}"
         self.query_one("#preview", Static).update(text)

@@ -225,7 +225,7 @@ class BrailleChart(Widget):
     def _x_axis_line(self, frame: Frame, width: int) -> Strip:
         plot_width = width - GUTTER
         line = [" "] * plot_width
-        for tick in nice_ticks(frame.x_lo, frame.x_hi, max(1, plot_width // 12)):
+        for tick in nice_ticks(frame.x_lo, frame.x_hi, max(2, plot_width // 10)):
             span = (frame.x_hi - frame.x_lo) or 1.0
             col = int((tick - frame.x_lo) / span * (plot_width - 1))
             text = format_number(tick, 7)

@@ -23,9 +23,13 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     if weight <= 0 or values.size == 0:
         return values
-    alpha = 1.0 - weight
     finite = np.isfinite(values)
-    clean = np.where(finite, values, 0.0)
+    if not finite.all():  # NaN/inf points are skipped: they neither count nor decay the average
+        result = np.full_like(values, np.nan)
+        result[finite] = ema(values[finite], weight)
+        return result
+    alpha = 1.0 - weight
+    clean = values
     out = np.empty_like(clean)
     norm = np.empty_like(clean)
     block = max(8, min(256, int(200 / -math.log10(weight)) if weight < 1 else 8))
@@ -43,9 +47,7 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
         norm[start:start + n] = acc_n
         state_v, state_n = acc_v[-1], acc_n[-1]
     with np.errstate(invalid="ignore", divide="ignore"):
-        result = out / norm
-    result[~finite] = np.nan
-    return result
+        return out / norm
 
 
 def column_ranges(x: np.ndarray, y: np.ndarray, x_lo: float, x_hi: float,
@@ -145,7 +147,8 @@ def nice_ticks(lo: float, hi: float, count: int) -> list[float]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     first = math.ceil(lo / step) * step
-    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+    count = int((hi - first) / step + 1e-9) + 1
+    return [first + i * step for i in range(max(count, 0))]
 
 
 def format_number(value: float, width: int = 7) -> str:

@@ -44,7 +44,7 @@ def config_differences(run_dirs: list[Path]) -> tuple[list[str], list[list[str]]
 
 
 def short_label(index: int, run_dir: Path) -> str:
-    return f"{chr(ord('A') + index)} {run_dir.name[-18:]}"
+    return f"{chr(ord('A') + index)} {run_dir.name}"
 
 
 class CompareScreen(Screen):

@@ -9,12 +9,19 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label
 
 
+OUR_PREFIXES = ("app.", "runs.", "editor.", "presets.", "monitor.", "compare.", "confirm.",
+                "prompt.", "text.", "help.")
+
+
 def screen_keys(screen: Screen) -> list[tuple[str, str, str]]:
-    """(keys, description, binding id) for every described binding active on `screen`."""
+    """(keys, description, binding id) for the app's own bindings active on `screen`.
+
+    Widgets' generic keys (cursor movement, scrolling) are left out: they are not actions.
+    """
     rows: dict[tuple[str, str], list[str]] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
-        if not binding.description:
+        if not binding.description or not (binding.id or "").startswith(OUR_PREFIXES):
             continue
         display = screen.app.get_key_display(binding) if binding.key == key else key
         rows.setdefault((binding.description, binding.id or binding.action), []).append(display)
@@ -43,6 +50,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_columns("key", "action", "id")
         for keys, description, ident in screen_keys(self.for_screen):
             table.add_row(keys, description, ident)
+        table.add_row("^p", "Command palette (every action)", "-")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -59,6 +59,7 @@ class RunWatcher(threading.Thread):
         self.poll_s = poll_s
         self.sample_gpus = sample_gpus
         self.stopped = threading.Event()
+        self.first_drawn = threading.Event()  # set by the screen once the recent part shows
         self._console_mtime = 0.0
         self._last_side = 0.0
         self._facts = RunSeries()  # latest start time and end event, for the status
@@ -85,13 +86,17 @@ class RunWatcher(threading.Thread):
     def _initial_load(self) -> EventTail:
         recent, start, end = read_recent(self.run_dir, max_bytes=2 << 20)
         self._note(recent)
-        self._poll_side()
-        self._last_side = time.monotonic()
         if start > 0:
             self.post(RunLoaded(recent, partial=True))
+            self.first_drawn.wait(2.0)  # decoding holds the GIL: let the first frame out first
+            self._poll_side()
+            self._last_side = time.monotonic()
             full = load_prefix(self.run_dir, start, chunk_bytes=1 << 20, pause_s=0.004)
             full.extend_from(recent)
             recent = full
+        else:
+            self._poll_side()
+            self._last_side = time.monotonic()
         self.post(RunLoaded(recent, partial=False))
         tail = EventTail(self.run_dir / "events.jsonl")
         tail.offset = end

@@ -6,25 +6,8 @@ import math
 
 import numpy as np
 
+from tui_tune.tui.formatting import duration, status_markup
 from tui_tune.tui.run_data import RunSeries
-
-STATUS_COLOURS = {"running": "green", "queued": "blue", "completed": "cyan", "stopped": "yellow",
-                  "failed": "red", "oom": "red", "died": "red"}
-
-
-def status_markup(status: str) -> str:
-    colour = STATUS_COLOURS.get(status, "white")
-    return f"[b {colour}]{status}[/]"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "-"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
 
 def step_rate(series: RunSeries, window: int = 50) -> float | None:
     """Optimizer steps per second over the last logged steps (from event times, not a clock)."""

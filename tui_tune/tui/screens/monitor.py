@@ -87,6 +87,10 @@ class MonitorScreen(Screen):
         self.series = message.series
         self.history_loading = message.partial
         self._show_series()
+        if message.partial:  # draw now, then let the watcher load the older history
+            for chart in self._charts():
+                chart.redraw_now()
+            self.call_after_refresh(self.watcher.first_drawn.set)
 
     @on(RunBatch)
     def _batch(self, message: RunBatch) -> None:

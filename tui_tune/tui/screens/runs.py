@@ -14,10 +14,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
-from tui_tune.tui.monitor_view import STATUS_COLOURS, duration
-from tui_tune.tui.run_data import read_recent
+from tui_tune.tui.formatting import STATUS_COLOURS, duration
 from tui_tune.tui.screens.dialogs import ConfirmDialog
-from tui_tune.tui.widgets.plotting import format_number, sparkline
 
 REFRESH_S = 2.0
 COLUMNS = (("status", 10), ("run", 26), ("progress", 16), ("loss", 7), ("trend", 10),
@@ -45,11 +43,13 @@ def progress_cell(step: int, total: int | None, width: int = 8) -> Text:
 
 def loss_sparkline(run_dir: Path) -> str:
     """A sparkline of the recent training loss, from the last 64 KiB of events."""
+    from tui_tune.tui.run_data import read_recent  # numpy: imported off the first frame's path
+    from tui_tune.tui.widgets.plotting import sparkline
     series, _, _ = read_recent(run_dir, max_bytes=64 << 10)
     return sparkline(series.step_values("loss")[-64:], 10)
 
 
-def _number(value: float | None, digits: str = ".4g") -> str:
+def _number(value: float | None, digits: str = ".4g") -> str:  # noqa: D103
     return "-" if value is None or not math.isfinite(value) else format(value, digits)
 
 
@@ -87,7 +87,7 @@ class RunsScreen(Screen):
         for label, width in COLUMNS:
             table.add_column(label, width=width)
         table.focus()
-        self._poll_runs()
+        self.call_after_refresh(self._poll_runs)  # draw the first frame before listing runs
 
     def on_unmount(self) -> None:
         self._stop.set()

@@ -100,6 +100,11 @@ class BrailleChart(Widget):
     def mark_dirty(self) -> None:
         self._dirty = True
 
+    def redraw_now(self) -> None:
+        """Draw at the next refresh instead of the next timer tick (the first data)."""
+        self._dirty = True
+        self._redraw_if_dirty()
+
     def _redraw_if_dirty(self) -> None:
         if self._dirty:
             self._strips = None

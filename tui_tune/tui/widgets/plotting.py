@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from tui_tune.tui.formatting import format_number  # noqa: F401 - re-exported
+
 # Braille dot bits by (row in cell 0..3, column in cell 0..1).
 BRAILLE_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint8)
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
@@ -149,22 +151,6 @@ def nice_ticks(lo: float, hi: float, count: int) -> list[float]:
     first = math.ceil(lo / step) * step
     count = int((hi - first) / step + 1e-9) + 1
     return [first + i * step for i in range(max(count, 0))]
-
-
-def format_number(value: float, width: int = 7) -> str:
-    """A compact label that fits `width` characters: 1.2e-4, 0.25, 12k, 3.4M."""
-    if not math.isfinite(value):
-        return str(value)
-    magnitude = abs(value)
-    if magnitude >= 1e6:
-        text = f"{value / 1e6:.3g}M"
-    elif magnitude >= 1e4:
-        text = f"{value / 1e3:.3g}k"
-    elif magnitude == 0 or magnitude >= 0.01:
-        text = f"{value:.4g}"
-    else:
-        text = f"{value:.1e}".replace("e-0", "e-")
-    return text[:width]
 
 
 def sparkline(values: np.ndarray | list[float], width: int = 12) -> str:

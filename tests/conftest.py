@@ -40,3 +40,32 @@ def make_run_dir(demo_assets: Path) -> Callable[..., Path]:
     def make(run_dir: Path, overrides: Iterable[str] = (), preset: str = "demo-tiny") -> Path:
         return write_run_dir(Path(run_dir), demo_assets, overrides, preset)
     return make
+
+
+def worker_env() -> dict[str, str]:
+    """The environment a worker subprocess needs to import this checkout's tui_tune."""
+    import os
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def run_worker(run_dir: Path, *extra: str, timeout: float = 300):
+    """`python -m tui_tune.train RUN_DIR ...` to completion; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "tui_tune.train", str(run_dir), *extra],
+                          env=worker_env(), capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def read_events(run_dir: Path, kind: str | None = None) -> list[dict]:
+    from tui_tune.events import decode
+
+    path = Path(run_dir) / "events.jsonl"
+    events = [e for e in map(decode, path.read_text().splitlines()) if e] if path.exists() else []
+    return [e for e in events if kind is None or e["kind"] == kind]

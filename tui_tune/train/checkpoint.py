@@ -69,7 +69,7 @@ def save_checkpoint(run_dir: Path, accelerator, model, optimizer, scheduler,
     accelerator.wait_for_everyone()
     torch.save(rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
     if accelerator.is_main_process:
-        accelerator.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+        save_trainable(accelerator.unwrap_model(model), tmp)
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         (tmp / STATE_FILE).write_text(json.dumps(asdict(progress), indent=2))
@@ -87,9 +87,24 @@ def prune(run_dir: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def save_trainable(model, folder: Path) -> None:
+    """The model, its peft adapter, or its SSF scales and shifts, in their loadable formats."""
+    if getattr(model, "ssf_layers", None):
+        from tui_tune.train.ssf import save_ssf
+        save_ssf(model, model.ssf_layers, folder)
+        model.config.save_pretrained(folder)
+        return
+    model.save_pretrained(folder, safe_serialization=True)
+
+
 def load_weights(model, folder: Path) -> None:
-    """Trainable weights back into an already built model (adapter or full)."""
+    """Trainable weights back into an already built model (adapter, SSF or full)."""
     from safetensors.torch import load_file
+
+    from tui_tune.train.ssf import SSF_WEIGHTS
+    if (folder / SSF_WEIGHTS).is_file():
+        model.load_state_dict(torch.load(folder / SSF_WEIGHTS), strict=False)
+        return
 
     adapter = folder / "adapter_model.safetensors"
     if adapter.is_file():

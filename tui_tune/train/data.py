@@ -78,7 +78,7 @@ def split_rows(rows: list[dict[str, Any]], ds, seed: int) -> tuple[list, list]:
         return rows, []
     order = list(range(len(rows)))
     rng.shuffle(order)
-    n_val = max(1, int(round(len(rows) * ds.validation_size)))
+    n_val = max(1, round(len(rows) * ds.validation_size))
     if len(rows) < 2:
         raise UserError("needs at least 2 rows to hold some out for validation.",
                         "dataset.validation_size", ds.train_file)
@@ -98,7 +98,10 @@ def load_examples(exp, tokenizer, seed: int) -> SplitData:
     max_length = exp.tokenizer.max_length
     # chains are followed in the whole file, so a turn keeps its history whatever the split
     lookup = rows if ds.parent_id_column else []
-    train = _examples(train_rows, lookup, ds, tokenizer, max_length)
+    aug = exp.augmentation
+    augment = (aug.skip_parent_probability, aug.random_parent_probability,
+               random.Random(seed + 1))
+    train = _examples(train_rows, lookup, ds, tokenizer, max_length, augment)
     val = _examples(val_rows, lookup if ds.validation_strategy == "auto" else val_rows,
                     ds, tokenizer, max_length)
     if exp.training.train_on_validation:
@@ -106,8 +109,8 @@ def load_examples(exp, tokenizer, seed: int) -> SplitData:
     return SplitData(train, val)
 
 
-def _examples(rows, lookup, ds, tokenizer, max_length) -> list[Example]:
+def _examples(rows, lookup, ds, tokenizer, max_length, augment=None) -> list[Example]:
     if not rows:
         return []
-    convs = build_conversations(rows, ds, lookup=lookup or rows)
+    convs = build_conversations(rows, ds, lookup=lookup or rows, augment=augment)
     return tokenize_conversations(convs, ds, tokenizer, max_length)

@@ -18,8 +18,9 @@ CHAT_TEMPLATE = (
     "<|{{ message['role'] }}|>{{ message['content'] }}{{ eos_token }}"
     "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
 SYSTEMS = ["You are a calculator.", "Answer with a number.", "Add the two numbers."]
-MODEL_SHAPE = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4,
-                   num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256)
+MODEL_SHAPE = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 4,
+               "num_attention_heads": 4, "num_key_value_heads": 4,
+               "max_position_embeddings": 256}
 
 
 def addition_row(rng: random.Random) -> dict[str, str]:
@@ -48,8 +49,7 @@ def make_chained_rows(conversations: int, seed: int = SEED + 1) -> list[dict[str
 def write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row) + "\n")
+        handle.writelines(json.dumps(row) + "\n" for row in rows)
 
 
 def corpus(rows: list[dict[str, str]]) -> list[str]:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
+from tui_tune.train import metrics
 from tui_tune.train.collate import PaddedCollator
-from tui_tune.train.formatting import Example
-from tui_tune.train.losses import forward_batch, token_losses
+from tui_tune.train.formatting import IGNORE_INDEX, Example
+from tui_tune.train.losses import forward_batch, shifted_labels, token_losses
 
 
 @dataclass
@@ -36,17 +36,17 @@ def validation_loss(model, examples: list[Example], accelerator, batch_size: int
             logits = forward_batch(model, batch)
         losses = token_losses(logits, batch["labels"])
         total[0] += losses.sum().double()
-        total[1] += (batch["labels"][:, 1:] != -100).sum()
+        total[1] += (shifted_labels(batch["labels"]) != IGNORE_INDEX).sum()
     model.train()
     total = accelerator.reduce(total, reduction="sum") if accelerator.num_processes > 1 else total
     return float(total[0] / total[1].clamp(min=1))
 
 
 def generation_kwargs(prediction, tokenizer) -> dict:
-    kwargs = dict(max_new_tokens=prediction.max_new_tokens,
-                  min_new_tokens=prediction.min_new_tokens, do_sample=prediction.do_sample,
-                  num_beams=prediction.num_beams, repetition_penalty=prediction.repetition_penalty,
-                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    kwargs = {"max_new_tokens": prediction.max_new_tokens,
+                  "min_new_tokens": prediction.min_new_tokens, "do_sample": prediction.do_sample,
+                  "num_beams": prediction.num_beams, "repetition_penalty": prediction.repetition_penalty,
+                  "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id}
     if prediction.do_sample:
         kwargs.update(temperature=prediction.temperature, top_k=prediction.top_k or None,
                       top_p=prediction.top_p)
@@ -80,18 +80,12 @@ def generate_answers(model, tokenizer, examples: list[Example], prediction, devi
     return answers
 
 
-def bleu(generations: list[str], references: list[str]) -> float:
-    import sacrebleu
-
-    return float(sacrebleu.corpus_bleu(generations, [references]).score)
-
-
 def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> EvalResult:
     """Loss on every rank; samples and BLEU on rank 0 only (others get empty samples)."""
     pred = exp.prediction
     loss = validation_loss(model, examples, accelerator, exp.training.batch_size,
                            tokenizer.pad_token_id)
-    perplexity = math.exp(min(loss, 50.0))
+    perplexity = metrics.perplexity(loss)
     samples, metric_value = [], perplexity
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
@@ -102,6 +96,6 @@ def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> Eva
         samples = [{"prompt": e.prompt_text, "generation": g, "reference": e.answer_text}
                    for e, g in zip(shown, answers)]
         if pred.metric == "bleu":
-            metric_value = bleu(answers, [e.answer_text for e in judged])
+            metric_value = metrics.bleu(answers, [e.answer_text for e in judged])
     metric = pred.metric if pred.metric != "none" else "perplexity"
     return EvalResult(loss, perplexity, metric, metric_value, samples)

@@ -42,28 +42,42 @@ def prompt_of(row: dict[str, Any], columns: list[str], separator: str) -> str:
 
 
 def build_conversations(rows: list[dict[str, Any]], ds,
-                        lookup: list[dict[str, Any]] | None = None) -> list[Conversation]:
+                        lookup: list[dict[str, Any]] | None = None,
+                        augment: tuple[float, float, Any] | None = None) -> list[Conversation]:
     """One conversation per row; with parent_id_column, earlier turns are followed up the chain
-    through `lookup` (all rows of the file, so a split never cuts a history)."""
-    by_id = {}
-    if ds.parent_id_column:
-        by_id = {str(r[ds.id_column]): r for r in (lookup or rows)}
+    through `lookup` (all rows of the file, so a split never cuts a history).
+
+    `augment` = (skip_parent_probability, random_parent_probability, random.Random): earlier
+    turns are dropped, or replaced by a random row, with those chances (training rows only).
+    """
+    pool = lookup or rows
+    by_id = {str(r[ds.id_column]): r for r in pool} if ds.parent_id_column else {}
     out = []
     for row in rows:
-        chain, seen, node = [row], set(), row
-        while ds.parent_id_column and node.get(ds.parent_id_column) not in (None, ""):
-            parent_id = str(node[ds.parent_id_column])
-            if parent_id in seen or parent_id not in by_id:
-                break  # cycles and dangling parents end the chain
-            seen.add(parent_id)
-            node = by_id[parent_id]
-            chain.append(node)
+        chain = [row] + _ancestors(row, ds, by_id, pool, augment)
         chain.reverse()
         system = str(chain[0].get(ds.system_column) or "") if ds.system_column else ""
         turns = [Turn(prompt_of(r, ds.prompt_columns, ds.prompt_column_separator),
                       str(r[ds.answer_column])) for r in chain]
         out.append(Conversation(system, turns))
     return out
+
+
+def _ancestors(row, ds, by_id, pool, augment) -> list[dict[str, Any]]:
+    found, seen, node = [], set(), row
+    skip_p, random_p, rng = augment or (0.0, 0.0, None)
+    while ds.parent_id_column and node.get(ds.parent_id_column) not in (None, ""):
+        parent_id = str(node[ds.parent_id_column])
+        if parent_id in seen or parent_id not in by_id:
+            break  # cycles and dangling parents end the chain
+        seen.add(parent_id)
+        node = by_id[parent_id]
+        if rng is not None and rng.random() < random_p:
+            found.append(rng.choice(pool))
+            break
+        if rng is None or rng.random() >= skip_p:
+            found.append(node)
+    return found
 
 
 def text_pieces(conv: Conversation, ds, tokenizer) -> list[tuple[str, bool]]:

@@ -9,9 +9,15 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader
 
+from tui_tune.train.augment import mask_random_tokens
 from tui_tune.train.checkpoint import save_checkpoint
-from tui_tune.train.collate import (PackedCollator, PaddedCollator, epoch_batches, rank_batches,
-                                    real_tokens)
+from tui_tune.train.collate import (
+    PackedCollator,
+    PaddedCollator,
+    epoch_batches,
+    rank_batches,
+    real_tokens,
+)
 from tui_tune.train.evaluate import evaluate
 from tui_tune.train.losses import causal_lm_loss, forward_batch
 from tui_tune.train.reporting import memory_gib
@@ -55,12 +61,27 @@ def epoch_loader(session: Session, epoch: int, skip: int, collate) -> DataLoader
                       generator=torch.Generator().manual_seed(epoch))  # spare the global RNG
 
 
+def masked_inputs(session: Session, batch: dict) -> dict:
+    """Augmentation: random input tokens replaced (never a sequence's first); labels untouched."""
+    probability = session.exp.augmentation.token_mask_probability
+    if probability <= 0:
+        return batch
+    ids = batch["input_ids"]
+    mask = batch.get("attention_mask", torch.ones_like(ids))
+    first = batch["position_ids"] == 0 if "position_ids" in batch else torch.zeros_like(ids)
+    if "position_ids" not in batch:
+        first[:, 0] = 1
+    masked = mask_random_tokens(ids, mask, probability, len(session.tokenizer), protected=first)
+    return {**batch, "input_ids": masked}
+
+
 def optimizer_step(session: Session, micro_batches: list[dict]) -> tuple[torch.Tensor, ...]:
     """Forward/backward over the accumulated micro-batches, then clip and step."""
     acc, model, t = session.accelerator, session.model, session.exp.training
     total_loss = torch.zeros((), device=acc.device)
     for k, batch in enumerate(micro_batches):
         batch = {key: value.to(acc.device, non_blocking=True) for key, value in batch.items()}
+        batch = masked_inputs(session, batch)
         sync = k == len(micro_batches) - 1
         with contextlib.nullcontext() if sync else acc.no_sync(model):
             session.reporter.phase = "forward"
@@ -87,12 +108,16 @@ def report_step(session: Session, window: Window, grad_norm: torch.Tensor) -> No
         numbers[0] /= acc.num_processes
     loss, tokens = numbers.tolist()
     elapsed = max(time.perf_counter() - window.started, 1e-9)
+    lr = session.scheduler.get_last_lr()[0]
+    norm = float(grad_norm) if session.exp.logging.log_grad_norm else None
     session.reporter.event(
         "step", step=p.step, epoch=round(p.step / session.steps_per_epoch, 4), loss=loss,
-        lr=session.scheduler.get_last_lr()[0], grad_norm=float(grad_norm),
-        tokens=int(tokens), tokens_seen=p.tokens_seen * acc.num_processes,
+        lr=lr, grad_norm=norm, tokens=int(tokens), tokens_seen=p.tokens_seen * acc.num_processes,
         tokens_per_s=round(tokens / elapsed, 1), step_time_s=round(elapsed / window.steps, 5),
         **memory_gib(acc.device))
+    if session.exp.logging.tracker != "none":
+        acc.log({"train/loss": loss, "train/lr": lr, "train/tokens_per_s": tokens / elapsed,
+                 **({"train/grad_norm": norm} if norm is not None else {})}, step=p.step)
     if acc.is_main_process and p.step % (session.exp.logging.log_every_steps * 10) == 0:
         print(f"step {p.step}/{session.steps_total} loss {loss:.4f} "
               f"{tokens / elapsed:.0f} tok/s", flush=True)
@@ -113,6 +138,9 @@ def run_evaluation(session: Session) -> float | None:
     session.reporter.event("eval", step=step, val_loss=result.val_loss,
                            perplexity=result.perplexity, metric=result.metric,
                            metric_value=result.metric_value)
+    if session.exp.logging.tracker != "none":
+        session.accelerator.log({"eval/val_loss": result.val_loss,
+                                 f"eval/{result.metric}": result.metric_value}, step=step)
     for sample in result.samples:
         session.reporter.event("sample", step=step, **sample)
     return result.val_loss
@@ -171,6 +199,8 @@ def run_epoch(session: Session, collate, stop: StopRequest, window: Window) -> s
 def train(session: Session, stop: StopRequest) -> str:
     """Runs until steps_total or a stop request; returns the end status."""
     session.model.train()
+    if stop.agreed(session.accelerator):
+        return "stopped"  # asked to stop while loading: nothing trained, nothing to save
     collate, window = train_collator(session), Window()
     if session.exp.training.evaluate_before_training and session.progress.step == 0:
         run_evaluation(session)

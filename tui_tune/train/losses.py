@@ -15,20 +15,24 @@ def forward_batch(model, batch: dict[str, torch.Tensor]):
     return model(**inputs, use_cache=False).logits
 
 
+def shifted_labels(labels: torch.Tensor) -> torch.Tensor:
+    """labels[t + 1] at position t (the last position ignored): shifting labels, not logits,
+    spares a copy of the (batch, length, vocab) logits."""
+    return F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
+
+
 def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-position loss (0 where ignored), aligned with labels[:, 1:]."""
-    shifted = logits[:, :-1, :].float()
-    target = labels[:, 1:]
-    return F.cross_entropy(shifted.reshape(-1, shifted.size(-1)), target.reshape(-1),
+    """Per-position loss (0 where ignored), aligned with shifted_labels(labels)."""
+    target = shifted_labels(labels)
+    return F.cross_entropy(logits.float().flatten(0, 1), target.flatten(),
                            ignore_index=IGNORE_INDEX, reduction="none").view_as(target)
 
 
 def sequence_ids(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Which sequence each target position belongs to: the row, or the packed segment."""
-    labels = batch["labels"][:, 1:]
+    """Which sequence each position belongs to: the row, or the packed segment."""
+    labels = batch["labels"]
     if "position_ids" in batch:
-        starts = (batch["position_ids"] == 0).long()
-        return torch.cumsum(starts, dim=-1)[:, 1:]
+        return torch.cumsum((batch["position_ids"] == 0).long(), dim=-1)
     rows = torch.arange(labels.size(0), device=labels.device).unsqueeze(1)
     return rows.expand_as(labels)
 
@@ -37,13 +41,12 @@ def causal_lm_loss(logits: torch.Tensor, batch: dict[str, torch.Tensor],
                    mode: str = "token_avg_ce") -> tuple[torch.Tensor, torch.Tensor]:
     """(mean loss, number of answer tokens) for the batch."""
     losses = token_losses(logits, batch["labels"])
-    valid = (batch["labels"][:, 1:] != IGNORE_INDEX)
+    valid = shifted_labels(batch["labels"]) != IGNORE_INDEX
     count = valid.sum()
     if mode == "token_avg_ce":
         return losses.sum() / count.clamp(min=1), count
-    ids = sequence_ids(batch)[valid]
+    _, ids = torch.unique(sequence_ids(batch)[valid], return_inverse=True)
     per_token = losses[valid]
-    _, ids = torch.unique(ids, return_inverse=True)
     sums = torch.zeros(int(ids.max()) + 1 if ids.numel() else 1,
                        device=per_token.device).index_add_(0, ids, per_token)
     counts = torch.bincount(ids, minlength=sums.numel()).clamp(min=1)

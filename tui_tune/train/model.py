@@ -20,9 +20,6 @@ def preflight(exp) -> None:
         raise UserError("8-bit DoRA needs a CUDA GPU (bitsandbytes fails on the CPU). Pick "
                         "backbone_dtype = 'int4' for QDoRA on this machine, or method 'qlora' "
                         "with 8-bit.", "adapter.method")
-    if method in ("ssf", "qssf"):
-        raise UserError("SSF adapters are not available yet; pick lora or dora.",
-                        "adapter.method")
     if exp.architecture.attn_implementation == "flash_attention_2":
         import importlib.util
         if importlib.util.find_spec("flash_attn") is None:
@@ -66,10 +63,10 @@ def load_backbone(exp, tokenizer, device):
 
     arch, general = exp.architecture, exp.general
     quantized = arch.backbone_dtype in ("int4", "int8")
-    kwargs: dict[str, Any] = dict(
-        dtype=DTYPES[exp.quantization.compute_dtype] if quantized else DTYPES[arch.backbone_dtype],
-        attn_implementation=arch.attn_implementation, trust_remote_code=general.trust_remote_code,
-        revision=general.revision)
+    kwargs: dict[str, Any] = {
+        "dtype": DTYPES[exp.quantization.compute_dtype] if quantized else DTYPES[arch.backbone_dtype],
+        "attn_implementation": arch.attn_implementation, "trust_remote_code": general.trust_remote_code,
+        "revision": general.revision}
     if quantized:
         kwargs["quantization_config"] = quantization_config(exp)
         kwargs["device_map"] = {"": device}
@@ -82,6 +79,8 @@ def load_backbone(exp, tokenizer, device):
         raise UserError(f"cannot load a model from it ({error}).", "general.backbone") from error
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))
+    if general.pretrained_weights:
+        load_pretrained_weights(model, general.pretrained_weights)
     if quantized:
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(
@@ -90,6 +89,42 @@ def load_backbone(exp, tokenizer, device):
     elif arch.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
+    return model
+
+
+def load_pretrained_weights(model, path_text: str) -> None:
+    """Weights that replace the backbone's: a .safetensors / .bin state dict or a folder."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    path = Path(path_text)
+    files = sorted(path.glob("*.safetensors")) if path.is_dir() else [path]
+    if not path.exists() or not files:
+        raise UserError("not found: give a .safetensors or .bin file, or a folder holding "
+                        "model*.safetensors.", "general.pretrained_weights", path_text)
+    for file in files:
+        state = load_file(file) if file.suffix == ".safetensors" else torch.load(
+            file, map_location="cpu", weights_only=True)
+        result = model.load_state_dict(state, strict=False)
+        if len(result.unexpected_keys) == len(state):
+            raise UserError("none of its weights fit the backbone's layers.",
+                            "general.pretrained_weights", str(file))
+
+
+def speedups(model, exp, reporter):
+    """liger-kernel fused ops (where installed) and torch.compile, as asked for."""
+    arch = exp.architecture
+    if arch.liger_kernel:
+        try:
+            from liger_kernel.transformers import _apply_liger_kernel_to_instance
+            _apply_liger_kernel_to_instance(model=model.get_base_model()
+                                            if hasattr(model, "get_base_model") else model)
+        except ImportError:
+            reporter.log("liger_kernel is on but the liger-kernel package is not installed "
+                         "(pip install 'tui-tune[liger]'); training without it", "warning")
+    if arch.compile:
+        model = torch.compile(model)
     return model
 
 
@@ -105,6 +140,8 @@ def apply_method(model, exp):
                             use_rslora=a.use_rslora, init_lora_weights=INIT_WEIGHTS[a.init_weights],
                             modules_to_save=list(a.unfreeze_layers) or None, task_type="CAUSAL_LM")
         return get_peft_model(model, config)
+    if a.method in ("ssf", "qssf"):
+        return _apply_ssf(model, a)
     if a.method == "last_layer":
         last = _last_block_prefix(model)
         for name, param in model.named_parameters():
@@ -115,6 +152,26 @@ def apply_method(model, exp):
     if not any(p.requires_grad for p in model.parameters()):
         raise UserError("no parameter is left to train.", "adapter.freeze_layers")
     return model
+
+
+def _apply_ssf(model, a):
+    from tui_tune.train.ssf import apply_ssf
+
+    try:
+        model.ssf_layers = apply_ssf(model, list(a.target_modules))
+    except ValueError as error:
+        raise UserError(str(error), "adapter.target_modules") from error
+    for name, param in model.named_parameters():
+        if any(pattern in name for pattern in a.unfreeze_layers):
+            param.requires_grad = True
+    return model
+
+
+def add_augmentation_hooks(model, exp) -> None:
+    """NEFTune noise on the input embeddings (train mode only)."""
+    from tui_tune.train.augment import add_neftune
+
+    add_neftune(model, exp.augmentation.neftune_noise_alpha)
 
 
 def _last_block_prefix(model) -> str:

@@ -75,8 +75,8 @@ def lr_factor(step: int, warmup: int, total: int, schedule: str, floor: float) -
 
 def warmup_steps(training, steps_total: int, steps_per_epoch: int) -> int:
     if training.warmup_epochs > 0:
-        return int(round(training.warmup_epochs * steps_per_epoch))
-    return int(round(training.warmup_ratio * steps_total))
+        return round(training.warmup_epochs * steps_per_epoch)
+    return round(training.warmup_ratio * steps_total)
 
 
 def make_scheduler(optimizer, training, steps_total: int, steps_per_epoch: int):

@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 
-from tui_tune.events import EventWriter
+from tui_tune.events import END_STATUSES, EventWriter, encode, make_event
 
 GIB = 1024 ** 3
 
@@ -44,11 +44,12 @@ class Reporter:
         if self.is_main:
             print(f"[{level}] {message}", file=sys.stderr, flush=True)
 
-    def write_rank_file(self) -> None:
+    def write_rank_file(self, **more: Any) -> None:
+        """ranks/rank-R.json: who this process is (pid + start time tell reuse apart)."""
         folder = self.run_dir / "ranks"
         folder.mkdir(parents=True, exist_ok=True)
         info = {"rank": self.rank, "pid": os.getpid(), "host": socket.gethostname(),
-                "start_time": psutil.Process().create_time()}
+                "start_time": psutil.Process().create_time(), **more}
         write_json_atomic(folder / f"rank-{self.rank}.json", info)
 
     def end(self, status: str, **fields: Any) -> None:
@@ -60,13 +61,37 @@ class Reporter:
         if self.writer is not None:
             self.writer.close()
         if self.is_main:
-            update_run_json(self.run_dir, status=status, ended_at=time.time())
+            update_run_json(self.run_dir, status=status, ended_at=time.time(),
+                            reason=fields.get("message"))
 
     def fail(self, error: BaseException, status: str = "failed", **fields: Any) -> None:
+        """An end event for a crash. A crash on another rank is reported by that rank (rank 0
+        may hang in a collective and be killed), unless rank 0 already wrote an end."""
         lines = traceback.format_exception(type(error), error, error.__traceback__)
         tail = "".join(lines).rstrip().splitlines()[-12:]
-        self.end(status, error_type=type(error).__name__, message=str(error),
-                 traceback=tail, phase=self.phase, **fields)
+        fields.update(error_type=type(error).__name__, message=str(error), traceback=tail,
+                      phase=self.phase)
+        if self.is_main:
+            self.end(status, **fields)
+        elif not self.ended:
+            self.ended = True
+            self._end_from_other_rank(status, fields)
+
+    def _end_from_other_rank(self, status: str, fields: dict[str, Any]) -> None:
+        time.sleep(1.0)  # give rank 0 the chance to report first (its error may be the cause)
+        if read_status(self.run_dir) in END_STATUSES:
+            return
+        with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(encode(make_event("end", status=status, rank=self.rank, **fields)))
+        update_run_json(self.run_dir, status=status, ended_at=time.time(),
+                        reason=fields.get("message"))
+
+
+def read_status(run_dir: Path) -> str | None:
+    try:
+        return json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

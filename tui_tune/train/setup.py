@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,17 @@ from tui_tune.train.checkpoint import Progress, load_checkpoint, newest_checkpoi
 from tui_tune.train.collate import steps_per_epoch
 from tui_tune.train.data import SplitData, load_examples
 from tui_tune.train.errors import UserError
-from tui_tune.train.model import (apply_method, load_backbone, load_tokenizer, parameter_counts,
-                                  preflight)
+from tui_tune.train.model import (
+    add_augmentation_hooks,
+    apply_method,
+    load_backbone,
+    load_tokenizer,
+    parameter_counts,
+    preflight,
+    speedups,
+)
 from tui_tune.train.optim import make_optimizer, make_scheduler
-from tui_tune.train.reporting import Reporter
+from tui_tune.train.reporting import Reporter, update_run_json
 
 
 @dataclass
@@ -37,7 +44,6 @@ class Session:
     steps_total: int
     steps_per_epoch: int
     resumed_from: Path | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def read_experiment(run_dir: Path):
@@ -47,11 +53,33 @@ def read_experiment(run_dir: Path):
         raise UserError(str(error), file=str(Path(run_dir) / "config.toml")) from error
 
 
-def make_accelerator(exp):
+def make_accelerator(exp, run_dir: Path):
+    """cpu=True without CUDA: under `accelerate launch --multi_gpu` that gives gloo ranks."""
     from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
 
+    tracker = exp.logging.tracker
+    ddp = DistributedDataParallelKwargs(
+        find_unused_parameters=exp.environment.find_unused_parameters)
     return Accelerator(cpu=not torch.cuda.is_available(),
-                       mixed_precision=exp.environment.mixed_precision)
+                       mixed_precision=exp.environment.mixed_precision,
+                       log_with=None if tracker == "none" else tracker,
+                       project_dir=str(run_dir / "trackers"), kwargs_handlers=[ddp])
+
+
+def start_trackers(accelerator, exp, run_dir: Path) -> None:
+    """Experiment trackers through accelerate; their secrets come from the environment only."""
+    if exp.logging.tracker == "none":
+        return
+    from tui_tune.config import experiment_dict
+
+    config = {f"{group}.{key}": value for group, values in experiment_dict(exp).items()
+              if isinstance(values, dict) for key, value in values.items()
+              if isinstance(value, (int, float, str, bool))}
+    name = exp.logging.run_name or run_dir.name
+    init = {"wandb": {"name": name}, "mlflow": {"run_name": name}}.get(exp.logging.tracker, {})
+    accelerator.init_trackers(exp.logging.project, config=config,
+                              init_kwargs={exp.logging.tracker: init} if init else {})
 
 
 def agree_on_seed(accelerator, asked: int, checkpoint: Path | None) -> int:
@@ -85,16 +113,23 @@ def build_session(run_dir: Path, resume: bool, reporter: Reporter) -> Session:
 
     exp = read_experiment(run_dir)
     preflight(exp)
-    accelerator = make_accelerator(exp)
+    accelerator = make_accelerator(exp, Path(run_dir))
     checkpoint = newest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         reporter.log("resume: no checkpoint found, starting from the beginning", "warning")
     seed = agree_on_seed(accelerator, exp.environment.seed, checkpoint)
     set_seed(seed)
+    if accelerator.is_main_process:
+        update_run_json(run_dir, seed=seed, status="running", world_size=accelerator.num_processes)
+    start_trackers(accelerator, exp, Path(run_dir))
     tokenizer = load_tokenizer(exp)
     data = load_examples(exp, tokenizer, seed)
     steps_total, per_epoch = plan_steps(exp, len(data.train), accelerator.num_processes)
+    reporter.log(f"data: {len(data.train)} training and {len(data.val)} validation examples, "
+                 f"{steps_total} steps of {per_epoch} per epoch")
     model = apply_method(load_backbone(exp, tokenizer, accelerator.device), exp)
+    add_augmentation_hooks(model, exp)
+    model = speedups(model, exp, reporter)
     optimizer = make_optimizer(model, exp.training, accelerator.device.type == "cuda")
     scheduler = make_scheduler(optimizer, exp.training, steps_total, per_epoch)
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -113,6 +148,15 @@ def devices(accelerator) -> list[str]:
 
 
 def start_event(session: Session) -> None:
+    """The start event (rank 0), and each rank's world size and data shard in its rank file."""
+    from tui_tune.train.collate import epoch_batches, rank_batches
+
+    acc, t = session.accelerator, session.exp.training
+    plan = epoch_batches([len(e) for e in session.data.train], t.batch_size,
+                         session.progress.seed, 0, t.group_by_length, acc.num_processes)
+    mine = rank_batches(plan, acc.process_index, acc.num_processes)
+    session.reporter.write_rank_file(world_size=acc.num_processes, device=str(acc.device),
+                                     first_batch=mine[0] if mine else [])
     total, trainable = parameter_counts(session.accelerator.unwrap_model(session.model))
     exp = session.exp
     session.reporter.event(

@@ -18,6 +18,8 @@ class StopRequest:
         return self
 
     def _handle(self, signum, _frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: the user does not want to wait
         self.requested = True
         self.signal_name = signal.Signals(signum).name
 

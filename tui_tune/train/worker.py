@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from tui_tune.train.checkpoint import save_trainable
 from tui_tune.train.errors import UserError
 from tui_tune.train.reporting import Reporter, memory_gib
 from tui_tune.train.signals import StopRequest
@@ -28,7 +29,7 @@ def save_final(session) -> Path:
     acc.wait_for_everyone()
     if acc.is_main_process:
         folder.mkdir(parents=True, exist_ok=True)
-        acc.unwrap_model(session.model).save_pretrained(folder, safe_serialization=True)
+        save_trainable(acc.unwrap_model(session.model), folder)
         session.tokenizer.save_pretrained(folder)
     acc.wait_for_everyone()
     return folder
@@ -50,6 +51,8 @@ def run_worker(run_dir: Path, resume: bool) -> int:
         start_event(session)
         status = train(session, stop)
         final = save_final(session) if status == "completed" else None
+        if session.exp.logging.tracker != "none":
+            session.accelerator.end_training()
         reporter.end(status, step=session.progress.step, final=str(final) if final else None,
                      best_val_loss=session.progress.best_val_loss)
         return 0

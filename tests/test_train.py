@@ -1,0 +1,155 @@
+"""The training worker end to end on the demo model: learning, events, final weights, failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import read_events, run_worker
+
+from tui_tune.events import contract_problems
+
+# one xdist worker per module, so its shared runs happen once under `make test` (-n 2)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train-runs")]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory, make_run_dir):
+    """One full fine-tuning run of the demo preset, shortened, shared by the tests below."""
+    run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "demo", [
+        "training.max_steps=120", "training.eval_every_steps=60", "logging.log_every_steps=10",
+        "training.keep_checkpoints=1"])
+    result = run_worker(run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory, make_run_dir):
+    run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "lora", [
+        'adapter.method="lora"', "adapter.r=8", "adapter.alpha=16", "training.max_steps=12",
+        "training.eval_every_steps=12", "logging.log_every_steps=4", "training.lr=0.002",
+        'logging.tracker="tensorboard"', "training.evaluate_before_training=true",
+        "architecture.gradient_checkpointing=true", "environment.seed=-1",
+        "augmentation.neftune_noise_alpha=5", "augmentation.token_mask_probability=0.1"])
+    result = run_worker(run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def packed_ssf_run(tmp_path_factory, make_run_dir, demo_assets):
+    """Many switches at once: SSF, packing, accumulation, chained chat data, BLEU, best."""
+    run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "packed", [
+        'adapter.method="ssf"', 'adapter.target_modules=["q_proj", "v_proj"]',
+        "training.packing=true", "training.grad_accumulation=2", 'training.loss="sample_avg_ce"',
+        f'dataset.train_file="{demo_assets / "data" / "chained.jsonl"}"',
+        'dataset.parent_id_column="parent_id"', "dataset.use_chat_template=true",
+        'prediction.metric="bleu"', 'training.save_checkpoint="best"', "training.max_steps=10",
+        "training.eval_every_steps=5", "logging.log_every_steps=5", "training.batch_size=8",
+        'training.schedule="linear"', "environment.dataloader_workers=1"])
+    result = run_worker(run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def test_packed_ssf_run_on_chained_data_completes(packed_ssf_run):
+    start = read_events(packed_ssf_run, "start")[0]
+    assert start["params_trainable"] == 4 * 2 * 2 * 128  # 4 layers x 2 targets x scale+shift
+    evals = read_events(packed_ssf_run, "eval")
+    assert [e["metric"] for e in evals] == ["bleu", "bleu"]
+    assert all(0 <= e["metric_value"] <= 100 for e in evals)
+    assert all(c["reason"] == "best" for c in read_events(packed_ssf_run, "checkpoint"))
+    assert (packed_ssf_run / "final" / "ssf_weights.pt").is_file()
+    assert read_events(packed_ssf_run, "end")[-1]["status"] == "completed"
+
+
+def test_demo_loss_falls_clearly(demo_run):
+    steps = read_events(demo_run, "step")
+    first, last = steps[0]["loss"], steps[-1]["loss"]
+    assert last < 0.5 * first, (first, last)
+    evals = read_events(demo_run, "eval")
+    assert evals[-1]["val_loss"] < evals[0]["val_loss"]
+
+
+def test_events_follow_the_contract(demo_run):
+    events = read_events(demo_run)
+    assert next(e["kind"] for e in events) == "start" and events[-1]["kind"] == "end"
+    assert all(not contract_problems(e) for e in events), \
+        [p for e in events for p in contract_problems(e)]
+    start = events[0]
+    assert start["world_size"] == 1 and start["params_trainable"] == start["params_total"] > 0
+    assert start["steps_total"] == 120 and start["train_rows"] + start["val_rows"] == 4000
+    step = read_events(demo_run, "step")[-1]
+    assert step["tokens_per_s"] > 0 and step["step_time_s"] > 0 and step["mem_peak_gib"] > 0
+    assert step["grad_norm"] > 0 and step["lr"] > 0
+    samples = read_events(demo_run, "sample")
+    assert samples and all({"prompt", "generation", "reference"} <= set(s) for s in samples)
+    assert events[-1]["status"] == "completed"
+    assert json.loads((demo_run / "run.json").read_text())["status"] == "completed"
+    assert json.loads((demo_run / "ranks" / "rank-0.json").read_text())["pid"] > 0
+
+
+def test_checkpoints_are_kept_and_final_loads(demo_run):
+    checkpoints = read_events(demo_run, "checkpoint")
+    assert [c["step"] for c in checkpoints] == [60, 120]
+    kept = sorted(p.name for p in (demo_run / "checkpoints").iterdir())
+    assert kept == ["step-120"]  # keep_checkpoints = 1
+    for name in ("optimizer.pt", "scheduler.pt", "rng-0.pt", "trainer_state.json"):
+        assert (demo_run / "checkpoints" / "step-120" / name).is_file()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(demo_run / "final")
+    tokenizer = AutoTokenizer.from_pretrained(demo_run / "final")
+    assert model.config.vocab_size == len(tokenizer)
+
+
+def test_final_lora_adapter_loads_with_peft_and_generates(lora_run, demo_assets):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    start = read_events(lora_run, "start")[0]
+    assert 0 < start["params_trainable"] < start["params_total"] / 5
+    assert (lora_run / "final" / "adapter_model.safetensors").is_file()
+    base = AutoModelForCausalLM.from_pretrained(demo_assets / "model")
+    model = PeftModel.from_pretrained(base, lora_run / "final")
+    tokenizer = AutoTokenizer.from_pretrained(lora_run / "final")
+    ids = tokenizer("<|bos|><|prompt|>What is 2 + 3?<|eos|><|answer|>",
+                    return_tensors="pt", add_special_tokens=False).input_ids
+    out = model.generate(ids, max_new_tokens=4, do_sample=False,
+                         pad_token_id=tokenizer.pad_token_id)
+    assert out.shape[1] > ids.shape[1]
+    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert lora_b and any(torch.count_nonzero(p) > 0 for p in lora_b)  # it learned something
+    assert read_events(lora_run, "eval")[0]["step"] == 0  # evaluate_before_training
+    seed = json.loads((lora_run / "run.json").read_text())["seed"]
+    assert seed == start["seed"] >= 0  # -1 drew a seed and recorded it
+    assert list((lora_run / "trackers").rglob("events.out.tfevents*"))  # tensorboard
+
+
+def test_missing_column_fails_with_setting_and_file(tmp_path, make_run_dir):
+    run_dir = make_run_dir(tmp_path / "bad", ['dataset.answer_column="solution"'])
+    result = run_worker(run_dir)
+    assert result.returncode == 1
+    end = read_events(run_dir, "end")[-1]
+    assert end["status"] == "failed" and "dataset.answer_column" in end["message"]
+    assert "train.jsonl" in end["message"] and "'solution'" in end["message"]
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+
+
+def test_crashing_dataset_ends_failed_with_the_message(tmp_path, make_run_dir):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"prompt": "What is 1 + 1?", "answer": "2"}\n{"prompt": oops\n')
+    run_dir = make_run_dir(tmp_path / "crash", [f'dataset.train_file="{broken}"',
+                                                 'dataset.system_column=""'])
+    result = run_worker(run_dir)
+    assert result.returncode == 1
+    end = read_events(run_dir, "end")[-1]
+    assert end["status"] == "failed" and "broken.jsonl" in end["message"]
+    assert "dataset.train_file" in end["message"]
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    run_dir = make_run_dir(tmp_path / "empty", [f'dataset.train_file="{empty}"'])
+    assert run_worker(run_dir).returncode == 1
+    assert "empty" in read_events(run_dir, "end")[-1]["message"]

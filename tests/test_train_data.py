@@ -1,0 +1,181 @@
+"""The worker's data, batching, model and optimizer pieces, in-process on the real demo assets."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from tui_tune.config.presets import builtin_dir, resolve
+from tui_tune.train.collate import (
+    PackedCollator,
+    PaddedCollator,
+    epoch_batches,
+    padding_fraction,
+    rank_batches,
+)
+from tui_tune.train.data import load_examples
+from tui_tune.train.errors import UserError
+from tui_tune.train.formatting import IGNORE_INDEX
+from tui_tune.train.losses import causal_lm_loss, forward_batch
+
+pytestmark = pytest.mark.xdist_group("train-data")  # module fixtures load once
+
+
+def experiment(demo, *overrides: str, train_file: str | None = None):
+    sets = [f'general.backbone="{demo / "model"}"',
+            f'dataset.train_file="{train_file or demo / "data" / "train.jsonl"}"', *overrides]
+    return resolve(str(builtin_dir() / "demo-tiny.toml"), sets).experiment
+
+
+@pytest.fixture(scope="module")
+def tokenizer(demo_assets):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(demo_assets / "model")
+
+
+def answer_text(tokenizer, example) -> str:
+    return tokenizer.decode([t for t in example.labels if t != IGNORE_INDEX])
+
+
+def test_text_markers_mask_the_prompt(demo_assets, tokenizer):
+    exp = experiment(demo_assets, 'dataset.system_column="system"')
+    data = load_examples(exp, tokenizer, seed=1)
+    ex = data.train[0]
+    assert answer_text(tokenizer, ex) == ex.answer_text + "<|eos|>"
+    text = tokenizer.decode(ex.input_ids)
+    assert text.startswith("<|bos|><|system|>") and f"<|prompt|>{ex.prompt_text}<|eos|><|answer|>" in text
+    assert ex.labels[:ex.prompt_length] == [IGNORE_INDEX] * ex.prompt_length
+    unmasked = load_examples(experiment(demo_assets, "dataset.mask_prompt_labels=false"),
+                             tokenizer, seed=1).train[0]
+    assert IGNORE_INDEX not in unmasked.labels
+
+
+def test_auto_split_is_seeded_and_sampled(demo_assets, tokenizer):
+    exp = experiment(demo_assets, "dataset.validation_size=0.1", "dataset.data_sample=0.5")
+    a, b = load_examples(exp, tokenizer, seed=3), load_examples(exp, tokenizer, seed=3)
+    c = load_examples(exp, tokenizer, seed=4)
+    assert len(a.train) + len(a.val) == 2000 and len(a.val) == 200
+    assert [e.prompt_text for e in a.val] == [e.prompt_text for e in b.val]
+    assert [e.prompt_text for e in a.val] != [e.prompt_text for e in c.val]
+
+
+def test_chat_template_and_chained_turns(demo_assets, tokenizer):
+    chained = demo_assets / "data" / "chained.jsonl"
+    exp = experiment(demo_assets, 'dataset.parent_id_column="parent_id"',
+                     "dataset.use_chat_template=true", 'dataset.system_column="system"',
+                     train_file=str(chained))
+    data = load_examples(exp, tokenizer, seed=1)
+    rows = {r["id"]: r for r in map(json.loads, chained.read_text().splitlines())}
+    second = next(e for e in data.train if e.prompt_text.startswith("Add "))
+    text = tokenizer.decode(second.input_ids)
+    first_turn = next(r for r in rows.values()
+                      if r["parent_id"] == "" and f"<|user|>{r['prompt']}<|eos|>"
+                      f"<|assistant|>{r['answer']}<|eos|>" in text)
+    assert text.startswith("<|bos|><|system|>You are a calculator.<|eos|>")
+    assert text.endswith(f"<|assistant|>{second.answer_text}<|eos|>")
+    assert answer_text(tokenizer, second) == second.answer_text + "<|eos|>"  # history masked
+    assert first_turn["answer"] not in answer_text(tokenizer, second)
+
+
+def test_truncation_cuts_the_prompt_from_the_left(demo_assets, tokenizer):
+    exp = experiment(demo_assets, "tokenizer.max_length=8")
+    ex = load_examples(exp, tokenizer, seed=1).train[0]
+    assert len(ex) == 8 and answer_text(tokenizer, ex) == ex.answer_text + "<|eos|>"
+    assert tokenizer.decode(ex.input_ids).endswith(f"?<|eos|><|answer|>{ex.answer_text}<|eos|>")
+
+
+def test_csv_parquet_and_custom_validation(tmp_path, demo_assets, tokenizer):
+    import datasets
+
+    rows = [json.loads(x) for x in (demo_assets / "data/train.jsonl").read_text().splitlines()]
+    table = datasets.Dataset.from_list(rows[:300])
+    table.to_csv(str(tmp_path / "t.csv"), index=False)
+    table.to_parquet(str(tmp_path / "t.parquet"))
+    datasets.Dataset.from_list(rows[300:350]).to_parquet(str(tmp_path / "v.parquet"))
+    for name in ("t.csv", "t.parquet"):
+        exp = experiment(demo_assets, 'dataset.validation_strategy="custom"',
+                         f'dataset.validation_file="{tmp_path / "v.parquet"}"',
+                         train_file=str(tmp_path / name))
+        data = load_examples(exp, tokenizer, seed=1)
+        assert (len(data.train), len(data.val)) == (300, 50)
+        assert data.val[0].prompt_text == rows[300]["prompt"]
+
+
+def test_several_prompt_columns_are_joined(tmp_path, demo_assets, tokenizer):
+    rows = [{"q": f"What is {n} + 1?", "hint": "Add one.", "a": str(n + 1)} for n in range(40)]
+    (tmp_path / "multi.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    exp = experiment(demo_assets, 'dataset.prompt_columns=["q", "hint"]',
+                     'dataset.prompt_column_separator=" | "', 'dataset.answer_column="a"',
+                     "dataset.add_eos_to_prompt=false", train_file=str(tmp_path / "multi.jsonl"))
+    ex = load_examples(exp, tokenizer, seed=1).train[0]
+    assert ex.prompt_text.endswith("? | Add one.")
+    assert tokenizer.decode(ex.input_ids).endswith(f"? | Add one.<|answer|>{ex.answer_text}<|eos|>")
+
+
+def test_user_errors_name_the_setting_and_file(tmp_path, demo_assets, tokenizer):
+    exp = experiment(demo_assets, 'dataset.prompt_columns=["question"]')
+    with pytest.raises(UserError, match=r"dataset.prompt_columns.*train.jsonl.*'question'"):
+        load_examples(exp, tokenizer, seed=1)
+    with pytest.raises(UserError, match="dataset.train_file.*nothere.jsonl.*not found"):
+        load_examples(experiment(demo_assets, train_file=str(tmp_path / "nothere.jsonl")),
+                      tokenizer, seed=1)
+    (tmp_path / "x.txt").write_text("hello")
+    with pytest.raises(UserError, match="'.txt' is not a data format"):
+        load_examples(experiment(demo_assets, train_file=str(tmp_path / "x.txt")),
+                      tokenizer, seed=1)
+
+
+def test_quantile_padding_and_length_grouping(demo_assets, tokenizer):
+    train = load_examples(experiment(demo_assets, "tokenizer.max_length=64"), tokenizer, 1).train
+    lengths = [len(e) for e in train]
+    batch = [train[i] for i in range(16)]
+    full = PaddedCollator(tokenizer.pad_token_id)(batch)
+    trimmed = PaddedCollator(tokenizer.pad_token_id, quantile=0.5)(batch)
+    assert full["input_ids"].shape[1] == max(len(e) for e in batch)
+    assert trimmed["input_ids"].shape[1] == sorted(len(e) for e in batch)[7]
+
+    def waste(group: bool) -> float:
+        plan = epoch_batches(lengths, 16, seed=5, epoch=0, group_by_length=group, world_size=1)
+        collate = PaddedCollator(tokenizer.pad_token_id)
+        return sum(padding_fraction(collate([train[i] for i in b])) for b in plan) / len(plan)
+    assert waste(True) < waste(False) / 2
+
+
+def test_batches_are_seeded_and_sharded_per_rank():
+    lengths = [5] * 103
+    plan = epoch_batches(lengths, 4, seed=7, epoch=0, group_by_length=False, world_size=2)
+    assert plan == epoch_batches(lengths, 4, seed=7, epoch=0, group_by_length=False, world_size=2)
+    assert plan != epoch_batches(lengths, 4, seed=7, epoch=1, group_by_length=False, world_size=2)
+    r0, r1 = rank_batches(plan, 0, 2), rank_batches(plan, 1, 2)
+    assert len(r0) == len(r1) == 12
+    assert not {i for b in r0 for i in b} & {i for b in r1 for i in b}
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_packed_and_padded_losses_match(demo_assets, tokenizer, attn):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(demo_assets / "model", attn_implementation=attn)
+    train = load_examples(experiment(demo_assets), tokenizer, seed=1).train
+    batch = [train[i] for i in random.Random(0).sample(range(len(train)), 8)]
+    with torch.no_grad():
+        padded = PaddedCollator(tokenizer.pad_token_id)(batch)
+        packed = PackedCollator()(batch)
+        assert packed["input_ids"].shape[0] == 1 and "attention_mask" not in packed
+        loss_padded, n_padded = causal_lm_loss(forward_batch(model, padded), padded)
+        loss_packed, n_packed = causal_lm_loss(forward_batch(model, packed), packed)
+        assert int(n_padded) == int(n_packed)
+        assert float(loss_packed) == pytest.approx(float(loss_padded), abs=1e-5)
+        per_sample_padded, _ = causal_lm_loss(forward_batch(model, padded), padded,
+                                              "sample_avg_ce")
+        per_sample_packed, _ = causal_lm_loss(forward_batch(model, packed), packed,
+                                              "sample_avg_ce")
+        assert float(per_sample_packed) == pytest.approx(float(per_sample_padded), abs=1e-5)
+        # with the cache on, packed sequences would see each other: the loss moves
+        leaky = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"],
+                      use_cache=True).logits
+        assert abs(float(causal_lm_loss(leaky, packed)[0]) - float(loss_padded)) > 1e-4

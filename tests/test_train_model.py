@@ -1,0 +1,109 @@
+"""Which weights learn and how fast: adapter methods, freezing, parameter groups, lr schedules."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tui_tune.config.presets import builtin_dir, resolve
+from tui_tune.train.errors import UserError
+from tui_tune.train.model import (
+    apply_method,
+    load_backbone,
+    load_tokenizer,
+    parameter_counts,
+    preflight,
+)
+from tui_tune.train.optim import lr_factor, make_optimizer, make_scheduler, parameter_groups
+
+pytestmark = pytest.mark.xdist_group("train-model")  # module fixtures load once
+
+
+def experiment(demo, *overrides: str):
+    sets = [f'general.backbone="{demo / "model"}"',
+            f'dataset.train_file="{demo / "data" / "train.jsonl"}"', *overrides]
+    return resolve(str(builtin_dir() / "demo-tiny.toml"), sets).experiment
+
+
+def built(demo, *overrides: str):
+    exp = experiment(demo, *overrides)
+    tokenizer = load_tokenizer(exp)
+    return exp, apply_method(load_backbone(exp, tokenizer, torch.device("cpu")), exp)
+
+
+def trainable_names(model) -> list[str]:
+    return [n for n, p in model.named_parameters() if p.requires_grad]
+
+
+def test_methods_train_the_right_weights(demo_assets):
+    _, full = built(demo_assets)
+    total, trainable = parameter_counts(full)
+    assert trainable == total
+    _, frozen = built(demo_assets, 'adapter.freeze_layers=["embed_tokens"]')
+    assert not any("embed_tokens" in n for n in trainable_names(frozen))
+    _, last = built(demo_assets, 'adapter.method="last_layer"')
+    names = trainable_names(last)
+    assert names and all(n.startswith(("model.layers.3.", "lm_head", "model.norm")) for n in names)
+    lora_sets = ['adapter.method="lora"', "adapter.r=4", 'adapter.target_modules=["q_proj"]']
+    _, lora = built(demo_assets, *lora_sets)
+    _, dora = built(demo_assets, *lora_sets[:-1], 'adapter.method="dora"',
+                    'adapter.target_modules=["q_proj"]')
+    lora_n, dora_n = parameter_counts(lora)[1], parameter_counts(dora)[1]
+    assert lora_n == 4 * 2 * 128 * 4  # 4 layers x (A + B) x hidden x r
+    assert dora_n == lora_n + 4 * 128  # DoRA adds a magnitude vector per layer
+    _, unfrozen = built(demo_assets, *lora_sets, 'adapter.unfreeze_layers=["lm_head"]')
+    assert any("lm_head" in n for n in trainable_names(unfrozen))
+    _, ssf = built(demo_assets, 'adapter.method="ssf"', 'adapter.target_modules=["q_proj"]')
+    assert parameter_counts(ssf)[1] == 4 * 2 * 128
+
+
+def test_rslora_scales_by_sqrt_rank(demo_assets):
+    sets = ['adapter.method="lora"', "adapter.r=16", "adapter.alpha=16"]
+    _, plain = built(demo_assets, *sets)
+    _, rs = built(demo_assets, *sets, "adapter.use_rslora=true")
+    layer = lambda m: next(mod for n, mod in m.named_modules() if n.endswith("q_proj"))
+    assert layer(plain).scaling["default"] == pytest.approx(1.0)
+    assert layer(rs).scaling["default"] == pytest.approx(16 / 16 ** 0.5)
+
+
+def test_parameter_groups_differential_lr_and_no_decay(demo_assets):
+    exp, model = built(demo_assets, "training.weight_decay=0.1",
+                       'training.differential_lr = { lm_head = 1e-5 }')
+    groups = parameter_groups(model, exp.training)
+    by_name = {n: g for g in groups for n in g["names"]}
+    assert by_name["lm_head.weight"]["lr"] == 1e-5
+    assert by_name["model.layers.0.self_attn.q_proj.weight"]["lr"] == exp.training.lr
+    assert by_name["model.layers.0.self_attn.q_proj.weight"]["weight_decay"] == 0.1
+    assert by_name["model.norm.weight"]["weight_decay"] == 0.0
+    optimizer = make_optimizer(model, exp.training, on_cuda=False)
+    assert isinstance(optimizer, torch.optim.AdamW) and len(optimizer.param_groups) == len(groups)
+    sgd = make_optimizer(model, experiment(demo_assets, 'training.optimizer="sgd"',
+                                           "training.momentum=0.9").training, on_cuda=False)
+    assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["momentum"] == 0.9
+
+
+def test_schedules_warm_up_then_decay_to_the_floor(demo_assets):
+    assert [round(lr_factor(s, 4, 20, "cosine", 0.1), 3) for s in (0, 3)] == [0.2, 0.8]
+    assert lr_factor(4, 4, 20, "cosine", 0.1) == pytest.approx(1.0)
+    assert lr_factor(20, 4, 20, "cosine", 0.1) == pytest.approx(0.1)
+    assert lr_factor(12, 4, 20, "linear", 0.0) == pytest.approx(0.5)
+    assert lr_factor(15, 4, 20, "constant", 0.0) == 1.0
+    exp, model = built(demo_assets, 'training.schedule="linear"', "training.warmup_ratio=0",
+                       "training.warmup_epochs=0.5", "training.min_lr_ratio=0.2")
+    optimizer = make_optimizer(model, exp.training, on_cuda=False)
+    scheduler = make_scheduler(optimizer, exp.training, steps_total=40, steps_per_epoch=20)
+    lrs = []
+    for _ in range(40):
+        lrs.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert max(lrs) == pytest.approx(exp.training.lr) and lrs.index(max(lrs)) == 10
+    assert lrs[-1] == pytest.approx(exp.training.lr * (0.2 + 0.8 / 30))
+
+
+def test_eight_bit_dora_is_refused_without_cuda(demo_assets):
+    if torch.cuda.is_available():
+        pytest.skip("the refusal applies to machines without CUDA")
+    exp = experiment(demo_assets, 'architecture.backbone_dtype="int8"', 'adapter.method="qdora"')
+    with pytest.raises(UserError, match="adapter.method.*8-bit DoRA needs a CUDA GPU.*int4"):
+        preflight(exp)

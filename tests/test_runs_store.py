@@ -200,3 +200,32 @@ def test_listing_reads_only_new_events(workdir):
     assert store.list()[0].step == 2
     (run_dir / "events.jsonl").write_text(encode(step_event(now, 7)))  # rewritten shorter
     assert store.list()[0].step == 7
+
+
+def test_a_new_process_continues_from_the_disk_cache_of_a_big_file(workdir):
+    run_dir = RunStore().create(demo_experiment(), "demo-tiny")
+    now = time.time()
+    write_events(run_dir, start_event(now - 1000, total=100000),
+                 *(step_event(now - 1000 + i * 0.01, i) for i in range(1, 6001)))
+    assert (run_dir / "events.jsonl").stat().st_size > 1 << 20
+    assert RunStore().list()[0].step == 6000
+    assert (run_dir / ".summary-cache.json").is_file()
+    # change an early line in place (same length): only a full re-read would see it
+    text = (run_dir / "events.jsonl").read_text()
+    (run_dir / "events.jsonl").write_text(text.replace('"steps_total":100000',
+                                                       '"steps_total":999999', 1))
+    write_events(run_dir, step_event(now, 6001))
+    summary = RunStore().list()[0]  # a fresh store: nothing in memory
+    assert (summary.step, summary.steps_total) == (6001, 100000)
+    (run_dir / "events.jsonl").write_text(encode(step_event(now, 3)))  # rewritten: cache stale
+    assert RunStore().list()[0].step == 3
+
+
+def test_a_run_launched_on_another_machine_is_not_declared_dead(workdir):
+    run_dir = RunStore().create(demo_experiment(), "demo-tiny")
+    update_run_json(run_dir, host="node-7", launched_at=time.time(), pid=1, pid_start_time=1.0)
+    state = run_state(run_dir)
+    assert state.status == "running" and "node-7" in state.reason
+    write_events(run_dir, {**make_event("end", status="failed", error="CUDA error"),
+                           "t": time.time()})
+    assert run_state(run_dir).status == "failed"

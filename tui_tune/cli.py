@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if len(argv) > 2 and argv[0] == "--runs-dir" and argv[2] in COMMANDS:
+        argv = [argv[2], "--runs-dir", argv[1], *argv[3:]]  # `tui-tune --runs-dir D ls`
     if argv and argv[0] in COMMANDS:
         module = importlib.import_module(COMMANDS[argv[0]][0])
         return module.main(argv)

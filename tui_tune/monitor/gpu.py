@@ -39,7 +39,7 @@ def _nvml():
                 import pynvml
                 pynvml.nvmlInit()
                 _state["ready"], _state["module"] = True, pynvml
-            except Exception as error:  # ImportError, NVMLError_LibraryNotFound, driver errors
+            except Exception as error:  # noqa: BLE001 - ImportError, NVMLError_LibraryNotFound, driver errors
                 _state["ready"], _state["reason"] = False, _describe(error)
         return _state.get("module") if _state["ready"] else None
 
@@ -64,7 +64,7 @@ def gpu_count() -> int:
         return 0
     try:
         return int(nvml.nvmlDeviceGetCount())
-    except Exception:
+    except Exception:  # noqa: BLE001
         return 0
 
 
@@ -75,13 +75,13 @@ def sample_gpus() -> list[GpuReading]:
         return []
     try:
         count = nvml.nvmlDeviceGetCount()
-    except Exception:
+    except Exception:  # noqa: BLE001 - any NVML error means: nothing to show
         return []
     readings = []
     for index in range(count):
         try:
             readings.append(_read(nvml, index))
-        except Exception:
+        except Exception:  # noqa: BLE001,S112 - a GPU that fails to answer is left out
             continue
     return readings
 
@@ -104,5 +104,5 @@ def _optional(read) -> float | None:
     """Some boards (and MIG slices) do not report power or utilisation: show a dash."""
     try:
         return read()
-    except Exception:
+    except Exception:  # noqa: BLE001 - NVMLError_NotSupported and friends
         return None

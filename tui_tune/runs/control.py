@@ -19,8 +19,13 @@ import psutil
 
 from tui_tune.runs.files import read_run_json, update_run_json
 from tui_tune.runs.follow import EventFollower
-from tui_tune.runs.procs import (all_processes, launcher_process, main_processes,
-                                 rank_processes, signal_all)
+from tui_tune.runs.procs import (
+    all_processes,
+    launcher_process,
+    main_processes,
+    rank_processes,
+    signal_all,
+)
 from tui_tune.runs.status import END_STATUSES, run_status
 from tui_tune.runs.summary import SummaryCache
 

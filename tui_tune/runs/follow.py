@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 try:  # msgspec parses these lines 2-3x faster than the json module; fall back when absent
     from msgspec.json import decode as _decode_json
@@ -38,6 +38,7 @@ class EventFollower:
         self._pending: list[dict[str, Any]] = []
         self._first_open = True
         self._skip_existing = not from_start  # only content present at the first look
+        self.resumed = False  # set by at_position
 
     # -- public ---------------------------------------------------------------------------
     def poll(self, max_events: int | None = None) -> list[dict[str, Any]]:
@@ -50,6 +51,32 @@ class EventFollower:
         else:
             batch, self._pending = self._pending[:max_events], self._pending[max_events:]
         return batch
+
+    def position(self) -> dict[str, Any]:
+        """Where this follower stands, so another process can go on from here (`at_position`)."""
+        offset = self.offset
+        return {"inode": list(self._inode) if self._inode else None, "offset": offset,
+                "fingerprint": _bytes_before(self.path, offset).hex()}
+
+    @classmethod
+    def at_position(cls, path: str | os.PathLike[str], position: dict[str, Any]) -> EventFollower:
+        """A follower that continues where `position()` was taken, if the file is still that
+        file (same inode, same bytes before the offset); else one reading from the start.
+        `.resumed` tells which."""
+        follower = cls(path)
+        follower.resumed = False
+        try:
+            inode, offset = tuple(position["inode"]), int(position["offset"])
+            fingerprint = bytes.fromhex(position["fingerprint"])
+            stat = os.stat(path)
+        except (KeyError, TypeError, ValueError, OSError):
+            return follower
+        if (stat.st_dev, stat.st_ino) == inode and stat.st_size >= offset \
+                and _bytes_before(follower.path, offset) == fingerprint:
+            follower._inode, follower._offset, follower._fingerprint = inode, offset, fingerprint
+            follower._first_open = follower._skip_existing = False
+            follower.resumed = True
+        return follower
 
     @property
     def offset(self) -> int:
@@ -67,7 +94,7 @@ class EventFollower:
             self._handle.close()
             self._handle = None
 
-    def __enter__(self) -> EventFollower:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -107,7 +134,7 @@ class EventFollower:
 
     def _reopen(self) -> bool:
         try:
-            self._handle = open(self.path, "rb")
+            self._handle = open(self.path, "rb")  # noqa: SIM115 (held across polls)
         except OSError:
             return False
         return True
@@ -125,7 +152,7 @@ class EventFollower:
     def _open(self, identity: tuple[int, int], size: int) -> None:
         self.close()
         try:
-            self._handle = open(self.path, "rb")
+            self._handle = open(self.path, "rb")  # noqa: SIM115 (held across polls)
         except OSError:
             return
         if not self._first_open:
@@ -174,17 +201,25 @@ class EventFollower:
         """Parse newline-separated JSON lines: in one call when all are clean, else line by line."""
         try:
             records = _decode_json(b"[" + block.replace(b"\n", b",") + b"]")
-        except Exception:  # json.JSONDecodeError or msgspec.DecodeError: some line is bad
+        except Exception:  # noqa: BLE001 - json.JSONDecodeError or msgspec.DecodeError: some line is bad
             records = [_loads_or_none(line) for line in block.split(b"\n")]
         events = [r for r in records if type(r) is dict and type(r.get("kind")) is str]
         self.skipped_lines += len(records) - len(events)
         return events
 
 
+def _bytes_before(path: Path, offset: int) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return os.pread(handle.fileno(), min(FINGERPRINT, offset), max(0, offset - FINGERPRINT))
+    except OSError:
+        return b""
+
+
 def _loads_or_none(line: bytes) -> Any:
     try:
         return _decode_json(line)
-    except Exception:  # not JSON, or not UTF-8
+    except Exception:  # noqa: BLE001 - not JSON, or not UTF-8
         return None
 
 

@@ -63,13 +63,19 @@ def _selected_gpus(exp: Experiment, cuda: int) -> list[int] | None:
 
 
 def plan_launch(exp: Experiment, run_dir: Path, resume: bool = False,
-                cuda_devices: int | None = None) -> LaunchPlan:
-    """The accelerate argv and environment for this experiment on this machine."""
+                cuda_devices: int | None = None, gpu_ids: list[int] | None = None) -> LaunchPlan:
+    """The accelerate argv and environment for this experiment on this machine.
+
+    gpu_ids overrides environment.gpus (a sweep runner gives each run its own GPU).
+    """
     env = exp.environment
     cuda = gpu_count() if cuda_devices is None else cuda_devices
-    selected = _selected_gpus(exp, cuda) if cuda else None
-    per_node = env.num_processes or ((len(selected) if selected is not None
-                                      else len(visible_cuda_ids(cuda))) if cuda else 1) or 1
+    selected = (gpu_ids if gpu_ids is not None else _selected_gpus(exp, cuda)) if cuda else None
+    if gpu_ids is not None and cuda:
+        per_node = len(gpu_ids)
+    else:
+        per_node = env.num_processes or ((len(selected) if selected is not None
+                                          else len(visible_cuda_ids(cuda))) if cuda else 1) or 1
     argv = list(ACCELERATE)
     if env.accelerate_config:
         argv += ["--config_file", env.accelerate_config]
@@ -81,6 +87,9 @@ def plan_launch(exp: Experiment, run_dir: Path, resume: bool = False,
         argv.append("--multi_gpu")
     elif not cuda:
         argv.append("--cpu")
+    if not cuda:
+        threads = max(1, (os.cpu_count() or 1) // per_node)
+        argv += ["--num_cpu_threads_per_process", str(threads)]
     argv += ["--num_processes", str(per_node * env.num_nodes),
              "--num_machines", str(env.num_nodes),
              "--mixed_precision", env.mixed_precision, "--dynamo_backend", "no"]
@@ -105,7 +114,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch(run_dir: Path, resume: bool = False) -> int:
+def launch(run_dir: Path, resume: bool = False, gpu_ids: list[int] | None = None) -> int:
     """Start the run detached and return the launcher pid; LaunchError if it cannot start."""
     run_dir = Path(run_dir).resolve()
     if main_processes(run_dir):
@@ -117,7 +126,7 @@ def launch(run_dir: Path, resume: bool = False) -> int:
     problems = preflight(exp)
     if problems:
         raise LaunchError(problems)
-    plan = plan_launch(exp, run_dir, resume=resume)
+    plan = plan_launch(exp, run_dir, resume=resume, gpu_ids=gpu_ids)
     for stale in (run_dir / "ranks").glob("rank-*.json"):
         stale.unlink(missing_ok=True)  # the previous launch's ranks
     return _start(run_dir, plan, resume)
@@ -162,7 +171,7 @@ def _utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
-from tui_tune.runs.control import delete, export, stop  # noqa: E402  (stop belongs to launch's API)
+from tui_tune.runs.control import delete, export, stop
 
 __all__ = ["LaunchError", "LaunchPlan", "delete", "export", "launch", "plan_launch", "resume",
            "stop"]

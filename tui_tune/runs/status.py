@@ -7,6 +7,7 @@ the latest launch. died: launched, no process left, no `end`: the console.log ta
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,10 @@ def run_state(run_dir: Path, info: dict[str, Any] | None = None,
         return RunState(ended["status"], _end_reason(ended))
     if launched_at is None and summary.segment_start_t is None:
         return RunState("queued")
+    host = info.get("host")
+    if isinstance(host, str) and host != socket.gethostname():
+        return RunState("running", f"launched on {host}: its processes cannot be checked "
+                        "from this machine")
     return RunState("died", _died_reason(run_dir))
 
 
@@ -79,7 +84,7 @@ def _timestamp(value: Any) -> float | None:
     if isinstance(value, str):
         from datetime import datetime
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            return datetime.fromisoformat(value).timestamp()
         except ValueError:
             return None
     return None

@@ -164,7 +164,7 @@ class RunStore:
         for run_dir in self.run_dirs():
             try:
                 summaries.append(self.summary(run_dir))
-            except Exception as error:  # one damaged run must not hide the others
+            except Exception as error:  # noqa: BLE001 - one damaged run must not hide the others
                 self._warn(f"skipping {run_dir}: {type(error).__name__}: {error}")
         summaries.sort(key=lambda s: (s.created_at or s.started_at or 0.0, s.run_id),
                        reverse=True)

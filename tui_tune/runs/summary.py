@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from tui_tune.events import as_float
+from tui_tune.runs.files import read_json, write_json_atomic
 from tui_tune.runs.follow import EventFollower
 
 RATE_WINDOW = 20  # step events used for the steps/s behind the ETA
+DISK_CACHE = ".summary-cache.json"  # beside events.jsonl: `tui-tune ls` in a new process
+DISK_CACHE_MIN_BYTES = 1 << 20  # smaller files are re-read faster than a cache is checked
+CACHE_VERSION = 1
 
 
 @dataclass
@@ -98,14 +102,32 @@ class EventSummary:
         return max(0.0, (self.steps_total - s1) * per_step - max(0.0, now - t1))
 
 
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["recent_steps"] = [list(pair) for pair in self.recent_steps]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EventSummary:
+        known = {f.name for f in fields(cls)}
+        summary = cls(**{k: v for k, v in data.items() if k in known and k != "recent_steps"})
+        summary.recent_steps.extend(tuple(pair) for pair in data.get("recent_steps", []))
+        return summary
+
+
 def _number(value: Any, default: float | None) -> float | None:
     return as_float(value) if value is not None else default
 
 
 class SummaryCache:
-    """One incremental reader per events file, so repeated listings read only new lines."""
+    """One incremental reader per events file, so repeated listings read only new lines.
 
-    def __init__(self) -> None:
+    For big files the reader's position and the summary are also kept on disk beside the
+    events, so a new process (`tui-tune ls`) reads only what was appended since.
+    """
+
+    def __init__(self, persist: bool = True) -> None:
+        self.persist = persist
         self._entries: dict[Path, tuple[tuple[int, int], EventFollower, EventSummary]] = {}
 
     def summary(self, events_path: Path) -> EventSummary:
@@ -118,8 +140,7 @@ class SummaryCache:
         entry = self._entries.get(events_path)
         if entry is not None and entry[0] == key:
             return entry[2]
-        follower, summary = (entry[1], entry[2]) if entry else (EventFollower(events_path),
-                                                                EventSummary())
+        follower, summary = (entry[1], entry[2]) if entry else self._load(events_path)
         restarts = follower.restarts
         events = follower.poll()
         if follower.restarts != restarts:  # truncated or replaced: fold the new file afresh
@@ -127,4 +148,25 @@ class SummaryCache:
         summary.update(events)
         follower.release()
         self._entries[events_path] = (key, follower, summary)
+        if events and self.persist and stat.st_size >= DISK_CACHE_MIN_BYTES:
+            self._save(events_path, follower, summary)
         return summary
+
+    def _load(self, events_path: Path) -> tuple[EventFollower, EventSummary]:
+        stored = read_json(events_path.with_name(DISK_CACHE)) if self.persist else None
+        if stored and stored.get("version") == CACHE_VERSION:
+            follower = EventFollower.at_position(events_path, stored.get("position") or {})
+            if follower.resumed:
+                try:
+                    return follower, EventSummary.from_dict(stored.get("summary") or {})
+                except TypeError:
+                    pass
+        return EventFollower(events_path), EventSummary()
+
+    def _save(self, events_path: Path, follower: EventFollower, summary: EventSummary) -> None:
+        try:
+            write_json_atomic(events_path.with_name(DISK_CACHE), {
+                "version": CACHE_VERSION, "position": follower.position(),
+                "summary": summary.to_dict()})
+        except OSError:
+            pass  # a read-only runs folder just means no cache

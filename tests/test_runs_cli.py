@@ -1,0 +1,136 @@
+"""`tui-tune ls | logs | stop | rm | export | run | sweep` as a user types them (real processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+
+import psutil
+import pytest
+
+from tui_tune.config.presets import resolve
+from tui_tune.events import encode, make_event
+from tui_tune.runs.files import update_run_json
+from tui_tune.runs.store import RunStore
+
+
+def tui_tune(*args, cwd, env_extra=None, timeout=120):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "tui_tune", *args], check=False, cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TUI_TUNE_RUNS", raising=False)
+    (tmp_path / "demo" / "data").mkdir(parents=True)
+    (tmp_path / "demo" / "data" / "train.jsonl").write_text('{"prompt": "1+1", "answer": "2"}\n')
+    (tmp_path / "demo" / "model").mkdir()
+    return tmp_path
+
+
+def finished_run(store: RunStore, steps: int = 20):
+    """A run directory as a completed worker leaves it (files only)."""
+    run_dir = store.create(resolve("demo-tiny").experiment, "demo-tiny")
+    now = time.time()
+    update_run_json(run_dir, launched_at=now - 30)
+    events = [make_event("start", run_id=run_dir.name, world_size=1, devices=["cpu"],
+                         params_total=1, params_trainable=1, steps_total=steps, train_rows=1,
+                         val_rows=1),
+              make_event("step", step=steps, epoch=1.0, loss=0.5, lr=1e-4, grad_norm=1.0,
+                         tokens=10, tokens_per_s=99.0, step_time_s=0.1, mem_allocated_gib=0,
+                         mem_reserved_gib=0, mem_peak_gib=0),
+              make_event("end", status="completed")]
+    (run_dir / "events.jsonl").write_text("".join(encode(e) for e in events))
+    (run_dir / "console.log").write_text("hello from the worker\n")
+    (run_dir / "final").mkdir()
+    (run_dir / "final" / "model.safetensors").write_bytes(b"weights")
+    (run_dir / "checkpoints" / "step-10").mkdir(parents=True)
+    return run_dir
+
+
+def test_ls_lists_runs_and_reports_foreign_entries(workdir):
+    store = RunStore()
+    run_dir = finished_run(store)
+    (store.root / "stray.txt").write_text("x")
+    result = tui_tune("ls", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert run_dir.name in result.stdout and "completed" in result.stdout
+    assert "20/20" in result.stdout
+    assert "stray.txt" in result.stderr
+    rows = json.loads(tui_tune("ls", "--json", cwd=workdir).stdout)
+    assert rows[0]["run_id"] == run_dir.name and rows[0]["last_loss"] == 0.5
+
+
+def test_runs_dir_option_and_environment(workdir):
+    other = RunStore(workdir / "elsewhere")
+    run_dir = finished_run(other)
+    assert run_dir.name in tui_tune("ls", "--runs-dir", "elsewhere", cwd=workdir).stdout
+    assert run_dir.name in tui_tune("--runs-dir", "elsewhere", "ls", cwd=workdir).stdout
+    assert run_dir.name in tui_tune("ls", cwd=workdir,
+                                    env_extra={"TUI_TUNE_RUNS": str(other.root)}).stdout
+    assert "no runs" in tui_tune("ls", cwd=workdir).stdout
+
+
+def test_logs_export_and_rm_by_prefix(workdir):
+    run_dir = finished_run(RunStore())
+    prefix = run_dir.name[:12]
+    assert tui_tune("logs", prefix, cwd=workdir).stdout == "hello from the worker\n"
+    result = tui_tune("export", prefix, "-o", str(workdir), cwd=workdir)
+    archive = workdir / f"{run_dir.name}.tar.gz"
+    assert result.returncode == 0 and result.stdout.strip() == str(archive)
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+    assert {f"{run_dir.name}/{n}" for n in ("config.toml", "run.json", "events.jsonl",
+                                            "final/model.safetensors")} <= names
+    assert not any("checkpoints" in n or "console.log" in n for n in names)
+    assert tui_tune("rm", prefix, cwd=workdir).returncode == 0
+    assert not run_dir.exists()
+
+
+def test_unknown_or_ambiguous_run_is_a_clear_error(workdir):
+    store = RunStore()
+    finished_run(store)
+    finished_run(store)
+    result = tui_tune("logs", "2", cwd=workdir)
+    assert result.returncode == 2 and "matches 2 runs" in result.stderr
+    result = tui_tune("stop", "nothing-like-this", cwd=workdir)
+    assert result.returncode == 2 and "no run or sweep matches" in result.stderr
+
+
+def test_rm_refuses_a_live_run_unless_forced(workdir):
+    run_dir = RunStore().create(resolve("demo-tiny").experiment, "demo-tiny")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                               start_new_session=True)
+    try:
+        update_run_json(run_dir, launched_at=time.time(), pid=sleeper.pid,
+                        pid_start_time=psutil.Process(sleeper.pid).create_time())
+        result = tui_tune("rm", run_dir.name, cwd=workdir)
+        assert result.returncode == 2 and "is running" in result.stderr
+        assert run_dir.exists()
+        assert tui_tune("rm", run_dir.name, "--force", cwd=workdir).returncode == 0
+        assert not run_dir.exists()
+        assert sleeper.wait(timeout=30) is not None  # the "run" was ended, not orphaned
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+
+
+def test_run_refuses_what_cannot_start_and_leaves_nothing(workdir):
+    result = tui_tune("run", "demo-tiny", "--set", 'dataset.train_file="missing.jsonl"',
+                      "--detach", cwd=workdir)
+    assert result.returncode == 2
+    assert "dataset.train_file" in result.stderr and "missing.jsonl" in result.stderr
+    result = tui_tune("run", "demo-tiny", "--set", 'environment.mixed_precision="fp16"',
+                      "--detach", cwd=workdir)
+    assert result.returncode == 2 and "fp16 needs a CUDA GPU" in result.stderr
+    result = tui_tune("run", "demo-tiny", "--set", 'training.lrr=1', cwd=workdir)
+    assert result.returncode == 2 and "training.lrr" in result.stderr
+    result = tui_tune("run", "demo-tiny", "--set", "sweep.training.lr=[0.1, 0.2]", cwd=workdir)
+    assert result.returncode == 2 and "tui-tune sweep" in result.stderr
+    assert not (workdir / "runs").exists() or not list((workdir / "runs").iterdir())

@@ -1,0 +1,91 @@
+"""Real detached runs of the tiny demo model, through the Python API: stopping a two-process
+run reaches every rank; a worker killed outright becomes `died`. (Surviving the launcher,
+Ctrl-C, stop and resume are covered through the CLI in test_runs_cli_live.py.)
+
+Each launch costs ~9 s before the first step, so every test uses one short run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tui_tune.config.presets import resolve
+from tui_tune.runs.follow import read_events
+from tui_tune.runs.launch import launch, stop
+from tui_tune.runs.procs import all_processes, rank_records
+from tui_tune.runs.status import run_state, run_status
+from tui_tune.runs.store import RunStore
+
+pytestmark = pytest.mark.slow
+
+
+def demo_overrides(demo: Path, *more: str) -> list[str]:
+    return [f'general.backbone="{demo / "model"}"',
+            f'dataset.train_file="{demo / "data" / "train.jsonl"}"',
+            "training.eval_every_steps=1000", "logging.log_every_steps=1", *more]
+
+
+def create_run(tmp_path: Path, demo: Path, *overrides: str) -> Path:
+    experiment = resolve("demo-tiny", demo_overrides(demo, *overrides)).experiment
+    # spaces, quotes and non-ASCII in the path: the argv is a list, never a shell string
+    return RunStore(tmp_path / "my runs (ä) 'x'").create(experiment, "demo-tiny")
+
+
+def wait_for(predicate, timeout_s: float = 120.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def reached_step(run_dir: Path, step: int):
+    return lambda: RunStore(run_dir.parent).summary(run_dir).step >= step
+
+
+def finished(run_dir: Path):
+    return lambda: run_status(run_dir) != "running"
+
+
+def console(run_dir: Path) -> str:
+    return (run_dir / "console.log").read_text(errors="replace")[-3000:]
+
+
+def steps_of(run_dir: Path) -> list[int]:
+    return [e["step"] for e in read_events(run_dir / "events.jsonl") if e["kind"] == "step"]
+
+
+def test_stop_reaches_every_rank_of_a_two_process_run(tmp_path, demo_assets):
+    run_dir = create_run(tmp_path, demo_assets, "training.max_steps=400",
+                         "environment.num_processes=2")
+    launch(run_dir)
+    wait_for(reached_step(run_dir, 2), 150, "the first steps")
+    ranks = wait_for(lambda: len(rank_records(run_dir)) == 2 and rank_records(run_dir), 30,
+                     "both ranks to register")
+    procs = all_processes(run_dir)
+    assert {r["pid"] for r in ranks} <= {p.pid for p in procs}
+    assert stop(run_dir, grace_s=60) == "stopped", console(run_dir)
+    alive = [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, alive
+    assert sorted((run_dir / "checkpoints").glob("step-*"))
+
+
+def test_killed_worker_becomes_died_with_the_console_tail(tmp_path, demo_assets):
+    run_dir = create_run(tmp_path, demo_assets, "training.max_steps=400")
+    launch(run_dir)
+    wait_for(reached_step(run_dir, 2), 120, "the first steps")
+    (rank,) = rank_records(run_dir)
+    os.kill(rank["pid"], signal.SIGKILL)
+    wait_for(finished(run_dir), 60, "the launcher to notice")
+    state = run_state(run_dir)
+    assert state.status == "died"
+    assert "console.log ends with" in state.reason and "accelerate" in state.reason
+    assert not all_processes(run_dir)

@@ -1,0 +1,103 @@
+"""The compact live view of one run for the CLI (`tui-tune run`, `watch`), drawn with rich.
+
+Without a terminal it prints one plain line per new step event instead, so logs of scripted
+runs stay readable.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from rich.console import Group
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from tui_tune.runs.store import RunStore, RunSummary
+
+STATUS_STYLE = {"running": "bold cyan", "completed": "bold green", "stopped": "yellow",
+                "failed": "bold red", "oom": "bold red", "died": "bold red", "queued": "dim"}
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def number(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}g}"
+
+
+def progress(summary: RunSummary) -> str:
+    total = summary.steps_total
+    return f"{summary.step}/{total}" if total else str(summary.step or "-")
+
+
+def live_panel(summary: RunSummary) -> Group:
+    """Header line, progress bar and one row of the numbers that matter while training."""
+    extra = summary.extra
+    header = Text.assemble((summary.run_id, "bold"), "  ",
+                           (summary.status, STATUS_STYLE.get(summary.status, "")))
+    bar = ProgressBar(total=float(summary.steps_total or 1), completed=float(summary.step),
+                      width=48)
+    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2))
+    for name in ("step", "loss", "lr", "grad norm", "val loss", "tokens/s", "elapsed", "ETA"):
+        table.add_column(name, justify="right", style="cyan" if name == "loss" else None)
+    table.add_row(progress(summary), number(summary.last_loss), number(extra.get("lr"), 3),
+                  number(extra.get("grad_norm"), 3), number(extra.get("val_loss")),
+                  number(summary.tokens_per_s, 5), duration(summary.elapsed_s),
+                  duration(summary.eta_s))
+    parts: list = [header, bar, table]
+    if summary.reason and summary.status not in ("running", "completed"):
+        parts.append(Text(summary.reason, style="red"))
+    return Group(*parts)
+
+
+def plain_line(summary: RunSummary) -> str:
+    extra = summary.extra
+    return (f"step {progress(summary)}  loss {number(summary.last_loss)}  "
+            f"lr {number(extra.get('lr'), 3)}  grad_norm {number(extra.get('grad_norm'), 3)}  "
+            f"tokens/s {number(summary.tokens_per_s, 5)}  elapsed {duration(summary.elapsed_s)}  "
+            f"ETA {duration(summary.eta_s)}")
+
+
+def runs_table(summaries: list[RunSummary]) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    with_sweeps = any(s.sweep_id for s in summaries)
+    columns = (("run", "left"), ("status", "left"), ("step", "right"), ("loss", "right"),
+               ("tokens/s", "right"), ("elapsed", "right"), ("ETA", "right"))
+    for name, justify in columns + ((("sweep", "left"),) if with_sweeps else ()):
+        table.add_column(name, justify=justify, no_wrap=name != "run",
+                         overflow="fold" if name == "run" else "ellipsis",
+                         min_width=len(name))
+    for s in summaries:
+        table.add_row(s.run_id, Text(s.status, STATUS_STYLE.get(s.status, "")), progress(s),
+                      number(s.last_loss), number(s.tokens_per_s, 5), duration(s.elapsed_s),
+                      duration(s.eta_s), *((s.sweep_id or "",) if with_sweeps else ()))
+    return table
+
+
+class RunWatcher:
+    """Re-reads one run's progress cheaply (only new events) for a refreshing view."""
+
+    def __init__(self, store: RunStore, run_dir: Path):
+        self.store, self.run_dir = store, run_dir
+        self.last_step_printed = -1
+
+    def summary(self) -> RunSummary:
+        return self.store.summary(self.run_dir)
+
+    def wait_until_started(self, timeout_s: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.summary().status == "queued":
+            time.sleep(0.1)

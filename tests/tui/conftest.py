@@ -67,8 +67,7 @@ def write_run(root: Path, run_id: str, preset: str = "demo-tiny", overrides=(),
     (run_dir / "run.json").write_text(json.dumps(info), encoding="utf-8")
     events = fixed_events() if events is None else events
     with open(run_dir / "events.jsonl", "w", encoding="utf-8") as handle:
-        for event in events:
-            handle.write(json.dumps(event) + "\n")
+        handle.writelines(json.dumps(event) + "\n" for event in events)
     (run_dir / "console.log").write_text(console or "[info] loading model\n[info] training\n",
                                          encoding="utf-8")
     return run_dir

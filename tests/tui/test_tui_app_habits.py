@@ -120,7 +120,7 @@ def test_closed_terminal_ends_the_app_without_spinning(workdir):
 
 
 def test_watch_of_unknown_run_exits_with_a_message(workdir):
-    out = subprocess.run([sys.executable, "-m", "tui_tune", "--watch", "nope"],
+    out = subprocess.run([sys.executable, "-m", "tui_tune", "--watch", "nope"], check=False,
                          capture_output=True, text=True, cwd=workdir, timeout=60,
                          stdin=subprocess.DEVNULL)
     assert out.returncode != 0

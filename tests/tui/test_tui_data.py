@@ -8,7 +8,14 @@ import numpy as np
 
 from tests.tui.conftest import fixed_events, step_event
 from tui_tune.tui.health import health_warnings
-from tui_tune.tui.run_data import EventTail, RunSeries, decode_chunk, load_prefix, load_run, read_recent
+from tui_tune.tui.run_data import (
+    EventTail,
+    RunSeries,
+    decode_chunk,
+    load_prefix,
+    load_run,
+    read_recent,
+)
 from tui_tune.tui.widgets.braille_chart import BrailleChart
 from tui_tune.tui.widgets.plotting import column_ranges, ema, sparkline
 

@@ -40,7 +40,7 @@ async def test_charts_and_generations_fill_from_a_live_writer(workdir):
     (run_dir / "console.log").write_text("[info] hello from the worker\n")
     app = TuneApp(start=lambda: MonitorScreen(run_dir, sample_gpus=False))
     async with app.run_test(size=(120, 40)) as pilot:
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(run_dir)])
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(run_dir)])  # noqa: ASYNC220
         try:
             screen = app.screen
             loss = screen.query_one("#chart-loss", BrailleChart)

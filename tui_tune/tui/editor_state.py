@@ -12,8 +12,7 @@ from typing import Any
 
 from tui_tune.config import ConfigError, Experiment, experiment_dict, validate_experiment
 from tui_tune.config.diff import Change, diff_experiments
-from tui_tune.config.presets import (PRESET_KEYS, check_name, find_preset, resolve,
-                                     save_preset)
+from tui_tune.config.presets import PRESET_KEYS, check_name, find_preset, resolve, save_preset
 from tui_tune.config.toml_io import read_toml
 
 

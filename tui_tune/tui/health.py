@@ -44,8 +44,8 @@ def _grad_spikes(steps: np.ndarray, grad: np.ndarray) -> list[str]:
     peak = int(np.nanargmax(recent)) if np.isfinite(recent).any() else -1
     if peak >= 0 and recent[peak] > SPIKE_FACTOR * median:
         step = int(steps[grad.size - 20 + peak])
-        return [f"grad-norm spike {recent[peak]:.3g} at step {step} "
-                f"(running median {median:.3g})"]
+        return [(f"grad-norm spike {recent[peak]:.3g} at step {step} "
+                f"(running median {median:.3g})")]
     return []
 
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from textual.message import Message
 
-from tui_tune.tui.run_data import (EventTail, RunSeries, decode_chunk, load_prefix,
-                                   read_recent)
+from tui_tune.tui.run_data import EventTail, RunSeries, decode_chunk, load_prefix, read_recent
 
 POLL_S = 0.2
 SLOW_POLL_S = 2.0

@@ -9,6 +9,7 @@ import numpy as np
 from tui_tune.tui.formatting import duration, status_markup
 from tui_tune.tui.run_data import RunSeries
 
+
 def step_rate(series: RunSeries, window: int = 50) -> float | None:
     """Optimizer steps per second over the last logged steps (from event times, not a clock)."""
     steps, times = series.step_values("step"), series.step_values("t")

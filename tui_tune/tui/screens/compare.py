@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
@@ -49,7 +50,7 @@ def short_label(index: int, run_dir: Path) -> str:
 
 class CompareScreen(Screen):
     HELP_TITLE = "Compare runs"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("z", "zoom", "Zoom", id="compare.zoom"),
         Binding("l", "log_scale", "Log scale", id="compare.log"),
         Binding("e", "smoothing", "Smoothing", id="compare.smoothing"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
@@ -12,7 +14,7 @@ from textual.widgets import Button, Input, Label, Static
 class ConfirmDialog(ModalScreen[bool]):
     """Yes/no question. Only `y` or the Yes button confirms; Escape and `n` cancel."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),
     ]
@@ -42,7 +44,7 @@ class ConfirmDialog(ModalScreen[bool]):
 class PromptDialog(ModalScreen[str | None]):
     """Ask for one line of text; Enter accepts, Escape cancels (returns None)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
 
     def __init__(self, question: str, value: str = "", placeholder: str = ""):
         super().__init__()
@@ -66,7 +68,7 @@ class PromptDialog(ModalScreen[str | None]):
 class TextDialog(ModalScreen[None]):
     """A scrollable read-only text (diffs, TOML); any of Escape, q or Enter closes it."""
 
-    BINDINGS = [Binding("escape,q,enter", "close", "Close", id="text.close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "close", "Close", id="text.close")]
 
     def __init__(self, title: str, body: str):
         super().__init__()

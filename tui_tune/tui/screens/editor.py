@@ -8,17 +8,26 @@ creates a run directory and starts it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.events import DescendantFocus
 from textual.screen import Screen
-from textual.widgets import (Footer, Input, Label, Select, Static, Switch, TabbedContent, TabPane,
-                             TextArea)
+from textual.widgets import (
+    Footer,
+    Input,
+    Label,
+    Select,
+    Static,
+    Switch,
+    TabbedContent,
+    TabPane,
+    TextArea,
+)
 
 from tui_tune.config import GROUPS, ConfigError
 from tui_tune.tui.editor_state import EditorState, save_as_path
@@ -32,7 +41,7 @@ TABS = [*GROUPS, "sweep"]
 
 class EditorScreen(Screen):
     HELP_TITLE = "Experiment editor"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="editor.save"),
         Binding("f2", "save_as", "Save as", id="editor.save_as"),
         Binding("f3", "diff", "Diff vs base", id="editor.diff"),

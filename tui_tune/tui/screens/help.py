@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label
-
 
 OUR_PREFIXES = ("app.", "runs.", "editor.", "presets.", "monitor.", "compare.", "confirm.",
                 "prompt.", "text.", "help.")
@@ -30,7 +31,7 @@ def screen_keys(screen: Screen) -> list[tuple[str, str, str]]:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,f1,question_mark,q", "close", "Close help", id="help.close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,question_mark,q", "close", "Close help", id="help.close")]
 
     def __init__(self, for_screen: Screen):
         super().__init__()

@@ -8,11 +8,12 @@ Leaving the screen or closing the app never stops the run; only `x` (confirmed) 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
@@ -40,7 +41,7 @@ CHARTS = {
 
 class MonitorScreen(Screen):
     HELP_TITLE = "Run monitor"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("z", "zoom", "Zoom", id="monitor.zoom"),
         Binding("l", "log_scale", "Log scale", id="monitor.log"),
         Binding("e", "smoothing", "Smoothing", id="monitor.smoothing"),
@@ -143,15 +144,13 @@ class MonitorScreen(Screen):
 
     # -- keys -------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("stop_run", "resume_run") and self.read_only:
-            return False
-        return True
+        return not (action in ("stop_run", "resume_run") and self.read_only)
 
     def _charts(self) -> list[BrailleChart]:
         return list(self.query(BrailleChart))
 
     def action_zoom(self) -> None:
-        window = [c.cycle_zoom() for c in self._charts()][0]
+        window = next(c.cycle_zoom() for c in self._charts())
         self.notify(f"showing the last {window} points" if window else "showing all points")
 
     def action_log_scale(self) -> None:

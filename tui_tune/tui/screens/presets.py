@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
@@ -19,7 +21,7 @@ from tui_tune.tui.screens.dialogs import ConfirmDialog, PromptDialog, TextDialog
 
 class PresetsScreen(Screen):
     HELP_TITLE = "Presets"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter,e", "edit", "Edit", id="presets.edit"),
         Binding("m", "mark", "Mark for diff", id="presets.mark"),
         Binding("d", "diff", "Diff with marked", id="presets.diff"),

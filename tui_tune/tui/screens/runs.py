@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
@@ -34,7 +35,7 @@ def progress_cell(step: int, total: int | None, width: int = 8) -> Text:
     if not total:
         return Text(f"{step}", style="dim")
     fraction = max(0.0, min(1.0, step / total))
-    filled = int(round(fraction * width))
+    filled = round(fraction * width)
     text = Text("█" * filled, style="green")
     text.append("░" * (width - filled), style="dim")
     text.append(f" {step}/{total}")
@@ -49,13 +50,13 @@ def loss_sparkline(run_dir: Path) -> str:
     return sparkline(series.step_values("loss")[-64:], 10)
 
 
-def _number(value: float | None, digits: str = ".4g") -> str:  # noqa: D103
+def _number(value: float | None, digits: str = ".4g") -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, digits)
 
 
 class RunsScreen(Screen):
     HELP_TITLE = "Runs"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New experiment", id="runs.new"),
         Binding("enter,o", "open", "Open monitor", id="runs.open"),
         Binding("x", "stop", "Stop", id="runs.stop"),

@@ -16,8 +16,14 @@ from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui_tune.tui.widgets.plotting import (column_ranges, ema, format_number, line_mask,
-                                           nice_ticks, pack_braille)
+from tui_tune.tui.widgets.plotting import (
+    column_ranges,
+    ema,
+    format_number,
+    line_mask,
+    nice_ticks,
+    pack_braille,
+)
 
 # ANSI names: they look right on 16- and 256-colour terminals, not only truecolor ones.
 PALETTE = ("cyan", "yellow", "magenta", "green", "red", "blue", "bright_white", "bright_cyan")
@@ -222,7 +228,7 @@ class BrailleChart(Widget):
         span = (frame.y_hi - frame.y_lo) or 1.0
         labels: dict[int, str] = {}
         for tick in ticks:
-            row = int(round((frame.y_hi - tick) / span * (cell_rows - 1)))
+            row = round((frame.y_hi - tick) / span * (cell_rows - 1))
             value = 10 ** tick if self.log_scale else tick
             labels[min(max(row, 0), cell_rows - 1)] = format_number(value, GUTTER - 1)
         return labels

@@ -27,7 +27,7 @@ def gpu_text(readings: list, note: str | None) -> str:
 
 
 def _bar(fraction: float, width: int) -> str:
-    filled = int(round(max(0.0, min(1.0, fraction)) * width))
+    filled = round(max(0.0, min(1.0, fraction)) * width)
     colour = "red" if fraction > 0.9 else "yellow" if fraction > 0.7 else "green"
     return f"[{colour}]{'█' * filled}[/{colour}][dim]{'░' * (width - filled)}[/dim]"
 

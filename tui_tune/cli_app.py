@@ -17,6 +17,8 @@ def open_app(watch: str | None = None, mouse: bool = True, runs_dir: str | None 
     from tui_tune.tui.app import TuneApp
 
     app = TuneApp(runs_dir=runs_dir, watch=watch)
+    if few_colours():
+        app.theme = "ansi-dark"  # the terminal's own 16 colours instead of approximations
     driver = None
     if sys.platform != "win32" and os.environ.get("TEXTUAL_DRIVER") is None:
         from tui_tune.tui.driver import HangupAwareDriver
@@ -27,6 +29,13 @@ def open_app(watch: str | None = None, mouse: bool = True, runs_dir: str | None 
     if app.return_code not in (None, 0):
         return int(app.return_code)
     return int(result or 0)
+
+
+def few_colours() -> bool:
+    """True on terminals with 16 colours or fewer (no 256-colour or truecolor support)."""
+    from rich.console import Console
+    return Console().color_system in ("standard", "windows", None) and \
+        not os.environ.get("NO_COLOR")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -138,3 +138,39 @@ def test_keymap_with_bad_values_is_reported(tmp_path):
     path.write_text(json.dumps({}).replace("{}", '"runs.stop" = 3\n"runs.new" = "a"'))
     keymap, problem = load_keymap(path)
     assert keymap == {"runs.new": "a"} and "runs.stop" in problem
+
+
+def test_serve_binds_localhost_only(workdir):
+    pytest.importorskip("textual_serve")
+    import socket
+
+    import psutil
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "tui_tune", "serve", "--port", str(port)],
+                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        listening = []
+        while time.monotonic() < deadline and not listening:
+            time.sleep(0.2)
+            listening = [c.laddr for c in psutil.Process(proc.pid).net_connections("inet")
+                         if c.status == psutil.CONN_LISTEN]
+        assert listening and all(addr.ip == "127.0.0.1" for addr in listening)
+        assert {addr.port for addr in listening} == {port}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_sixteen_colour_terminal_gets_the_ansi_theme(monkeypatch):
+    from tui_tune.cli_app import few_colours
+    monkeypatch.delenv("COLORTERM", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr(sys, "stdout", open(os.devnull, "w"))  # noqa: SIM115
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert few_colours()
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert not few_colours()

@@ -104,3 +104,20 @@ async def test_back_with_unsaved_changes_asks_and_escape_keeps_editing(workdir):
         await pilot.pause()
         assert isinstance(app.screen, EditorScreen)
         assert app.screen.query_one("#field-general-experiment_name", Input).value.endswith("x")
+
+
+async def test_quit_with_unsaved_changes_asks_first(workdir):
+    from tui_tune.tui.screens.dialogs import ConfirmDialog
+    state = EditorState.from_preset("demo-tiny")
+    app = TuneApp(start=lambda: EditorScreen(state))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await focus_field(pilot, "field-general-experiment_name")
+        await pilot.press("z", "ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog) and app.is_running
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, EditorScreen)
+        await pilot.press("ctrl+q", "y")
+        await pilot.pause()
+        assert app.return_code == 0

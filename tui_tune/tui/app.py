@@ -75,6 +75,24 @@ class TuneApp(App[int]):
         from tui_tune.runs.store import RunStore
         return RunStore(self.runs_dir)
 
+    async def action_quit(self) -> None:
+        """Quit; unsaved editor changes are the one thing closing can lose, so ask first.
+        Runs are never stopped by closing the app."""
+        from tui_tune.tui.screens.dialogs import ConfirmDialog
+        from tui_tune.tui.screens.editor import EditorScreen
+        dirty = [s for s in self.screen_stack if isinstance(s, EditorScreen) and s.state.dirty]
+        if not dirty:
+            self.exit(0)
+            return
+        if any(isinstance(s, ConfirmDialog) for s in self.screen_stack):
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit(0)
+        self.push_screen(ConfirmDialog("Quit and discard unsaved editor changes? "
+                                       "(Runs keep running.)", "Quit"), answered)
+
     # -- help and command palette ---------------------------------------------------------
     def action_help(self) -> None:
         from tui_tune.tui.screens.help import HelpScreen

@@ -121,3 +121,26 @@ async def test_quit_with_unsaved_changes_asks_first(workdir):
         await pilot.press("ctrl+q", "y")
         await pilot.pause()
         assert app.return_code == 0
+
+
+async def test_sweep_values_are_typed_in_the_sweep_tab_and_checked_before_launch(workdir):
+    from textual.widgets import TextArea
+    state = EditorState.from_preset("demo-tiny")
+    state.set_value("dataset.train_file", "missing.jsonl")
+    app = TuneApp(start=lambda: EditorScreen(state))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f7")  # the last tab: sweep
+        await pilot.pause()
+        area = app.screen.query_one("#sweep-text", TextArea)
+        area.focus()
+        await pilot.press(*"training.lr = 1e-3, 2e-3")
+        await pilot.pause()
+        assert state.data["sweep"] == {"training.lr": [1e-3, 2e-3]}
+        assert not state.problems
+        await pilot.press("f5")
+        await pilot.pause()
+        assert "missing.jsonl" in str(app.screen.query_one("#problems").render())
+        await pilot.press("enter", *"training.nope = 1")
+        await pilot.pause()
+        assert "sweep.training.nope" in state.problems
+    assert not (workdir / "runs").exists()

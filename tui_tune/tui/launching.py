@@ -10,9 +10,6 @@ from tui_tune.config import ConfigError, Experiment
 
 def launch_experiment(app, experiment: Experiment, preset_name: str) -> tuple[Path | None, str]:
     """(run directory, "") when the run started, else (None, why it did not)."""
-    if experiment.sweep:
-        return None, (f"this experiment is a sweep of {len(list(_combos(experiment)))} runs; "
-                      "save it and start it with `tui-tune sweep PRESET`.")
     try:
         from tui_tune.runs.launch import LaunchError, launch
     except ImportError as error:
@@ -35,6 +32,22 @@ def launch_experiment(app, experiment: Experiment, preset_name: str) -> tuple[Pa
     return run_dir, ""
 
 
-def _combos(experiment: Experiment):
+def launch_sweep(app, experiment: Experiment, preset_name: str) -> tuple[int, str]:
+    """(number of runs queued, "") once the detached sweep runner started, else (0, why)."""
     from tui_tune.config import expand
-    return expand(experiment)
+    from tui_tune.runs.preflight import preflight
+    try:
+        members = list(expand(experiment))
+        problems = [p for member in members[:1] for p in preflight(member)]
+        if problems:
+            return 0, "\n".join(str(p) for p in problems)
+        from tui_tune.runs.sweep import create_sweep, start_runner
+        sweep_dir = create_sweep(app.run_store(), experiment, preset_name)
+        start_runner(sweep_dir)
+    except ImportError as error:
+        return 0, f"the runs layer is not available ({error})"
+    except ConfigError as error:
+        return 0, str(error)
+    except (OSError, RuntimeError, ValueError) as error:
+        return 0, f"{type(error).__name__}: {error}"
+    return len(members), ""

@@ -210,15 +210,32 @@ class EditorScreen(Screen):
             self.notify("Cannot launch: fix the problems listed on the right first.",
                         severity="error", timeout=8)
             return
+        if experiment.sweep:
+            self._launch_sweep(experiment)
+            return
         from tui_tune.tui.launching import launch_experiment
         run_dir, error = launch_experiment(self.app, experiment, self.state.preset_name())
         if error:
-            self.query_one("#problems", Static).update(f"[b red]Launch failed:[/b red] "
-                                                       f"{escape(error)}")
-            self.notify(f"Launch failed: {error}", severity="error", timeout=10)
+            self._show_launch_error(error)
             return
         from tui_tune.tui.screens.monitor import MonitorScreen
         self.app.switch_screen(MonitorScreen(run_dir))
+
+    def _show_launch_error(self, error: str) -> None:
+        self.query_one("#problems", Static).update(f"[b red]Launch failed:[/b red] "
+                                                   f"{escape(error)}")
+        self.notify(f"Launch failed: {error}", severity="error", timeout=10)
+
+    def _launch_sweep(self, experiment) -> None:
+        from tui_tune.tui.launching import launch_sweep
+        count, error = launch_sweep(self.app, experiment, self.state.preset_name())
+        if error:
+            self._show_launch_error(error)
+            return
+        self.notify(f"Sweep of {count} runs queued; the runs list shows them as they start.")
+        from tui_tune.tui.screens.runs import RunsScreen
+        while len(self.app.screen_stack) > 2 and not isinstance(self.app.screen, RunsScreen):
+            self.app.pop_screen()
 
     def action_back(self) -> None:
         if not self.state.dirty:

@@ -130,10 +130,10 @@ def test_health_flags_spikes_flat_loss_and_overfitting():
 def test_gpu_panel_shows_memory_utilisation_or_why_there_is_none():
     from tui_tune.monitor import GpuReading
     from tui_tune.tui.widgets.panels import gpu_text
-    reading = GpuReading(index=0, name="NVIDIA H100 80GB HBM3", mem_used_gib=72.0,
+    reading = GpuReading(index=0, name="NVIDIA H100 80GB HBM3", mem_used_gib=76.0,
                          mem_total_gib=80.0, util_pct=97.0, power_w=650.0, power_limit_w=700.0,
                          temperature_c=71.0)
     text = gpu_text([reading], None)
-    assert "72.0/80G" in text and "97%" in text and "71C" in text
-    assert "[red]" in text  # 90 % memory is shown in red
+    assert "76.0/80G" in text and "97%" in text and "71C" in text
+    assert "[red]" in text  # 95 % memory is shown in red
     assert "NVML unavailable" in gpu_text([], "no GPU: NVML unavailable")

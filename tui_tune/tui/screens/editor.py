@@ -134,7 +134,18 @@ class EditorScreen(Screen):
         for form in self.query(SettingsForm):
             form.show_problems(self.state.problems)
         self._show_problem_list()
+        self._mark_tabs()
         self._show_title()
+
+    def _mark_tabs(self) -> None:
+        """A tab whose group has a problem says so, even before it is opened."""
+        tabs = self.query_one(TabbedContent)
+        for group in TABS:
+            bad = any(key == group or key.startswith(f"{group}.") for key in self.state.problems)
+            label = f"{group} [b red]![/]" if bad else group
+            tab = tabs.get_tab(f"tab-{group}")
+            if str(tab.label) != label:
+                tab.label = label
 
     def _show_problem_list(self) -> None:
         problems = self.state.problems

@@ -76,6 +76,7 @@ class RunsScreen(Screen):
         self.marked: set[str] = set()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._sparks: dict[str, tuple[tuple[int, int], str]] = {}
 
     def compose(self) -> ComposeResult:
         yield Label("[b]Runs[/b]", id="runs-title", classes="status-line")
@@ -111,12 +112,24 @@ class RunsScreen(Screen):
         while not self._stop.is_set():
             try:
                 summaries = store.list()
-                sparks = {s.run_id: loss_sparkline(s.path) for s in summaries}
+                sparks = {s.run_id: self._sparkline(s.path) for s in summaries}
                 self.post_message(RunsListed(summaries, sparks, list(store.warnings)))
             except Exception as error:  # noqa: BLE001 - shown, polling goes on
                 self.post_message(RunsListed(self.summaries, {}, [f"listing runs: {error}"]))
             self._wake.wait(self.refresh_s)
             self._wake.clear()
+
+    def _sparkline(self, run_dir: Path) -> str:
+        """The loss sparkline, recomputed only when events.jsonl changed."""
+        try:
+            stat = (run_dir / "events.jsonl").stat()
+        except OSError:
+            return ""
+        key = (stat.st_size, stat.st_mtime_ns)
+        cached = self._sparks.get(run_dir.name)
+        if cached is None or cached[0] != key:
+            cached = self._sparks[run_dir.name] = (key, loss_sparkline(run_dir))
+        return cached[1]
 
     @on(RunsListed)
     def _show(self, message: RunsListed) -> None:

@@ -67,12 +67,18 @@ class RunWatcher(threading.Thread):
         self.stopped.set()
 
     def run(self) -> None:
-        tail = self._initial_load()
+        try:
+            tail = self._initial_load()
+        except OSError:  # the run directory went away while loading
+            tail = EventTail(self.run_dir / "events.jsonl")
         while not self.stopped.is_set():
-            self._poll_events(tail)
-            if time.monotonic() - self._last_side >= SLOW_POLL_S:
-                self._last_side = time.monotonic()
-                self._poll_side()
+            try:
+                self._poll_events(tail)
+                if time.monotonic() - self._last_side >= SLOW_POLL_S:
+                    self._last_side = time.monotonic()
+                    self._poll_side()
+            except OSError:
+                pass  # deleted or unreadable for a moment: try again at the next poll
             self.stopped.wait(self.poll_s)
 
     def _note(self, series: RunSeries) -> RunSeries:

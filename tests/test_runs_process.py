@@ -48,7 +48,16 @@ def wait_for(predicate, timeout_s: float = 120.0, what: str = "condition"):
 
 
 def reached_step(run_dir: Path, step: int):
-    return lambda: RunStore(run_dir.parent).summary(run_dir).step >= step
+    """True once the run logged `step`; fails at once (with console.log) if the run ended first."""
+    def check() -> bool:
+        summary = RunStore(run_dir.parent).summary(run_dir)
+        if summary.step >= step:
+            return True
+        if summary.status not in ("running", "queued"):
+            raise AssertionError(f"run ended ({summary.status}) before step {step}:\n"
+                                 + console(run_dir))
+        return False
+    return check
 
 
 def finished(run_dir: Path):

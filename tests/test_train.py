@@ -74,10 +74,12 @@ def test_demo_loss_falls_clearly(demo_run):
 
 def test_events_follow_the_contract(demo_run):
     events = read_events(demo_run)
-    assert next(e["kind"] for e in events) == "start" and events[-1]["kind"] == "end"
+    kinds = [e["kind"] for e in events if e["kind"] != "log"]
+    assert kinds[0] == "start" and kinds[-1] == "end" and events[-1]["kind"] == "end"
+    assert any(e["message"].startswith("data: 3800 training") for e in read_events(demo_run, "log"))
     assert all(not contract_problems(e) for e in events), \
         [p for e in events for p in contract_problems(e)]
-    start = events[0]
+    start = read_events(demo_run, "start")[0]
     assert start["world_size"] == 1 and start["params_trainable"] == start["params_total"] > 0
     assert start["steps_total"] == 120 and start["train_rows"] + start["val_rows"] == 4000
     step = read_events(demo_run, "step")[-1]

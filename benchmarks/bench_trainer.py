@@ -1,0 +1,137 @@
+"""Our worker against transformers' Trainer: same model, data, batch, steps and threads.
+
+CPU: the demo model (full fine-tuning and LoRA). GPU (--gpu): a random-initialised ~1B Llama
+in bf16 full, LoRA, QLoRA 4-bit and DoRA. Each side runs in its own fresh process, back to back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import ROOT, Result
+from tui_tune.config.presets import builtin_dir, experiment_toml, resolve
+from tui_tune.events import decode
+
+CPU_STEPS, CPU_SKIP = 60, 10
+GPU_STEPS, GPU_SKIP = 24, 8
+
+
+def write_run(folder: Path, preset: str, sets: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    exp = resolve(str(builtin_dir() / f"{preset}.toml"), sets).experiment
+    (folder / "config.toml").write_text(experiment_toml(exp))
+    return folder
+
+
+def _run(argv: list[str], env: dict, log: Path) -> str:
+    """Run one side; on failure raise with the end of its output, which names the cause."""
+    done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)
+    log.write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-6:])
+        raise RuntimeError(f"{' '.join(argv[1:4])} failed:\n{tail}")
+    return done.stdout
+
+
+def worker_numbers(run_dir: Path, skip: int, env: dict) -> dict:
+    _run([sys.executable, "-m", "tui_tune.train", str(run_dir)], env, run_dir / "worker.log")
+    events = [decode(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    steps = [e for e in events if e and e["kind"] == "step"][skip:]
+    end = next(e for e in events if e and e["kind"] == "end")
+    if end["status"] != "completed":
+        raise RuntimeError(f"worker run {run_dir} ended {end}")
+    seconds = sum(e["step_time_s"] for e in steps)
+    return {"tokens_per_s": sum(e["tokens"] for e in steps) / seconds,
+            "mem_peak_gib": max(e["mem_peak_gib"] for e in steps)}
+
+
+def trainer_numbers(run_dir: Path, steps: int, skip: int, env: dict) -> dict:
+    out = _run([sys.executable, "-m", "benchmarks.trainer_baseline", str(run_dir), str(steps),
+                str(skip)], env, run_dir / "trainer.log")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def compare(label: str, run_dir: Path, steps: int, skip: int, env: dict) -> list[Result]:
+    """Both sides on one run directory; a side that fails becomes a row saying why."""
+    try:
+        ours = worker_numbers(run_dir, skip, env)
+        theirs = trainer_numbers(run_dir, steps, skip, env)
+    except RuntimeError as error:
+        print(f"# {label}: {error}", file=sys.stderr, flush=True)
+        return [Result(f"trainer {label}", float("nan"), "", "", "failed: see stderr")]
+    ratio = ours["tokens_per_s"] / theirs["tokens_per_s"]
+    rows = [
+        Result(f"trainer {label}: worker tokens/s", ours["tokens_per_s"], "tok/s", "",
+               f"peak {ours['mem_peak_gib']:.2f} GiB"),
+        Result(f"trainer {label}: Trainer tokens/s", theirs["tokens_per_s"], "tok/s", "",
+               f"peak {theirs['mem_peak_gib']:.2f} GiB"),
+        Result(f"trainer {label}: worker / Trainer", ratio, "x", ">= 1.0"),
+    ]
+    for row in rows:  # as soon as measured: a long bench shows progress, a crash keeps them
+        print(row.row(), file=sys.stderr, flush=True)
+    return rows
+
+
+def bench_env() -> dict:
+    threads = str(os.cpu_count() or 1)
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "OMP_NUM_THREADS": threads, "PYTHONPATH": path,
+            "TOKENIZERS_PARALLELISM": "false"}
+
+
+def run() -> list[Result]:
+    from tui_tune.train.demo import prepare
+
+    work = Path(tempfile.mkdtemp(prefix="bench-trainer-"))
+    demo = prepare(work / "demo")
+    base = [f'general.backbone="{demo / "model"}"',
+            f'dataset.train_file="{demo / "data" / "train.jsonl"}"',
+            f"training.max_steps={CPU_STEPS}", "training.eval_every_steps=100000",
+            "training.save_checkpoint=\"disable\"", "logging.log_every_steps=1",
+            "training.warmup_ratio=0", "prediction.num_samples=0"]
+    lora = ["adapter.method=\"lora\"", "adapter.r=16", "adapter.alpha=32", "training.lr=1e-3"]
+    results = []
+    for label, sets in (("cpu full", base), ("cpu lora", base + lora)):
+        run_dir = write_run(work / label.replace(" ", "-"), "demo-tiny", sets)
+        results += compare(label, run_dir, CPU_STEPS, CPU_SKIP, bench_env())
+    return results
+
+
+def run_gpu() -> list[Result]:
+    from benchmarks.gpu_model import prepare_gpu_assets
+
+    work = Path(tempfile.mkdtemp(prefix="bench-trainer-gpu-"))
+    model_dir, data_file = prepare_gpu_assets(work)
+    base = [f'general.backbone="{model_dir}"', f'dataset.train_file="{data_file}"',
+            f"training.max_steps={GPU_STEPS}", "training.eval_every_steps=100000",
+            "training.save_checkpoint=\"disable\"", "logging.log_every_steps=1",
+            "training.warmup_ratio=0", "prediction.num_samples=0", "training.batch_size=8",
+            "tokenizer.max_length=2048", "environment.mixed_precision=\"bf16\"",
+            "architecture.gradient_checkpointing=false", "dataset.validation_size=0.01"]
+    cases = {
+        "gpu full bf16": ["adapter.method=\"full\"", "architecture.backbone_dtype=\"float32\""],
+        "gpu lora r16": ["adapter.method=\"lora\"", "adapter.r=16", "adapter.alpha=32",
+                         "architecture.backbone_dtype=\"bfloat16\""],
+        "gpu qlora nf4": ["adapter.method=\"qlora\"", "adapter.r=16", "adapter.alpha=32",
+                          "architecture.backbone_dtype=\"int4\"",
+                          "architecture.gradient_checkpointing=true",
+                          "training.optimizer=\"paged_adamw_8bit\""],
+        "gpu dora r16": ["adapter.method=\"dora\"", "adapter.r=16", "adapter.alpha=32",
+                         "architecture.backbone_dtype=\"bfloat16\"",
+                         "architecture.gradient_checkpointing=true"],
+    }
+    results = []
+    for label, sets in cases.items():
+        run_dir = write_run(work / label.replace(" ", "-"), "demo-tiny", base + sets)
+        results += compare(label, run_dir, GPU_STEPS, GPU_SKIP, bench_env())
+    return results
+
+
+if __name__ == "__main__":
+    for result in (run_gpu() if "--gpu" in sys.argv else run()):
+        print(result.row())

@@ -1,0 +1,86 @@
+"""transformers' Trainer on exactly the model and tokenized data our worker uses.
+
+Run as `python -m benchmarks.trainer_baseline RUN_DIR STEPS SKIP`; prints one JSON line with
+tokens/s over steps SKIP+1..STEPS and peak memory. The model and examples come from our own
+loaders, so the comparison isolates the training loop (Trainer vs tui_tune.train.loop).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
+
+from tui_tune.train.data import load_examples
+from tui_tune.train.model import apply_method, load_backbone, load_tokenizer
+from tui_tune.train.reporting import memory_gib
+from tui_tune.train.setup import read_experiment
+from tui_tune.train.worker import quiet_libraries
+
+OPTIM = {"paged_adamw_8bit": "paged_adamw_8bit", "paged_adamw_32bit": "paged_adamw_32bit",
+         "adamw_8bit": "adamw_8bit"}  # adamw: fused on CUDA, as our worker does
+
+
+class StepClock(TrainerCallback):
+    def __init__(self):
+        self.ends: list[float] = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.ends.append(time.perf_counter())
+
+
+class CountingCollator:
+    """Pads like our worker (to the longest in the batch) and counts real tokens per batch."""
+
+    def __init__(self, tokenizer):
+        self.inner = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+        self.tokens: list[int] = []
+
+    def __call__(self, features):
+        batch = self.inner(features)
+        self.tokens.append(int(batch["attention_mask"].sum()))
+        return batch
+
+
+def main(run_dir: str, steps: int, skip: int) -> None:
+    quiet_libraries()
+    exp = read_experiment(Path(run_dir))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer = load_tokenizer(exp)
+    data = load_examples(exp, tokenizer, exp.environment.seed)
+    model = apply_method(load_backbone(exp, tokenizer, device), exp)
+    rows = [{"input_ids": e.input_ids, "attention_mask": [1] * len(e), "labels": e.labels}
+            for e in data.train]
+    t, mp = exp.training, exp.environment.mixed_precision
+    args = TrainingArguments(
+        output_dir=tempfile.mkdtemp(), per_device_train_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accumulation, max_steps=steps,
+        learning_rate=t.lr, lr_scheduler_type=t.schedule, warmup_steps=0,
+        weight_decay=t.weight_decay, max_grad_norm=t.grad_clip or 1e9,
+        optim=OPTIM.get(t.optimizer, "adamw_torch_fused" if device.type == "cuda" else "adamw_torch"),
+        bf16=mp == "bf16", fp16=mp == "fp16", use_cpu=device.type == "cpu",
+        gradient_checkpointing=exp.architecture.gradient_checkpointing,
+        logging_steps=max(1, steps), save_strategy="no", report_to=[],
+        dataloader_num_workers=0, remove_unused_columns=False, seed=exp.environment.seed,
+        disable_tqdm=True)
+    clock, collator = StepClock(), CountingCollator(tokenizer)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator,
+                      processing_class=tokenizer, callbacks=[clock])
+    trainer.train()
+    per_step = t.grad_accumulation
+    tokens = sum(collator.tokens[skip * per_step: steps * per_step])
+    seconds = clock.ends[steps - 1] - clock.ends[skip - 1]
+    print(json.dumps({"tokens_per_s": tokens / seconds, **memory_gib(device)}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

@@ -73,3 +73,35 @@ def test_out_of_memory_ends_oom_with_phase_and_memory(tmp_path, make_run_dir):
     assert end["phase"] in ("forward", "backward") and end["mem_peak_gib"] > 0
     assert json.loads((run_dir / "run.json").read_text())["status"] == "oom"
     time.sleep(0.5)
+
+
+def test_fsdp_checkpoints_resume_and_final(tmp_path, make_run_dir):
+    """One-process FSDP: accelerate's sharded save/load, the gathered final model, resume."""
+    import shutil
+    from pathlib import Path
+
+    from conftest import worker_env
+
+    run_dir = make_run_dir(tmp_path / "fsdp", [
+        'environment.distributed_backend="fsdp"', "environment.num_processes=2",
+        "training.max_steps=10", "training.checkpoint_every_steps=5",
+        "training.eval_every_steps=10", "logging.log_every_steps=1", "training.grad_clip=0.5"])
+    accelerate = str(Path(sys.executable).with_name("accelerate"))
+    argv = [accelerate, "launch", "--use_fsdp", "--num_processes", "1", "--num_machines", "1",
+            "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "tui_tune.train",
+            str(run_dir)]
+    first = subprocess.run(argv, env=worker_env(), capture_output=True, text=True, timeout=300,
+                           check=False)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+    losses = {e["step"]: e["loss"] for e in read_events(run_dir, "step")}
+    assert (run_dir / "checkpoints" / "step-5" / "accelerate").is_dir()
+    from transformers import AutoModelForCausalLM
+    AutoModelForCausalLM.from_pretrained(run_dir / "final")
+    shutil.rmtree(run_dir / "checkpoints" / "step-10")
+    again = subprocess.run([*argv, "--resume"], env=worker_env(), capture_output=True, check=False,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
+    resumed = read_events(run_dir, "step")[len(losses):]
+    assert [e["step"] for e in resumed] == [6, 7, 8, 9, 10]
+    for event in resumed:
+        assert event["loss"] == pytest.approx(losses[event["step"]], rel=1e-4)

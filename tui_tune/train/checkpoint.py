@@ -28,6 +28,18 @@ class Progress:
     best_val_loss: float | None = None
     tokens_seen: int = 0
     elapsed_s: float = 0.0
+    world_size: int = 1      # ranks that shared the epoch's batches
+
+
+def rescale_position(progress: Progress, world_size: int) -> bool:
+    """Resuming with another number of ranks: keep the global batch position (not exact:
+    each epoch's batches are dealt out differently). Returns True when it changed."""
+    if progress.world_size == world_size:
+        return False
+    consumed = progress.batch_in_epoch * progress.world_size
+    progress.batch_in_epoch = consumed // world_size
+    progress.world_size = world_size
+    return True
 
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
@@ -68,9 +80,12 @@ def save_checkpoint(run_dir: Path, accelerator, model, optimizer, scheduler,
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     torch.save(rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
-    if accelerator.is_main_process:
+    if sharded(accelerator):
+        accelerator.save_state(str(tmp / "accelerate"))  # gathers shards; every rank takes part
+    elif accelerator.is_main_process:
         save_trainable(accelerator.unwrap_model(model), tmp)
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    if accelerator.is_main_process:
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         (tmp / STATE_FILE).write_text(json.dumps(asdict(progress), indent=2))
     accelerator.wait_for_everyone()
@@ -80,6 +95,23 @@ def save_checkpoint(run_dir: Path, accelerator, model, optimizer, scheduler,
         prune(run_dir, keep)
     accelerator.wait_for_everyone()
     return final
+
+
+def sharded(accelerator) -> bool:
+    """FSDP and DeepSpeed shard weights and optimizer state: accelerate saves those."""
+    return accelerator.distributed_type.name in ("FSDP", "DEEPSPEED")
+
+
+def save_final_weights(accelerator, model, folder: Path) -> None:
+    """final/: every rank calls this; sharded models are gathered to rank 0 first."""
+    state = accelerator.get_state_dict(model) if sharded(accelerator) else None
+    if accelerator.is_main_process:
+        folder.mkdir(parents=True, exist_ok=True)
+        unwrapped = accelerator.unwrap_model(model)
+        if state is None:
+            save_trainable(unwrapped, folder)
+        else:
+            unwrapped.save_pretrained(folder, state_dict=state, safe_serialization=True)
 
 
 def prune(run_dir: Path, keep: int) -> None:
@@ -116,10 +148,15 @@ def load_weights(model, folder: Path) -> None:
 
 
 def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler) -> Progress:
-    load_weights(accelerator.unwrap_model(model), folder)
-    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
+    if (folder / "accelerate").is_dir():
+        accelerator.load_state(str(folder / "accelerate"))
+    else:
+        load_weights(accelerator.unwrap_model(model), folder)
+        optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
     scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=False))
     rng_file = folder / f"rng-{accelerator.process_index}.pt"
     if rng_file.is_file():
         set_rng_state(torch.load(rng_file, weights_only=False))
-    return Progress(**json.loads((folder / STATE_FILE).read_text()))
+    known = set(Progress.__dataclass_fields__)
+    saved = json.loads((folder / STATE_FILE).read_text())
+    return Progress(**{k: v for k, v in saved.items() if k in known})

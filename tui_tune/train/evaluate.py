@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -81,21 +82,41 @@ def generate_answers(model, tokenizer, examples: list[Example], prediction, devi
 
 
 def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> EvalResult:
-    """Loss on every rank; samples and BLEU on rank 0 only (others get empty samples)."""
+    """Loss on every rank; samples and BLEU on rank 0 (on every rank with FSDP, whose
+    gathered weights need all ranks), others get empty samples."""
     pred = exp.prediction
     loss = validation_loss(model, examples, accelerator, exp.training.batch_size,
                            tokenizer.pad_token_id)
     perplexity = metrics.perplexity(loss)
     samples, metric_value = [], perplexity
-    if accelerator.is_main_process:
-        unwrapped = accelerator.unwrap_model(model)
-        shown = examples[:pred.num_samples]
-        judged = examples if pred.metric == "bleu" else shown
-        with accelerator.autocast():
-            answers = generate_answers(unwrapped, tokenizer, judged, pred, accelerator.device)
+    shown = examples[:pred.num_samples]
+    judged = examples if pred.metric == "bleu" else shown
+    answers = generate_on_ranks(model, tokenizer, judged, pred, accelerator) if judged else []
+    if accelerator.is_main_process and answers is not None:
         samples = [{"prompt": e.prompt_text, "generation": g, "reference": e.answer_text}
                    for e, g in zip(shown, answers)]
         if pred.metric == "bleu":
             metric_value = metrics.bleu(answers, [e.answer_text for e in judged])
     metric = pred.metric if pred.metric != "none" else "perplexity"
     return EvalResult(loss, perplexity, metric, metric_value, samples)
+
+
+def generate_on_ranks(model, tokenizer, judged, pred, accelerator) -> list[str] | None:
+    kind = accelerator.distributed_type.name
+    if kind == "DEEPSPEED":
+        return None  # ZeRO-3 weights are not whole on any rank: no samples
+    context = contextlib.nullcontext()
+    if kind == "FSDP":
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        if not isinstance(model, FullyShardedDataParallel):
+            return None  # FSDP2 has no summon_full_params: no samples
+        context = FullyShardedDataParallel.summon_full_params(model, writeback=False)
+    elif not accelerator.is_main_process:
+        return None
+    with context, accelerator.autocast():
+        answers = generate_answers(accelerator.unwrap_model(model), tokenizer, judged, pred,
+                                   accelerator.device)
+    if accelerator.device.type == "cuda":
+        torch.cuda.empty_cache()  # the generation cache must not crowd the training steps
+    return answers

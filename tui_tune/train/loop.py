@@ -91,7 +91,7 @@ def optimizer_step(session: Session, micro_batches: list[dict]) -> tuple[torch.T
             acc.backward(loss / len(micro_batches))
         total_loss += loss.detach() / len(micro_batches)
     session.reporter.phase = "optimizer"
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = list(model.parameters())  # all of them: accelerate's FSDP path compares lists
     grad_norm = acc.clip_grad_norm_(params, t.grad_clip if t.grad_clip > 0 else float("inf"))
     session.optimizer.step()
     session.scheduler.step()

@@ -12,7 +12,7 @@ import torch
 
 from tui_tune.config import ConfigError, validate_experiment
 from tui_tune.config.toml_io import read_toml
-from tui_tune.train.checkpoint import Progress, load_checkpoint, newest_checkpoint
+from tui_tune.train.checkpoint import Progress, load_checkpoint, newest_checkpoint, rescale_position
 from tui_tune.train.collate import steps_per_epoch
 from tui_tune.train.data import SplitData, load_examples
 from tui_tune.train.errors import UserError
@@ -43,6 +43,7 @@ class Session:
     progress: Progress
     steps_total: int
     steps_per_epoch: int
+    param_counts: tuple[int, int]
     resumed_from: Path | None = None
 
 
@@ -132,13 +133,17 @@ def build_session(run_dir: Path, resume: bool, reporter: Reporter) -> Session:
     model = speedups(model, exp, reporter)
     optimizer = make_optimizer(model, exp.training, accelerator.device.type == "cuda")
     scheduler = make_scheduler(optimizer, exp.training, steps_total, per_epoch)
+    counts = parameter_counts(model)  # before wrapping: FSDP flattens parameters
     model, optimizer = accelerator.prepare(model, optimizer)
-    progress = Progress(seed=seed)
+    progress = Progress(seed=seed, world_size=accelerator.num_processes)
     if checkpoint is not None:
         progress = load_checkpoint(checkpoint, accelerator, model, optimizer, scheduler)
         reporter.log(f"resumed from {checkpoint.name} (step {progress.step})")
+        if rescale_position(progress, accelerator.num_processes):
+            reporter.log("resumed with another number of processes: the data order of the "
+                         "current epoch differs from an uninterrupted run", "warning")
     return Session(exp, Path(run_dir), accelerator, model, tokenizer, optimizer, scheduler,
-                   data, reporter, progress, steps_total, per_epoch, checkpoint)
+                   data, reporter, progress, steps_total, per_epoch, counts, checkpoint)
 
 
 def devices(accelerator) -> list[str]:
@@ -157,7 +162,7 @@ def start_event(session: Session) -> None:
     mine = rank_batches(plan, acc.process_index, acc.num_processes)
     session.reporter.write_rank_file(world_size=acc.num_processes, device=str(acc.device),
                                      first_batch=mine[0] if mine else [])
-    total, trainable = parameter_counts(session.accelerator.unwrap_model(session.model))
+    total, trainable = session.param_counts
     exp = session.exp
     session.reporter.event(
         "start", run_id=session.run_dir.name, world_size=session.accelerator.num_processes,

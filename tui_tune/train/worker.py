@@ -6,20 +6,34 @@ import os
 import sys
 from pathlib import Path
 
-from tui_tune.train.checkpoint import save_trainable
+from tui_tune.train.checkpoint import save_final_weights
 from tui_tune.train.errors import UserError
 from tui_tune.train.reporting import Reporter, memory_gib
 from tui_tune.train.signals import StopRequest
 
 
-def quiet_libraries() -> None:
+def quiet_libraries(run_dir: Path, rank: int) -> None:
+    """Progress bars off; ranks other than 0 print nothing unless logging.log_all_ranks."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    if rank != 0 and not _log_all_ranks(run_dir):
+        import warnings
+
+        warnings.filterwarnings("ignore")
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (for the process)
+
+
+def _log_all_ranks(run_dir: Path) -> bool:
+    from tui_tune.train.setup import read_experiment
+
+    try:
+        return read_experiment(run_dir).logging.log_all_ranks
+    except UserError:
+        return True  # the error will be reported; let every rank say what it saw
 
 
 def save_final(session) -> Path:
@@ -27,9 +41,8 @@ def save_final(session) -> Path:
     folder = session.run_dir / "final"
     acc = session.accelerator
     acc.wait_for_everyone()
+    save_final_weights(acc, session.model, folder)
     if acc.is_main_process:
-        folder.mkdir(parents=True, exist_ok=True)
-        save_trainable(acc.unwrap_model(session.model), folder)
         session.tokenizer.save_pretrained(folder)
     acc.wait_for_everyone()
     return folder
@@ -43,7 +56,7 @@ def run_worker(run_dir: Path, resume: bool) -> int:
     reporter.write_rank_file()
     session = None
     try:
-        quiet_libraries()
+        quiet_libraries(Path(run_dir), reporter.rank)
         from tui_tune.train.loop import train
         from tui_tune.train.setup import build_session, start_event
 

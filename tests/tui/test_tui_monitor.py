@@ -93,3 +93,7 @@ async def test_chart_toggles(workdir):
         await wait_for(pilot, lambda: "train" in chart.series)
         await pilot.press("l", "e", "z")
         assert chart.log_scale and chart.smoothing > 0 and chart.window
+        await pilot.press("f")
+        await pilot.pause()
+        assert chart.size.width > 70  # the loss chart alone fills the width
+        assert not app.screen.query_one("#chart-lr").display

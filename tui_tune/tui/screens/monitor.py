@@ -45,6 +45,7 @@ class MonitorScreen(Screen):
         Binding("z", "zoom", "Zoom", id="monitor.zoom"),
         Binding("l", "log_scale", "Log scale", id="monitor.log"),
         Binding("e", "smoothing", "Smoothing", id="monitor.smoothing"),
+        Binding("f", "focus_loss", "Loss only", id="monitor.focus_loss"),
         Binding("left_square_bracket", "generations(-1)", "Earlier samples",
                 id="monitor.samples_earlier"),
         Binding("right_square_bracket", "generations(1)", "Later samples",
@@ -161,6 +162,10 @@ class MonitorScreen(Screen):
     def action_smoothing(self) -> None:
         weights = [c.cycle_smoothing() for c in self._charts()]
         self.notify(f"smoothing {weights[0]:g}" if weights[0] else "smoothing off")
+
+    def action_focus_loss(self) -> None:
+        """Show only the loss chart, full size (handy at 80x24), or all charts again."""
+        self.query_one("#charts").toggle_class("-loss-only")
 
     def action_generations(self, delta: int) -> None:
         self.query_one(GenerationsPanel).show_step(delta)

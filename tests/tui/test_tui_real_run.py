@@ -59,3 +59,31 @@ async def test_launch_from_editor_then_stop_from_monitor(workdir, demo_assets, w
     finally:
         if run_dir is not None and run_status(run_dir) == "running":
             stop(run_dir, grace_s=30)
+
+
+async def test_sweep_from_editor_is_queued_and_listed(workdir, demo_assets, worker_path):
+    from tui_tune.runs.store import RunStore
+    from tui_tune.runs.sweep import list_sweeps, stop_sweep
+    from tui_tune.tui.screens.presets import PresetsScreen
+    from tui_tune.tui.screens.runs import RunsScreen
+    state = EditorState.from_preset("demo-tiny")
+    state.set_value("general.backbone", str(demo_assets / "model"))
+    state.set_value("dataset.train_file", str(demo_assets / "data" / "train.jsonl"))
+    state.set_value("training.max_steps", 20)
+    state.set_sweep({"training.lr": [1e-3, 2e-3]})
+    store = RunStore()
+    try:
+        app = TuneApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("n")
+            await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+            app.push_screen(EditorScreen(state))
+            await pilot.pause()
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), timeout=30)
+            await wait_for(pilot, lambda: len(app.screen.summaries) == 2, timeout=30)
+            names = sorted(s.run_id for s in app.screen.summaries)
+            assert "lr0.001" in names[0] + names[1] and "lr0.002" in names[0] + names[1]
+    finally:
+        for sweep in list_sweeps(store):
+            stop_sweep(store, sweep.path, grace_s=30)

@@ -230,7 +230,8 @@ class EditorScreen(Screen):
             self._show_launch_error(error)
             return
         from tui_tune.tui.screens.monitor import MonitorScreen
-        self.app.switch_screen(MonitorScreen(run_dir))
+        self._back_to_runs()
+        self.app.push_screen(MonitorScreen(run_dir))  # Escape there leads back to the runs
 
     def _show_launch_error(self, error: str) -> None:
         self.query_one("#problems", Static).update(f"[b red]Launch failed:[/b red] "
@@ -244,8 +245,15 @@ class EditorScreen(Screen):
             self._show_launch_error(error)
             return
         self.notify(f"Sweep of {count} runs queued; the runs list shows them as they start.")
+        self._back_to_runs()
+
+    def _back_to_runs(self) -> None:
+        """Close the editor (and the presets screen under it) down to the runs list."""
         from tui_tune.tui.screens.runs import RunsScreen
-        while len(self.app.screen_stack) > 2 and not isinstance(self.app.screen, RunsScreen):
+        stack = self.app.screen_stack
+        if not any(isinstance(s, RunsScreen) for s in stack):
+            return  # opened on its own (tests, --edit): stay under what comes next
+        while not isinstance(self.app.screen, RunsScreen):
             self.app.pop_screen()
 
     def action_back(self) -> None:

@@ -45,8 +45,8 @@ class EditorState:
     def from_run_config(cls, config_path: Path, preset: str | None) -> EditorState:
         """A copy of a run's frozen config, to edit and save as a new preset."""
         experiment = validate_experiment(read_toml(config_path))
-        return cls(experiment_dict(experiment), None, None,
-                   f"copy of {config_path.parent.name}", experiment)
+        label = f"copy of run {config_path.parent.name}" + (f" (preset {preset})" if preset else "")
+        return cls(experiment_dict(experiment), None, None, label, experiment)
 
     # -- editing -------------------------------------------------------------------------
     def value(self, path: str) -> Any:

@@ -8,6 +8,7 @@ chart dirty; a timer redraws it at most `max_fps` times a second.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +31,7 @@ PALETTE = ("cyan", "yellow", "magenta", "green", "red", "blue", "bright_white", 
 SMOOTHING_STEPS = (0.0, 0.6, 0.9, 0.99)
 ZOOM_STEPS = (None, 10_000, 1_000, 100)
 GUTTER = 8
+COST_FACTOR = 10  # wait at least 10x the last draw's time before the next one
 
 
 @dataclass
@@ -82,6 +84,8 @@ class BrailleChart(Widget):
         self._dirty = True
         self._strips: list[Strip] | None = None
         self._cached_size: tuple[int, int] = (0, 0)
+        self._drawn_at = 0.0
+        self._draw_cost = 0.0
 
     def on_mount(self) -> None:
         self.set_interval(1.0 / self.max_fps, self._redraw_if_dirty)
@@ -112,10 +116,15 @@ class BrailleChart(Widget):
         self._redraw_if_dirty()
 
     def _redraw_if_dirty(self) -> None:
-        if self._dirty:
-            self._strips = None
-            self._dirty = False
-            self.refresh()
+        """Redraw if the data changed, and never spend more than ~10% of the time drawing:
+        a chart that takes 25 ms (1,000,000 points) redraws every 0.25 s at most."""
+        if not self._dirty:
+            return
+        if time.monotonic() - self._drawn_at < COST_FACTOR * self._draw_cost:
+            return  # stays dirty: drawn at a later tick
+        self._strips = None
+        self._dirty = False
+        self.refresh()
 
     # -- toggles ----------------------------------------------------------------------------
     def toggle_log(self) -> None:
@@ -138,7 +147,10 @@ class BrailleChart(Widget):
     def render_line(self, y: int) -> Strip:
         size = (self.content_size.width, self.content_size.height)
         if self._strips is None or size != self._cached_size:
+            start = time.monotonic()
             self._strips = self.render_strips(*size)
+            self._drawn_at = time.monotonic()
+            self._draw_cost = self._drawn_at - start
             self._cached_size = size
         return self._strips[y] if y < len(self._strips) else Strip.blank(size[0])
 

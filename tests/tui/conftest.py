@@ -1,0 +1,90 @@
+"""Fixtures for the app tests: a working folder with its own presets, config dir and runs,
+and run directories with fixed, hand-written events (no clocks, no randomness), so that
+snapshots are the same on every machine."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tui_tune.config.presets import builtin_dir, experiment_toml, resolve
+
+FIXED_T = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """cwd with an empty ./presets, TUI_TUNE_CONFIG_DIR and TUI_TUNE_RUNS inside tmp_path."""
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "config").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUI_TUNE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("TUI_TUNE_RUNS", str(tmp_path / "runs"))
+    return tmp_path
+
+
+def step_event(step: int, loss: float, t0: float = FIXED_T) -> dict:
+    return {"v": 1, "t": t0 + step, "kind": "step", "step": step, "epoch": step / 100,
+            "loss": loss, "lr": 1e-3 * min(1.0, step / 10), "grad_norm": 1.0 + 0.5 * math.sin(step),
+            "tokens": 512, "tokens_per_s": 4000.0 + 10 * (step % 7), "step_time_s": 0.125,
+            "mem_allocated_gib": 0.5, "mem_reserved_gib": 0.75, "mem_peak_gib": 0.625}
+
+
+def fixed_events(steps: int = 120, total: int = 200, status: str | None = "stopped",
+                 scale: float = 1.0) -> list[dict]:
+    events = [{"v": 1, "t": FIXED_T, "kind": "start", "run_id": "x", "world_size": 1,
+               "devices": ["cpu"], "params_total": 900_000, "params_trainable": 900_000,
+               "steps_total": total, "train_rows": 1000, "val_rows": 50}]
+    for step in range(1, steps + 1):
+        events.append(step_event(step, scale * 3.0 / (1 + step / 25)))
+        if step % 40 == 0:
+            events.append({"v": 1, "t": FIXED_T + step, "kind": "eval", "step": step,
+                           "val_loss": scale * 3.2 / (1 + step / 30), "perplexity": 5.0,
+                           "metric": "perplexity", "metric_value": 10.0 - step / 20})
+            for a in (1, 2):
+                events.append({"v": 1, "t": FIXED_T + step, "kind": "sample", "step": step,
+                               "prompt": f"What is {a} + {step // 40}?",
+                               "generation": str(a + step // 40 if step > 40 else 0),
+                               "reference": str(a + step // 40)})
+    if status:
+        events.append({"v": 1, "t": FIXED_T + steps + 1, "kind": "end", "status": status})
+    return events
+
+
+def write_run(root: Path, run_id: str, preset: str = "demo-tiny", overrides=(),
+              events: list[dict] | None = None, console: str = "") -> Path:
+    """A run directory as the runs layer writes it, with fixed times and contents."""
+    run_dir = root / run_id
+    run_dir.mkdir(parents=True)
+    experiment = resolve(str(builtin_dir() / f"{preset}.toml"), list(overrides)).experiment
+    (run_dir / "config.toml").write_text(experiment_toml(experiment), encoding="utf-8")
+    info = {"run_id": run_id, "name": experiment.general.experiment_name, "preset": preset,
+            "status": "queued", "created_at": FIXED_T}
+    (run_dir / "run.json").write_text(json.dumps(info), encoding="utf-8")
+    events = fixed_events() if events is None else events
+    with open(run_dir / "events.jsonl", "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(event) + "\n" for event in events)
+    (run_dir / "console.log").write_text(console or "[info] loading model\n[info] training\n",
+                                         encoding="utf-8")
+    return run_dir
+
+
+@pytest.fixture
+def make_run(workdir: Path) -> Callable[..., Path]:
+    def make(run_id: str, **kwargs) -> Path:
+        return write_run(workdir / "runs", run_id, **kwargs)
+    return make
+
+
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app run until `condition()` holds (the app loads runs in threads)."""
+    steps = int(timeout / 0.05)
+    for _ in range(steps):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"condition not met within {timeout} s")

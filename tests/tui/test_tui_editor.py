@@ -1,0 +1,146 @@
+"""Experiment editor: keyboard-only editing, validation as you type, save, launch refusal."""
+
+from __future__ import annotations
+
+import tomllib
+
+from textual.widgets import Input, Label
+
+from tests.tui.conftest import wait_for
+from tui_tune.tui.app import TuneApp
+from tui_tune.tui.editor_state import EditorState
+from tui_tune.tui.screens.editor import EditorScreen
+from tui_tune.tui.screens.presets import PresetsScreen
+
+
+async def focus_field(pilot, widget_id: str, limit: int = 60) -> None:
+    """Press Tab until the field has focus (keyboard only, as a user would)."""
+    for _ in range(limit):
+        if pilot.app.focused is not None and pilot.app.focused.id == widget_id:
+            return
+        await pilot.press("tab")
+    raise AssertionError(f"could not reach {widget_id} with Tab")
+
+
+async def replace_text(pilot, text: str) -> None:
+    await pilot.press("end", "ctrl+u", *list(text))
+
+
+async def test_edit_validate_fix_save_writes_what_was_typed(workdir):
+    app = TuneApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")  # runs -> presets
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        names = [p.name for p in app.screen.presets]
+        for _ in range(names.index("demo-tiny")):
+            await pilot.press("down")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
+        editor = app.screen
+        for _ in range(6):  # general -> ... -> training
+            await pilot.press("f8")
+        await pilot.pause()
+        await focus_field(pilot, "field-training-lr")
+        await replace_text(pilot, "abc")
+        await pilot.pause()
+        row = editor.query_one("#row-training-lr")
+        assert row.has_class("-invalid")
+        assert "valid number" in str(row.query_one(".field-error", Label).render())
+        assert "training.lr" in editor.state.problems
+        await replace_text(pilot, "2e-4")
+        await focus_field(pilot, "field-training-batch_size")
+        await replace_text(pilot, "7")
+        await pilot.pause()
+        assert not row.has_class("-invalid") and not editor.state.problems
+        assert editor.state.dirty
+        await pilot.press("f2")  # save as
+        await pilot.press("end", "ctrl+u", *list("my-exp"), "enter")
+        await wait_for(pilot, lambda: (workdir / "presets" / "my-exp.toml").exists())
+        assert not editor.state.dirty
+    saved = tomllib.loads((workdir / "presets" / "my-exp.toml").read_text())
+    assert saved["extends"] == "demo-tiny"
+    assert saved["training"] == {"lr": 2e-4, "batch_size": 7}
+
+
+async def test_cross_field_problem_shows_on_the_field(workdir):
+    state = EditorState.from_preset("demo-tiny")
+    app = TuneApp(start=lambda: EditorScreen(state))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(6):
+            await pilot.press("f8")
+        await pilot.pause()
+        app.screen.query_one("#field-training-schedule").value = "constant"
+        await pilot.pause()
+        row = app.screen.query_one("#row-training-min_lr_ratio")
+        assert row.has_class("-invalid")
+        assert "schedule" in state.problems["training.min_lr_ratio"]
+        await pilot.press("f5")  # launch is refused while problems remain
+        await pilot.pause()
+        assert not (workdir / "runs").exists()
+
+
+async def test_launch_that_cannot_start_says_why(workdir):
+    state = EditorState.from_preset("demo-tiny")
+    state.set_value("dataset.train_file", "no/such/file.jsonl")
+    app = TuneApp(start=lambda: EditorScreen(state))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await pilot.pause()
+        problems = str(app.screen.query_one("#problems").render())
+        assert "Launch failed" in problems and "no/such/file.jsonl" in problems
+        assert isinstance(app.screen, EditorScreen)
+    assert not list((workdir / "runs").glob("*")) if (workdir / "runs").exists() else True
+
+
+async def test_back_with_unsaved_changes_asks_and_escape_keeps_editing(workdir):
+    state = EditorState.from_preset("demo-tiny")
+    app = TuneApp(start=lambda: EditorScreen(state))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await focus_field(pilot, "field-general-experiment_name")
+        await pilot.press("x")
+        await pilot.press("escape")  # asks
+        await pilot.pause()
+        await pilot.press("escape")  # the dialog's Escape cancels: still editing
+        await pilot.pause()
+        assert isinstance(app.screen, EditorScreen)
+        assert app.screen.query_one("#field-general-experiment_name", Input).value.endswith("x")
+
+
+async def test_quit_with_unsaved_changes_asks_first(workdir):
+    from tui_tune.tui.screens.dialogs import ConfirmDialog
+    state = EditorState.from_preset("demo-tiny")
+    app = TuneApp(start=lambda: EditorScreen(state))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await focus_field(pilot, "field-general-experiment_name")
+        await pilot.press("z", "ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog) and app.is_running
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, EditorScreen)
+        await pilot.press("ctrl+q", "y")
+        await pilot.pause()
+        assert app.return_code == 0
+
+
+async def test_sweep_values_are_typed_in_the_sweep_tab_and_checked_before_launch(workdir):
+    from textual.widgets import TextArea
+    state = EditorState.from_preset("demo-tiny")
+    state.set_value("dataset.train_file", "missing.jsonl")
+    app = TuneApp(start=lambda: EditorScreen(state))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f7")  # the last tab: sweep
+        await pilot.pause()
+        area = app.screen.query_one("#sweep-text", TextArea)
+        area.focus()
+        await pilot.press(*"training.lr = 1e-3, 2e-3")
+        await pilot.pause()
+        assert state.data["sweep"] == {"training.lr": [1e-3, 2e-3]}
+        assert not state.problems
+        await pilot.press("f5")
+        await pilot.pause()
+        assert "missing.jsonl" in str(app.screen.query_one("#problems").render())
+        await pilot.press("enter", *"training.nope = 1")
+        await pilot.pause()
+        assert "sweep.training.nope" in state.problems
+    assert not (workdir / "runs").exists()

@@ -1,0 +1,99 @@
+"""Run monitor: charts, generations and log fill from an events.jsonl written live by another
+process; the health line; read-only watch; leaving never stops anything."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from tests.tui.conftest import fixed_events, wait_for, write_run
+from tui_tune.tui.app import TuneApp
+from tui_tune.tui.screens.monitor import MonitorScreen
+from tui_tune.tui.widgets.braille_chart import BrailleChart
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from tui_tune.events import EventWriter
+    run = Path(sys.argv[1])
+    with EventWriter(run / "events.jsonl", flush_every_s=0.1) as w:
+        w.write("start", run_id=run.name, world_size=1, devices=["cpu"], params_total=10,
+                params_trainable=10, steps_total=60, train_rows=100, val_rows=10)
+        for step in range(1, 61):
+            w.write("step", step=step, epoch=step / 60, loss=3.0 / step, lr=1e-3, grad_norm=1.0,
+                    tokens=64, tokens_per_s=1000.0, step_time_s=0.05, mem_allocated_gib=0.1,
+                    mem_reserved_gib=0.2, mem_peak_gib=0.15)
+            if step % 20 == 0:
+                w.write("eval", step=step, val_loss=3.5 / step, perplexity=2.0,
+                        metric="perplexity", metric_value=2.0)
+                w.write("sample", step=step, prompt="What is 2 + 2?",
+                        generation=f"answer-at-{step}", reference="4")
+            time.sleep(0.05)
+        w.write("end", status="completed")
+""")
+
+
+async def test_charts_and_generations_fill_from_a_live_writer(workdir):
+    run_dir = workdir / "runs" / "live-run"
+    run_dir.mkdir(parents=True)
+    (run_dir / "console.log").write_text("[info] hello from the worker\n")
+    app = TuneApp(start=lambda: MonitorScreen(run_dir, sample_gpus=False))
+    async with app.run_test(size=(120, 40)) as pilot:
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(run_dir)])  # noqa: ASYNC220
+        try:
+            screen = app.screen
+            loss = screen.query_one("#chart-loss", BrailleChart)
+            await wait_for(pilot, lambda: 0 < loss.series.get("train").x.size < 60
+                           if "train" in loss.series else False, timeout=20)
+            partial = loss.series["train"].x.size
+            await wait_for(pilot, lambda: loss.series["train"].x.size == 60, timeout=20)
+            assert partial < 60  # it grew while the other process wrote
+            assert loss.series["val"].x.size == 3
+            await wait_for(pilot, lambda: "answer-at-60" in
+                           str(screen.query_one("#generations-text").render()))
+            await pilot.press("left_square_bracket")
+            assert "answer-at-40" in str(screen.query_one("#generations-text").render())
+            assert "hello from the worker" in str(screen.query_one("#log-text").render())
+            assert "step 60/60" in str(screen.query_one("#monitor-header").render())
+        finally:
+            writer.wait(timeout=30)
+
+
+async def test_health_line_flags_nan_loss(workdir):
+    events = fixed_events(steps=60, status=None)
+    events.append({**events[-1], "step": 61, "loss": "nan"})
+    run_dir = write_run(workdir / "runs", "nan-run", events=events)
+    app = TuneApp(start=lambda: MonitorScreen(run_dir, sample_gpus=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "nan" in str(app.screen.query_one("#health").render()))
+
+
+async def test_watch_is_read_only_and_back_leaves_run_files_alone(workdir):
+    run_dir = write_run(workdir / "runs", "20260101-000000-demo-tiny")
+    before = (run_dir / "events.jsonl").read_bytes()
+    app = TuneApp(watch="20260101")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
+        screen = app.screen
+        assert screen.read_only
+        bindings = {b.binding.action for b in screen.active_bindings.values()}
+        assert "stop_run" not in bindings and "resume_run" not in bindings
+        await pilot.press("x")  # disabled: no confirmation appears
+        await pilot.pause()
+        assert app.screen is screen
+    assert (run_dir / "events.jsonl").read_bytes() == before
+
+
+async def test_chart_toggles(workdir):
+    run_dir = write_run(workdir / "runs", "toggles")
+    app = TuneApp(start=lambda: MonitorScreen(run_dir, sample_gpus=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        chart = app.screen.query_one("#chart-loss", BrailleChart)
+        await wait_for(pilot, lambda: "train" in chart.series)
+        await pilot.press("l", "e", "z")
+        assert chart.log_scale and chart.smoothing > 0 and chart.window
+        await pilot.press("f")
+        await pilot.pause()
+        assert chart.size.width > 70  # the loss chart alone fills the width
+        assert not app.screen.query_one("#chart-lr").display

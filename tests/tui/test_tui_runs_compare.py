@@ -1,0 +1,70 @@
+"""Runs screen and compare: list, mark, compare with the config diff, edit a copy, delete."""
+
+from __future__ import annotations
+
+from tests.tui.conftest import wait_for
+from tui_tune.tui.app import TuneApp
+from tui_tune.tui.screens.compare import CompareScreen, config_differences
+from tui_tune.tui.screens.dialogs import ConfirmDialog
+from tui_tune.tui.screens.editor import EditorScreen
+from tui_tune.tui.screens.monitor import MonitorScreen
+from tui_tune.tui.screens.runs import RunsScreen
+
+
+async def test_mark_two_runs_and_compare_shows_config_diff(make_run):
+    a = make_run("20260101-000000-demo-tiny")
+    b = make_run("20260101-000100-lora", preset="lora")
+    app = TuneApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        runs = app.screen
+        await wait_for(pilot, lambda: len(runs.summaries) == 2)
+        assert [s.run_id for s in runs.summaries] == [b.name, a.name]  # newest first
+        await pilot.press("m", "down", "m", "c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        table = app.screen.query_one("#compare-diff")
+        settings = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert "adapter.method" in settings
+        row = table.get_row_at(settings.index("adapter.method"))
+        assert list(row[1:]) == ["lora", "full"]
+        chart = app.screen.query_one("#compare-train")
+        await wait_for(pilot, lambda: len(chart.series) == 2)
+
+
+def test_config_differences_lists_only_differences(make_run):
+    a = make_run("a", overrides=["training.lr=0.001"])
+    b = make_run("b", overrides=["training.lr=0.002"])
+    _, rows = config_differences([a, b])
+    assert rows == [["training.lr", "0.001", "0.002"]]
+
+
+async def test_open_monitor_and_back_then_delete_asks(make_run):
+    run = make_run("20260101-000000-demo-tiny")
+    app = TuneApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        runs = app.screen
+        await wait_for(pilot, lambda: len(runs.summaries) == 1)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("n")
+        await pilot.pause()
+        assert run.exists()
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not run.exists())
+        await wait_for(pilot, lambda: not runs.summaries)
+
+
+async def test_edit_a_copy_of_a_runs_config(make_run):
+    make_run("20260101-000000-lora", preset="lora", overrides=["training.lr=0.0007"])
+    app = TuneApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: len(app.screen.summaries) == 1)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
+        assert app.screen.state.value("training.lr") == 0.0007
+        assert app.screen.state.target is None  # a copy: saving asks for a name

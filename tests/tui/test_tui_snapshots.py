@@ -1,0 +1,104 @@
+"""Snapshots of every screen at 80x24 and 120x40, from fixed run directories (no clocks,
+no random values), so they match on any machine. Update with `--snapshot-update`."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.conftest import wait_for
+from tui_tune.tui.app import TuneApp
+from tui_tune.tui.editor_state import EditorState
+from tui_tune.tui.screens.compare import CompareScreen
+from tui_tune.tui.screens.editor import EditorScreen
+from tui_tune.tui.screens.help import HelpScreen
+from tui_tune.tui.screens.monitor import MonitorScreen
+from tui_tune.tui.screens.presets import PresetsScreen
+from tui_tune.tui.screens.runs import RunsScreen
+
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.fixture
+def two_runs(make_run):
+    a = make_run("20260101-000000-demo-tiny", console="[info] loading demo/model\n"
+                 "[info] step 120: loss 0.52\n[info] stopping: checkpoint saved\n")
+    b = make_run("20260101-000100-lora", preset="lora")
+    return a, b
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_runs_screen(snap_compare, two_runs, size):
+    app = TuneApp()
+
+    async def loaded(pilot):
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen)
+                       and len(app.screen.summaries) == 2)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=size, run_before=loaded)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_monitor_screen(snap_compare, two_runs, size):
+    app = TuneApp(start=lambda: MonitorScreen(two_runs[0], sample_gpus=False))
+
+    async def loaded(pilot):
+        await wait_for(pilot, lambda: app.screen.series.step_values("step").size == 120
+                       and "GPU sampling off" in str(app.screen.query_one("#gpu-text").render())
+                       and "checkpoint saved" in str(app.screen.query_one("#log-text").render()))
+        await pilot.pause(0.6)  # charts redraw on their 4 Hz timer
+
+    assert snap_compare(app, terminal_size=size, run_before=loaded)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_compare_screen(snap_compare, two_runs, size):
+    app = TuneApp(start=lambda: CompareScreen(list(two_runs)))
+
+    async def loaded(pilot):
+        await wait_for(pilot, lambda: len(app.screen.query_one("#compare-train").series) == 2)
+        await pilot.pause(0.6)
+
+    assert snap_compare(app, terminal_size=size, run_before=loaded)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_editor_screen_with_a_problem(snap_compare, workdir, size):
+    state = EditorState.from_preset("demo-tiny")
+    state.set_value("training.lr", "fast")
+    app = TuneApp(start=lambda: EditorScreen(state))
+
+    async def shown(pilot):
+        await pilot.press("f8", "f8", "f8", "f8", "f8", "f8")
+        await pilot.pause()
+        for field in app.screen.query("Input"):
+            field.cursor_blink = False  # a blinking cursor would make the picture time-dependent
+        app.screen.query_one("#field-training-lr").focus()
+        await pilot.pause(1.0)  # let the scroll to the focused field finish
+
+    assert snap_compare(app, terminal_size=size, run_before=shown)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_presets_screen(snap_compare, workdir, size):
+    (workdir / "presets" / "mine.toml").write_text(
+        'schema_version = 1\nextends = "lora"\n\n[training]\nlr = 0.0005\n')
+    app = TuneApp(start=PresetsScreen)
+
+    async def shown(pilot):
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=size, run_before=shown)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help_screen(snap_compare, workdir, size):
+    app = TuneApp()
+
+    async def shown(pilot):
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=size, run_before=shown)

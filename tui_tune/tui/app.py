@@ -1,0 +1,112 @@
+"""The tui-tune Textual app: runs, experiment editor, presets, run monitor, compare.
+
+It only reads and writes files (presets, run directories) and starts or signals runs through
+tui_tune.runs; it never imports torch & co, so it opens in well under a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from tui_tune.tui.keymap import load_keymap
+
+
+class TuneApp(App[int]):
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))
+    TITLE = "tui-tune"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1,question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    ]
+
+    def __init__(self, runs_dir: str | Path | None = None, watch: str | None = None,
+                 keymap_file: Path | None = None, start: Callable[[], Screen] | None = None):
+        super().__init__()
+        self.start = start  # the first screen; tests open any screen this way
+        self.runs_dir = Path(runs_dir) if runs_dir else None
+        self.watch = watch
+        self.keymap_file = keymap_file
+
+    # -- start and stop ---------------------------------------------------------------------
+    def on_mount(self) -> None:
+        keymap, problem = load_keymap(self.keymap_file)
+        if keymap:
+            self.set_keymap(keymap)
+        if problem:
+            self.notify(problem, severity="warning", timeout=10)
+        self._install_hangup_handler()
+        if self.start is not None:
+            self.push_screen(self.start())
+        elif self.watch:
+            self._open_watch(self.watch)
+        else:
+            from tui_tune.tui.screens.runs import RunsScreen
+            self.push_screen(RunsScreen())
+
+    def _install_hangup_handler(self) -> None:
+        """SIGHUP (the SSH session went away) ends the app cleanly; runs go on."""
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit, 0)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+
+    def _open_watch(self, run: str) -> None:
+        from tui_tune.tui.screens.monitor import MonitorScreen
+        path = Path(run)
+        if not (path / "events.jsonl").exists() and not path.is_dir():
+            try:
+                path = self.run_store().resolve(run)
+            except Exception as error:  # noqa: BLE001 - shown to the user, app exits
+                self.exit(None, 1, message=f"tui-tune --watch {run}: {error}")
+                return
+        self.push_screen(MonitorScreen(path, read_only=True))
+
+    def run_store(self):
+        from tui_tune.runs.store import RunStore
+        return RunStore(self.runs_dir)
+
+    async def action_quit(self) -> None:
+        """Quit; unsaved editor changes are the one thing closing can lose, so ask first.
+        Runs are never stopped by closing the app."""
+        from tui_tune.tui.screens.dialogs import ConfirmDialog
+        from tui_tune.tui.screens.editor import EditorScreen
+        dirty = [s for s in self.screen_stack if isinstance(s, EditorScreen) and s.state.dirty]
+        if not dirty:
+            self.exit(0)
+            return
+        if any(isinstance(s, ConfirmDialog) for s in self.screen_stack):
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit(0)
+        self.push_screen(ConfirmDialog("Quit and discard unsaved editor changes? "
+                                       "(Runs keep running.)", "Quit"), answered)
+
+    # -- help and command palette ---------------------------------------------------------
+    def action_help(self) -> None:
+        from tui_tune.tui.screens.help import HelpScreen
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every action with a description on the current screen, then Textual's own."""
+        seen = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description or (binding.id or binding.action) in seen:
+                continue
+            seen.add(binding.id or binding.action)
+            yield SystemCommand(binding.description, f"key: {self.get_key_display(binding)}",
+                                partial(active.node.run_action, binding.action))
+        yield from super().get_system_commands(screen)

@@ -1,0 +1,158 @@
+"""A thread that watches one run directory and posts what changed to the monitor screen.
+
+It loads the events (recent part first, then the whole history), then polls for new lines,
+console.log, the run status and the GPUs. It never touches widgets: it only posts messages,
+and the screen (on the app thread) updates itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.message import Message
+
+from tui_tune.tui.run_data import EventTail, RunSeries, decode_chunk, load_prefix, read_recent
+
+POLL_S = 0.2
+SLOW_POLL_S = 2.0
+
+
+class RunLoaded(Message):
+    """All events so far (partial=True: only the recent part; the rest follows)."""
+
+    def __init__(self, series: RunSeries, partial: bool):
+        super().__init__()
+        self.series = series
+        self.partial = partial
+
+
+class RunBatch(Message):
+    """Events appended since the last batch."""
+
+    def __init__(self, series: RunSeries):
+        super().__init__()
+        self.series = series
+
+
+class RunSideInfo(Message):
+    """Slower-changing facts: status, console.log tail, GPU readings (None = unchanged)."""
+
+    def __init__(self, status: str | None, console: str | None, gpus: list | None,
+                 gpu_note: str | None):
+        super().__init__()
+        self.status = status
+        self.console = console
+        self.gpus = gpus
+        self.gpu_note = gpu_note
+
+
+class RunWatcher(threading.Thread):
+    def __init__(self, run_dir: Path, post: Callable[[Message], object],
+                 poll_s: float = POLL_S, sample_gpus: bool = True):
+        super().__init__(daemon=True, name=f"watch-{Path(run_dir).name}")
+        self.run_dir = Path(run_dir)
+        self.post = post
+        self.poll_s = poll_s
+        self.sample_gpus = sample_gpus
+        self.stopped = threading.Event()
+        self.first_drawn = threading.Event()  # set by the screen once the recent part shows
+        self._console_mtime = 0.0
+        self._last_side = 0.0
+        self._facts = RunSeries()  # latest start time and end event, for the status
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def run(self) -> None:
+        try:
+            tail = self._initial_load()
+        except OSError:  # the run directory went away while loading
+            tail = EventTail(self.run_dir / "events.jsonl")
+        while not self.stopped.is_set():
+            try:
+                self._poll_events(tail)
+                if time.monotonic() - self._last_side >= SLOW_POLL_S:
+                    self._last_side = time.monotonic()
+                    self._poll_side()
+            except OSError:
+                pass  # deleted or unreadable for a moment: try again at the next poll
+            self.stopped.wait(self.poll_s)
+
+    def _note(self, series: RunSeries) -> RunSeries:
+        if series.last_start_t is not None:
+            self._facts.last_start_t = series.last_start_t
+        if series.end:
+            self._facts.end = series.end
+        return series
+
+    def _initial_load(self) -> EventTail:
+        recent, start, end = read_recent(self.run_dir, max_bytes=2 << 20)
+        self._note(recent)
+        if start > 0:
+            self.post(RunLoaded(recent, partial=True))
+            self.first_drawn.wait(2.0)  # decoding holds the GIL: let the first frame out first
+            self._poll_side()
+            self._last_side = time.monotonic()
+            full = load_prefix(self.run_dir, start, chunk_bytes=1 << 20, pause_s=0.004)
+            full.extend_from(recent)
+            recent = full
+        else:
+            self._poll_side()
+            self._last_side = time.monotonic()
+        self.post(RunLoaded(recent, partial=False))
+        tail = EventTail(self.run_dir / "events.jsonl")
+        tail.offset = end
+        return tail
+
+    def _poll_events(self, tail: EventTail) -> None:
+        data, restarted = tail.read()
+        if restarted:
+            series = RunSeries()
+            series.add(decode_chunk(data))
+            self._facts = RunSeries()
+            self.post(RunLoaded(self._note(series), partial=False))
+            return
+        if data:
+            batch = RunSeries()
+            batch.add(decode_chunk(data))
+            self.post(RunBatch(self._note(batch)))
+
+    def _poll_side(self) -> None:
+        self.post(RunSideInfo(self._status(), self._console(), *self._gpus()))
+
+    def _status(self) -> str | None:
+        try:
+            from tui_tune.runs.status import run_state
+            from tui_tune.runs.summary import EventSummary
+            end = self._facts.end
+            summary = EventSummary(segment_start_t=self._facts.last_start_t,
+                                   end=end if end.get("status") else None)
+            return run_state(self.run_dir, None, summary).status
+        except Exception:  # noqa: BLE001 - a status we cannot read is shown as unknown
+            return None
+
+    def _console(self) -> str | None:
+        path = self.run_dir / "console.log"
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return None
+        if mtime == self._console_mtime:
+            return None
+        self._console_mtime = mtime
+        with open(path, "rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 16384))
+            return handle.read().decode("utf-8", errors="replace")
+
+    def _gpus(self) -> tuple[list | None, str | None]:
+        if not self.sample_gpus:
+            return [], "GPU sampling off"
+        try:
+            from tui_tune.monitor import gpu_unavailable_reason, sample_gpus
+            readings = sample_gpus()
+            return readings, (None if readings else (gpu_unavailable_reason() or "no GPU"))
+        except Exception as error:  # noqa: BLE001 - NVML trouble must not stop the monitor
+            return [], f"no GPU ({error})"

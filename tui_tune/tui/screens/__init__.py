@@ -1,0 +1,1 @@
+"""Screens of the app: runs, editor, presets, monitor, compare, help and dialogs."""

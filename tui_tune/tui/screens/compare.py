@@ -1,0 +1,117 @@
+"""Compare: two or more runs, loss curves overlaid with a legend, and their config differences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label
+
+from tui_tune.config import ConfigError, validate_experiment
+from tui_tune.config.experiment import flatten
+from tui_tune.config.toml_io import read_toml
+from tui_tune.tui.run_data import RunSeries, load_run
+from tui_tune.tui.widgets.braille_chart import PALETTE, BrailleChart
+
+
+class CompareLoaded(Message):
+    def __init__(self, series: dict[str, RunSeries]):
+        super().__init__()
+        self.series = series
+
+
+def config_differences(run_dirs: list[Path]) -> tuple[list[str], list[list[str]]]:
+    """(setting paths, one row of values per path) for settings that differ between runs."""
+    flats = []
+    for run_dir in run_dirs:
+        try:
+            exp = validate_experiment(read_toml(run_dir / "config.toml"))
+            flats.append(flatten(exp.model_dump(mode="json")))
+        except ConfigError as error:
+            flats.append({"(config)": f"unreadable: {error.problems[0]}"})
+    keys = sorted(set().union(*flats))
+    rows = []
+    for key in keys:
+        values = [f.get(key) for f in flats]
+        if any(v != values[0] for v in values[1:]):
+            rows.append([key, *("(unset)" if v is None else str(v) for v in values)])
+    return keys, rows
+
+
+def short_label(index: int, run_dir: Path) -> str:
+    return f"{chr(ord('A') + index)} {run_dir.name}"
+
+
+class CompareScreen(Screen):
+    HELP_TITLE = "Compare runs"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("z", "zoom", "Zoom", id="compare.zoom"),
+        Binding("l", "log_scale", "Log scale", id="compare.log"),
+        Binding("e", "smoothing", "Smoothing", id="compare.smoothing"),
+        Binding("escape", "back", "Back", id="compare.back"),
+    ]
+
+    def __init__(self, run_dirs: list[Path]):
+        super().__init__()
+        self.run_dirs = [Path(p) for p in run_dirs]
+        self.labels = [short_label(i, p) for i, p in enumerate(self.run_dirs)]
+
+    def compose(self) -> ComposeResult:
+        names = "  ".join(f"[{PALETTE[i % len(PALETTE)]}]{label}[/]"
+                          for i, label in enumerate(self.labels))
+        yield Label(f"[b]Compare[/b] {names}", classes="status-line")
+        with Horizontal(id="compare-charts"):
+            yield BrailleChart("train loss", id="compare-train")
+            yield BrailleChart("val loss", id="compare-val")
+        yield DataTable(id="compare-diff", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("setting", *(label.split()[0] for label in self.labels))
+        _, rows = config_differences(self.run_dirs)
+        for row in rows:
+            table.add_row(*row)
+        if not rows:
+            table.add_row("(no differences)", *([""] * len(self.run_dirs)))
+        self._load()
+
+    @work(thread=True, exclusive=True)
+    def _load(self) -> None:
+        loaded = {label: load_run(path)[0] for label, path in zip(self.labels, self.run_dirs)}
+        self.post_message(CompareLoaded(loaded))
+
+    @on(CompareLoaded)
+    def _show(self, message: CompareLoaded) -> None:
+        train = self.query_one("#compare-train", BrailleChart)
+        val = self.query_one("#compare-val", BrailleChart)
+        for i, (label, series) in enumerate(message.series.items()):
+            colour = PALETTE[i % len(PALETTE)]
+            name = label.split()[0]
+            train.set_series(name, series.step_values("step"), series.step_values("loss"), colour)
+            val.set_series(name, series.eval_values("step"), series.eval_values("val_loss"),
+                           colour)
+
+    def _charts(self) -> list[BrailleChart]:
+        return list(self.query(BrailleChart))
+
+    def action_zoom(self) -> None:
+        for chart in self._charts():
+            chart.cycle_zoom()
+
+    def action_log_scale(self) -> None:
+        for chart in self._charts():
+            chart.toggle_log()
+
+    def action_smoothing(self) -> None:
+        for chart in self._charts():
+            chart.cycle_smoothing()
+
+    def action_back(self) -> None:
+        self.dismiss()

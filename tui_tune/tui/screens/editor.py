@@ -1,0 +1,267 @@
+"""Experiment editor: one tab per settings group, mounted when first shown.
+
+Every change is validated at once; problems show under their field and in the side panel.
+Save writes a preset (only what differs from the preset it extends); launch validates,
+creates a run directory and starts it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.markup import escape
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.events import DescendantFocus
+from textual.screen import Screen
+from textual.widgets import (
+    Footer,
+    Input,
+    Label,
+    Select,
+    Static,
+    Switch,
+    TabbedContent,
+    TabPane,
+    TextArea,
+)
+
+from tui_tune.config import GROUPS, ConfigError
+from tui_tune.tui.editor_state import EditorState, save_as_path
+from tui_tune.tui.schema_fields import FieldSpec, group_specs, help_text, text_to_value
+from tui_tune.tui.screens.dialogs import ConfirmDialog, PromptDialog, TextDialog
+from tui_tune.tui.sweep_text import parse_sweep
+from tui_tune.tui.widgets.settings_form import SettingsForm, SweepEditor
+
+TABS = [*GROUPS, "sweep"]
+
+
+class EditorScreen(Screen):
+    HELP_TITLE = "Experiment editor"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save", id="editor.save"),
+        Binding("f2", "save_as", "Save as", id="editor.save_as"),
+        Binding("f3", "diff", "Diff vs base", id="editor.diff"),
+        Binding("f5", "launch", "Launch", id="editor.launch"),
+        Binding("f7", "tab(-1)", "Prev tab", id="editor.prev_tab"),
+        Binding("f8", "tab(1)", "Next tab", id="editor.next_tab"),
+        Binding("escape", "back", "Back", id="editor.back"),
+    ]
+
+    def __init__(self, state: EditorState):
+        super().__init__()
+        self.state = state
+        self.specs: dict[str, FieldSpec] = {s.widget_id: s for g in GROUPS
+                                            for s in group_specs(g)}
+        self.mounted_groups: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="editor-title", classes="status-line")
+        with Horizontal(id="editor-body"):
+            with TabbedContent(id="editor-tabs"):
+                for group in TABS:
+                    with TabPane(group, id=f"tab-{group}"):
+                        yield Label("loading...", classes="muted")
+            with VerticalScroll(id="side-panel"):
+                yield Static("Focus a setting to see its help.", id="field-help")
+                yield Static("", id="problems")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._mount_group(TABS[0])
+        self.revalidate()
+
+    # -- lazy tabs --------------------------------------------------------------------------
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        pane_id = event.pane.id or ""
+        self._mount_group(pane_id.removeprefix("tab-"))
+
+    def _mount_group(self, group: str) -> None:
+        if group in self.mounted_groups:
+            return
+        self.mounted_groups.add(group)
+        pane = self.query_one(f"#tab-{group}", TabPane)
+        pane.remove_children()
+        if group == "sweep":
+            pane.mount(SweepEditor(dict(self.state.data.get("sweep", {}))))
+        else:
+            form = SettingsForm(group, self.state.data.get(group, {}))
+            form._problems = self.state.problems
+            pane.mount(form)
+
+    def action_tab(self, delta: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        current = TABS.index((tabs.active or "tab-general").removeprefix("tab-"))
+        tabs.active = f"tab-{TABS[(current + delta) % len(TABS)]}"
+
+    # -- edits ------------------------------------------------------------------------------
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        spec = self.specs.get(event.input.id or "")
+        if spec:
+            self._apply(spec, text_to_value(spec, event.value))
+
+    @on(Switch.Changed)
+    def _switch_changed(self, event: Switch.Changed) -> None:
+        spec = self.specs.get(event.switch.id or "")
+        if spec:
+            self._apply(spec, event.value)
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        spec = self.specs.get(event.select.id or "")
+        if spec:
+            value = None if event.value is Select.NULL else event.value
+            self._apply(spec, value)
+
+    @on(TextArea.Changed, "#sweep-text")
+    def _sweep_changed(self, event: TextArea.Changed) -> None:
+        grid, errors = parse_sweep(event.text_area.text)
+        self.query_one("#sweep-error", Label).update("\n".join(errors))
+        if self.state.set_sweep(grid):
+            self.revalidate()
+
+    def _apply(self, spec: FieldSpec, value: Any) -> None:
+        if self.state.set_value(spec.path, value):
+            self.revalidate()
+
+    def revalidate(self) -> None:
+        self.state.validate()
+        for form in self.query(SettingsForm):
+            form.show_problems(self.state.problems)
+        self._show_problem_list()
+        self._mark_tabs()
+        self._show_title()
+
+    def _mark_tabs(self) -> None:
+        """A tab whose group has a problem says so, even before it is opened."""
+        tabs = self.query_one(TabbedContent)
+        for group in TABS:
+            bad = any(key == group or key.startswith(f"{group}.") for key in self.state.problems)
+            label = f"{group} [b red]![/]" if bad else group
+            tab = tabs.get_tab(f"tab-{group}")
+            if str(tab.label) != label:
+                tab.label = label
+
+    def _show_problem_list(self) -> None:
+        problems = self.state.problems
+        if not problems:
+            text = "[green]No problems: ready to save or launch.[/green]"
+        else:
+            lines = [f"[b red]{len(problems)} problem(s):[/b red]"]
+            lines += [f"[red]•[/red] {escape(k or 'experiment')}: {escape(m)}"
+                      for k, m in problems.items()]
+            text = "\n".join(lines)
+        self.query_one("#problems", Static).update(text)
+
+    def _show_title(self) -> None:
+        target = self.state.target
+        where = f" -> {target}" if target else " (unsaved: Save as to name it)"
+        dirty = "  [b yellow]● modified[/b yellow]" if self.state.dirty else ""
+        self.query_one("#editor-title", Label).update(
+            f"[b]Editor[/b] {escape(self.state.label)}{escape(where)}{dirty}")
+
+    @on(DescendantFocus)
+    def _show_help(self, event: DescendantFocus) -> None:
+        spec = self.specs.get(event.widget.id or "")
+        if spec is None and event.widget.id == "sweep-text":
+            text = ("[b]sweep[/b]\nOne run per combination of the values listed. Any numeric "
+                    "or choice setting can be swept.")
+        elif spec is None:
+            return
+        else:
+            text = help_text(spec)
+        self.query_one("#field-help", Static).update(text)
+
+    # -- actions ----------------------------------------------------------------------------
+    def action_save(self) -> None:
+        if self.state.target is None:
+            self.action_save_as()
+            return
+        self._save_to(None)
+
+    def action_save_as(self) -> None:
+        def chosen(name: str | None) -> None:
+            if name:
+                try:
+                    self._save_to(save_as_path(name))
+                except ConfigError as error:
+                    self.notify(str(error), severity="error", timeout=8)
+        suggestion = f"{self.state.preset_name()}-copy"
+        self.app.push_screen(PromptDialog("Save as preset (./presets/NAME.toml):", suggestion),
+                             chosen)
+
+    def _save_to(self, target: Path | None) -> None:
+        try:
+            path = self.state.save(target)
+        except ConfigError as error:
+            self.revalidate()
+            self.notify(f"Not saved: {error}", severity="error", timeout=8)
+            return
+        self._show_title()
+        self.notify(f"Saved {path}")
+
+    def action_diff(self) -> None:
+        if self.state.validate() is None:
+            self.revalidate()
+            self.notify("Fix the problems first to see a diff.", severity="warning")
+            return
+        changes = self.state.diff()
+        body = "\n".join(str(c) for c in changes) or "No differences."
+        self.app.push_screen(TextDialog(f"Differences from {self.state.label}", body))
+
+    def action_launch(self) -> None:
+        experiment = self.state.validate()
+        self.revalidate()
+        if experiment is None:
+            self.notify("Cannot launch: fix the problems listed on the right first.",
+                        severity="error", timeout=8)
+            return
+        if experiment.sweep:
+            self._launch_sweep(experiment)
+            return
+        from tui_tune.tui.launching import launch_experiment
+        run_dir, error = launch_experiment(self.app, experiment, self.state.preset_name())
+        if error:
+            self._show_launch_error(error)
+            return
+        from tui_tune.tui.screens.monitor import MonitorScreen
+        self._back_to_runs()
+        self.app.push_screen(MonitorScreen(run_dir))  # Escape there leads back to the runs
+
+    def _show_launch_error(self, error: str) -> None:
+        self.query_one("#problems", Static).update(f"[b red]Launch failed:[/b red] "
+                                                   f"{escape(error)}")
+        self.notify(f"Launch failed: {error}", severity="error", timeout=10)
+
+    def _launch_sweep(self, experiment) -> None:
+        from tui_tune.tui.launching import launch_sweep
+        count, error = launch_sweep(self.app, experiment, self.state.preset_name())
+        if error:
+            self._show_launch_error(error)
+            return
+        self.notify(f"Sweep of {count} runs queued; the runs list shows them as they start.")
+        self._back_to_runs()
+
+    def _back_to_runs(self) -> None:
+        """Close the editor (and the presets screen under it) down to the runs list."""
+        from tui_tune.tui.screens.runs import RunsScreen
+        stack = self.app.screen_stack
+        if not any(isinstance(s, RunsScreen) for s in stack):
+            return  # opened on its own (tests, --edit): stay under what comes next
+        while not isinstance(self.app.screen, RunsScreen):
+            self.app.pop_screen()
+
+    def action_back(self) -> None:
+        if not self.state.dirty:
+            self.dismiss()
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss()
+        self.app.push_screen(ConfirmDialog("Discard unsaved changes?", "Discard"), answered)

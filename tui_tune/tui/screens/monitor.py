@@ -1,0 +1,207 @@
+"""Run monitor: live charts, header, health line, GPUs, generations and console.log.
+
+A RunWatcher thread reads the run directory and posts messages; this screen (app thread)
+keeps the numpy series and hands views of them to the charts, which redraw at most 4 Hz.
+Leaving the screen or closing the app never stops the run; only `x` (confirmed) does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Static
+
+from tui_tune.tui.health import health_warnings
+from tui_tune.tui.live import RunBatch, RunLoaded, RunSideInfo, RunWatcher
+from tui_tune.tui.monitor_view import header_markup
+from tui_tune.tui.run_data import RunSeries
+from tui_tune.tui.screens.dialogs import ConfirmDialog
+from tui_tune.tui.widgets.braille_chart import BrailleChart
+from tui_tune.tui.widgets.panels import GenerationsPanel, LogTail, gpu_text
+
+# chart id -> title, [(series name, source ("step"/"eval"), column, colour)]
+CHARTS = {
+    "loss": ("loss", [("train", "step", "loss", "cyan"), ("val", "eval", "val_loss", "yellow")]),
+    "lr": ("learning rate", [("lr", "step", "lr", "green")]),
+    "grad": ("grad norm", [("grad", "step", "grad_norm", "magenta")]),
+    "tps": ("tokens/s", [("tok/s", "step", "tokens_per_s", "blue")]),
+    "mem": ("memory GiB", [("alloc", "step", "mem_allocated_gib", "cyan"),
+                           ("reserved", "step", "mem_reserved_gib", "yellow"),
+                           ("peak", "step", "mem_peak_gib", "red")]),
+    "metric": ("eval metric", [("metric", "eval", "metric_value", "green")]),
+}
+
+
+class MonitorScreen(Screen):
+    HELP_TITLE = "Run monitor"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("z", "zoom", "Zoom", id="monitor.zoom"),
+        Binding("l", "log_scale", "Log scale", id="monitor.log"),
+        Binding("e", "smoothing", "Smoothing", id="monitor.smoothing"),
+        Binding("f", "focus_loss", "Loss only", id="monitor.focus_loss"),
+        Binding("left_square_bracket", "generations(-1)", "Earlier samples",
+                id="monitor.samples_earlier"),
+        Binding("right_square_bracket", "generations(1)", "Later samples",
+                id="monitor.samples_later"),
+        Binding("x", "stop_run", "Stop run", id="monitor.stop"),
+        Binding("r", "resume_run", "Resume run", id="monitor.resume"),
+        Binding("escape", "back", "Back", id="monitor.back"),
+    ]
+
+    def __init__(self, run_dir: Path, read_only: bool = False, sample_gpus: bool = True):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.read_only = read_only
+        self.series = RunSeries()
+        self.status = "?"
+        self.history_loading = True
+        self.watcher = RunWatcher(self.run_dir, self.post_message, sample_gpus=sample_gpus)
+
+    def compose(self) -> ComposeResult:
+        yield Label(f"{self.run_dir.name}  loading...", id="monitor-header", markup=True)
+        yield Label("", id="health")
+        with Grid(id="charts"):
+            for chart_id, (title, _) in CHARTS.items():
+                yield BrailleChart(title, id=f"chart-{chart_id}")
+        with Horizontal(id="bottom"):
+            with VerticalScroll(id="gpu-panel"):
+                yield Static("[dim]reading GPUs...[/dim]", id="gpu-text")
+            yield GenerationsPanel(id="generations")
+            yield LogTail(id="log-tail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.watcher.start()
+
+    def on_unmount(self) -> None:
+        self.watcher.stop()
+
+    # -- data from the watcher thread -------------------------------------------------------
+    @on(RunLoaded)
+    def _loaded(self, message: RunLoaded) -> None:
+        self.series = message.series
+        self.history_loading = message.partial
+        self._show_series()
+        if message.partial:  # draw now, then let the watcher load the older history
+            for chart in self._charts():
+                chart.redraw_now()
+            self.call_after_refresh(self.watcher.first_drawn.set)
+
+    @on(RunBatch)
+    def _batch(self, message: RunBatch) -> None:
+        self.series.extend_from(message.series)
+        self._show_series()
+
+    @on(RunSideInfo)
+    def _side(self, message: RunSideInfo) -> None:
+        if message.status:
+            self.status = message.status
+            self._show_header()
+        if message.console is not None:
+            self.query_one(LogTail).set_text(message.console)
+        if message.gpus is not None:
+            self.query_one("#gpu-text", Static).update(gpu_text(message.gpus, message.gpu_note))
+
+    def _show_series(self) -> None:
+        for chart_id, (_, lines) in CHARTS.items():
+            chart = self.query_one(f"#chart-{chart_id}", BrailleChart)
+            for name, source, column, colour in lines:
+                if source == "step":
+                    x, y = self.series.step_values("step"), self.series.step_values(column)
+                else:
+                    x, y = self.series.eval_values("step"), self.series.eval_values(column)
+                chart.set_series(name, x, y, colour)
+            if chart_id == "metric" and self.series.metric_name:
+                chart.title = self.series.metric_name
+        self.query_one(GenerationsPanel).set_samples(self.series.samples)
+        self._show_header()
+        self._show_health()
+
+    def _show_header(self) -> None:
+        text = header_markup(self.series, self.status, self.read_only)
+        if self.history_loading:
+            text += "  [dim]loading history...[/dim]"
+        self.query_one("#monitor-header", Label).update(f"[b]{escape(self.run_dir.name)}[/b]  "
+                                                        f"{text}")
+
+    def _show_health(self) -> None:
+        warnings = health_warnings(self.series)
+        end = self.series.end
+        if end.get("status") in ("failed", "oom") and end.get("message"):
+            warnings.insert(0, f"{end.get('error_type') or end['status']}: {end['message']}")
+        label = self.query_one("#health", Label)
+        if warnings:
+            label.update("[b red]health:[/b red] " + escape(" | ".join(warnings)))
+        else:
+            label.update("[green]health: ok[/green]" if self.series.step_values("step").size
+                         else "[dim]health: waiting for steps[/dim]")
+
+    # -- keys -------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in ("stop_run", "resume_run") and self.read_only)
+
+    def _charts(self) -> list[BrailleChart]:
+        return list(self.query(BrailleChart))
+
+    def action_zoom(self) -> None:
+        window = next(c.cycle_zoom() for c in self._charts())
+        self.notify(f"showing the last {window} points" if window else "showing all points")
+
+    def action_log_scale(self) -> None:
+        chart = self.query_one("#chart-loss", BrailleChart)
+        chart.toggle_log()
+        self.notify("loss on a log scale" if chart.log_scale else "loss on a linear scale")
+
+    def action_smoothing(self) -> None:
+        weights = [c.cycle_smoothing() for c in self._charts()]
+        self.notify(f"smoothing {weights[0]:g}" if weights[0] else "smoothing off")
+
+    def action_focus_loss(self) -> None:
+        """Show only the loss chart, full size (handy at 80x24), or all charts again."""
+        self.query_one("#charts").toggle_class("-loss-only")
+
+    def action_generations(self, delta: int) -> None:
+        self.query_one(GenerationsPanel).show_step(delta)
+
+    def action_stop_run(self) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.notify(f"Stopping {self.run_dir.name}: it saves a checkpoint first...")
+                self._stop_in_thread()
+        self.app.push_screen(ConfirmDialog(f"Stop run {escape(self.run_dir.name)}? It saves a "
+                                           "checkpoint and can be resumed.", "Stop"), answered)
+
+    @work(thread=True, exclusive=True, group="run-control")
+    def _stop_in_thread(self) -> None:
+        from tui_tune.runs.control import stop
+        try:
+            status = stop(self.run_dir)
+        except Exception as error:  # noqa: BLE001 - reported in the app, not as a traceback
+            self.app.call_from_thread(self.notify, f"Stop failed: {error}", severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"{self.run_dir.name} is {status}")
+
+    def action_resume_run(self) -> None:
+        if self.status == "running":
+            self.notify("The run is still running.", severity="warning")
+            return
+        try:
+            from tui_tune.runs.launch import resume
+            pid = resume(self.run_dir)
+        except Exception as error:  # noqa: BLE001 - reported in the app
+            self.notify(f"Resume failed: {error}", severity="error", timeout=10)
+            return
+        self.notify(f"Resumed {self.run_dir.name} (pid {pid})")
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.dismiss()
+        else:
+            self.app.exit(0)

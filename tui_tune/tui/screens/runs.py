@@ -1,0 +1,273 @@
+"""Runs: the start screen. Every run, newest first, refreshed live from a worker thread."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label
+
+from tui_tune.tui.formatting import STATUS_COLOURS, duration
+from tui_tune.tui.screens.dialogs import ConfirmDialog
+
+REFRESH_S = 2.0
+COLUMNS = (("status", 10), ("run", 26), ("progress", 16), ("loss", 7), ("trend", 10),
+           ("tok/s", 7), ("elapsed", 8), ("ETA", 8), ("preset", 14))
+
+
+class RunsListed(Message):
+    def __init__(self, summaries: list, sparks: dict[str, str], warnings: list[str]):
+        super().__init__()
+        self.summaries = summaries
+        self.sparks = sparks
+        self.warnings = warnings
+
+
+def progress_cell(step: int, total: int | None, width: int = 8) -> Text:
+    if not total:
+        return Text(f"{step}", style="dim")
+    fraction = max(0.0, min(1.0, step / total))
+    filled = round(fraction * width)
+    text = Text("█" * filled, style="green")
+    text.append("░" * (width - filled), style="dim")
+    text.append(f" {step}/{total}")
+    return text
+
+
+def loss_sparkline(run_dir: Path) -> str:
+    """A sparkline of the recent training loss, from the last 64 KiB of events."""
+    from tui_tune.tui.run_data import read_recent  # numpy: imported off the first frame's path
+    from tui_tune.tui.widgets.plotting import sparkline
+    series, _, _ = read_recent(run_dir, max_bytes=64 << 10)
+    return sparkline(series.step_values("loss")[-64:], 10)
+
+
+def _number(value: float | None, digits: str = ".4g") -> str:
+    return "-" if value is None or not math.isfinite(value) else format(value, digits)
+
+
+class RunsScreen(Screen):
+    HELP_TITLE = "Runs"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new", "New experiment", id="runs.new"),
+        Binding("enter,o", "open", "Open monitor", id="runs.open"),
+        Binding("x", "stop", "Stop", id="runs.stop"),
+        Binding("r", "resume", "Resume", id="runs.resume"),
+        Binding("m,space", "mark", "Mark for compare", id="runs.mark"),
+        Binding("c", "compare", "Compare marked", id="runs.compare"),
+        Binding("e", "edit_copy", "Edit a copy", id="runs.edit_copy"),
+        Binding("delete,D", "delete", "Delete", id="runs.delete"),
+        Binding("p", "presets", "Presets", id="runs.presets"),
+        Binding("ctrl+r", "refresh", "Refresh", id="runs.refresh", show=False),
+    ]
+
+    def __init__(self, refresh_s: float = REFRESH_S):
+        super().__init__()
+        self.refresh_s = refresh_s
+        self.summaries: list = []
+        self.marked: set[str] = set()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._sparks: dict[str, tuple[tuple[int, int], str]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Label("[b]Runs[/b]", id="runs-title", classes="status-line")
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Label("", id="runs-empty", classes="muted")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label, width in COLUMNS:
+            table.add_column(label, width=width)
+        table.focus()
+        self.call_after_refresh(self._poll_runs)  # draw the first frame before listing runs
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def on_screen_resume(self) -> None:
+        self._wake.set()
+
+    def action_refresh(self) -> None:
+        self._wake.set()
+
+    @work(thread=True, exclusive=True, group="runs-poll")
+    def _poll_runs(self) -> None:
+        """Lists runs every few seconds off the app thread and posts the result."""
+        try:
+            store = self.app.run_store()
+        except ImportError as error:
+            self.post_message(RunsListed([], {}, [f"runs layer unavailable: {error}"]))
+            return
+        while not self._stop.is_set():
+            try:
+                summaries = store.list()
+                sparks = {s.run_id: self._sparkline(s.path) for s in summaries}
+                self.post_message(RunsListed(summaries, sparks, list(store.warnings)))
+            except Exception as error:  # noqa: BLE001 - shown, polling goes on
+                self.post_message(RunsListed(self.summaries, {}, [f"listing runs: {error}"]))
+            self._wake.wait(self.refresh_s)
+            self._wake.clear()
+
+    def _sparkline(self, run_dir: Path) -> str:
+        """The loss sparkline, recomputed only when events.jsonl changed."""
+        try:
+            stat = (run_dir / "events.jsonl").stat()
+        except OSError:
+            return ""
+        key = (stat.st_size, stat.st_mtime_ns)
+        cached = self._sparks.get(run_dir.name)
+        if cached is None or cached[0] != key:
+            cached = self._sparks[run_dir.name] = (key, loss_sparkline(run_dir))
+        return cached[1]
+
+    @on(RunsListed)
+    def _show(self, message: RunsListed) -> None:
+        self.summaries = message.summaries
+        table = self.query_one(DataTable)
+        current = self.selected.run_id if self.selected else None
+        table.clear()
+        for s in self.summaries:
+            table.add_row(*self._row(s, message.sparks.get(s.run_id, "")), key=s.run_id)
+        ids = [s.run_id for s in self.summaries]
+        if current in ids:
+            table.move_cursor(row=ids.index(current))
+        empty = "" if self.summaries else ("No runs yet. Press n to start from a preset, "
+                                           "p to manage presets.")
+        if message.warnings:
+            empty = (empty + "  " if empty else "") + " | ".join(message.warnings[:2])
+        self.query_one("#runs-empty", Label).update(Text(empty))
+        self._show_title()
+
+    def _show_title(self) -> None:
+        marked = f"  [yellow]{len(self.marked)} marked (c compares)[/]" if self.marked else ""
+        self.query_one("#runs-title", Label).update(
+            f"[b]Runs[/b] {len(self.summaries)}  [dim]Enter opens, n starts a new one, "
+            f"F1 lists the keys[/dim]{marked}")
+
+    def _row(self, s, spark: str) -> list:
+        colour = STATUS_COLOURS.get(s.status, "white")
+        mark = "*" if s.run_id in self.marked else " "
+        return [Text(mark + s.status, style=f"bold {colour}"), s.run_id,
+                progress_cell(s.step, s.steps_total), _number(s.last_loss),
+                Text(spark, style="cyan"), _number(s.tokens_per_s, ",.0f"),
+                duration(s.elapsed_s), duration(s.eta_s), s.preset]
+
+    @property
+    def selected(self):
+        table = self.query_one(DataTable)
+        if not self.summaries or table.cursor_row >= len(self.summaries):
+            return None
+        return self.summaries[table.cursor_row]
+
+    @on(DataTable.RowSelected)
+    def _row_chosen(self) -> None:
+        self.action_open()
+
+    # -- actions ----------------------------------------------------------------------------
+    def action_new(self) -> None:
+        self.action_presets()
+
+    def action_presets(self) -> None:
+        from tui_tune.tui.screens.presets import PresetsScreen
+        self.app.push_screen(PresetsScreen())
+
+    def action_open(self) -> None:
+        if self.selected:
+            from tui_tune.tui.screens.monitor import MonitorScreen
+            self.app.push_screen(MonitorScreen(self.selected.path))
+
+    def action_mark(self) -> None:
+        s = self.selected
+        if s:
+            self.marked ^= {s.run_id}
+            table = self.query_one(DataTable)
+            table.update_cell_at((table.cursor_row, 0), self._row(s, "")[0])
+            self._show_title()
+
+    def action_compare(self) -> None:
+        paths = [s.path for s in self.summaries if s.run_id in self.marked]
+        if len(paths) < 2:
+            self.notify("Mark two or more runs with m (or space) first.", severity="warning")
+            return
+        from tui_tune.tui.screens.compare import CompareScreen
+        self.app.push_screen(CompareScreen(paths))
+
+    def action_edit_copy(self) -> None:
+        s = self.selected
+        if not s:
+            return
+        from tui_tune.config import ConfigError
+        from tui_tune.tui.editor_state import EditorState
+        from tui_tune.tui.screens.editor import EditorScreen
+        try:
+            state = EditorState.from_run_config(s.path / "config.toml", s.preset)
+        except ConfigError as error:
+            self.notify(f"Cannot edit {s.run_id}: {error}", severity="error", timeout=8)
+            return
+        self.app.push_screen(EditorScreen(state))
+
+    def action_stop(self) -> None:
+        s = self.selected
+        if not s:
+            return
+        if s.status != "running":
+            self.notify(f"{s.run_id} is {s.status}, not running.", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.notify(f"Stopping {s.run_id}: it saves a checkpoint first...")
+                self._control(s.path, "stop")
+        self.app.push_screen(ConfirmDialog(f"Stop run {s.run_id}? It saves a checkpoint and "
+                                           "can be resumed.", "Stop"), answered)
+
+    def action_resume(self) -> None:
+        s = self.selected
+        if s:
+            if s.status == "running":
+                self.notify(f"{s.run_id} is running already.", severity="warning")
+                return
+            self._control(s.path, "resume")
+
+    def action_delete(self) -> None:
+        s = self.selected
+        if not s:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._control(s.path, "delete")
+        self.app.push_screen(ConfirmDialog(f"Delete run {s.run_id} and all its files "
+                                           "(checkpoints, final weights)?", "Delete"), answered)
+
+    @work(thread=True, group="run-control")
+    def _control(self, run_dir: Path, verb: str) -> None:
+        try:
+            if verb == "stop":
+                from tui_tune.runs.control import stop
+                result = f"{run_dir.name} is {stop(run_dir)}"
+            elif verb == "resume":
+                from tui_tune.runs.launch import resume
+                result = f"resumed {run_dir.name} (pid {resume(run_dir)})"
+            else:
+                from tui_tune.runs.control import delete
+                delete(run_dir)
+                self.marked.discard(run_dir.name)
+                result = f"deleted {run_dir.name}"
+        except Exception as error:  # noqa: BLE001 - the user sees why, not a traceback
+            self.app.call_from_thread(self.notify, f"{verb} failed: {error}", severity="error",
+                                      timeout=10)
+        else:
+            self.app.call_from_thread(self.notify, result)
+        self._wake.set()

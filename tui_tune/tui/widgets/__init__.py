@@ -1,0 +1,1 @@
+"""Widgets of the app: charts, forms, panels."""

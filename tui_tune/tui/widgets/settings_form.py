@@ -1,0 +1,81 @@
+"""The form of one settings group, generated from the schema (see tui.schema_fields)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Input, Label, Select, Switch, TextArea
+
+from tui_tune.tui.schema_fields import FieldSpec, group_specs, value_to_text
+
+
+def control_for(spec: FieldSpec, value: Any):
+    """The input widget of one setting: Switch, Select or Input."""
+    if spec.kind == "bool":
+        return Switch(bool(value), id=spec.widget_id)
+    if spec.kind == "choice":
+        options = [(str(c), c) for c in spec.choices]
+        return Select(options, value=value if value in spec.choices else Select.NULL,
+                      allow_blank=spec.optional, id=spec.widget_id, compact=True)
+    placeholder = "(unset)" if spec.optional else ""
+    return Input(value_to_text(spec, value), placeholder=placeholder, id=spec.widget_id,
+                 compact=True)
+
+
+class SettingsForm(VerticalScroll):
+    """All settings of one group; the screen listens to the controls' Changed messages."""
+
+    def __init__(self, group: str, values: dict[str, Any]):
+        super().__init__(id=f"form-{group}", classes="settings-form")
+        self.group = group
+        self.values = values
+        self.specs = group_specs(group)
+
+    def compose(self) -> ComposeResult:
+        for spec in self.specs:
+            with Vertical(classes="field-row", id=f"row-{self.group}-{spec.name}"):
+                with Horizontal(classes="field-line"):
+                    unit = f" [{spec.unit}]" if spec.unit else ""
+                    label = Label(f"{spec.name}{unit}", classes="field-label", markup=False)
+                    if spec.advanced:
+                        label.add_class("advanced")
+                    yield label
+                    yield control_for(spec, self.values.get(spec.name))
+                yield Label("", classes="field-error", markup=False)
+
+    def on_mount(self) -> None:
+        self.show_problems(getattr(self, "_problems", {}))
+
+    def show_problems(self, problems: dict[str, str]) -> None:
+        """Mark fields whose dotted path has a problem, with the message under the field."""
+        self._problems = problems
+        for spec in self.specs:
+            rows = self.query(f"#row-{self.group}-{spec.name}")
+            if not rows:
+                return  # not composed yet: on_mount shows them
+            row = rows.first(Vertical)
+            message = problems.get(spec.path)
+            row.set_class(message is not None, "-invalid")
+            row.query_one(".field-error", Label).update(message or "")
+
+
+class SweepEditor(Vertical):
+    """The [sweep] grid: one `group.setting = value, value, ...` per line."""
+
+    def __init__(self, sweep: dict[str, list[Any]]):
+        super().__init__(id="form-sweep", classes="settings-form")
+        self.sweep = sweep
+
+    def compose(self) -> ComposeResult:
+        yield Label("One setting per line: training.lr = 1e-4, 2e-4  (one run per combination)",
+                    classes="muted", markup=False)
+        text = "\n".join(f"{path} = {', '.join(map(_show, values))}"
+                         for path, values in self.sweep.items())
+        yield TextArea(text, id="sweep-text", soft_wrap=False, tab_behavior="focus")
+        yield Label("", classes="field-error error-text", id="sweep-error", markup=False)
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)

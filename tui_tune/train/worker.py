@@ -13,7 +13,7 @@ from tui_tune.train.signals import StopRequest
 
 
 def quiet_libraries(run_dir: Path, rank: int) -> None:
-    """Progress bars off; ranks other than 0 print nothing unless logging.log_all_ranks."""
+    """Progress bars off; ranks other than 0 print nothing unless environment.log_all_ranks."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     from transformers.utils import logging as hf_logging
@@ -31,7 +31,7 @@ def _log_all_ranks(run_dir: Path) -> bool:
     from tui_tune.train.setup import read_experiment
 
     try:
-        return read_experiment(run_dir).logging.log_all_ranks
+        return read_experiment(run_dir).environment.log_all_ranks
     except UserError:
         return True  # the error will be reported; let every rank say what it saw
 

@@ -99,14 +99,21 @@ def optimizer_step(session: Session, micro_batches: list[dict]) -> tuple[torch.T
     return total_loss, grad_norm
 
 
-def report_step(session: Session, window: Window, grad_norm: torch.Tensor) -> None:
-    acc, p = session.accelerator, session.progress
+def window_numbers(acc, window: Window) -> tuple[float, float]:
+    """Mean loss and tokens of the window over all ranks: one sync, one all-reduce if several."""
+    if acc.num_processes == 1:
+        return window.loss.item() / window.steps, float(window.tokens)
     numbers = torch.stack([window.loss.float() / window.steps,
                            torch.tensor(float(window.tokens), device=acc.device)])
-    if acc.num_processes > 1:
-        numbers = acc.reduce(numbers, reduction="sum")
-        numbers[0] /= acc.num_processes
+    numbers = acc.reduce(numbers, reduction="sum")
+    numbers[0] /= acc.num_processes
     loss, tokens = numbers.tolist()
+    return loss, tokens
+
+
+def report_step(session: Session, window: Window, grad_norm: torch.Tensor) -> None:
+    acc, p = session.accelerator, session.progress
+    loss, tokens = window_numbers(acc, window)
     elapsed = max(time.perf_counter() - window.started, 1e-9)
     lr = session.scheduler.get_last_lr()[0]
     norm = float(grad_norm) if session.exp.logging.log_grad_norm else None

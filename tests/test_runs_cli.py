@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -34,8 +35,9 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def finished_run(store: RunStore, steps: int = 20):
-    """A run directory as a completed worker leaves it (files only)."""
+def finished_run(store: RunStore, steps: int = 20, end: dict | None = None):
+    """A run directory as a worker leaves it (files only): completed unless `end` says else;
+    end={} leaves out the end event (the worker vanished)."""
     run_dir = store.create(resolve("demo-tiny").experiment, "demo-tiny")
     now = time.time()
     update_run_json(run_dir, launched_at=now - 30)
@@ -45,7 +47,9 @@ def finished_run(store: RunStore, steps: int = 20):
               make_event("step", step=steps, epoch=1.0, loss=0.5, lr=1e-4, grad_norm=1.0,
                          tokens=10, tokens_per_s=99.0, step_time_s=0.1, mem_allocated_gib=0,
                          mem_reserved_gib=0, mem_peak_gib=0),
-              make_event("end", status="completed")]
+              make_event("end", **({"status": "completed"} if end is None else end))]
+    if end == {}:
+        events.pop()
     (run_dir / "events.jsonl").write_text("".join(encode(e) for e in events))
     (run_dir / "console.log").write_text("hello from the worker\n")
     (run_dir / "final").mkdir()
@@ -134,3 +138,75 @@ def test_run_refuses_what_cannot_start_and_leaves_nothing(workdir):
     result = tui_tune("run", "demo-tiny", "--set", "sweep.training.lr=[0.1, 0.2]", cwd=workdir)
     assert result.returncode == 2 and "tui-tune sweep" in result.stderr
     assert not (workdir / "runs").exists() or not list((workdir / "runs").iterdir())
+
+
+@pytest.mark.parametrize(("end", "status", "code"), [
+    (None, "completed", 0),
+    ({"status": "failed", "error_type": "ValueError", "message": "bad column"}, "failed", 1),
+    ({"status": "stopped"}, "stopped", 3),
+    ({"status": "oom", "error_type": "OutOfMemoryError", "message": "CUDA out of memory",
+      "phase": "backward"}, "oom", 4),
+    ({}, "died", 5),
+])
+def test_watch_exit_code_follows_the_run_status(workdir, end, status, code):
+    run_dir = finished_run(RunStore(), end=end)
+    result = tui_tune("watch", run_dir.name, cwd=workdir)
+    assert result.returncode == code, result.stderr
+    assert f"{run_dir.name}: {status}" in result.stderr
+    assert "step 20/20" in result.stdout
+    if status == "oom":
+        assert "OutOfMemoryError: CUDA out of memory" in result.stderr
+    if status == "died":
+        assert "hello from the worker" in result.stderr  # the console.log tail says why
+    listed = json.loads(tui_tune("ls", "--json", cwd=workdir).stdout)
+    assert listed[0]["status"] == status
+
+
+def test_ls_survives_hand_edited_run_json_and_warns_once(workdir):
+    store = RunStore()
+    good = finished_run(store)
+    odd = finished_run(store)
+    (odd / "run.json").write_text(json.dumps({
+        "name": {"not": "text"}, "preset": 7, "sweep_id": {"a": 1}, "parent": ["x"],
+        "created_at": "yesterday", "launched_at": "soon", "pid": "abc", "host": 5}))
+    (store.root / "stray.txt").write_text("x")
+    os.symlink(workdir / "nowhere", store.root / "dangling")
+    result = tui_tune("ls", cwd=workdir, env_extra={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert good.name in result.stdout and odd.name in result.stdout
+    assert result.stderr.count("stray.txt") == 1 and result.stderr.count("dangling") == 1
+    (row,) = [r for r in json.loads(tui_tune("ls", "--json", cwd=workdir).stdout)
+              if r["run_id"] == odd.name]
+    assert (row["status"], row["step"], row["sweep_id"], row["preset"]) == \
+        ("completed", 20, None, "?")
+
+
+def test_ls_names_sweep_members_and_shows_eta_of_a_live_run(workdir):
+    store = RunStore()
+    experiment = resolve("demo-tiny", ['general.experiment_name="lr-probe"']).experiment
+    run_dir = store.create(experiment, "demo-tiny")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                               start_new_session=True)
+    try:
+        now = time.time()
+        update_run_json(run_dir, launched_at=now - 60, pid=sleeper.pid,
+                        pid_start_time=psutil.Process(sleeper.pid).create_time())
+        step = dict(epoch=0.1, loss=0.5, lr=1e-4, grad_norm=1.0, tokens=10, tokens_per_s=99.0,
+                    step_time_s=1.0, mem_allocated_gib=0, mem_reserved_gib=0, mem_peak_gib=0)
+        events = [{**make_event("start", run_id=run_dir.name, world_size=1, devices=["cpu"],
+                                params_total=1, params_trainable=1, steps_total=1000,
+                                train_rows=1, val_rows=1), "t": now - 50}]
+        events += [{**make_event("step", step=i, **step), "t": now - 50 + i} for i in range(1, 41)]
+        (run_dir / "events.jsonl").write_text("".join(encode(e) for e in events))
+        (row,) = json.loads(tui_tune("ls", "--json", cwd=workdir).stdout)
+        assert row["status"] == "running"
+        assert row["eta_s"] == pytest.approx(960 - 10, abs=5)  # 960 steps at 1 s, 10 s gone
+        table = tui_tune("ls", cwd=workdir, env_extra={"COLUMNS": "200"}).stdout
+        header, line = table.splitlines()[:2]
+        assert header.split() == ["run", "name", "preset", "status", "step", "loss",
+                                  "tokens/s", "elapsed", "ETA"]
+        assert line.split()[1:5] == ["lr-probe", "demo-tiny", "running", "40/1000"]
+        assert re.fullmatch(r"1[45]m\d\ds", line.split()[-1])  # ~15m50s
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -102,7 +102,7 @@ def stop_with_ctrl_c(tmp_path, demo_assets) -> None:
         read_until(leader, b"[s]top", 30)
         os.write(leader, b"s\n")
         read_until(leader, b": stopped", 120)
-        assert cli.wait(timeout=30) == 0
+        assert cli.wait(timeout=30) == 3  # exit code follows the status: stopped
     finally:
         if cli.poll() is None:
             cli.kill()

@@ -2,8 +2,9 @@
 
 Runs are detached processes: this CLI only starts, watches and stops them, so Ctrl-C here or a
 dropped SSH session never kills training. RUN is a run id or a unique prefix of one.
-Exit codes follow the run status: 0 completed (or still running when detaching), 1 failed,
-2 usage or settings error, 3 stopped, 4 out of memory, 5 died.
+Exit codes of run, resume, watch and sweep follow the run status: 0 completed (or still running
+when detaching), 1 failed, 2 usage or settings error, 3 stopped (also when stopped from the
+Ctrl-C prompt), 4 out of memory, 5 died. `stop` exits 0 when the run ended stopped or completed.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def follow_run(store: RunStore, run_dir: Path, may_stop: bool) -> int:
                 return 0
             choice = _ask_stop_or_detach(run_dir.name)
             if choice == "stop":
-                return _stop_and_report(run_dir, 60.0)
+                return EXIT_CODES.get(_stop_and_report(run_dir, 60.0), 1)
             if choice == "detach":
                 return 0
 
@@ -213,17 +214,18 @@ def cmd_stop(args: argparse.Namespace, store: RunStore) -> int:
         run_dir = store.resolve(args.run)
     except RunNotFound:
         return _stop_sweep(args, store)
-    return _stop_and_report(run_dir, args.grace)
+    status = _stop_and_report(run_dir, args.grace)
+    return 0 if status in ("stopped", "completed") else EXIT_CODES.get(status, 1)
 
 
-def _stop_and_report(run_dir: Path, grace_s: float) -> int:
+def _stop_and_report(run_dir: Path, grace_s: float) -> str:
     from tui_tune.runs.control import stop
 
     print(f"stopping {run_dir.name} (up to {grace_s:g} s for its checkpoint) ...",
           file=sys.stderr, flush=True)
     status = stop(run_dir, grace_s=grace_s)
     print(f"{run_dir.name}: {status}", file=sys.stderr)
-    return 0 if status in ("stopped", "completed") else EXIT_CODES.get(status, 1)
+    return status
 
 
 def _stop_sweep(args: argparse.Namespace, store: RunStore) -> int:

@@ -72,16 +72,21 @@ def plain_line(summary: RunSummary) -> str:
 
 
 def runs_table(summaries: list[RunSummary]) -> Table:
+    """`tui-tune ls`: one row per run. Name and preset get columns when some run's experiment
+    name differs from its preset (sweep members, renamed runs); else the run id shows both."""
     table = Table(box=None, header_style="bold", pad_edge=False)
     with_sweeps = any(s.sweep_id for s in summaries)
-    columns = (("run", "left"), ("status", "left"), ("step", "right"), ("loss", "right"),
-               ("tokens/s", "right"), ("elapsed", "right"), ("ETA", "right"))
-    for name, justify in columns + ((("sweep", "left"),) if with_sweeps else ()):
+    with_names = any(s.name != s.preset for s in summaries)
+    columns = [("run", "left")] + ([("name", "left"), ("preset", "left")] if with_names else []) \
+        + [("status", "left"), ("step", "right"), ("loss", "right"), ("tokens/s", "right"),
+           ("elapsed", "right"), ("ETA", "right")] + ([("sweep", "left")] if with_sweeps else [])
+    for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=name != "run",
                          overflow="fold" if name == "run" else "ellipsis",
                          min_width=len(name))
     for s in summaries:
-        table.add_row(s.run_id, Text(s.status, STATUS_STYLE.get(s.status, "")), progress(s),
+        table.add_row(s.run_id, *((s.name, s.preset) if with_names else ()),
+                      Text(s.status, STATUS_STYLE.get(s.status, "")), progress(s),
                       number(s.last_loss), number(s.tokens_per_s, 5), duration(s.elapsed_s),
                       duration(s.eta_s), *((s.sweep_id or "",) if with_sweeps else ()))
     return table

@@ -24,6 +24,7 @@ from tui_tune.runs.status import run_state
 from tui_tune.runs.summary import SummaryCache
 
 log = logging.getLogger("tui_tune.runs")
+log.addHandler(logging.NullHandler())  # callers show `warnings` themselves; no stray stderr copy
 RUNS_ENV = "TUI_TUNE_RUNS"
 # settings holding file paths, frozen to absolute paths when they exist relative to the cwd
 PATH_SETTINGS = (("dataset", "train_file"), ("dataset", "validation_file"),
@@ -182,18 +183,17 @@ class RunStore:
         state = run_state(run_dir, info, events)
         now = time.time()
         running = state.status == "running"
-        created = info.get("created_at")
+        created = _number(info.get("created_at"))
         return RunSummary(
             run_id=run_dir.name, path=run_dir,
-            name=str(info.get("name") or run_dir.name), preset=str(info.get("preset") or "?"),
+            name=_text(info.get("name")) or run_dir.name, preset=_text(info.get("preset")) or "?",
             status=state.status, step=events.step, steps_total=events.steps_total,
             last_loss=events.last_loss, tokens_per_s=events.tokens_per_s,
             elapsed_s=events.elapsed_s(now if running else None),
             eta_s=events.eta_s(now) if running else None,
-            started_at=events.first_start_t or (created if isinstance(created, (int, float))
-                                                else None),
-            reason=state.reason, created_at=created if isinstance(created, (int, float)) else None,
-            sweep_id=info.get("sweep_id"), parent=info.get("parent"),
+            started_at=events.first_start_t or created,
+            reason=state.reason, created_at=created,
+            sweep_id=_text(info.get("sweep_id")), parent=_text(info.get("parent")),
             extra={"lr": events.last_lr, "grad_norm": events.last_grad_norm,
                    "val_loss": events.last_val_loss, "mem_peak_gib": events.mem_peak_gib,
                    "pids": state.pids, "last_checkpoint": events.last_checkpoint})
@@ -201,6 +201,16 @@ class RunStore:
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
         log.warning(message)
+
+
+def _text(value: Any) -> str | None:
+    """A run.json field meant to be a string; anything else (a hand-edited file) counts as absent."""
+    return value if isinstance(value, str) and value else None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else None
 
 
 def _utc(timestamp: float) -> str:

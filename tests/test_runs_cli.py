@@ -191,8 +191,9 @@ def test_ls_names_sweep_members_and_shows_eta_of_a_live_run(workdir):
         now = time.time()
         update_run_json(run_dir, launched_at=now - 60, pid=sleeper.pid,
                         pid_start_time=psutil.Process(sleeper.pid).create_time())
-        step = dict(epoch=0.1, loss=0.5, lr=1e-4, grad_norm=1.0, tokens=10, tokens_per_s=99.0,
-                    step_time_s=1.0, mem_allocated_gib=0, mem_reserved_gib=0, mem_peak_gib=0)
+        step = {"epoch": 0.1, "loss": 0.5, "lr": 1e-4, "grad_norm": 1.0, "tokens": 10,
+                "tokens_per_s": 99.0, "step_time_s": 1.0, "mem_allocated_gib": 0,
+                "mem_reserved_gib": 0, "mem_peak_gib": 0}
         events = [{**make_event("start", run_id=run_dir.name, world_size=1, devices=["cpu"],
                                 params_total=1, params_trainable=1, steps_total=1000,
                                 train_rows=1, val_rows=1), "t": now - 50}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -211,3 +212,72 @@ def test_ls_names_sweep_members_and_shows_eta_of_a_live_run(workdir):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+STUBBORN_RANK = ("import signal, time\n"
+                 "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                 "print('ready', flush=True)\n"
+                 "time.sleep(120)\n")
+LAUNCHER_WITH_HELPER = ("import subprocess, sys, time\n"
+                        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+                        "time.sleep(120)\n")
+
+
+def test_stop_kills_what_ignores_sigterm_after_the_grace(workdir):
+    """A rank that never checkpoints is killed after --grace; the launcher's orphaned helper
+    (same session, other parent) goes too; the run is `stopped` and says it was killed."""
+    run_dir = RunStore().create(resolve("demo-tiny").experiment, "demo-tiny")
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER_WITH_HELPER],
+                                start_new_session=True)
+    rank = subprocess.Popen([sys.executable, "-c", STUBBORN_RANK], stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    helpers: list[psutil.Process] = []
+    try:
+        assert rank.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 30
+        while not helpers and time.monotonic() < deadline:
+            time.sleep(0.1)
+            helpers = psutil.Process(launcher.pid).children()
+        (helper,) = helpers
+        update_run_json(run_dir, launched_at=time.time(), pid=launcher.pid,
+                        pid_start_time=psutil.Process(launcher.pid).create_time())
+        (run_dir / "ranks").mkdir()
+        (run_dir / "ranks" / "rank-0.json").write_text(json.dumps(
+            {"rank": 0, "pid": rank.pid, "host": None,
+             "start_time": psutil.Process(rank.pid).create_time()}))
+        result = tui_tune("stop", run_dir.name, "--grace", "1", cwd=workdir)
+        assert result.returncode == 0, result.stderr
+        assert f"{run_dir.name}: stopped" in result.stderr
+        assert rank.wait(timeout=10) == -9  # SIGKILL: it ignored SIGTERM
+        assert launcher.wait(timeout=10) is not None
+        assert not helper.is_running() or helper.status() == psutil.STATUS_ZOMBIE
+        info = json.loads((run_dir / "run.json").read_text())
+        assert info["status"] == "stopped" and "killed" in info["reason"]
+    finally:
+        for proc in (launcher, rank):
+            if proc.poll() is None:
+                proc.kill()
+        psutil.wait_procs(helpers, timeout=0)
+        for proc in helpers:
+            if proc.is_running():
+                proc.kill()
+
+
+def test_rm_refuses_a_run_live_on_another_machine(workdir):
+    run_dir = finished_run(RunStore(), end={})
+    update_run_json(run_dir, host="node-7", launched_at=time.time(), pid=1, pid_start_time=1.0)
+    result = tui_tune("rm", run_dir.name, cwd=workdir)
+    assert result.returncode == 2 and "is running" in result.stderr and "node-7" in result.stderr
+    assert run_dir.exists()
+    assert tui_tune("rm", run_dir.name, "--force", cwd=workdir).returncode == 0
+    assert not run_dir.exists()
+
+
+def test_export_of_a_run_without_final_weights_warns(workdir):
+    run_dir = finished_run(RunStore(), end={"status": "stopped"})
+    shutil.rmtree(run_dir / "final")
+    result = tui_tune("export", run_dir.name, cwd=workdir)
+    assert result.returncode == 0 and "no final/ weights (stopped)" in result.stderr
+    with tarfile.open(result.stdout.strip()) as tar:
+        assert f"{run_dir.name}/events.jsonl" in tar.getnames()
+    assert not list(workdir.glob(".*.partial"))

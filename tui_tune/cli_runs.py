@@ -309,8 +309,20 @@ def cmd_rm(args: argparse.Namespace, store: RunStore) -> int:
 
 def cmd_export(args: argparse.Namespace, store: RunStore) -> int:
     from tui_tune.runs.control import export
+    from tui_tune.runs.status import run_status
 
-    archive = export(store.resolve(args.run), args.output)
+    run_dir = store.resolve(args.run)
+    status = run_status(run_dir)
+    if not (run_dir / "final").is_dir():
+        print(f"warning: {run_dir.name} has no final/ weights ({status}); the archive holds its "
+              "config and events only.", file=sys.stderr)
+    elif status == "running":
+        print(f"warning: {run_dir.name} is still running; the archive holds its events so far.",
+              file=sys.stderr)
+    try:
+        archive = export(run_dir, args.output)
+    except OSError as error:
+        return _fail(f"cannot write the archive: {error}")
     print(archive)
     return 0
 

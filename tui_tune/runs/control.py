@@ -26,7 +26,7 @@ from tui_tune.runs.procs import (
     rank_processes,
     signal_all,
 )
-from tui_tune.runs.status import END_STATUSES, run_status
+from tui_tune.runs.status import END_STATUSES, run_state, run_status
 from tui_tune.runs.summary import SummaryCache
 
 POLL_S = 0.2
@@ -94,11 +94,23 @@ def end_event_since(run_dir: Path, launched_at: object) -> bool:
 
 
 def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> None:
-    if procs:
+    """Wait until each process has exited. A zombie counts as gone: a launcher started by another
+    process (the app) stays a zombie until that parent reaps it, which may take a while."""
+    deadline = time.monotonic() + timeout_s
+    left = list(procs)
+    while left and time.monotonic() < deadline:
         try:
-            psutil.wait_procs(procs, timeout=timeout_s)
+            psutil.wait_procs(left, timeout=POLL_S)  # reaps our own children at once
         except psutil.Error:
             pass
+        left = [p for p in left if _alive(p)]
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _reap_own_children() -> None:
@@ -107,12 +119,19 @@ def _reap_own_children() -> None:
 
 
 def delete(run_dir: Path, force: bool = False) -> None:
-    """Remove a run directory; a live run is refused unless forced (then it is stopped first)."""
+    """Remove a run directory; a live run is refused unless forced (then it is stopped first).
+
+    Live includes a run launched on another machine sharing this folder: its processes cannot be
+    checked from here, so only --force deletes it (and cannot stop it)."""
     run_dir = Path(run_dir)
-    if main_processes(run_dir):
+    state = run_state(run_dir)
+    if state.status == "running":
         if not force:
-            raise RunBusy(f"{run_dir.name} is running; stop it first or delete with --force.")
-        stop(run_dir, grace_s=5.0)
+            where = f" ({state.reason})" if state.reason else ""
+            raise RunBusy(f"{run_dir.name} is running{where}; stop it first or delete with "
+                          "--force.")
+        if main_processes(run_dir):
+            stop(run_dir, grace_s=5.0)
     shutil.rmtree(run_dir)
 
 
@@ -126,9 +145,13 @@ def export(run_dir: Path, destination: Path | None = None) -> Path:
     if target.is_dir():
         target = target / f"{run_dir.name}.tar.gz"
     partial = target.with_name(f".{target.name}.partial")
-    with tarfile.open(partial, "w:gz") as archive:
-        for name in EXPORTED:
-            if (run_dir / name).exists():
-                archive.add(run_dir / name, arcname=f"{run_dir.name}/{name}")
-    partial.replace(target)
+    try:
+        with tarfile.open(partial, "w:gz") as archive:
+            for name in EXPORTED:
+                if (run_dir / name).exists():
+                    archive.add(run_dir / name, arcname=f"{run_dir.name}/{name}")
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # no half archive left behind (disk full, Ctrl-C)
+        raise
     return target

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,3 +108,81 @@ def test_preflight_names_the_setting_and_what_to_pick(workdir):
         experiment('adapter.method="qdora"', 'architecture.backbone_dtype="int8"'), 1)
     gpus = problem_keys(experiment("environment.gpus=[0, 5]"), 2)
     assert "[5]" in gpus["environment.gpus"]
+
+
+FSDP_FILE = """compute_environment: LOCAL_MACHINE
+distributed_type: FSDP
+fsdp_config:
+  fsdp_sharding_strategy: SHARD_GRAD_OP
+  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
+"""
+# accelerate's own parsing of our flags, in a subprocess (it imports torch)
+ACCELERATE_READS = """import json, sys
+from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+args, _, _ = _validate_launch_command(launch_command_parser().parse_args(json.loads(sys.argv[1])))
+print(json.dumps({"use_fsdp": bool(args.use_fsdp), "multi_gpu": bool(args.multi_gpu),
+                  "strategy": getattr(args, "fsdp_sharding_strategy", None),
+                  "num_processes": args.num_processes, "mixed_precision": args.mixed_precision}))
+"""
+
+
+def test_accelerate_config_file_reaches_accelerate_with_fsdp(workdir):
+    (workdir / "fsdp.yaml").write_text(FSDP_FILE)
+    exp = experiment('environment.distributed_backend="fsdp"', "environment.num_processes=2",
+                     'environment.accelerate_config="fsdp.yaml"')
+    assert preflight(exp, cuda_devices=2) == []
+    plan = plan_launch(exp, Path("r"), cuda_devices=2)
+    read = subprocess.run([sys.executable, "-c", ACCELERATE_READS, json.dumps(flags(plan.argv)
+                           + ["-m", "tui_tune.train", "r"])], capture_output=True, text=True,
+                          check=True, cwd=workdir).stdout
+    assert json.loads(read.splitlines()[-1]) == {
+        "use_fsdp": True, "multi_gpu": False, "strategy": "SHARD_GRAD_OP", "num_processes": 2,
+        "mixed_precision": exp.environment.mixed_precision}
+
+
+def test_a_sharding_file_with_the_ddp_backend_is_refused(workdir):
+    """`--multi_gpu` beside an FSDP file makes accelerate drop FSDP without a word."""
+    (workdir / "fsdp.yaml").write_text(FSDP_FILE)
+    found = problem_keys(experiment("environment.num_processes=2",
+                                    'environment.accelerate_config="fsdp.yaml"'), 2)
+    assert "FSDP" in found["environment.distributed_backend"]
+    assert 'distributed_backend = "fsdp"' in found["environment.distributed_backend"]
+    (workdir / "ds.json").write_text('{"distributed_type": "DEEPSPEED"}')
+    found = problem_keys(experiment('environment.distributed_backend="fsdp"',
+                                    "environment.num_processes=2",
+                                    'environment.accelerate_config="ds.json"'), 2)
+    assert '"deepspeed"' in found["environment.distributed_backend"]
+    (workdir / "multi.yaml").write_text("distributed_type: MULTI_GPU\n")
+    assert problem_keys(experiment("environment.num_processes=2",
+                                   'environment.accelerate_config="multi.yaml"'), 2) == {}
+    (workdir / "broken.yaml").write_text("distributed_type: [FSDP\n")
+    found = problem_keys(experiment('environment.accelerate_config="broken.yaml"'), 2)
+    assert "broken.yaml" in found["environment.accelerate_config"]
+
+
+def test_multi_node_deepspeed_launches_per_node(workdir):
+    sets = ('environment.distributed_backend="deepspeed"', "environment.num_nodes=2",
+            'environment.main_process_ip="10.0.0.1"', "environment.num_processes=4")
+    plan = plan_launch(experiment(*sets), Path("r"), cuda_devices=4)
+    assert option(plan.argv, "--deepspeed_multinode_launcher") == "standard"  # not pdsh/ssh
+    assert option(plan.argv, "--num_processes") == "8" and "--use_deepspeed" in plan.argv
+    (workdir / "ds.yaml").write_text("distributed_type: DEEPSPEED\ndeepspeed_config:\n"
+                                     "  deepspeed_multinode_launcher: openmpi\n")
+    chosen = plan_launch(experiment(*sets, 'environment.accelerate_config="ds.yaml"'), Path("r"),
+                         cuda_devices=4)
+    assert "--deepspeed_multinode_launcher" not in chosen.argv  # the file's choice stands
+    one_node = plan_launch(experiment('environment.distributed_backend="deepspeed"',
+                                      "environment.num_processes=4"), Path("r"), cuda_devices=4)
+    assert "--deepspeed_multinode_launcher" not in one_node.argv
+
+
+def test_gpu_count_picks_from_cuda_visible_devices_uuids_included(workdir, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-aaa,MIG-bbb")
+    one = plan_launch(experiment("environment.gpus=1"), Path("r"), cuda_devices=2)
+    assert one.env_updates["CUDA_VISIBLE_DEVICES"] == "MIG-aaa"
+    every = plan_launch(experiment(), Path("r"), cuda_devices=2)
+    assert "CUDA_VISIBLE_DEVICES" not in every.env_updates  # all: the environment's choice
+    assert option(every.argv, "--num_processes") == "2" and "--multi_gpu" in every.argv
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
+    two = plan_launch(experiment("environment.gpus=2"), Path("r"), cuda_devices=4)
+    assert two.env_updates["CUDA_VISIBLE_DEVICES"] == "3,1"

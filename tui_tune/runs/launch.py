@@ -20,6 +20,11 @@ from pathlib import Path
 from tui_tune.config import ConfigError, Experiment, Problem, validate_experiment
 from tui_tune.config.toml_io import read_toml
 from tui_tune.monitor.gpu import gpu_count
+from tui_tune.runs.accelerate_file import (
+    AccelerateFileError,
+    multinode_launcher,
+    read_accelerate_file,
+)
 from tui_tune.runs.files import read_run_json, update_run_json
 from tui_tune.runs.preflight import preflight, visible_cuda_ids
 from tui_tune.runs.procs import main_processes, start_time
@@ -52,13 +57,13 @@ def load_experiment(run_dir: Path) -> Experiment:
         raise error.with_source(str(path)) from None
 
 
-def _selected_gpus(exp: Experiment, cuda: int) -> list[int] | None:
+def _selected_gpus(exp: Experiment, cuda: int) -> list[int | str] | None:
     """GPU ids for CUDA_VISIBLE_DEVICES, or None to leave the environment's choice alone."""
     gpus = exp.environment.gpus
     if gpus == "all":
         return None
     if isinstance(gpus, int):
-        return visible_cuda_ids(cuda)[:gpus]
+        return list(visible_cuda_ids(cuda)[:gpus])
     return list(gpus)
 
 
@@ -87,6 +92,7 @@ def plan_launch(exp: Experiment, run_dir: Path, resume: bool = False,
         argv.append("--multi_gpu")
     elif not cuda:
         argv.append("--cpu")
+    argv += _deepspeed_multinode(exp)
     if not cuda:
         threads = max(1, (os.cpu_count() or 1) // per_node)
         argv += ["--num_cpu_threads_per_process", str(threads)]
@@ -106,6 +112,21 @@ def plan_launch(exp: Experiment, run_dir: Path, resume: bool = False,
     if selected is not None:
         updates["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in selected)
     return LaunchPlan(argv, updates, per_node, bool(cuda))
+
+
+def _deepspeed_multinode(exp: Experiment) -> list[str]:
+    """Every node runs its own launch (node_rank), so DeepSpeed must not use its default pdsh
+    launcher, which would ssh into all nodes from each one; an explicit choice in the file wins."""
+    env = exp.environment
+    if env.distributed_backend != "deepspeed" or env.num_nodes < 2:
+        return []
+    if env.accelerate_config:
+        try:
+            if multinode_launcher(read_accelerate_file(env.accelerate_config)):
+                return []
+        except AccelerateFileError:
+            pass  # preflight reports the file
+    return ["--deepspeed_multinode_launcher", "standard"]
 
 
 def _free_port() -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tui_tune.config import Experiment, Problem
 from tui_tune.monitor.gpu import gpu_count
+from tui_tune.runs.accelerate_file import AccelerateFileError, backend_conflict
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
@@ -51,7 +52,19 @@ def _file_problems(exp: Experiment) -> list[Problem]:
                        ("environment.accelerate_config", exp.environment.accelerate_config)):
         if value and not Path(value).expanduser().exists():
             problems.append(Problem(key, f"not found: {value}"))
-    return problems
+    return problems + _accelerate_file_problems(exp)
+
+
+def _accelerate_file_problems(exp: Experiment) -> list[Problem]:
+    """The accelerate config file must be readable and agree with distributed_backend."""
+    env = exp.environment
+    if not env.accelerate_config or not Path(env.accelerate_config).expanduser().is_file():
+        return []
+    try:
+        conflict = backend_conflict(env.accelerate_config, env.distributed_backend)
+    except AccelerateFileError as error:
+        return [Problem("environment.accelerate_config", str(error))]
+    return [Problem("environment.distributed_backend", conflict)] if conflict else []
 
 
 def _device_problems(exp: Experiment, cuda: int) -> list[Problem]:
@@ -104,9 +117,10 @@ def _installed(module: str) -> bool:
         return False
 
 
-def visible_cuda_ids(cuda: int) -> list[int]:
-    """GPU ids this process may use: CUDA_VISIBLE_DEVICES if set (numeric ids), else all."""
+def visible_cuda_ids(cuda: int) -> list[str]:
+    """GPUs this process may use: the entries of CUDA_VISIBLE_DEVICES if set (numbers, or UUIDs
+    such as MIG-... on sliced GPUs, kept as written), else every index the driver reports."""
     raw = os.environ.get("CUDA_VISIBLE_DEVICES")
     if raw is None:
-        return list(range(cuda))
-    return [int(x) for x in raw.split(",") if x.strip().isdigit()]
+        return [str(i) for i in range(cuda)]
+    return [x.strip() for x in raw.split(",") if x.strip()]

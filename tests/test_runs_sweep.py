@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
+import time
 
+import psutil
 import pytest
 from test_runs_process import demo_overrides, reached_step, wait_for
 
 from tui_tune.config.presets import resolve
+from tui_tune.runs.files import update_run_json
 from tui_tune.runs.status import run_status
 from tui_tune.runs.store import RunStore
 from tui_tune.runs.sweep import create_sweep, list_sweeps, runner_process, start_runner, stop_sweep
+from tui_tune.runs.sweep_runner import SweepRunner
 
 pytestmark = pytest.mark.slow
 
@@ -51,3 +57,25 @@ def test_stopping_a_sweep_stops_its_run_and_cancels_the_queue(tmp_path, demo_ass
     assert statuses == {first: "stopped", second: "stopped"}
     assert not runner.is_running() or runner.status() == "zombie"
     assert not (store.root / second / "events.jsonl").exists()
+
+
+def test_a_restarted_runner_gives_each_gpu_one_run(tmp_path, demo_assets):
+    """One run per listed GPU; a runner started again (`sweep --continue`) learns which GPU a
+    still-running member holds from its run.json instead of starting a second run on it."""
+    store, sweep_dir = make_sweep(tmp_path, demo_assets, "environment.gpus=[0, 1]",
+                                  "sweep.training.lr=[0.001, 0.002, 0.004]")
+    first, second, third = json.loads((sweep_dir / "sweep.json").read_text())["runs"]
+    assert json.loads((sweep_dir / "sweep.json").read_text())["gpus"] == [0, 1]
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                               start_new_session=True)
+    try:
+        update_run_json(store.root / first, launched_at=time.time(), pid=sleeper.pid,
+                        pid_start_time=psutil.Process(sleeper.pid).create_time(),
+                        cuda_visible_devices="0")
+        runner = SweepRunner(sweep_dir)
+        assert runner._free_slots([0, 1], [first], [second, third]) == [(second, [1])]
+        assert runner._free_slots([0, 1], [], [second, third]) == [(second, [0]), (third, [1])]
+        assert SweepRunner(sweep_dir)._free_slots(None, [first], [second]) == []
+    finally:
+        sleeper.kill()
+        sleeper.wait()

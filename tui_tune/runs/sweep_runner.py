@@ -50,11 +50,22 @@ class SweepRunner:
         return 0
 
     def _free_slots(self, gpus: list[int] | None, running: list[str], queued: list[str]):
+        """(run id, its GPUs) to start now: one run at a time, or one per free listed GPU."""
         if not gpus:
             return [(queued[0], None)] if queued and not running else []
-        busy = {g for r in running for g in (self.assigned.get(r) or [])}
+        busy = {g for r in running for g in self._gpus_of(r)}
         free = [g for g in gpus if g not in busy]
         return [(run_id, [gpu]) for run_id, gpu in zip(queued, free)]
+
+    def _gpus_of(self, run_id: str) -> list[int]:
+        """The GPUs a running member holds, from its run.json (so a restarted runner knows)."""
+        if run_id in self.assigned:
+            return self.assigned[run_id] or []
+        info = read_json(self.runs_root / run_id / "run.json") or {}
+        devices = info.get("cuda_visible_devices")
+        if not isinstance(devices, str):
+            return []
+        return [int(x) for x in devices.split(",") if x.strip().isdigit()]
 
     def _start(self, run_id: str, gpus: list[int] | None) -> None:
         from tui_tune.runs.launch import LaunchError, launch

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -281,3 +282,52 @@ def test_export_of_a_run_without_final_weights_warns(workdir):
     with tarfile.open(result.stdout.strip()) as tar:
         assert f"{run_dir.name}/events.jsonl" in tar.getnames()
     assert not list(workdir.glob(".*.partial"))
+
+
+def live_fake_run(store: RunStore):
+    """A run whose "launcher" is a sleeping process: alive until the test kills it."""
+    run_dir = finished_run(store, end={})
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                               start_new_session=True)
+    update_run_json(run_dir, launched_at=time.time(), pid=sleeper.pid,
+                    pid_start_time=psutil.Process(sleeper.pid).create_time())
+    return run_dir, sleeper
+
+
+def test_logs_follow_prints_new_output_until_the_run_ends(workdir):
+    run_dir, sleeper = live_fake_run(RunStore())
+    logs = subprocess.Popen([sys.executable, "-m", "tui_tune", "logs", "-f", run_dir.name],
+                            cwd=workdir, stdout=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    try:
+        assert logs.stdout.readline() == "hello from the worker\n"
+        with open(run_dir / "console.log", "a") as handle:
+            handle.write("step 21\n")
+        assert logs.stdout.readline() == "step 21\n"
+        with open(run_dir / "console.log", "a") as handle:
+            handle.write("last words\n")
+        sleeper.kill()  # the run ends: -f stops after printing what is left
+        sleeper.wait()
+        assert logs.wait(timeout=30) == 0
+        assert logs.stdout.read() == "last words\n"
+    finally:
+        for proc in (sleeper, logs):
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_ctrl_c_in_watch_detaches_and_leaves_the_run_alone(workdir):
+    run_dir, sleeper = live_fake_run(RunStore())
+    watch = subprocess.Popen([sys.executable, "-m", "tui_tune", "watch", run_dir.name],
+                             cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, stdin=subprocess.DEVNULL)
+    try:
+        assert watch.stdout.readline().startswith("step 20/20")
+        watch.send_signal(signal.SIGINT)
+        _, err = watch.communicate(timeout=30)
+        assert watch.returncode == 0 and "detached" in err
+        assert sleeper.poll() is None  # watch is read-only: the run goes on
+    finally:
+        for proc in (sleeper, watch):
+            if proc.poll() is None:
+                proc.kill()

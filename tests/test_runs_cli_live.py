@@ -21,6 +21,7 @@ from tui_tune.runs.follow import read_events
 from tui_tune.runs.procs import all_processes
 from tui_tune.runs.status import run_status
 from tui_tune.runs.store import RunStore
+from tui_tune.runs.sweep import list_sweeps
 
 pytestmark = pytest.mark.slow
 
@@ -128,3 +129,31 @@ def test_ctrl_c_stops_with_a_checkpoint_and_resume_continues(tmp_path, demo_asse
     after = steps[steps.index(stopped_at) + 1:]
     assert after and after[0] == stopped_at + 1 and after[-1] == 30
     assert json.loads((run_dir / "run.json").read_text())["launches"] == 2
+
+
+def test_an_attached_run_that_fails_exits_1_with_the_reason(tmp_path, demo_assets):
+    argv, kw = tui_tune("run", "demo-tiny", *demo_sets(demo_assets, 'dataset.answer_column="nope"'),
+                        cwd=tmp_path)
+    result = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=240,
+                            stdin=subprocess.DEVNULL, **kw)
+    assert result.returncode == 1, result.stderr
+    assert ": failed" in result.stderr and "'nope'" in result.stderr
+    (summary,) = RunStore(tmp_path / "runs").list()
+    assert summary.status == "failed" and not all_processes(summary.path)
+
+
+def test_a_detached_sweep_outlives_its_cli_and_completes(tmp_path, demo_assets):
+    argv, kw = tui_tune("sweep", "demo-tiny", *demo_sets(demo_assets, "training.max_steps=2",
+                                                         "sweep.training.lr=[0.001, 0.002]"),
+                        "--detach", cwd=tmp_path)
+    started = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL, **kw)
+    assert started.returncode == 0, started.stderr  # the CLI is gone; the runner is not
+    store = RunStore(tmp_path / "runs")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list_sweeps(store)[0].done:
+        time.sleep(1.0)  # done: no run queued or running, and the runner has exited
+    assert [s.status for s in store.list()] == ["completed"] * 2
+    argv, kw = tui_tune("sweep", "--list", cwd=tmp_path)
+    listed = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60, **kw)
+    assert listed.stdout.count("completed") == 2 and "runner ended" in listed.stdout

@@ -331,3 +331,31 @@ def test_ctrl_c_in_watch_detaches_and_leaves_the_run_alone(workdir):
         for proc in (sleeper, watch):
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_watch_of_a_queued_sweep_member_waits_for_its_turn(workdir):
+    from tui_tune.runs.sweep import SWEEP_JSON, sweeps_root
+
+    store = RunStore()
+    sweep_dir = sweeps_root(store) / "20260101-000000-demo-tiny"
+    sweep_dir.mkdir(parents=True)
+    run_dir = store.create(resolve("demo-tiny").experiment, "demo-tiny", sweep_id=sweep_dir.name)
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                              start_new_session=True)
+    (sweep_dir / SWEEP_JSON).write_text(json.dumps({
+        "runs": [run_dir.name], "runner_pid": runner.pid,
+        "runner_start_time": psutil.Process(runner.pid).create_time()}))
+    watch = subprocess.Popen([sys.executable, "-m", "tui_tune", "watch", run_dir.name],
+                             cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(7)  # past the 5 s a plain run gets to show up as started
+        assert watch.poll() is None
+        update_run_json(run_dir, launched_at=time.time() - 1)
+        (run_dir / "events.jsonl").write_text(encode(make_event("end", status="completed")))
+        _, err = watch.communicate(timeout=30)
+        assert watch.returncode == 0 and f"{run_dir.name}: completed" in err
+    finally:
+        for proc in (runner, watch):
+            if proc.poll() is None:
+                proc.kill()

@@ -103,6 +103,17 @@ class RunWatcher:
         return self.store.summary(self.run_dir)
 
     def wait_until_started(self, timeout_s: float = 5.0) -> None:
+        """Wait for a just-launched run to show up as started; a sweep member waits for its
+        turn as long as the sweep's runner is alive to start it."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self.summary().status == "queued":
-            time.sleep(0.1)
+        while (summary := self.summary()).status == "queued":
+            if time.monotonic() >= deadline and not self._sweep_will_start(summary):
+                return
+            time.sleep(0.1 if time.monotonic() < deadline else 1.0)
+
+    def _sweep_will_start(self, summary: RunSummary) -> bool:
+        from tui_tune.runs.sweep import runner_process, sweeps_root
+
+        if not summary.sweep_id:
+            return False
+        return runner_process(sweeps_root(self.store) / summary.sweep_id) is not None

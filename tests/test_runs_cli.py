@@ -359,3 +359,29 @@ def test_watch_of_a_queued_sweep_member_waits_for_its_turn(workdir):
         for proc in (runner, watch):
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_stop_of_a_sweep_ends_its_runner_and_runs_and_cancels_the_queue(workdir):
+    from tui_tune.runs.sweep import SWEEP_JSON, sweeps_root
+
+    store = RunStore()
+    sweep_dir = sweeps_root(store) / "20260101-000000-demo-tiny"
+    sweep_dir.mkdir(parents=True)
+    running, sleeper = live_fake_run(store)
+    queued = store.create(resolve("demo-tiny").experiment, "demo-tiny", sweep_id=sweep_dir.name)
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                              start_new_session=True)
+    (sweep_dir / SWEEP_JSON).write_text(json.dumps({
+        "runs": [running.name, queued.name], "runner_pid": runner.pid,
+        "runner_start_time": psutil.Process(runner.pid).create_time()}))
+    try:
+        result = tui_tune("stop", sweep_dir.name[:12], "--grace", "1", cwd=workdir)
+        assert result.returncode == 0, result.stderr
+        assert runner.wait(timeout=10) is not None and sleeper.wait(timeout=10) is not None
+        assert f"{running.name}: stopped" in result.stdout
+        assert f"{queued.name}: stopped" in result.stdout
+        assert "before this run started" in json.loads((queued / "run.json").read_text())["reason"]
+    finally:
+        for proc in (runner, sleeper):
+            if proc.poll() is None:
+                proc.kill()

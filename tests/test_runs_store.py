@@ -229,3 +229,29 @@ def test_a_run_launched_on_another_machine_is_not_declared_dead(workdir):
     write_events(run_dir, {**make_event("end", status="failed", error="CUDA error"),
                            "t": time.time()})
     assert run_state(run_dir).status == "failed"
+
+
+def test_run_json_readers_never_see_a_half_written_file(tmp_path):
+    """The worker and the launcher rewrite run.json while the app and `ls` read it."""
+    import threading
+
+    from tui_tune.runs.files import read_json, write_json_atomic
+
+    path = tmp_path / "run.json"
+    write_json_atomic(path, {"n": 0})
+    done = threading.Event()
+
+    def writer():
+        for n in range(1, 400):
+            write_json_atomic(path, {"n": n, "padding": "x" * 20000})
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    reads = broken = 0
+    while not done.is_set():
+        reads += 1
+        broken += read_json(path) is None
+    thread.join()
+    assert reads > 10 and broken == 0
+    assert read_json(path)["n"] == 399 and list(tmp_path.iterdir()) == [path]

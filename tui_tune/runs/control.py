@@ -15,8 +15,6 @@ import tarfile
 import time
 from pathlib import Path
 
-import psutil
-
 from tui_tune.runs.files import read_run_json, update_run_json
 from tui_tune.runs.follow import EventFollower
 from tui_tune.runs.procs import (
@@ -25,6 +23,7 @@ from tui_tune.runs.procs import (
     main_processes,
     rank_processes,
     signal_all,
+    wait_gone,
 )
 from tui_tune.runs.status import END_STATUSES, run_state, run_status
 from tui_tune.runs.summary import SummaryCache
@@ -50,10 +49,10 @@ def stop(run_dir: Path, grace_s: float = 60.0) -> str:
     launcher = launcher_process(run_dir)
     if launcher is not None:
         signal_all([launcher], signal.SIGTERM)
-        _wait_gone([launcher], LAUNCHER_GRACE_S)
+        wait_gone([launcher], LAUNCHER_GRACE_S)
     leftovers = all_processes(run_dir)
     signal_all(leftovers, signal.SIGKILL)
-    _wait_gone(leftovers, 10.0)
+    wait_gone(leftovers, 10.0)
     _reap_own_children()
     if not ended:
         update_run_json(run_dir, status="stopped", ended_at=time.time(),
@@ -71,7 +70,7 @@ def _wait_for_end(run_dir: Path, launched_at: object, grace_s: float) -> bool:
         while time.monotonic() < deadline:
             if any(e["kind"] == "end" and e.get("status") in END_STATUSES
                    for e in follower.poll()):
-                _wait_gone(rank_processes(run_dir), 5.0)  # let the ranks exit after writing it
+                wait_gone(rank_processes(run_dir), 5.0)  # let the ranks exit after writing it
                 return True
             ranks_left = rank_processes(run_dir)
             if (had_ranks and not ranks_left) or not main_processes(run_dir):
@@ -91,26 +90,6 @@ def end_event_since(run_dir: Path, launched_at: object) -> bool:
     t = end.get("t")
     return not isinstance(launched_at, (int, float)) or not isinstance(t, (int, float)) \
         or t >= launched_at - 2.0
-
-
-def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> None:
-    """Wait until each process has exited. A zombie counts as gone: a launcher started by another
-    process (the app) stays a zombie until that parent reaps it, which may take a while."""
-    deadline = time.monotonic() + timeout_s
-    left = list(procs)
-    while left and time.monotonic() < deadline:
-        try:
-            psutil.wait_procs(left, timeout=POLL_S)  # reaps our own children at once
-        except psutil.Error:
-            pass
-        left = [p for p in left if _alive(p)]
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def _reap_own_children() -> None:

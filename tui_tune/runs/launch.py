@@ -163,7 +163,7 @@ def _start(run_dir: Path, plan: LaunchPlan, resume: bool) -> int:
         process = subprocess.Popen(plan.argv, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                    close_fds=True)
-    _children.append(process)
+    adopt(process)
     previous = read_run_json(run_dir)
     update_run_json(run_dir, argv=plan.argv, pid=process.pid, pgid=process.pid,
                     pid_start_time=start_time(process.pid) or launched_at,
@@ -179,6 +179,11 @@ def _start(run_dir: Path, plan: LaunchPlan, resume: bool) -> int:
 def resume(run_dir: Path) -> int:
     """Relaunch in the same directory; the worker continues from the newest checkpoint."""
     return launch(run_dir, resume=True)
+
+
+def adopt(process: subprocess.Popen) -> None:
+    """Remember a detached child (launcher, sweep runner) so reap_children collects its exit."""
+    _children.append(process)
 
 
 def reap_children() -> None:

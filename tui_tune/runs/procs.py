@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import time
 from pathlib import Path
 
 import psutil
@@ -123,3 +124,16 @@ def signal_all(procs: list[psutil.Process], sig: int = signal.SIGKILL) -> None:
             proc.send_signal(sig)
         except psutil.Error:
             continue
+
+
+def wait_gone(procs: list[psutil.Process], timeout_s: float) -> None:
+    """Wait until each process has exited. A zombie counts as gone: a launcher started by another
+    process (the app) stays a zombie until that parent reaps it, which may take a while."""
+    deadline = time.monotonic() + timeout_s
+    left = list(procs)
+    while left and time.monotonic() < deadline:
+        try:
+            psutil.wait_procs(left, timeout=0.2)  # reaps our own children at once
+        except psutil.Error:
+            pass
+        left = [p for p in left if _is_running(p)]

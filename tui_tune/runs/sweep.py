@@ -21,7 +21,7 @@ import psutil
 
 from tui_tune.config import Experiment, expand
 from tui_tune.runs.files import read_json, update_run_json, write_json_atomic
-from tui_tune.runs.procs import live_process, start_time
+from tui_tune.runs.procs import live_process, start_time, wait_gone
 from tui_tune.runs.status import run_status
 from tui_tune.runs.store import RunNotFound, RunStore
 
@@ -83,12 +83,15 @@ def _new_sweep_dir(root: Path, base: str) -> Path:
 
 def start_runner(sweep_dir: Path) -> int:
     """Start the detached sweep runner; returns its pid."""
+    from tui_tune.runs.launch import adopt
+
     sweep_dir = Path(sweep_dir).resolve()
     with open(sweep_dir / "runner.log", "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "tui_tune.runs.sweep_runner", str(sweep_dir)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True)
+    adopt(process)
     _update(sweep_dir, runner_pid=process.pid,
             runner_start_time=start_time(process.pid) or time.time(), stop_requested=False)
     return process.pid
@@ -141,9 +144,8 @@ def stop_sweep(store: RunStore, sweep_dir: Path, grace_s: float = 60.0) -> dict[
     runner = runner_process(sweep_dir)
     if runner is not None:
         runner.send_signal(signal.SIGTERM)  # it stops its running members, then exits
-        try:
-            runner.wait(timeout=grace_s + 30)
-        except psutil.TimeoutExpired:
+        wait_gone([runner], grace_s + 30)
+        if runner_process(sweep_dir) is not None:
             runner.kill()
     summary = sweep_summary(store, sweep_dir)
     for run_id, status in summary.statuses.items():

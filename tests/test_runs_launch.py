@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -122,8 +123,17 @@ from accelerate.commands.launch import _validate_launch_command, launch_command_
 args, _, _ = _validate_launch_command(launch_command_parser().parse_args(json.loads(sys.argv[1])))
 print(json.dumps({"use_fsdp": bool(args.use_fsdp), "multi_gpu": bool(args.multi_gpu),
                   "strategy": getattr(args, "fsdp_sharding_strategy", None),
-                  "num_processes": args.num_processes, "mixed_precision": args.mixed_precision}))
+                  "num_processes": args.num_processes, "mixed_precision": args.mixed_precision,
+                  "gpu_ids": args.gpu_ids}))
 """
+
+
+def accelerate_reads(argv: list[str], cwd: Path, env: dict | None = None) -> dict:
+    """How accelerate itself understands the flags of a launch plan."""
+    out = subprocess.run([sys.executable, "-c", ACCELERATE_READS, json.dumps(
+        flags(argv) + ["-m", "tui_tune.train", "r"])], capture_output=True, text=True,
+        check=True, cwd=cwd, env={**os.environ, **(env or {})}).stdout
+    return json.loads(out.splitlines()[-1])
 
 
 def test_accelerate_config_file_reaches_accelerate_with_fsdp(workdir):
@@ -132,12 +142,27 @@ def test_accelerate_config_file_reaches_accelerate_with_fsdp(workdir):
                      'environment.accelerate_config="fsdp.yaml"')
     assert preflight(exp, cuda_devices=2) == []
     plan = plan_launch(exp, Path("r"), cuda_devices=2)
-    read = subprocess.run([sys.executable, "-c", ACCELERATE_READS, json.dumps(flags(plan.argv)
-                           + ["-m", "tui_tune.train", "r"])], capture_output=True, text=True,
-                          check=True, cwd=workdir).stdout
-    assert json.loads(read.splitlines()[-1]) == {
+    assert accelerate_reads(plan.argv, workdir) == {
         "use_fsdp": True, "multi_gpu": False, "strategy": "SHARD_GRAD_OP", "num_processes": 2,
-        "mixed_precision": exp.environment.mixed_precision}
+        "mixed_precision": exp.environment.mixed_precision, "gpu_ids": "all"}
+
+
+def test_a_default_accelerate_config_cannot_change_the_run(workdir):
+    """`accelerate config` leaves a default file that accelerate reads when no file is named:
+    it must not turn a one-GPU run into MULTI_GPU or pick other GPUs than CUDA_VISIBLE_DEVICES."""
+    (workdir / "hf" / "accelerate").mkdir(parents=True)
+    (workdir / "hf" / "accelerate" / "default_config.yaml").write_text(
+        "compute_environment: LOCAL_MACHINE\ndistributed_type: MULTI_GPU\ngpu_ids: 0,1\n"
+        "num_processes: 2\nmixed_precision: fp16\n")
+    plan = plan_launch(experiment("environment.gpus=[3]", 'environment.mixed_precision="bf16"'),
+                       Path("r"), cuda_devices=4)
+    assert plan.env_updates["CUDA_VISIBLE_DEVICES"] == "3"
+    read = accelerate_reads(plan.argv, workdir, {"HF_HOME": str(workdir / "hf")})
+    assert (read["multi_gpu"], read["use_fsdp"], read["num_processes"]) == (False, False, 1)
+    assert (read["gpu_ids"], read["mixed_precision"]) == ("all", "bf16")
+    two = plan_launch(experiment("environment.num_processes=2"), Path("r"), cuda_devices=0)
+    read = accelerate_reads(two.argv, workdir, {"HF_HOME": str(workdir / "hf")})
+    assert (read["multi_gpu"], read["num_processes"]) == (True, 2)
 
 
 def test_a_sharding_file_with_the_ddp_backend_is_refused(workdir):

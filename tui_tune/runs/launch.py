@@ -30,6 +30,7 @@ from tui_tune.runs.preflight import preflight, visible_cuda_ids
 from tui_tune.runs.procs import main_processes, start_time
 
 ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]
+PLAIN_CONFIG = Path(__file__).with_name("accelerate_plain.yaml")  # shields from a default config
 _children: list[subprocess.Popen] = []  # reaped now and then so no zombies pile up in the app
 
 
@@ -81,9 +82,9 @@ def plan_launch(exp: Experiment, run_dir: Path, resume: bool = False,
     else:
         per_node = env.num_processes or ((len(selected) if selected is not None
                                           else len(visible_cuda_ids(cuda))) if cuda else 1) or 1
-    argv = list(ACCELERATE)
-    if env.accelerate_config:
-        argv += ["--config_file", env.accelerate_config]
+    argv = [*ACCELERATE, "--config_file", env.accelerate_config or str(PLAIN_CONFIG)]
+    if cuda:
+        argv += ["--gpu_ids", "all"]  # GPUs are chosen by CUDA_VISIBLE_DEVICES, never by a file
     if env.distributed_backend == "fsdp":
         argv.append("--use_fsdp")
     elif env.distributed_backend == "deepspeed":

@@ -158,6 +158,7 @@ def test_watch_exit_code_follows_the_run_status(workdir, end, status, code):
     assert "step 20/20" in result.stdout
     if status == "oom":
         assert "OutOfMemoryError: CUDA out of memory" in result.stderr
+        assert "during backward" in result.stderr and "training.batch_size" in result.stderr
     if status == "died":
         assert "hello from the worker" in result.stderr  # the console.log tail says why
     listed = json.loads(tui_tune("ls", "--json", cwd=workdir).stdout)

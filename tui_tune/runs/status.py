@@ -90,10 +90,19 @@ def _timestamp(value: Any) -> float | None:
     return None
 
 
+OOM_HINT = ("to fit, lower training.batch_size (raise training.grad_accumulation to keep the "
+            "effective batch) or tokenizer.max_length, or turn on "
+            "architecture.gradient_checkpointing")
+
+
 def _end_reason(end: dict[str, Any]) -> str:
     parts = [str(end[k]) for k in ("error_type", "error", "message", "error_message")
              if end.get(k)]
-    return ": ".join(parts)
+    reason = ": ".join(parts)
+    if end.get("status") == "oom":
+        phase = f" during {end['phase']}" if end.get("phase") else ""
+        reason = f"out of memory{phase}: {reason or 'no details'}\n{OOM_HINT}"
+    return reason
 
 
 def _died_reason(run_dir: Path) -> str:

@@ -78,6 +78,8 @@ def test_runs_dir_option_and_environment(workdir):
     run_dir = finished_run(other)
     assert run_dir.name in tui_tune("ls", "--runs-dir", "elsewhere", cwd=workdir).stdout
     assert run_dir.name in tui_tune("--runs-dir", "elsewhere", "ls", cwd=workdir).stdout
+    assert run_dir.name in tui_tune("--runs-dir=elsewhere", "ls", cwd=workdir).stdout
+    assert run_dir.name in tui_tune("ls", "--runs-dir=elsewhere", cwd=workdir).stdout
     assert run_dir.name in tui_tune("ls", cwd=workdir,
                                     env_extra={"TUI_TUNE_RUNS": str(other.root)}).stdout
     assert "no runs" in tui_tune("ls", cwd=workdir).stdout

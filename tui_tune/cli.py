@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if len(argv) > 2 and argv[0] == "--runs-dir" and argv[2] in COMMANDS:
         argv = [argv[2], "--runs-dir", argv[1], *argv[3:]]  # `tui-tune --runs-dir D ls`
+    elif len(argv) > 1 and argv[0].startswith("--runs-dir=") and argv[1] in COMMANDS:
+        argv = [argv[1], argv[0], *argv[2:]]  # `tui-tune --runs-dir=D ls`
     if argv and argv[0] in COMMANDS:
         module = importlib.import_module(COMMANDS[argv[0]][0])
         return module.main(argv)

@@ -388,3 +388,23 @@ def test_stop_of_a_sweep_ends_its_runner_and_runs_and_cancels_the_queue(workdir)
         for proc in (runner, sleeper):
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_live_view_shows_the_numbers_that_matter(workdir):
+    from rich.console import Console
+
+    from tui_tune.runs.cli_view import live_panel
+
+    run_dir, sleeper = live_fake_run(RunStore())
+    try:
+        console = Console(record=True, width=120, color_system=None)
+        console.print(live_panel(RunStore().summary(run_dir)))
+        text = console.export_text()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    header, values = [line.split() for line in text.splitlines()[2:4]]
+    assert text.splitlines()[0].split() == [run_dir.name, "running"]
+    assert header == ["step", "loss", "lr", "grad", "norm", "val", "loss", "tokens/s", "elapsed",
+                      "ETA"]
+    assert values[:5] == ["20/20", "0.5", "0.0001", "1", "-"] and values[5] == "99"

@@ -48,8 +48,10 @@ def live_panel(summary: RunSummary) -> Group:
     extra = summary.extra
     header = Text.assemble((summary.run_id, "bold"), "  ",
                            (summary.status, STATUS_STYLE.get(summary.status, "")))
-    bar = ProgressBar(total=float(summary.steps_total or 1), completed=float(summary.step),
-                      width=48)
+    bar = Table.grid(padding=(0, 1))  # a bare ProgressBar ends no line: the table would follow it
+    bar.add_row(ProgressBar(total=float(summary.steps_total or 1), completed=float(summary.step),
+                            width=48),
+                f"{100 * summary.step / summary.steps_total:.0f}%" if summary.steps_total else "")
     table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2))
     for name in ("step", "loss", "lr", "grad norm", "val loss", "tokens/s", "elapsed", "ETA"):
         table.add_column(name, justify="right", style="cyan" if name == "loss" else None)

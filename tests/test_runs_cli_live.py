@@ -157,3 +157,18 @@ def test_a_detached_sweep_outlives_its_cli_and_completes(tmp_path, demo_assets):
     argv, kw = tui_tune("sweep", "--list", cwd=tmp_path)
     listed = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60, **kw)
     assert listed.stdout.count("completed") == 2 and "runner ended" in listed.stdout
+
+
+def test_run_detach_returns_at_once_and_cli_stop_ends_the_run(tmp_path, demo_assets):
+    argv, kw = tui_tune("run", "demo-tiny", *demo_sets(demo_assets, "training.max_steps=400"),
+                        "--detach", cwd=tmp_path)
+    started = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL, **kw)
+    assert started.returncode == 0 and "detached" in started.stderr, started.stderr
+    run_dir = wait_for_step(RunStore(tmp_path / "runs"), 2)
+    procs = all_processes(run_dir)
+    argv, kw = tui_tune("stop", run_dir.name[:15], cwd=tmp_path)
+    stopped = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=120, **kw)
+    assert stopped.returncode == 0 and f"{run_dir.name}: stopped" in stopped.stderr
+    assert not [p for p in procs if p.is_running() and p.status() != "zombie"]
+    assert list((run_dir / "checkpoints").glob("step-*"))

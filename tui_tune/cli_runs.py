@@ -24,7 +24,9 @@ REFRESH_S = 0.25
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"tui-tune {command}", description=_DESCRIPTIONS[command])
+    parser = argparse.ArgumentParser(prog=f"tui-tune {command}", description=_DESCRIPTIONS[command],
+                                     epilog=_EXIT_CODES_HELP if command in
+                                     ("run", "resume", "watch", "sweep", "stop") else None)
     parser.add_argument("--runs-dir", metavar="DIR",
                         help="where runs live (default ./runs or $TUI_TUNE_RUNS)")
     if command in ("run", "sweep"):
@@ -58,6 +60,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
+_EXIT_CODES_HELP = ("exit codes follow the run's final status: 0 completed (or detached), 1 failed, "
+                    "2 usage or settings error, 3 stopped, 4 out of memory, 5 died; `stop` exits "
+                    "0 once the run is stopped.")
 _DESCRIPTIONS = {
     "run": "Launch a run from a preset. Attached by default: a live view; Ctrl-C asks whether "
            "to stop the run or detach from it.",

@@ -153,3 +153,16 @@ def test_every_chart_line_really_fills_its_width():
         assert all(cell_len(s.text) == width for s in chart.render_strips(width, height))
     chart.set_series("a-very-long-series-name", x, x, "cyan")  # legend wider than the chart
     assert all(cell_len(s.text) == 30 for s in chart.render_strips(30, 8))
+
+
+def test_monitor_header_shows_status_step_epoch_and_eta_within_80_columns():
+    from rich.text import Text
+
+    from tui_tune.tui.monitor_view import header_markup
+    series = series_from(fixed_events(steps=100, total=200, status=None))
+    line = Text.from_markup("20260101-000000-demo-tiny  " +
+                            header_markup(series, "running", False)).plain
+    assert "running" in line and "step 100/200" in line and "epoch 1.00" in line
+    assert "ETA 1:40" in line[:80]  # 100 steps left at 1 step/s; cut last: tok/s, elapsed
+    assert "ETA" not in header_markup(series, "stopped", False)
+    assert "read-only" in header_markup(series, "running", True)

@@ -27,15 +27,15 @@ def header_markup(series: RunSeries, status: str, read_only: bool) -> str:
     parts = [status_markup(status), f"step {step}" + (f"/{total}" if total else "")]
     if epoch.size and math.isfinite(epoch[-1]):
         parts.append(f"epoch {epoch[-1]:.2f}")
-    start_t, times = series.start.get("t"), series.step_values("t")
-    if isinstance(start_t, (int, float)) and times.size:
-        parts.append(f"elapsed {duration(times[-1] - start_t)}")
     rate = step_rate(series)
     if status == "running" and rate and total:
         parts.append(f"ETA {duration((int(total) - step) / rate)}")
     tps = series.step_values("tokens_per_s")
     if tps.size and math.isfinite(tps[-1]):
         parts.append(f"{tps[-1]:,.0f} tok/s")
+    start_t, times = series.start.get("t"), series.step_values("t")  # last: cut first at 80
+    if isinstance(start_t, (int, float)) and times.size:
+        parts.append(f"elapsed {duration(times[-1] - start_t)}")
     if read_only:
         parts.append("[dim]read-only[/dim]")
     return "  ".join(parts)

@@ -161,8 +161,7 @@ def test_monitor_header_shows_status_step_epoch_and_eta_within_80_columns():
     from tui_tune.tui.monitor_view import header_markup
     series = series_from(fixed_events(steps=100, total=200, status=None))
     line = Text.from_markup("20260101-000000-demo-tiny  " +
-                            header_markup(series, "running", False)).plain
+                            header_markup(series, "running")).plain
     assert "running" in line and "step 100/200" in line and "epoch 1.00" in line
     assert "ETA 1:40" in line[:80]  # 100 steps left at 1 step/s; cut last: tok/s, elapsed
-    assert "ETA" not in header_markup(series, "stopped", False)
-    assert "read-only" in header_markup(series, "running", True)
+    assert "ETA" not in header_markup(series, "stopped")

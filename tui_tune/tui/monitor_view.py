@@ -20,7 +20,7 @@ def step_rate(series: RunSeries, window: int = 50) -> float | None:
     return float((steps[-1] - steps[lo]) / dt) if dt > 0 else None
 
 
-def header_markup(series: RunSeries, status: str, read_only: bool) -> str:
+def header_markup(series: RunSeries, status: str) -> str:
     total = series.start.get("steps_total")
     step = series.last_step
     epoch = series.step_values("epoch")
@@ -36,8 +36,6 @@ def header_markup(series: RunSeries, status: str, read_only: bool) -> str:
     start_t, times = series.start.get("t"), series.step_values("t")  # last: cut first at 80
     if isinstance(start_t, (int, float)) and times.size:
         parts.append(f"elapsed {duration(times[-1] - start_t)}")
-    if read_only:
-        parts.append("[dim]read-only[/dim]")
     return "  ".join(parts)
 
 

@@ -181,6 +181,8 @@ async def test_list_switch_edits_show_dirty_marker_diff_and_save(workdir):
         assert "modified" not in str(title.render())
         await open_tab(pilot, "prediction")
         await focus_field(pilot, "field-prediction-stop_strings")
+        help_panel = str(editor.query_one("#field-help").render())
+        assert "prediction.stop_strings" in help_panel and "comma" in help_panel
         await replace_text(pilot, "###, a\\, b")
         await focus_field(pilot, "field-prediction-do_sample")
         await pilot.press("space")
@@ -227,3 +229,20 @@ async def test_save_as_over_an_existing_preset_asks_first(workdir):
         await pilot.press("y")
         await wait_for(pilot, lambda: not state.dirty)
     assert tomllib.loads(taken.read_text())["general"] == {"experiment_name": "mine"}
+
+
+async def test_choices_are_picked_from_a_select_with_the_keyboard(workdir):
+    from textual.widgets import Select
+    state = EditorState.from_preset("demo-tiny")
+    app = TuneApp(start=lambda: EditorScreen(state))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_tab(pilot, "training")
+        await focus_field(pilot, "field-training-schedule")
+        select = app.screen.query_one("#field-training-schedule", Select)
+        choices = [value for _, value in select._options if value is not Select.NULL]
+        target = choices[(choices.index(state.value("training.schedule")) + 1) % len(choices)]
+        await pilot.press("enter")  # opens the list on the current choice
+        await pilot.pause()
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: state.value("training.schedule") == target)
+        assert state.dirty

@@ -1,5 +1,5 @@
 """With a real training run: launch from the editor reaches `running`, closing the app does not
-stop it, and stop from the monitor (confirmed) ends it as `stopped`."""
+stop it, stop from the monitor (confirmed) ends it as `stopped`, and r resumes it."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def worker_path(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
-async def test_launch_from_editor_then_stop_from_monitor(workdir, demo_assets, worker_path):
+async def test_launch_from_editor_then_stop_and_resume_from_monitor(workdir, demo_assets, worker_path):
     state = EditorState.from_preset("demo-tiny")
     state.set_value("general.backbone", str(demo_assets / "model"))
     state.set_value("dataset.train_file", str(demo_assets / "data" / "train.jsonl"))
@@ -55,7 +55,10 @@ async def test_launch_from_editor_then_stop_from_monitor(workdir, demo_assets, w
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             await pilot.press("y")
             await wait_for(pilot, lambda: monitor.status == "stopped", timeout=120)
-        assert run_status(run_dir) == "stopped"
+            assert run_status(run_dir) == "stopped"
+            await pilot.press("r")  # resume from the monitor: a new process, same run
+            await wait_for(pilot, lambda: monitor.status == "running", timeout=60)
+        assert run_status(run_dir) == "running"
     finally:
         if run_dir is not None and run_status(run_dir) == "running":
             stop(run_dir, grace_s=30)

@@ -246,3 +246,22 @@ async def test_choices_are_picked_from_a_select_with_the_keyboard(workdir):
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: state.value("training.schedule") == target)
         assert state.dirty
+
+
+async def test_ctrl_s_saves_a_local_preset_in_place_and_asks_a_name_for_a_built_in(workdir):
+    from tui_tune.tui.screens.dialogs import PromptDialog
+    mine = workdir / "presets" / "mine.toml"
+    mine.write_text('schema_version = 1\nextends = "lora"\n\n[training]\nlr = 0.0005\n')
+    app = TuneApp(start=lambda: EditorScreen(EditorState.from_preset("mine")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_tab(pilot, "training")
+        await focus_field(pilot, "field-training-lr")
+        await replace_text(pilot, "7e-4")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not app.screen.state.dirty)
+    saved = tomllib.loads(mine.read_text())
+    assert saved["extends"] == "lora" and saved["training"] == {"lr": 7e-4}
+    app = TuneApp(start=lambda: EditorScreen(EditorState.from_preset("demo-tiny")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptDialog))

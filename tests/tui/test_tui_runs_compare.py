@@ -99,7 +99,7 @@ async def test_runs_list_refreshes_as_events_arrive(make_run):
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: len(app.screen.summaries) == 1)
         assert app.screen.summaries[0].step == 50
-        with open(run / "events.jsonl", "a") as handle:
+        with open(run / "events.jsonl", "a") as handle:  # noqa: ASYNC230 - a test writer
             handle.writelines(json.dumps(step_event(s, 0.25)) + "\n" for s in range(51, 81))
         table = app.screen.query_one("#runs-table")
         await wait_for(pilot, lambda: str(table.get_row_at(0)[2]).endswith("80/200"))

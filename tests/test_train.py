@@ -53,6 +53,47 @@ def packed_ssf_run(tmp_path_factory, make_run_dir, demo_assets):
     return run_dir
 
 
+@pytest.fixture(scope="module")
+def epochs_run(tmp_path_factory, make_run_dir):
+    """Counted in epochs (no max_steps): warmup and evaluation every half epoch, a linear decay
+    to a floor, a differential lr on the embeddings, validation rows trained on too."""
+    from tui_tune.config.toml_io import dumps, read_toml, write_atomic
+
+    run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "epochs", [
+        "dataset.data_sample=0.1", "training.train_on_validation=true", "training.epochs=2",
+        "training.warmup_ratio=0", "training.warmup_epochs=0.5", 'training.schedule="linear"',
+        "training.min_lr_ratio=0.2", "training.differential_lr = { embed_tokens = 1e-4 }",
+        "training.eval_every_epochs=0.5", 'training.save_checkpoint="each_evaluation"',
+        "training.keep_checkpoints=3", "logging.log_every_steps=1", "prediction.num_samples=1",
+        "logging.log_grad_norm=false"])
+    config = read_toml(run_dir / "config.toml")
+    del config["training"]["max_steps"], config["training"]["eval_every_steps"]
+    write_atomic(run_dir / "config.toml", dumps(config))
+    result = run_worker(run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def test_epochs_warmup_eval_interval_and_lr_curve(epochs_run):
+    """400 rows (380 train + 20 validation, trained on too) / batch 32 = 12 steps an epoch."""
+    start = read_events(epochs_run, "start")[0]
+    assert (start["train_rows"], start["val_rows"]) == (400, 20)
+    assert (start["steps_per_epoch"], start["steps_total"]) == (12, 24)
+    steps = read_events(epochs_run, "step")
+    assert [s["step"] for s in steps] == list(range(1, 25))
+    assert steps[5]["epoch"] == 0.5 and steps[-1]["epoch"] == 2.0
+    assert all(s["grad_norm"] is None for s in steps)  # log_grad_norm = false
+    peak = 0.003  # the main group's lr, not the embeddings' 1e-4
+    warmup = [peak * (n + 1) / 7 for n in range(6)]  # 6 warmup steps = half an epoch
+    decay = [peak * (0.2 + 0.8 * (1 - n / 18)) for n in range(18)]  # linear to the 0.2 floor
+    assert [s["lr"] for s in steps] == pytest.approx(warmup + decay, rel=1e-6)
+    assert [e["step"] for e in read_events(epochs_run, "eval")] == [6, 12, 18, 24]
+    checkpoints = read_events(epochs_run, "checkpoint")
+    assert [(c["step"], c["reason"]) for c in checkpoints] == [(n, "each") for n in (6, 12, 18, 24)]
+    kept = sorted(p.name for p in (epochs_run / "checkpoints").iterdir())
+    assert kept == ["step-12", "step-18", "step-24"]
+
+
 def test_packed_ssf_run_on_chained_data_completes(packed_ssf_run):
     start = read_events(packed_ssf_run, "start")[0]
     assert start["params_trainable"] == 4 * 2 * 2 * 128  # 4 layers x 2 targets x scale+shift
@@ -127,7 +168,21 @@ def test_final_lora_adapter_loads_with_peft_and_generates(lora_run, demo_assets)
     assert read_events(lora_run, "eval")[0]["step"] == 0  # evaluate_before_training
     seed = json.loads((lora_run / "run.json").read_text())["seed"]
     assert seed == start["seed"] >= 0  # -1 drew a seed and recorded it
-    assert list((lora_run / "trackers").rglob("events.out.tfevents*"))  # tensorboard
+
+
+def test_tensorboard_tracker_gets_the_metrics(lora_run):
+    """logging.tracker = "tensorboard": scalars land under trackers/<project>, offline."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = list((lora_run / "trackers" / "tui-tune").glob("events.out.tfevents*"))
+    assert len(files) == 1
+    board = EventAccumulator(str(files[0]))
+    board.Reload()
+    tags = set(board.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "eval/val_loss"} <= tags, tags
+    losses = {e.step: e.value for e in board.Scalars("train/loss")}
+    assert losses == pytest.approx({e["step"]: e["loss"] for e in read_events(lora_run, "step")})
+    assert [e.step for e in board.Scalars("eval/val_loss")] == [0, 12]
 
 
 def test_missing_column_fails_with_setting_and_file(tmp_path, make_run_dir):

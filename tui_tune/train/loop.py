@@ -91,12 +91,20 @@ def optimizer_step(session: Session, micro_batches: list[dict]) -> tuple[torch.T
             acc.backward(loss / len(micro_batches))
         total_loss += loss.detach() / len(micro_batches)
     session.reporter.phase = "optimizer"
+    session.step_lr = base_lr(session)  # the lr this step uses, before the schedule moves on
     params = list(model.parameters())  # all of them: accelerate's FSDP path compares lists
     grad_norm = acc.clip_grad_norm_(params, t.grad_clip if t.grad_clip > 0 else float("inf"))
     session.optimizer.step()
     session.scheduler.step()
     session.optimizer.zero_grad(set_to_none=True)
     return total_loss, grad_norm
+
+
+def base_lr(session: Session) -> float:
+    """training.lr times the schedule's current factor: the curve of the main parameter
+    group, whichever group (differential lr) happens to come first in the optimizer."""
+    scheduler = session.scheduler
+    return session.exp.training.lr * scheduler.get_last_lr()[0] / scheduler.base_lrs[0]
 
 
 def window_numbers(acc, window: Window) -> tuple[float, float]:
@@ -115,7 +123,7 @@ def report_step(session: Session, window: Window, grad_norm: torch.Tensor) -> No
     acc, p = session.accelerator, session.progress
     loss, tokens = window_numbers(acc, window)
     elapsed = max(time.perf_counter() - window.started, 1e-9)
-    lr = session.scheduler.get_last_lr()[0]
+    lr = session.step_lr
     norm = float(grad_norm) if session.exp.logging.log_grad_norm else None
     session.reporter.event(
         "step", step=p.step, epoch=round(p.step / session.steps_per_epoch, 4), loss=loss,
@@ -174,6 +182,8 @@ def run_epoch(session: Session, collate, stop: StopRequest, window: Window) -> s
     p, t = session.progress, session.exp.training
     every_eval, every_ckpt = eval_interval(session), t.checkpoint_every_steps
     pending: list[dict] = []
+    if p.epoch > 0 and session.data.redraw is not None:
+        session.data.train = session.data.for_epoch(p.epoch)  # epoch 0's are already there
     for batch in epoch_loader(session, p.epoch, p.batch_in_epoch, collate):
         pending.append(batch)
         if len(pending) < t.grad_accumulation:

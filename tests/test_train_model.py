@@ -187,3 +187,19 @@ def test_each_optimizer_with_its_settings_and_groups(demo_assets, name, cls):
         assert group["eps"] == 1e-6
     if name in ("sgd", "rmsprop"):
         assert group["momentum"] == 0.5
+
+
+def test_intermediate_dropout_acts_in_training_only(demo_assets):
+    ids = torch.randint(3, 300, (2, 16))
+    _, plain = built(demo_assets)
+    _, dropped = built(demo_assets, "architecture.intermediate_dropout=0.5",
+                       'architecture.attn_implementation="eager"')
+    assert dropped.config.attention_dropout == 0.5 and plain.config.attention_dropout == 0.0
+    assert not hasattr(dropped.config, "hidden_dropout")  # only keys the backbone knows
+    plain.train()
+    dropped.train()
+    torch.manual_seed(0)
+    assert torch.equal(plain(ids).logits, plain(ids).logits)
+    assert not torch.allclose(dropped(ids).logits, dropped(ids).logits)
+    dropped.eval()
+    assert torch.equal(dropped(ids).logits, dropped(ids).logits)

@@ -71,8 +71,7 @@ def load_backbone(exp, tokenizer, device):
         kwargs["quantization_config"] = quantization_config(exp)
         kwargs["device_map"] = {"": device}
     if arch.intermediate_dropout > 0:
-        kwargs.update(attention_dropout=arch.intermediate_dropout,
-                      hidden_dropout=arch.intermediate_dropout)
+        kwargs.update(dropout_settings(exp))
     try:
         model = AutoModelForCausalLM.from_pretrained(general.backbone, **kwargs)
     except OSError as error:
@@ -90,6 +89,19 @@ def load_backbone(exp, tokenizer, device):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
     return model
+
+
+def dropout_settings(exp) -> dict[str, float]:
+    """intermediate_dropout for every dropout probability the backbone's config has (names
+    differ: attention_dropout in Llama/Qwen/Mistral, resid/embd/attn_pdrop in GPT-2 and Phi)."""
+    from transformers import AutoConfig
+
+    general = exp.general
+    config = AutoConfig.from_pretrained(general.backbone, trust_remote_code=general.trust_remote_code,
+                                        revision=general.revision)
+    return {key: exp.architecture.intermediate_dropout for key, value in config.to_dict().items()
+            if ("dropout" in key or "pdrop" in key) and isinstance(value, float)
+            and not key.startswith(("classifier", "summary"))}
 
 
 def load_pretrained_weights(model, path_text: str) -> None:

@@ -203,3 +203,22 @@ def test_intermediate_dropout_acts_in_training_only(demo_assets):
     assert not torch.allclose(dropped(ids).logits, dropped(ids).logits)
     dropped.eval()
     assert torch.equal(dropped(ids).logits, dropped(ids).logits)
+
+
+def test_pretrained_weights_replace_the_backbones(tmp_path, demo_assets):
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM
+
+    donor = AutoModelForCausalLM.from_pretrained(demo_assets / "model")
+    with torch.no_grad():
+        donor.lm_head.weight.mul_(2)
+    donor.save_pretrained(tmp_path / "final")  # a previous run's final/ (full fine-tuning)
+    save_file({"lm_head.weight": donor.lm_head.weight.contiguous()}, tmp_path / "head.safetensors")
+    for source in (tmp_path / "final", tmp_path / "head.safetensors"):
+        exp = experiment(demo_assets, f'general.pretrained_weights="{source}"')
+        model = load_backbone(exp, load_tokenizer(exp), torch.device("cpu"))
+        assert torch.equal(model.lm_head.weight, donor.lm_head.weight), source
+    save_file({"nothing.like.this": torch.zeros(2)}, tmp_path / "other.safetensors")
+    exp = experiment(demo_assets, f'general.pretrained_weights="{tmp_path / "other.safetensors"}"')
+    with pytest.raises(UserError, match="general.pretrained_weights.*none of its weights fit"):
+        load_backbone(exp, load_tokenizer(exp), torch.device("cpu"))

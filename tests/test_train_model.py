@@ -222,3 +222,15 @@ def test_pretrained_weights_replace_the_backbones(tmp_path, demo_assets):
     exp = experiment(demo_assets, f'general.pretrained_weights="{tmp_path / "other.safetensors"}"')
     with pytest.raises(UserError, match="general.pretrained_weights.*none of its weights fit"):
         load_backbone(exp, load_tokenizer(exp), torch.device("cpu"))
+
+
+def test_trackers_that_cannot_report_are_refused_before_loading(demo_assets):
+    import importlib.util
+
+    preflight(experiment(demo_assets, 'logging.tracker="tensorboard"'))
+    with pytest.raises(UserError, match="logging.tracker.*no neptune tracker"):
+        preflight(experiment(demo_assets, 'logging.tracker="neptune"'))
+    for name in ("wandb", "mlflow"):
+        if importlib.util.find_spec(name) is None:
+            with pytest.raises(UserError, match=f"logging.tracker.*pip install {name}"):
+                preflight(experiment(demo_assets, f'logging.tracker="{name}"'))

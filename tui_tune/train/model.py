@@ -20,11 +20,27 @@ def preflight(exp) -> None:
         raise UserError("8-bit DoRA needs a CUDA GPU (bitsandbytes fails on the CPU). Pick "
                         "backbone_dtype = 'int4' for QDoRA on this machine, or method 'qlora' "
                         "with 8-bit.", "adapter.method")
+    check_tracker(exp.logging.tracker)
     if exp.architecture.attn_implementation == "flash_attention_2":
         import importlib.util
         if importlib.util.find_spec("flash_attn") is None:
             raise UserError("flash_attention_2 needs the flash-attn package, which is not "
                             "installed; pick sdpa.", "architecture.attn_implementation")
+
+
+def check_tracker(tracker: str) -> None:
+    """accelerate silently drops a tracker whose package is missing and has none for neptune:
+    say so before loading, instead of a run that reports nowhere."""
+    if tracker == "none":
+        return
+    if tracker == "neptune":
+        raise UserError("accelerate has no neptune tracker; pick tensorboard, wandb or mlflow "
+                        "(events.jsonl is written whatever the tracker).", "logging.tracker")
+    from accelerate.tracking import get_available_trackers
+
+    if tracker not in {t.value for t in get_available_trackers()}:
+        raise UserError(f"'{tracker}' needs its package, which is not installed here: pip "
+                        f"install {tracker}, or pick none.", "logging.tracker")
 
 
 def load_tokenizer(exp):

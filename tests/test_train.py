@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from conftest import read_events, run_worker
@@ -47,7 +48,8 @@ def packed_ssf_run(tmp_path_factory, make_run_dir, demo_assets):
         'dataset.parent_id_column="parent_id"', "dataset.use_chat_template=true",
         'prediction.metric="bleu"', 'training.save_checkpoint="best"', "training.max_steps=10",
         "training.eval_every_steps=5", "logging.log_every_steps=5", "training.batch_size=8",
-        'training.schedule="linear"', "environment.dataloader_workers=1"])
+        'training.schedule="linear"', "environment.dataloader_workers=1",
+        "training.grad_clip=0.01"])
     result = run_worker(run_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
@@ -103,6 +105,7 @@ def test_packed_ssf_run_on_chained_data_completes(packed_ssf_run):
     assert all(c["reason"] == "best" for c in read_events(packed_ssf_run, "checkpoint"))
     assert (packed_ssf_run / "final" / "ssf_weights.pt").is_file()
     assert read_events(packed_ssf_run, "end")[-1]["status"] == "completed"
+    assert all(s["grad_norm"] > 0.01 for s in read_events(packed_ssf_run, "step"))  # unclipped
 
 
 def test_demo_loss_falls_clearly(demo_run):
@@ -111,6 +114,7 @@ def test_demo_loss_falls_clearly(demo_run):
     assert last < 0.5 * first, (first, last)
     evals = read_events(demo_run, "eval")
     assert evals[-1]["val_loss"] < evals[0]["val_loss"]
+    assert all(e["perplexity"] == pytest.approx(math.exp(e["val_loss"])) for e in evals)
 
 
 def test_events_follow_the_contract(demo_run):

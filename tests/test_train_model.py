@@ -234,3 +234,30 @@ def test_trackers_that_cannot_report_are_refused_before_loading(demo_assets):
         if importlib.util.find_spec(name) is None:
             with pytest.raises(UserError, match=f"logging.tracker.*pip install {name}"):
                 preflight(experiment(demo_assets, f'logging.tracker="{name}"'))
+
+
+def test_gradient_checkpointing_compile_and_liger_switches(tmp_path, demo_assets):
+    import importlib.util
+
+    from tui_tune.train.model import speedups
+    from tui_tune.train.reporting import Reporter
+
+    _, plain = built(demo_assets)
+    _, checkpointed = built(demo_assets, "architecture.gradient_checkpointing=true")
+    assert checkpointed.is_gradient_checkpointing and not plain.is_gradient_checkpointing
+    exp = experiment(demo_assets, "architecture.compile=true", "architecture.liger_kernel=true")
+    reporter = Reporter(tmp_path, rank=0)
+    compiled = speedups(plain, exp, reporter)
+    reporter.end("completed")
+    assert isinstance(compiled, torch._dynamo.eval_frame.OptimizedModule)
+    if importlib.util.find_spec("liger_kernel") is None:
+        warning = (tmp_path / "events.jsonl").read_text()
+        assert "liger-kernel package is not installed" in warning
+
+
+def test_qssf_scales_and_shifts_a_4bit_backbone(demo_assets):
+    _, model = built(demo_assets, 'adapter.method="qssf"', 'architecture.backbone_dtype="int4"',
+                     'quantization.compute_dtype="float32"', 'adapter.target_modules=["q_proj"]')
+    wrapped = [m for n, m in model.named_modules() if n.endswith("q_proj")]
+    assert len(wrapped) == 4 and all(type(m.base).__name__ == "Linear4bit" for m in wrapped)
+    assert parameter_counts(model)[1] == 4 * 2 * 128

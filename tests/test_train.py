@@ -66,7 +66,8 @@ def epochs_run(tmp_path_factory, make_run_dir):
         "training.warmup_ratio=0", "training.warmup_epochs=0.5", 'training.schedule="linear"',
         "training.min_lr_ratio=0.2", "training.differential_lr = { embed_tokens = 1e-4 }",
         "training.eval_every_epochs=0.5", 'training.save_checkpoint="each_evaluation"',
-        "training.keep_checkpoints=3", "logging.log_every_steps=1", "prediction.num_samples=1",
+        "training.keep_checkpoints=3", "training.checkpoint_every_steps=4",
+        "logging.log_every_steps=1", "prediction.num_samples=1",
         "logging.log_grad_norm=false"])
     config = read_toml(run_dir / "config.toml")
     del config["training"]["max_steps"], config["training"]["eval_every_steps"]
@@ -91,9 +92,11 @@ def test_epochs_warmup_eval_interval_and_lr_curve(epochs_run):
     assert [s["lr"] for s in steps] == pytest.approx(warmup + decay, rel=1e-6)
     assert [e["step"] for e in read_events(epochs_run, "eval")] == [6, 12, 18, 24]
     checkpoints = read_events(epochs_run, "checkpoint")
-    assert [(c["step"], c["reason"]) for c in checkpoints] == [(n, "each") for n in (6, 12, 18, 24)]
+    assert [(c["step"], c["reason"]) for c in checkpoints] == [
+        (4, "interval"), (6, "each"), (8, "interval"), (12, "each"), (16, "interval"),
+        (18, "each"), (20, "interval"), (24, "each")]  # step 12 and 24: saved once
     kept = sorted(p.name for p in (epochs_run / "checkpoints").iterdir())
-    assert kept == ["step-12", "step-18", "step-24"]
+    assert kept == ["step-18", "step-20", "step-24"]
 
 
 def test_packed_ssf_run_on_chained_data_completes(packed_ssf_run):

@@ -168,13 +168,16 @@ def checkpoint(session: Session, reason: str) -> None:
     session.reporter.event("checkpoint", step=session.progress.step, path=str(path), reason=reason)
 
 
-def after_evaluation(session: Session, val_loss: float | None) -> None:
+def after_evaluation(session: Session, val_loss: float | None) -> bool:
+    """The save_checkpoint policy after an evaluation; True when it saved one."""
     policy, p = session.exp.training.save_checkpoint, session.progress
     improved = val_loss is not None and (p.best_val_loss is None or val_loss < p.best_val_loss)
     if improved:
         p.best_val_loss = val_loss
     if policy in ("last", "each_evaluation") or (policy == "best" and improved):
         checkpoint(session, POLICY_REASON[policy])
+        return True
+    return False
 
 
 def run_epoch(session: Session, collate, stop: StopRequest, window: Window) -> str | None:
@@ -198,11 +201,12 @@ def run_epoch(session: Session, collate, stop: StopRequest, window: Window) -> s
         if p.step % session.exp.logging.log_every_steps == 0 or p.step == session.steps_total:
             report_step(session, window, grad_norm)
             window.__init__()
+        saved = False
         if p.step % every_eval == 0 or p.step == session.steps_total:
-            after_evaluation(session, run_evaluation(session))
+            saved = after_evaluation(session, run_evaluation(session))
             window.started = time.perf_counter()
-        if every_ckpt and p.step % every_ckpt == 0:
-            checkpoint(session, "interval")
+        if every_ckpt and p.step % every_ckpt == 0 and not saved:
+            checkpoint(session, "interval")  # not twice at one step
         if stop.agreed(session.accelerator):
             checkpoint(session, "signal")
             return "stopped"

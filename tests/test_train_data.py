@@ -222,3 +222,25 @@ def test_skip_and_random_parent_change_the_history_each_epoch(demo_assets, token
     randomised = seconds("augmentation.random_parent_probability=1.0")
     assert all(t.count("<|prompt|>") == 2 for t in randomised)
     assert sum(true_history(t) for t in randomised) < 0.1 * len(randomised)
+
+
+def test_custom_markers_eos_options_and_added_marker_tokens(demo_assets, tokenizer):
+    from tui_tune.train.model import load_backbone, load_tokenizer
+
+    sets = ['dataset.text_prompt_start="<|q|>"', 'dataset.text_answer_separator="<|a|>"',
+            'dataset.system_column="system"', 'dataset.text_system_start="<|s|>"',
+            "dataset.add_eos_to_answer=false", "dataset.add_eos_to_prompt=false"]
+    ex = load_examples(experiment(demo_assets, *sets), tokenizer, seed=1).train[0]
+    text = tokenizer.decode(ex.input_ids)
+    assert text.startswith("<|bos|><|s|>") and text.endswith(f"<|a|>{ex.answer_text}")
+    assert f"<|q|>{ex.prompt_text}<|a|>" in text and "<|eos|>" not in text
+    assert answer_text(tokenizer, ex) == ex.answer_text  # no end token to learn
+    exp = experiment(demo_assets, *sets, "tokenizer.add_prompt_answer_tokens=true")
+    grown = load_tokenizer(exp)
+    assert len(grown) == len(tokenizer) + 3
+    assert len(grown("<|q|>", add_special_tokens=False).input_ids) == 1
+    assert len(tokenizer("<|q|>", add_special_tokens=False).input_ids) > 1
+    model = load_backbone(exp, grown, torch.device("cpu"))
+    assert model.get_input_embeddings().num_embeddings == len(grown)
+    marked = load_examples(exp, grown, seed=1).train[0]
+    assert len(marked) < len(ex) and grown.convert_tokens_to_ids("<|q|>") in marked.input_ids

@@ -1,0 +1,46 @@
+"""A training session built in-process: the batching settings reach the loader the loop uses."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tui_tune.train.loop import epoch_loader, train_collator
+from tui_tune.train.reporting import Reporter
+from tui_tune.train.setup import build_session
+
+pytestmark = pytest.mark.xdist_group("train-session")  # one Accelerator per process
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory, make_run_dir):
+    run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "session", [
+        "dataset.data_sample=0.25", 'tokenizer.padding_side="left"',
+        "tokenizer.padding_quantile=0.5", "training.group_by_length=true",
+        "training.batch_size=16", 'dataset.system_column="system"'])
+    built = build_session(run_dir, resume=False, reporter=Reporter(run_dir, rank=0))
+    yield built
+    built.reporter.end("completed")
+
+
+def test_quantile_left_padding_and_length_groups_reach_the_loader(session):
+    loader = epoch_loader(session, 0, 0, train_collator(session))
+    spreads = []
+    for n, batch in enumerate(loader):
+        plan = loader.batch_sampler[n]
+        lengths = sorted(len(session.data.train[i]) for i in plan)
+        width = batch["input_ids"].shape[1]
+        assert width == lengths[math.ceil(0.5 * len(lengths)) - 1]  # padding_quantile 0.5
+        mask = batch["attention_mask"]
+        assert bool(mask[:, -1].all())  # padding_side left: every row ends with a token
+        spreads.append(lengths[-1] - lengths[0])
+        if n == 20:
+            break
+    assert sum(spreads) / len(spreads) <= 1  # group_by_length: similar lengths together
+
+
+def test_plain_session_settings(session):
+    assert session.accelerator.num_processes == 1
+    assert session.steps_total == 300  # demo-tiny's max_steps
+    assert session.steps_per_epoch == len(session.data.train) // 16

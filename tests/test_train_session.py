@@ -44,3 +44,27 @@ def test_plain_session_settings(session):
     assert session.accelerator.num_processes == 1
     assert session.steps_total == 300  # demo-tiny's max_steps
     assert session.steps_per_epoch == len(session.data.train) // 16
+
+
+def test_token_masking_in_the_loop_spares_labels_padding_and_the_first_token(session):
+    import torch
+
+    from tui_tune.train.loop import masked_inputs
+
+    by_length = sorted(session.data.train, key=len)
+    batch = train_collator(session)(by_length[:8] + by_length[-8:])  # some rows padded
+    aug = session.exp.augmentation
+    aug.token_mask_probability = 0.5
+    try:
+        torch.manual_seed(0)
+        out = masked_inputs(session, batch)
+    finally:
+        aug.token_mask_probability = 0.0
+    assert torch.equal(out["labels"], batch["labels"])
+    changed = out["input_ids"] != batch["input_ids"]
+    real = batch["attention_mask"].bool()
+    first = real & (real.cumsum(-1) == 1)  # left padding: the first real token, not column 0
+    assert first[:, 0].sum() < len(first) and not changed[first].any()
+    assert not changed[~real].any()
+    assert 0.35 < changed[real & ~first].float().mean() < 0.6
+    assert masked_inputs(session, batch) is batch  # probability 0: untouched

@@ -62,15 +62,17 @@ def epoch_loader(session: Session, epoch: int, skip: int, collate) -> DataLoader
 
 
 def masked_inputs(session: Session, batch: dict) -> dict:
-    """Augmentation: random input tokens replaced (never a sequence's first); labels untouched."""
+    """Augmentation: random input tokens replaced (never a sequence's first, the begin token,
+    wherever padding put it); labels untouched."""
     probability = session.exp.augmentation.token_mask_probability
     if probability <= 0:
         return batch
     ids = batch["input_ids"]
     mask = batch.get("attention_mask", torch.ones_like(ids))
-    first = batch["position_ids"] == 0 if "position_ids" in batch else torch.zeros_like(ids)
-    if "position_ids" not in batch:
-        first[:, 0] = 1
+    if "position_ids" in batch:
+        first = batch["position_ids"] == 0
+    else:
+        first = (mask.cumsum(dim=-1) == 1) & mask.bool()
     masked = mask_random_tokens(ids, mask, probability, len(session.tokenizer), protected=first)
     return {**batch, "input_ids": masked}
 

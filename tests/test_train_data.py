@@ -137,6 +137,8 @@ def test_quantile_padding_and_length_grouping(demo_assets, tokenizer):
     trimmed = PaddedCollator(tokenizer.pad_token_id, quantile=0.5)(batch)
     assert full["input_ids"].shape[1] == max(len(e) for e in batch)
     assert trimmed["input_ids"].shape[1] == sorted(len(e) for e in batch)[7]
+    longest = max(range(16), key=lambda i: len(batch[i]))  # cut at its start: answer kept
+    assert trimmed["labels"][longest].tolist() == batch[longest].labels[-trimmed["labels"].shape[1]:]
 
     def waste(group: bool) -> float:
         plan = epoch_batches(lengths, 16, seed=5, epoch=0, group_by_length=group, world_size=1)

@@ -30,7 +30,8 @@ def lora_run(tmp_path_factory, make_run_dir):
     run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "lora", [
         'adapter.method="lora"', "adapter.r=8", "adapter.alpha=16", "training.max_steps=12",
         "training.eval_every_steps=12", "logging.log_every_steps=4", "training.lr=0.002",
-        'logging.tracker="tensorboard"', "training.evaluate_before_training=true",
+        'logging.tracker="tensorboard"', 'logging.project="demo-board"',
+        "training.evaluate_before_training=true",
         "architecture.gradient_checkpointing=true", "environment.seed=-1",
         "augmentation.neftune_noise_alpha=5", "augmentation.token_mask_probability=0.1"])
     result = run_worker(run_dir)
@@ -181,7 +182,7 @@ def test_tensorboard_tracker_gets_the_metrics(lora_run):
     """logging.tracker = "tensorboard": scalars land under trackers/<project>, offline."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    files = list((lora_run / "trackers" / "tui-tune").glob("events.out.tfevents*"))
+    files = list((lora_run / "trackers" / "demo-board").glob("events.out.tfevents*"))
     assert len(files) == 1
     board = EventAccumulator(str(files[0]))
     board.Reload()

@@ -72,3 +72,16 @@ def test_max_and_min_new_tokens_set_the_length(loaded, demo_assets):
     long = answers(loaded, demo_assets, "prediction.max_new_tokens=10",
                    "prediction.min_new_tokens=10")
     assert all(len(b) > len(a) + 3 for a, b in zip(short, long)), (short, long)
+
+
+def test_repetition_penalty_and_beam_search_change_the_answers(loaded, demo_assets):
+    """The random demo model repeats itself greedily; a penalty of 10 stops that, and beam
+    search (deterministic, like greedy) picks other answers for some prompts."""
+    _, _, val = loaded
+    fixed = ("prediction.max_new_tokens=12", "prediction.min_new_tokens=12")
+    greedy = answers(loaded, demo_assets, *fixed, examples=val[:8])
+    penalised = answers(loaded, demo_assets, *fixed, "prediction.repetition_penalty=10",
+                        examples=val[:8])
+    beams = answers(loaded, demo_assets, *fixed, "prediction.num_beams=4", examples=val[:8])
+    assert sum(map(len, map(set, penalised))) > 2 * sum(map(len, map(set, greedy)))
+    assert beams != greedy

@@ -68,3 +68,21 @@ def test_token_masking_in_the_loop_spares_labels_padding_and_the_first_token(ses
     assert not changed[~real].any()
     assert 0.35 < changed[real & ~first].float().mean() < 0.6
     assert masked_inputs(session, batch) is batch  # probability 0: untouched
+
+
+def test_checkpoints_of_a_compiled_model_load_back(tmp_path, session):
+    """architecture.compile wraps the model (state-dict keys gain `_orig_mod.`): checkpoints
+    must save and load the plain model's weights, or a resume silently starts over."""
+    import torch
+
+    from tui_tune.train.checkpoint import load_checkpoint, save_checkpoint
+
+    compiled = torch.compile(session.model)
+    weight = session.model.lm_head.weight
+    saved = weight.detach().clone()
+    args = (session.accelerator, compiled, session.optimizer, session.scheduler)
+    folder = save_checkpoint(tmp_path, *args, session.progress, keep=1)
+    with torch.no_grad():
+        weight.add_(1.0)
+    load_checkpoint(folder, *args)
+    assert torch.equal(weight, saved)

@@ -31,6 +31,7 @@ def lora_run(tmp_path_factory, make_run_dir):
         'adapter.method="lora"', "adapter.r=8", "adapter.alpha=16", "training.max_steps=12",
         "training.eval_every_steps=12", "logging.log_every_steps=4", "training.lr=0.002",
         'logging.tracker="tensorboard"', 'logging.project="demo-board"',
+        'training.save_checkpoint="disable"',
         "training.evaluate_before_training=true",
         "architecture.gradient_checkpointing=true", "environment.seed=-1",
         "augmentation.neftune_noise_alpha=5", "augmentation.token_mask_probability=0.1"])
@@ -174,6 +175,7 @@ def test_final_lora_adapter_loads_with_peft_and_generates(lora_run, demo_assets)
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert lora_b and any(torch.count_nonzero(p) > 0 for p in lora_b)  # it learned something
     assert read_events(lora_run, "eval")[0]["step"] == 0  # evaluate_before_training
+    assert not read_events(lora_run, "checkpoint") and not (lora_run / "checkpoints").exists()
     seed = json.loads((lora_run / "run.json").read_text())["seed"]
     assert seed == start["seed"] >= 0  # -1 drew a seed and recorded it
 

@@ -261,3 +261,14 @@ def test_qssf_scales_and_shifts_a_4bit_backbone(demo_assets):
     wrapped = [m for n, m in model.named_modules() if n.endswith("q_proj")]
     assert len(wrapped) == 4 and all(type(m.base).__name__ == "Linear4bit" for m in wrapped)
     assert parameter_counts(model)[1] == 4 * 2 * 128
+
+
+@pytest.mark.parametrize("sets,setting", [
+    (['adapter.method="lora"', 'adapter.target_modules=["qproj"]'], "adapter.target_modules"),
+    (['adapter.method="lora"', 'adapter.unfreeze_layers=["lmhead"]'], "adapter.unfreeze_layers"),
+    (['adapter.method="ssf"', 'adapter.unfreeze_layers=["lmhead"]'], "adapter.unfreeze_layers"),
+    (['adapter.freeze_layers=["embedtokens"]'], "adapter.freeze_layers")])
+def test_layer_patterns_that_match_nothing_are_refused(demo_assets, sets, setting):
+    """A typo would otherwise leave the switch silently doing nothing."""
+    with pytest.raises(UserError, match=f"{setting}.*matches no layer.*lm_head.*q_proj"):
+        built(demo_assets, *sets)

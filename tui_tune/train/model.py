@@ -163,6 +163,9 @@ def apply_method(model, exp):
         from peft import LoraConfig, get_peft_model
 
         targets = "all-linear" if a.target_modules == ["all-linear"] else list(a.target_modules)
+        if targets != "all-linear":
+            check_patterns(model, targets, "adapter.target_modules", suffix=True)
+        check_patterns(model, a.unfreeze_layers, "adapter.unfreeze_layers", suffix=True)
         config = LoraConfig(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout,
                             target_modules=targets, use_dora=a.method in ("dora", "qdora"),
                             use_rslora=a.use_rslora, init_lora_weights=INIT_WEIGHTS[a.init_weights],
@@ -174,12 +177,30 @@ def apply_method(model, exp):
         last = _last_block_prefix(model)
         for name, param in model.named_parameters():
             param.requires_grad = name.startswith(last) or "lm_head" in name or "model.norm" in name
+    check_patterns(model, a.freeze_layers, "adapter.freeze_layers")
     for name, param in model.named_parameters():
         if any(pattern in name for pattern in a.freeze_layers):
             param.requires_grad = False
     if not any(p.requires_grad for p in model.parameters()):
         raise UserError("no parameter is left to train.", "adapter.freeze_layers")
     return model
+
+
+def check_patterns(model, patterns: list[str], setting: str, suffix: bool = False) -> None:
+    """A layer pattern that matches nothing would make its switch silently do nothing.
+    peft matches module names by suffix; our own freezing by substring of parameter names."""
+    names = [n for n, _ in model.named_modules() if n] + [n for n, _ in model.named_parameters()]
+    for pattern in patterns:
+        if suffix:
+            found = any(n == pattern or n.endswith("." + pattern) for n in names)
+        else:
+            found = any(pattern in n for n in names)
+        if not found:
+            leaves = sorted({n.rsplit(".", 1)[-1] for n, _ in model.named_modules()
+                             if n and not n.rsplit(".", 1)[-1].isdigit()})
+            how = "ends a layer name" if suffix else "is part of a layer name"
+            raise UserError(f"'{pattern}' matches no layer of the model (it must be a name that "
+                            f"{how}); its layers are called {', '.join(leaves[:24])}.", setting)
 
 
 def _apply_ssf(model, a):
@@ -189,6 +210,7 @@ def _apply_ssf(model, a):
         model.ssf_layers = apply_ssf(model, list(a.target_modules))
     except ValueError as error:
         raise UserError(str(error), "adapter.target_modules") from error
+    check_patterns(model, a.unfreeze_layers, "adapter.unfreeze_layers")
     for name, param in model.named_parameters():
         if any(pattern in name for pattern in a.unfreeze_layers):
             param.requires_grad = True

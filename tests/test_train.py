@@ -122,6 +122,18 @@ def test_demo_loss_falls_clearly(demo_run):
     assert all(e["perplexity"] == pytest.approx(math.exp(e["val_loss"])) for e in evals)
 
 
+def test_cosine_lr_with_warmup_ratio_and_floor_in_the_events(demo_run):
+    """demo-tiny: lr 0.003, warmup_ratio 0.05 of 120 steps (6), cosine down to 0.1 of lr."""
+    def used(step: int) -> float:  # the lr of optimizer step `step` (1-based)
+        n = step - 1
+        if n < 6:
+            return 0.003 * (n + 1) / 7
+        return 0.003 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (n - 6) / 114)))
+    steps = read_events(demo_run, "step")
+    assert [s["lr"] for s in steps] == pytest.approx([used(s["step"]) for s in steps], rel=1e-6)
+    assert steps[-1]["lr"] > 0.0003  # the floor is reached after the last step, not before
+
+
 def test_events_follow_the_contract(demo_run):
     events = read_events(demo_run)
     kinds = [e["kind"] for e in events if e["kind"] != "log"]

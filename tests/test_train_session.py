@@ -18,7 +18,8 @@ def session(tmp_path_factory, make_run_dir):
     run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "session", [
         "dataset.data_sample=0.25", 'tokenizer.padding_side="left"',
         "tokenizer.padding_quantile=0.5", "training.group_by_length=true",
-        "training.batch_size=16", 'dataset.system_column="system"'])
+        "training.batch_size=16", 'dataset.system_column="system"',
+        "augmentation.neftune_noise_alpha=5"])
     built = build_session(run_dir, resume=False, reporter=Reporter(run_dir, rank=0))
     yield built
     built.reporter.end("completed")
@@ -86,3 +87,18 @@ def test_checkpoints_of_a_compiled_model_load_back(tmp_path, session):
         weight.add_(1.0)
     load_checkpoint(folder, *args)
     assert torch.equal(weight, saved)
+
+
+def test_neftune_noise_is_on_the_sessions_embeddings_in_training_only(session):
+    import torch
+
+    embeddings = session.model.get_input_embeddings()
+    ids = torch.randint(3, 300, (2, 16))
+    clean = embeddings.weight[ids]
+    try:
+        session.model.train()
+        assert not torch.allclose(embeddings(ids), clean)
+        session.model.eval()
+        assert torch.equal(embeddings(ids), clean)
+    finally:
+        session.model.train()

@@ -83,7 +83,7 @@ def save_checkpoint(run_dir: Path, accelerator, model, optimizer, scheduler,
     if sharded(accelerator):
         accelerator.save_state(str(tmp / "accelerate"))  # gathers shards; every rank takes part
     elif accelerator.is_main_process:
-        save_trainable(accelerator.unwrap_model(model), tmp)
+        save_trainable(accelerator.unwrap_model(model, keep_torch_compile=False), tmp)
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     if accelerator.is_main_process:
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
@@ -107,7 +107,7 @@ def save_final_weights(accelerator, model, folder: Path) -> None:
     state = accelerator.get_state_dict(model) if sharded(accelerator) else None
     if accelerator.is_main_process:
         folder.mkdir(parents=True, exist_ok=True)
-        unwrapped = accelerator.unwrap_model(model)
+        unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)
         if state is None:
             save_trainable(unwrapped, folder)
         else:
@@ -151,7 +151,7 @@ def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler) -> P
     if (folder / "accelerate").is_dir():
         accelerator.load_state(str(folder / "accelerate"))
     else:
-        load_weights(accelerator.unwrap_model(model), folder)
+        load_weights(accelerator.unwrap_model(model, keep_torch_compile=False), folder)
         optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
     scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=False))
     rng_file = folder / f"rng-{accelerator.process_index}.pt"

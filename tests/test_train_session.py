@@ -102,3 +102,41 @@ def test_neftune_noise_is_on_the_sessions_embeddings_in_training_only(session):
         assert torch.equal(embeddings(ids), clean)
     finally:
         session.model.train()
+
+
+def test_gradient_accumulation_takes_that_many_batches_per_optimizer_step(session):
+    from tui_tune.train.checkpoint import Progress
+    from tui_tune.train.loop import Window, run_epoch
+    from tui_tune.train.signals import StopRequest
+
+    training, saved = session.exp.training, session.progress
+    training.grad_accumulation, training.checkpoint_every_steps = 3, None
+    session.progress = Progress(seed=saved.seed)
+    stop = StopRequest()
+    stop.requested = True  # stop after the first optimizer step
+    try:
+        assert run_epoch(session, train_collator(session), stop, Window()) == "stopped"
+        assert (session.progress.step, session.progress.batch_in_epoch) == (1, 3)
+    finally:
+        training.grad_accumulation, session.progress = 1, saved
+
+
+def test_best_checkpoint_survives_pruning_by_newer_ones(session):
+    from tui_tune.train.checkpoint import Progress, checkpoint_dirs
+    from tui_tune.train.loop import after_evaluation, checkpoint
+
+    training, saved = session.exp.training, session.progress
+    training.save_checkpoint, training.keep_checkpoints = "best", 1
+    session.progress = Progress(seed=saved.seed)
+    try:
+        for step, val_loss in ((1, 2.0), (2, 1.0), (3, None), (4, 1.5), (5, None)):
+            session.progress.step = step
+            if val_loss is None:
+                checkpoint(session, "interval")
+            else:
+                after_evaluation(session, val_loss)
+        kept = [p.name for p in checkpoint_dirs(session.run_dir)]
+        assert kept == ["step-2", "step-5"]  # the best (val 1.0) and the newest
+    finally:
+        training.save_checkpoint, training.keep_checkpoints = "last", 2
+        session.progress = saved

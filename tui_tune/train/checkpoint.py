@@ -29,6 +29,7 @@ class Progress:
     tokens_seen: int = 0
     elapsed_s: float = 0.0
     world_size: int = 1      # ranks that shared the epoch's batches
+    best_step: int | None = None  # checkpoint of the best val loss (policy "best"): never pruned
 
 
 def rescale_position(progress: Progress, world_size: int) -> bool:
@@ -92,7 +93,7 @@ def save_checkpoint(run_dir: Path, accelerator, model, optimizer, scheduler,
     if accelerator.is_main_process:
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
-        prune(run_dir, keep)
+        prune(run_dir, keep, protect=progress.best_step)
     accelerator.wait_for_everyone()
     return final
 
@@ -114,9 +115,11 @@ def save_final_weights(accelerator, model, folder: Path) -> None:
             unwrapped.save_pretrained(folder, state_dict=state, safe_serialization=True)
 
 
-def prune(run_dir: Path, keep: int) -> None:
+def prune(run_dir: Path, keep: int, protect: int | None = None) -> None:
+    """Delete all but the newest `keep` checkpoints, sparing step-`protect` (the best one)."""
     for old in checkpoint_dirs(run_dir)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.name != f"step-{protect}":
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def save_trainable(model, folder: Path) -> None:

@@ -176,6 +176,8 @@ def after_evaluation(session: Session, val_loss: float | None) -> bool:
     improved = val_loss is not None and (p.best_val_loss is None or val_loss < p.best_val_loss)
     if improved:
         p.best_val_loss = val_loss
+        if policy == "best":
+            p.best_step = p.step
     if policy in ("last", "each_evaluation") or (policy == "best" and improved):
         checkpoint(session, POLICY_REASON[policy])
         return True

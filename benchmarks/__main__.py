@@ -34,14 +34,31 @@ def run_sections(names: list[str], gpu: bool) -> list[Result]:
     return results
 
 
+def machine(gpu: bool) -> str:
+    """Where the numbers came from: host, cores, GPU name and the library versions that matter."""
+    import os
+    from importlib.metadata import PackageNotFoundError, version
+
+    where = f"{platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()})"
+    if gpu:
+        import torch
+
+        where = f"{torch.cuda.get_device_name()}, {where}"
+    libraries = []
+    for name in ("torch", "transformers", "peft", "accelerate", "bitsandbytes", "textual"):
+        try:
+            libraries.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            pass
+    return f"{where}; {', '.join(libraries)}"
+
+
 def write_results(results: list[Result], gpu: bool) -> None:
     path = ROOT / "benchmarks" / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     marker = "<!-- gpu -->" if gpu else "<!-- cpu -->"
-    table = "\n".join([marker, f"Measured {time.strftime('%Y-%m-%d')} on {platform.node()} "
-                       f"({platform.processor() or platform.machine()}), Python "
-                       f"{platform.python_version()}.", "", HEADER,
-                       *(r.row() for r in results), marker])
+    table = "\n".join([marker, f"Measured {time.strftime('%Y-%m-%d')} on {machine(gpu)}.", "",
+                       HEADER, *(r.row() for r in results), marker])
     if text.count(marker) == 2:
         head, _, rest = text.partition(marker)
         _, _, tail = rest.partition(marker)

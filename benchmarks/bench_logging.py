@@ -35,8 +35,13 @@ def demo_session(work: Path):
 
 
 def measure(session) -> tuple[list[float], list[float]]:
-    from tui_tune.train.loop import Window, epoch_loader, optimizer_step, report_step, \
-        train_collator
+    from tui_tune.train.loop import (
+        Window,
+        epoch_loader,
+        optimizer_step,
+        report_step,
+        train_collator,
+    )
 
     session.model.train()
     loader = iter(epoch_loader(session, 0, 0, train_collator(session)))

@@ -18,7 +18,7 @@ from tui_tune.config.presets import builtin_dir, experiment_toml, resolve
 from tui_tune.events import decode
 
 CPU_STEPS, CPU_SKIP = 60, 10
-GPU_STEPS, GPU_SKIP = 24, 8
+GPU_STEPS, GPU_SKIP, GPU_SEQ_LEN = 24, 8, 2048
 
 
 def write_run(folder: Path, preset: str, sets: list[str]) -> Path:
@@ -30,7 +30,7 @@ def write_run(folder: Path, preset: str, sets: list[str]) -> Path:
 
 def _run(argv: list[str], env: dict, log: Path) -> str:
     """Run one side; on failure raise with the end of its output, which names the cause."""
-    done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     log.write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-6:])
@@ -46,8 +46,9 @@ def worker_numbers(run_dir: Path, skip: int, env: dict) -> dict:
     if end["status"] != "completed":
         raise RuntimeError(f"worker run {run_dir} ended {end}")
     seconds = sum(e["step_time_s"] for e in steps)
+    start = next(e for e in events if e and e["kind"] == "start")
     return {"tokens_per_s": sum(e["tokens"] for e in steps) / seconds,
-            "mem_peak_gib": max(e["mem_peak_gib"] for e in steps)}
+            "mem_peak_gib": max(e["mem_peak_gib"] for e in steps), "device": start["devices"][0]}
 
 
 def trainer_numbers(run_dir: Path, steps: int, skip: int, env: dict) -> dict:
@@ -56,7 +57,27 @@ def trainer_numbers(run_dir: Path, steps: int, skip: int, env: dict) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def compare(label: str, run_dir: Path, steps: int, skip: int, env: dict) -> list[Result]:
+# Dense bf16 tensor-core peak, FLOP/s, by device name (first match wins).
+PEAK_BF16 = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12),
+             ("L40S", 362e12), ("A10G", 70e12), ("4090", 165e12))
+
+
+def flops_per_token(shape: dict, seq_len: int) -> float:
+    """Training FLOPs per token, PaLM's convention: 6 x parameters + 12 x layers x d x seq
+    (attention). Counted the same for every method, so LoRA's MFU is comparable, not exact."""
+    d, ff, layers = shape["hidden_size"], shape["intermediate_size"], shape["num_hidden_layers"]
+    kv = d * shape["num_key_value_heads"] // shape["num_attention_heads"]
+    params = layers * (2 * d * d + 2 * d * kv + 3 * d * ff) + 2 * shape["vocab_size"] * d
+    return 6 * params + 12 * layers * d * seq_len
+
+
+def mfu(tokens_per_s: float, device: str, per_token: float) -> float | None:
+    peak = next((flops for name, flops in PEAK_BF16 if name in device), None)
+    return tokens_per_s * per_token / peak if peak else None
+
+
+def compare(label: str, run_dir: Path, steps: int, skip: int, env: dict,
+            per_token: float | None = None) -> list[Result]:
     """Both sides on one run directory; a side that fails becomes a row saying why."""
     try:
         ours = worker_numbers(run_dir, skip, env)
@@ -65,11 +86,16 @@ def compare(label: str, run_dir: Path, steps: int, skip: int, env: dict) -> list
         print(f"# {label}: {error}", file=sys.stderr, flush=True)
         return [Result(f"trainer {label}", float("nan"), "", "", "failed: see stderr")]
     ratio = ours["tokens_per_s"] / theirs["tokens_per_s"]
+
+    def detail(numbers: dict) -> str:
+        use = mfu(numbers["tokens_per_s"], ours["device"], per_token) if per_token else None
+        return f"peak {numbers['mem_peak_gib']:.2f} GiB" + (f", MFU {use:.1%}" if use else "")
+
     rows = [
         Result(f"trainer {label}: worker tokens/s", ours["tokens_per_s"], "tok/s", "",
-               f"peak {ours['mem_peak_gib']:.2f} GiB"),
+               detail(ours)),
         Result(f"trainer {label}: Trainer tokens/s", theirs["tokens_per_s"], "tok/s", "",
-               f"peak {theirs['mem_peak_gib']:.2f} GiB"),
+               detail(theirs)),
         Result(f"trainer {label}: worker / Trainer", ratio, "x", ">= 1.0"),
     ]
     for row in rows:  # as soon as measured: a long bench shows progress, a crash keeps them
@@ -103,7 +129,7 @@ def run() -> list[Result]:
 
 
 def run_gpu() -> list[Result]:
-    from benchmarks.gpu_model import prepare_gpu_assets
+    from benchmarks.gpu_model import SHAPE, prepare_gpu_assets
 
     work = Path(tempfile.mkdtemp(prefix="bench-trainer-gpu-"))
     model_dir, data_file = prepare_gpu_assets(work)
@@ -111,7 +137,7 @@ def run_gpu() -> list[Result]:
             f"training.max_steps={GPU_STEPS}", "training.eval_every_steps=100000",
             "training.save_checkpoint=\"disable\"", "logging.log_every_steps=1",
             "training.warmup_ratio=0", "prediction.num_samples=0", "training.batch_size=8",
-            "tokenizer.max_length=2048", "environment.mixed_precision=\"bf16\"",
+            f"tokenizer.max_length={GPU_SEQ_LEN}", "environment.mixed_precision=\"bf16\"",
             "architecture.gradient_checkpointing=false", "dataset.validation_size=0.01"]
     cases = {
         "gpu full bf16": ["adapter.method=\"full\"", "architecture.backbone_dtype=\"float32\""],
@@ -128,7 +154,8 @@ def run_gpu() -> list[Result]:
     results = []
     for label, sets in cases.items():
         run_dir = write_run(work / label.replace(" ", "-"), "demo-tiny", base + sets)
-        results += compare(label, run_dir, GPU_STEPS, GPU_SKIP, bench_env())
+        results += compare(label, run_dir, GPU_STEPS, GPU_SKIP, bench_env(),
+                           flops_per_token(SHAPE, GPU_SEQ_LEN))
     return results
 
 

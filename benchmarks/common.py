@@ -31,8 +31,9 @@ class Result:
         return "pass" if ok else "FAIL"
 
     def row(self) -> str:
-        return (f"| {self.name} | {self.measured:,.4g} {self.unit} | {self.goal} {self.unit if self.goal else ''} "
-                f"| {self.verdict} | {self.detail} |")
+        number = f"{self.measured:,.0f}" if abs(self.measured) >= 1000 else f"{self.measured:.4g}"
+        goal = f"{self.goal} {self.unit}" if self.goal else ""
+        return f"| {self.name} | {number} {self.unit} | {goal} | {self.verdict} | {self.detail} |"
 
 
 def median_wall_time(argv: list[str], repeats: int = 5, cwd: Path = ROOT) -> float:

@@ -10,12 +10,10 @@ import json
 import random
 from pathlib import Path
 
-WORDS = ("alpha beta gamma delta epsilon river mountain cloud stone paper garden engine "
-         "signal window bridge silver orange window market planet winter summer lantern "
-         "harbor forest meadow canyon island desert valley thunder marble copper").split()
-SHAPE = dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
-             num_attention_heads=32, num_key_value_heads=4, vocab_size=32000,
-             max_position_embeddings=4096)
+WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "river", "mountain", "cloud", "stone", "paper", "garden", "engine", "signal", "window", "bridge", "silver", "orange", "window", "market", "planet", "winter", "summer", "lantern", "harbor", "forest", "meadow", "canyon", "island", "desert", "valley", "thunder", "marble", "copper"]
+SHAPE = {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22,
+             "num_attention_heads": 32, "num_key_value_heads": 4, "vocab_size": 32000,
+             "max_position_embeddings": 4096}
 
 
 def text(rng: random.Random, words: int) -> str:

@@ -8,7 +8,7 @@ from tui_tune.config.toml_io import read_toml
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "tui_tune", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tui_tune", *args], capture_output=True, check=False,
                           text=True, cwd=cwd, timeout=60)
 
 

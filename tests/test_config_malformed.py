@@ -112,7 +112,7 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path):
     target = tmp_path / "keep.toml"
     save_preset(target, {"training": {"lr": 0.001}})
     before = target.read_text()
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigError):
         save_preset(target, {"training": {"lr": 0.002}, "general": {"experiment_name": object()}})
     assert target.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.toml"]

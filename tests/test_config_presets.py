@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from tui_tune.config import Experiment, validate_experiment
-from tui_tune.config.presets import (builtin_dir, experiment_toml, list_presets, new_preset,
-                                     resolve)
+from tui_tune.config.presets import builtin_dir, experiment_toml, list_presets, new_preset, resolve
 from tui_tune.config.toml_io import dumps, read_toml
 
 BUILTINS = sorted(p.stem for p in builtin_dir().glob("*.toml"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from conftest import read_events, run_worker
@@ -29,7 +30,9 @@ def lora_run(tmp_path_factory, make_run_dir):
     run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "lora", [
         'adapter.method="lora"', "adapter.r=8", "adapter.alpha=16", "training.max_steps=12",
         "training.eval_every_steps=12", "logging.log_every_steps=4", "training.lr=0.002",
-        'logging.tracker="tensorboard"', "training.evaluate_before_training=true",
+        'logging.tracker="tensorboard"', 'logging.project="demo-board"',
+        'training.save_checkpoint="disable"',
+        "training.evaluate_before_training=true",
         "architecture.gradient_checkpointing=true", "environment.seed=-1",
         "augmentation.neftune_noise_alpha=5", "augmentation.token_mask_probability=0.1"])
     result = run_worker(run_dir)
@@ -47,10 +50,55 @@ def packed_ssf_run(tmp_path_factory, make_run_dir, demo_assets):
         'dataset.parent_id_column="parent_id"', "dataset.use_chat_template=true",
         'prediction.metric="bleu"', 'training.save_checkpoint="best"', "training.max_steps=10",
         "training.eval_every_steps=5", "logging.log_every_steps=5", "training.batch_size=8",
-        'training.schedule="linear"', "environment.dataloader_workers=1"])
+        'training.schedule="linear"', "environment.dataloader_workers=1",
+        "training.grad_clip=0.01"])
     result = run_worker(run_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def epochs_run(tmp_path_factory, make_run_dir):
+    """Counted in epochs (no max_steps): warmup and evaluation every half epoch, a linear decay
+    to a floor, a differential lr on the embeddings, validation rows trained on too."""
+    from tui_tune.config.toml_io import dumps, read_toml, write_atomic
+
+    run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "epochs", [
+        "dataset.data_sample=0.1", "training.train_on_validation=true", "training.epochs=2",
+        "training.warmup_ratio=0", "training.warmup_epochs=0.5", 'training.schedule="linear"',
+        "training.min_lr_ratio=0.2", "training.differential_lr = { embed_tokens = 1e-4 }",
+        "training.eval_every_epochs=0.5", 'training.save_checkpoint="each_evaluation"',
+        "training.keep_checkpoints=3", "training.checkpoint_every_steps=4",
+        "logging.log_every_steps=1", "prediction.num_samples=1",
+        "logging.log_grad_norm=false"])
+    config = read_toml(run_dir / "config.toml")
+    del config["training"]["max_steps"], config["training"]["eval_every_steps"]
+    write_atomic(run_dir / "config.toml", dumps(config))
+    result = run_worker(run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def test_epochs_warmup_eval_interval_and_lr_curve(epochs_run):
+    """400 rows (380 train + 20 validation, trained on too) / batch 32 = 12 steps an epoch."""
+    start = read_events(epochs_run, "start")[0]
+    assert (start["train_rows"], start["val_rows"]) == (400, 20)
+    assert (start["steps_per_epoch"], start["steps_total"]) == (12, 24)
+    steps = read_events(epochs_run, "step")
+    assert [s["step"] for s in steps] == list(range(1, 25))
+    assert steps[5]["epoch"] == 0.5 and steps[-1]["epoch"] == 2.0
+    assert all(s["grad_norm"] is None for s in steps)  # log_grad_norm = false
+    peak = 0.003  # the main group's lr, not the embeddings' 1e-4
+    warmup = [peak * (n + 1) / 7 for n in range(6)]  # 6 warmup steps = half an epoch
+    decay = [peak * (0.2 + 0.8 * (1 - n / 18)) for n in range(18)]  # linear to the 0.2 floor
+    assert [s["lr"] for s in steps] == pytest.approx(warmup + decay, rel=1e-6)
+    assert [e["step"] for e in read_events(epochs_run, "eval")] == [6, 12, 18, 24]
+    checkpoints = read_events(epochs_run, "checkpoint")
+    assert [(c["step"], c["reason"]) for c in checkpoints] == [
+        (4, "interval"), (6, "each"), (8, "interval"), (12, "each"), (16, "interval"),
+        (18, "each"), (20, "interval"), (24, "each")]  # step 12 and 24: saved once
+    kept = sorted(p.name for p in (epochs_run / "checkpoints").iterdir())
+    assert kept == ["step-18", "step-20", "step-24"]
 
 
 def test_packed_ssf_run_on_chained_data_completes(packed_ssf_run):
@@ -62,6 +110,7 @@ def test_packed_ssf_run_on_chained_data_completes(packed_ssf_run):
     assert all(c["reason"] == "best" for c in read_events(packed_ssf_run, "checkpoint"))
     assert (packed_ssf_run / "final" / "ssf_weights.pt").is_file()
     assert read_events(packed_ssf_run, "end")[-1]["status"] == "completed"
+    assert all(s["grad_norm"] > 0.01 for s in read_events(packed_ssf_run, "step"))  # unclipped
 
 
 def test_demo_loss_falls_clearly(demo_run):
@@ -70,6 +119,19 @@ def test_demo_loss_falls_clearly(demo_run):
     assert last < 0.5 * first, (first, last)
     evals = read_events(demo_run, "eval")
     assert evals[-1]["val_loss"] < evals[0]["val_loss"]
+    assert all(e["perplexity"] == pytest.approx(math.exp(e["val_loss"])) for e in evals)
+
+
+def test_cosine_lr_with_warmup_ratio_and_floor_in_the_events(demo_run):
+    """demo-tiny: lr 0.003, warmup_ratio 0.05 of 120 steps (6), cosine down to 0.1 of lr."""
+    def used(step: int) -> float:  # the lr of optimizer step `step` (1-based)
+        n = step - 1
+        if n < 6:
+            return 0.003 * (n + 1) / 7
+        return 0.003 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (n - 6) / 114)))
+    steps = read_events(demo_run, "step")
+    assert [s["lr"] for s in steps] == pytest.approx([used(s["step"]) for s in steps], rel=1e-6)
+    assert steps[-1]["lr"] > 0.0003  # the floor is reached after the last step, not before
 
 
 def test_events_follow_the_contract(demo_run):
@@ -125,9 +187,24 @@ def test_final_lora_adapter_loads_with_peft_and_generates(lora_run, demo_assets)
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert lora_b and any(torch.count_nonzero(p) > 0 for p in lora_b)  # it learned something
     assert read_events(lora_run, "eval")[0]["step"] == 0  # evaluate_before_training
+    assert not read_events(lora_run, "checkpoint") and not (lora_run / "checkpoints").exists()
     seed = json.loads((lora_run / "run.json").read_text())["seed"]
     assert seed == start["seed"] >= 0  # -1 drew a seed and recorded it
-    assert list((lora_run / "trackers").rglob("events.out.tfevents*"))  # tensorboard
+
+
+def test_tensorboard_tracker_gets_the_metrics(lora_run):
+    """logging.tracker = "tensorboard": scalars land under trackers/<project>, offline."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = list((lora_run / "trackers" / "demo-board").glob("events.out.tfevents*"))
+    assert len(files) == 1
+    board = EventAccumulator(str(files[0]))
+    board.Reload()
+    tags = set(board.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "eval/val_loss"} <= tags, tags
+    losses = {e.step: e.value for e in board.Scalars("train/loss")}
+    assert losses == pytest.approx({e["step"]: e["loss"] for e in read_events(lora_run, "step")})
+    assert [e.step for e in board.Scalars("eval/val_loss")] == [0, 12]
 
 
 def test_missing_column_fails_with_setting_and_file(tmp_path, make_run_dir):

@@ -137,6 +137,8 @@ def test_quantile_padding_and_length_grouping(demo_assets, tokenizer):
     trimmed = PaddedCollator(tokenizer.pad_token_id, quantile=0.5)(batch)
     assert full["input_ids"].shape[1] == max(len(e) for e in batch)
     assert trimmed["input_ids"].shape[1] == sorted(len(e) for e in batch)[7]
+    longest = max(range(16), key=lambda i: len(batch[i]))  # cut at its start: answer kept
+    assert trimmed["labels"][longest].tolist() == batch[longest].labels[-trimmed["labels"].shape[1]:]
 
     def waste(group: bool) -> float:
         plan = epoch_batches(lengths, 16, seed=5, epoch=0, group_by_length=group, world_size=1)
@@ -179,3 +181,68 @@ def test_packed_and_padded_losses_match(demo_assets, tokenizer, attn):
         leaky = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"],
                       use_cache=True).logits
         assert abs(float(causal_lm_loss(leaky, packed)[0]) - float(loss_padded)) > 1e-4
+
+
+def test_train_on_validation_adds_the_validation_rows(demo_assets, tokenizer):
+    plain = load_examples(experiment(demo_assets), tokenizer, seed=1)
+    both = load_examples(experiment(demo_assets, "training.train_on_validation=true"),
+                         tokenizer, seed=1)
+    assert len(both.val) == len(plain.val) > 0
+    assert len(both.train) == len(plain.train) + len(plain.val)
+    val_prompts = {e.prompt_text for e in plain.val}
+    assert val_prompts <= {e.prompt_text for e in both.train}
+
+
+def test_skip_and_random_parent_change_the_history_each_epoch(demo_assets, tokenizer):
+    """Second turns ("Add k to that.") see their first turn ("What is a + b?"): dropped with
+    skip_parent_probability, replaced by a random row with random_parent_probability."""
+    import re
+
+    chained = str(demo_assets / "data" / "chained.jsonl")
+
+    def seconds(*more: str, epoch: int = 0) -> list[str]:
+        exp = experiment(demo_assets, 'dataset.parent_id_column="parent_id"', *more,
+                         "tokenizer.max_length=256", train_file=chained)
+        train = load_examples(exp, tokenizer, seed=1).for_epoch(epoch)
+        return [tokenizer.decode(e.input_ids) for e in train if e.prompt_text.startswith("Add ")]
+
+    def true_history(text: str) -> bool:
+        found = re.search(r"What is (\d+) \+ (\d+)\?.*<\|answer\|>(\d+)<.*Add (\d) to that"
+                          r".*<\|answer\|>(\d+)<", text)
+        a, b, first, k, second = map(int, found.groups()) if found else (0, 0, 1, 0, 0)
+        return a + b == first and first + k == second
+
+    plain = seconds()
+    assert all(t.count("<|prompt|>") == 2 and true_history(t) for t in plain)
+    assert all(t.count("<|prompt|>") == 1
+               for t in seconds("augmentation.skip_parent_probability=1.0"))
+    half = [seconds("augmentation.skip_parent_probability=0.5", epoch=e) for e in (0, 1)]
+    kept = [sum(t.count("<|prompt|>") == 2 for t in h) / len(h) for h in half]
+    assert all(0.4 < k < 0.6 for k in kept), kept
+    assert half[0] != half[1]  # drawn anew each epoch
+    assert half[0] == seconds("augmentation.skip_parent_probability=0.5")  # and seeded
+    randomised = seconds("augmentation.random_parent_probability=1.0")
+    assert all(t.count("<|prompt|>") == 2 for t in randomised)
+    assert sum(true_history(t) for t in randomised) < 0.1 * len(randomised)
+
+
+def test_custom_markers_eos_options_and_added_marker_tokens(demo_assets, tokenizer):
+    from tui_tune.train.model import load_backbone, load_tokenizer
+
+    sets = ['dataset.text_prompt_start="<|q|>"', 'dataset.text_answer_separator="<|a|>"',
+            'dataset.system_column="system"', 'dataset.text_system_start="<|s|>"',
+            "dataset.add_eos_to_answer=false", "dataset.add_eos_to_prompt=false"]
+    ex = load_examples(experiment(demo_assets, *sets), tokenizer, seed=1).train[0]
+    text = tokenizer.decode(ex.input_ids)
+    assert text.startswith("<|bos|><|s|>") and text.endswith(f"<|a|>{ex.answer_text}")
+    assert f"<|q|>{ex.prompt_text}<|a|>" in text and "<|eos|>" not in text
+    assert answer_text(tokenizer, ex) == ex.answer_text  # no end token to learn
+    exp = experiment(demo_assets, *sets, "tokenizer.add_prompt_answer_tokens=true")
+    grown = load_tokenizer(exp)
+    assert len(grown) == len(tokenizer) + 3
+    assert len(grown("<|q|>", add_special_tokens=False).input_ids) == 1
+    assert len(tokenizer("<|q|>", add_special_tokens=False).input_ids) > 1
+    model = load_backbone(exp, grown, torch.device("cpu"))
+    assert model.get_input_embeddings().num_embeddings == len(grown)
+    marked = load_examples(exp, grown, seed=1).train[0]
+    assert len(marked) < len(ex) and grown.convert_tokens_to_ids("<|q|>") in marked.input_ids

@@ -107,3 +107,168 @@ def test_eight_bit_dora_is_refused_without_cuda(demo_assets):
     exp = experiment(demo_assets, 'architecture.backbone_dtype="int8"', 'adapter.method="qdora"')
     with pytest.raises(UserError, match="adapter.method.*8-bit DoRA needs a CUDA GPU.*int4"):
         preflight(exp)
+
+
+def lora_tensors(model, part: str) -> list[torch.Tensor]:
+    return [p.detach() for n, p in model.named_parameters() if f"lora_{part}" in n]
+
+
+def test_init_weights_choose_how_the_adapter_starts(demo_assets):
+    sets = ['adapter.method="lora"', "adapter.r=4", 'adapter.target_modules=["q_proj"]']
+    _, default = built(demo_assets, *sets)
+    assert all(torch.count_nonzero(b) == 0 for b in lora_tensors(default, "B"))
+    _, gaussian = built(demo_assets, *sets, 'adapter.init_weights="gaussian"')
+    assert all(abs(float(a.std()) - 1 / 4) < 0.05 for a in lora_tensors(gaussian, "A"))
+    assert all(abs(float(a.std()) - 1 / 4) > 0.05 for a in lora_tensors(default, "A"))
+    for init in ("pissa", "olora"):
+        _, mutated = built(demo_assets, *sets, f'adapter.init_weights="{init}"')
+        assert all(torch.count_nonzero(b) > 0 for b in lora_tensors(mutated, "B")), init
+
+
+@pytest.mark.parametrize("init", ["pissa", "olora"])
+def test_pissa_and_olora_final_adapters_reload_on_the_original_backbone(tmp_path, demo_assets,
+                                                                        init):
+    """These inits move part of each target weight into the adapter. peft records the init in
+    adapter_config.json and redoes it (deterministically) when loading, so final/ still gives
+    the trained model on the untouched backbone."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from tui_tune.train.checkpoint import save_trainable
+
+    _, model = built(demo_assets, 'adapter.method="lora"', "adapter.r=4",
+                     'adapter.target_modules=["q_proj", "v_proj"]', "adapter.dropout=0",
+                     f'adapter.init_weights="{init}"')
+    torch.manual_seed(0)
+    with torch.no_grad():  # stands in for training: the adapter moves away from its start
+        for p in lora_tensors(model, "A") + lora_tensors(model, "B"):
+            p.add_(torch.randn_like(p) * 0.05)
+    save_trainable(model, tmp_path / "final")
+    ids = torch.randint(3, 300, (2, 12))
+    trained = model.eval()(ids).logits
+    base = AutoModelForCausalLM.from_pretrained(demo_assets / "model")
+    reloaded = PeftModel.from_pretrained(base, tmp_path / "final").eval()
+    assert torch.allclose(reloaded(ids).logits, trained, atol=1e-4)
+
+
+def test_quantization_settings_reach_bitsandbytes(demo_assets):
+    def loaded(*sets: str):
+        exp = experiment(demo_assets, 'adapter.method="qlora"', *sets)
+        return load_backbone(exp, load_tokenizer(exp), torch.device("cpu"))
+
+    four = loaded('architecture.backbone_dtype="int4"', 'quantization.quant_type="fp4"',
+                  "quantization.double_quant=false", 'quantization.compute_dtype="float32"')
+    state = four.model.layers[0].self_attn.q_proj.weight.quant_state
+    assert (state.quant_type, state.nested, state.dtype) == ("fp4", False, torch.float32)
+    nf4 = loaded('architecture.backbone_dtype="int4"', 'quantization.compute_dtype="float32"')
+    state = nf4.model.layers[0].self_attn.q_proj.weight.quant_state
+    assert (state.quant_type, state.nested) == ("nf4", True)
+    eight = loaded('architecture.backbone_dtype="int8"', "quantization.int8_threshold=3.5")
+    layer = eight.model.layers[0].self_attn.q_proj
+    assert type(layer).__name__ == "Linear8bitLt" and layer.state.threshold == 3.5
+
+
+@pytest.mark.parametrize("name,cls", [
+    ("adamw", "AdamW"), ("adam", "Adam"), ("sgd", "SGD"), ("rmsprop", "RMSprop"),
+    ("adadelta", "Adadelta"), ("paged_adamw_32bit", "PagedAdamW32bit"),
+    ("paged_adamw_8bit", "PagedAdamW8bit"), ("adamw_8bit", "AdamW8bit")])
+def test_each_optimizer_with_its_settings_and_groups(demo_assets, name, cls):
+    exp, model = built(demo_assets, 'adapter.method="lora"', "adapter.r=2",
+                       f'training.optimizer="{name}"', "training.betas=[0.8, 0.95]",
+                       "training.eps=1e-6", "training.momentum=0.5", "training.weight_decay=0.1")
+    optimizer = make_optimizer(model, exp.training, on_cuda=False)
+    assert type(optimizer).__name__ == cls
+    group = optimizer.param_groups[0]
+    assert len(optimizer.param_groups) == len(parameter_groups(model, exp.training))
+    assert {g["weight_decay"] for g in optimizer.param_groups} <= {0.0, 0.1}
+    if "betas" in group:
+        assert tuple(group["betas"]) == (0.8, 0.95)
+    if "eps" in group:
+        assert group["eps"] == 1e-6
+    if name in ("sgd", "rmsprop"):
+        assert group["momentum"] == 0.5
+
+
+def test_intermediate_dropout_acts_in_training_only(demo_assets):
+    ids = torch.randint(3, 300, (2, 16))
+    _, plain = built(demo_assets)
+    _, dropped = built(demo_assets, "architecture.intermediate_dropout=0.5",
+                       'architecture.attn_implementation="eager"')
+    assert dropped.config.attention_dropout == 0.5 and plain.config.attention_dropout == 0.0
+    assert not hasattr(dropped.config, "hidden_dropout")  # only keys the backbone knows
+    plain.train()
+    dropped.train()
+    torch.manual_seed(0)
+    assert torch.equal(plain(ids).logits, plain(ids).logits)
+    assert not torch.allclose(dropped(ids).logits, dropped(ids).logits)
+    dropped.eval()
+    assert torch.equal(dropped(ids).logits, dropped(ids).logits)
+
+
+def test_pretrained_weights_replace_the_backbones(tmp_path, demo_assets):
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM
+
+    donor = AutoModelForCausalLM.from_pretrained(demo_assets / "model")
+    with torch.no_grad():
+        donor.lm_head.weight.mul_(2)
+    donor.save_pretrained(tmp_path / "final")  # a previous run's final/ (full fine-tuning)
+    save_file({"lm_head.weight": donor.lm_head.weight.contiguous()}, tmp_path / "head.safetensors")
+    for source in (tmp_path / "final", tmp_path / "head.safetensors"):
+        exp = experiment(demo_assets, f'general.pretrained_weights="{source}"')
+        model = load_backbone(exp, load_tokenizer(exp), torch.device("cpu"))
+        assert torch.equal(model.lm_head.weight, donor.lm_head.weight), source
+    save_file({"nothing.like.this": torch.zeros(2)}, tmp_path / "other.safetensors")
+    exp = experiment(demo_assets, f'general.pretrained_weights="{tmp_path / "other.safetensors"}"')
+    with pytest.raises(UserError, match="general.pretrained_weights.*none of its weights fit"):
+        load_backbone(exp, load_tokenizer(exp), torch.device("cpu"))
+
+
+def test_trackers_that_cannot_report_are_refused_before_loading(demo_assets):
+    import importlib.util
+
+    preflight(experiment(demo_assets, 'logging.tracker="tensorboard"'))
+    with pytest.raises(UserError, match="logging.tracker.*no neptune tracker"):
+        preflight(experiment(demo_assets, 'logging.tracker="neptune"'))
+    for name in ("wandb", "mlflow"):
+        if importlib.util.find_spec(name) is None:
+            with pytest.raises(UserError, match=f"logging.tracker.*pip install {name}"):
+                preflight(experiment(demo_assets, f'logging.tracker="{name}"'))
+
+
+def test_gradient_checkpointing_compile_and_liger_switches(tmp_path, demo_assets):
+    import importlib.util
+
+    from tui_tune.train.model import speedups
+    from tui_tune.train.reporting import Reporter
+
+    _, plain = built(demo_assets)
+    _, checkpointed = built(demo_assets, "architecture.gradient_checkpointing=true")
+    assert checkpointed.is_gradient_checkpointing and not plain.is_gradient_checkpointing
+    exp = experiment(demo_assets, "architecture.compile=true", "architecture.liger_kernel=true")
+    reporter = Reporter(tmp_path, rank=0)
+    compiled = speedups(plain, exp, reporter)
+    reporter.end("completed")
+    assert isinstance(compiled, torch._dynamo.eval_frame.OptimizedModule)
+    if importlib.util.find_spec("liger_kernel") is None:
+        warning = (tmp_path / "events.jsonl").read_text()
+        assert "liger-kernel package is not installed" in warning
+
+
+def test_qssf_scales_and_shifts_a_4bit_backbone(demo_assets):
+    _, model = built(demo_assets, 'adapter.method="qssf"', 'architecture.backbone_dtype="int4"',
+                     'quantization.compute_dtype="float32"', 'adapter.target_modules=["q_proj"]')
+    wrapped = [m for n, m in model.named_modules() if n.endswith("q_proj")]
+    assert len(wrapped) == 4 and all(type(m.base).__name__ == "Linear4bit" for m in wrapped)
+    assert parameter_counts(model)[1] == 4 * 2 * 128
+
+
+@pytest.mark.parametrize("sets,setting", [
+    (['adapter.method="lora"', 'adapter.target_modules=["qproj"]'], "adapter.target_modules"),
+    (['adapter.method="lora"', 'adapter.unfreeze_layers=["lmhead"]'], "adapter.unfreeze_layers"),
+    (['adapter.method="ssf"', 'adapter.unfreeze_layers=["lmhead"]'], "adapter.unfreeze_layers"),
+    (['adapter.freeze_layers=["embedtokens"]'], "adapter.freeze_layers")])
+def test_layer_patterns_that_match_nothing_are_refused(demo_assets, sets, setting):
+    """A typo would otherwise leave the switch silently doing nothing."""
+    with pytest.raises(UserError, match=f"{setting}.*matches no layer.*lm_head.*q_proj"):
+        built(demo_assets, *sets)

@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 EVENT_VERSION = 1
 END_STATUSES = ("completed", "stopped", "failed", "oom")
@@ -93,7 +93,7 @@ class EventWriter:
 
     def __init__(self, path: Path, flush_every_s: float = 1.0):
         self.path = Path(path)
-        self._handle = open(self.path, "a", encoding="utf-8")
+        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (lives as long as the writer)
         self._buffer: list[str] = []
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -126,7 +126,7 @@ class EventWriter:
         with self._lock:
             self._handle.close()
 
-    def __enter__(self) -> EventWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

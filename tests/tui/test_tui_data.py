@@ -137,3 +137,31 @@ def test_gpu_panel_shows_memory_utilisation_or_why_there_is_none():
     assert "76.0/80G" in text and "97%" in text and "71C" in text
     assert "[red]" in text  # 95 % memory is shown in red
     assert "NVML unavailable" in gpu_text([], "no GPU: NVML unavailable")
+
+
+def test_every_chart_line_really_fills_its_width():
+    """A line shorter than the widget (while claiming full width) leaves the previous screen's
+    characters behind it on a real terminal: every line must be exactly `width` cells."""
+    from rich.cells import cell_len
+    chart = BrailleChart("grad norm")
+    sizes = [(60, 12), (30, 8), (10, 3)]
+    for width, height in sizes:
+        assert all(cell_len(s.text) == width for s in chart.render_strips(width, height))
+    x = np.arange(100, dtype=float)
+    chart.set_series("grad", x, 1 + x % 7, "magenta")
+    for width, height in sizes:
+        assert all(cell_len(s.text) == width for s in chart.render_strips(width, height))
+    chart.set_series("a-very-long-series-name", x, x, "cyan")  # legend wider than the chart
+    assert all(cell_len(s.text) == 30 for s in chart.render_strips(30, 8))
+
+
+def test_monitor_header_shows_status_step_epoch_and_eta_within_80_columns():
+    from rich.text import Text
+
+    from tui_tune.tui.monitor_view import header_markup
+    series = series_from(fixed_events(steps=100, total=200, status=None))
+    line = Text.from_markup("20260101-000000-demo-tiny  " +
+                            header_markup(series, "running")).plain
+    assert "running" in line and "step 100/200" in line and "epoch 1.00" in line
+    assert "ETA 1:40" in line[:80]  # 100 steps left at 1 step/s; cut last: tok/s, elapsed
+    assert "ETA" not in header_markup(series, "stopped")

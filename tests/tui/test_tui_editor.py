@@ -144,3 +144,124 @@ async def test_sweep_values_are_typed_in_the_sweep_tab_and_checked_before_launch
         await pilot.pause()
         assert "sweep.training.nope" in state.problems
     assert not (workdir / "runs").exists()
+
+
+async def test_tabs_mount_when_first_shown_and_unopened_tabs_still_flag_problems(workdir):
+    from tui_tune.tui.widgets.settings_form import SettingsForm
+    state = EditorState.from_preset("demo-tiny")
+    state.set_value("training.lr", "fast")
+    app = TuneApp(start=lambda: EditorScreen(state))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        editor = app.screen
+        assert [f.group for f in editor.query(SettingsForm)] == ["general"]
+        assert "!" in str(editor.query_one("TabbedContent").get_tab("tab-training").label)
+        await pilot.press("f8")
+        await pilot.pause()
+        assert {f.group for f in editor.query(SettingsForm)} == {"general", "dataset"}
+        assert not editor.query("#field-training-lr")  # still not built
+
+
+async def open_tab(pilot, group: str) -> None:
+    from tui_tune.tui.screens.editor import TABS
+    for _ in range(TABS.index(group)):
+        await pilot.press("f8")
+    await pilot.pause()
+
+
+async def test_list_switch_edits_show_dirty_marker_diff_and_save(workdir):
+    """Keyboard only: a list of strings (with an escaped comma), a list of numbers, a switch;
+    the title says modified, F3 lists the differences, the saved TOML holds real lists."""
+    from tui_tune.tui.screens.dialogs import TextDialog
+    state = EditorState.from_preset("demo-tiny")
+    app = TuneApp(start=lambda: EditorScreen(state))
+    async with app.run_test(size=(120, 40)) as pilot:
+        editor = app.screen
+        title = editor.query_one("#editor-title", Label)
+        assert "modified" not in str(title.render())
+        await open_tab(pilot, "prediction")
+        await focus_field(pilot, "field-prediction-stop_strings")
+        help_panel = str(editor.query_one("#field-help").render())
+        assert "prediction.stop_strings" in help_panel and "comma" in help_panel
+        await replace_text(pilot, "###, a\\, b")
+        await focus_field(pilot, "field-prediction-do_sample")
+        await pilot.press("space")
+        await pilot.press("f7", "f7")  # back to training
+        await pilot.pause()
+        await focus_field(pilot, "field-training-betas")
+        await replace_text(pilot, "0.9, 0.98")
+        await pilot.pause()
+        assert state.value("prediction.stop_strings") == ["###", "a, b"]
+        assert state.value("training.betas") == [0.9, 0.98]
+        assert state.value("prediction.do_sample") is True
+        assert "modified" in str(title.render())
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextDialog))
+        body = app.screen.body
+        assert "prediction.stop_strings" in body and "training.betas" in body
+        assert "prediction.do_sample: False -> True" in body
+        await pilot.press("escape")
+        await pilot.press("f2", "end", "ctrl+u", *"lists", "enter")
+        await wait_for(pilot, lambda: (workdir / "presets" / "lists.toml").exists())
+        assert "modified" not in str(title.render())
+    saved = tomllib.loads((workdir / "presets" / "lists.toml").read_text())
+    assert saved["prediction"] == {"stop_strings": ["###", "a, b"], "do_sample": True}
+    assert saved["training"] == {"betas": [0.9, 0.98]}
+
+
+async def test_save_as_over_an_existing_preset_asks_first(workdir):
+    from tui_tune.tui.screens.dialogs import ConfirmDialog
+    taken = workdir / "presets" / "taken.toml"
+    taken.write_text('schema_version = 1\nextends = "lora"\n')
+    before = taken.read_text()
+    state = EditorState.from_preset("demo-tiny")
+    app = TuneApp(start=lambda: EditorScreen(state))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await focus_field(pilot, "field-general-experiment_name")
+        await replace_text(pilot, "mine")
+        await pilot.press("f2", "end", "ctrl+u", *"taken", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("escape")  # Escape keeps the other preset
+        await pilot.pause()
+        assert taken.read_text() == before and state.dirty
+        await pilot.press("f2", "end", "ctrl+u", *"taken", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not state.dirty)
+    assert tomllib.loads(taken.read_text())["general"] == {"experiment_name": "mine"}
+
+
+async def test_choices_are_picked_from_a_select_with_the_keyboard(workdir):
+    from textual.widgets import Select
+    state = EditorState.from_preset("demo-tiny")
+    app = TuneApp(start=lambda: EditorScreen(state))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_tab(pilot, "training")
+        await focus_field(pilot, "field-training-schedule")
+        select = app.screen.query_one("#field-training-schedule", Select)
+        choices = [value for _, value in select._options if value is not Select.NULL]
+        target = choices[(choices.index(state.value("training.schedule")) + 1) % len(choices)]
+        await pilot.press("enter")  # opens the list on the current choice
+        await pilot.pause()
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: state.value("training.schedule") == target)
+        assert state.dirty
+
+
+async def test_ctrl_s_saves_a_local_preset_in_place_and_asks_a_name_for_a_built_in(workdir):
+    from tui_tune.tui.screens.dialogs import PromptDialog
+    mine = workdir / "presets" / "mine.toml"
+    mine.write_text('schema_version = 1\nextends = "lora"\n\n[training]\nlr = 0.0005\n')
+    app = TuneApp(start=lambda: EditorScreen(EditorState.from_preset("mine")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_tab(pilot, "training")
+        await focus_field(pilot, "field-training-lr")
+        await replace_text(pilot, "7e-4")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not app.screen.state.dirty)
+    saved = tomllib.loads(mine.read_text())
+    assert saved["extends"] == "lora" and saved["training"] == {"lr": 7e-4}
+    app = TuneApp(start=lambda: EditorScreen(EditorState.from_preset("demo-tiny")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptDialog))

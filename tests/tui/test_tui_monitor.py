@@ -97,3 +97,31 @@ async def test_chart_toggles(workdir):
         await pilot.pause()
         assert chart.size.width > 70  # the loss chart alone fills the width
         assert not app.screen.query_one("#chart-lr").display
+
+
+async def test_log_tail_shows_the_last_lines_of_console_log(workdir):
+    console = "".join(f"[info] line {i} " + "word " * 20 + "\n" for i in range(1, 101))
+    run_dir = write_run(workdir / "runs", "long-log", console=console + "[info] the very end\n")
+    app = TuneApp(start=lambda: MonitorScreen(run_dir, sample_gpus=False))
+    async with app.run_test(size=(120, 40)) as pilot:
+        tail = app.screen.query_one("#log-tail")
+        await wait_for(pilot, lambda: "the very end" in str(tail.query_one("#log-text").render()))
+        await pilot.pause(0.3)
+        assert tail.max_scroll_y > 0 and tail.scroll_y == tail.max_scroll_y
+        await pilot.resize_terminal(80, 24)  # more wrapped lines: still showing the end
+        await pilot.pause(0.3)
+        assert tail.scroll_y == tail.max_scroll_y
+
+
+async def test_log_tail_is_at_the_end_when_opened_from_the_runs_list(make_run):
+    console = "\n=== launch: " + "--some-flag value " * 12 + "\n[info] data ready\n[info] the end\n"
+    make_run("20260101-000000-demo-tiny", console=console)
+    app = TuneApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: len(app.screen.summaries) == 1)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
+        tail = app.screen.query_one("#log-tail")
+        await wait_for(pilot, lambda: "the end" in str(tail.query_one("#log-text").render()))
+        await pilot.pause(0.5)
+        assert tail.max_scroll_y > 0 and tail.scroll_y == tail.max_scroll_y

@@ -1,5 +1,6 @@
 """With a real training run: launch from the editor reaches `running`, closing the app does not
-stop it, and stop from the monitor (confirmed) ends it as `stopped`."""
+stop it, stop from the monitor (confirmed) ends it as `stopped`, and r resumes it (from the
+monitor and from the runs list)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,14 @@ def worker_path(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
-async def test_launch_from_editor_then_stop_from_monitor(workdir, demo_assets, worker_path):
+async def stop_with_confirmation(pilot, app, monitor) -> None:
+    await pilot.press("x")
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+    await pilot.press("y")
+    await wait_for(pilot, lambda: monitor.status == "stopped", timeout=120)
+
+
+async def test_launch_from_editor_then_stop_and_resume_from_monitor(workdir, demo_assets, worker_path):
     state = EditorState.from_preset("demo-tiny")
     state.set_value("general.backbone", str(demo_assets / "model"))
     state.set_value("dataset.train_file", str(demo_assets / "data" / "train.jsonl"))
@@ -47,15 +55,26 @@ async def test_launch_from_editor_then_stop_from_monitor(workdir, demo_assets, w
                            timeout=120)
         assert run_status(run_dir) == "running"  # closing the app never stops a run
 
-        app = TuneApp(start=lambda: MonitorScreen(run_dir, sample_gpus=False))
+        app = TuneApp()  # keyboard only from the runs list
         async with app.run_test(size=(80, 24)) as pilot:
+            runs = app.screen
+            await wait_for(pilot, lambda: [s.status for s in runs.summaries] == ["running"])
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
             monitor = app.screen
             await wait_for(pilot, lambda: monitor.status == "running", timeout=30)
-            await pilot.press("x")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-            await pilot.press("y")
-            await wait_for(pilot, lambda: monitor.status == "stopped", timeout=120)
-        assert run_status(run_dir) == "stopped"
+            await stop_with_confirmation(pilot, app, monitor)
+            assert run_status(run_dir) == "stopped"
+            await pilot.press("r")  # resume from the monitor: a new process, same run
+            await wait_for(pilot, lambda: monitor.status == "running", timeout=60)
+            await stop_with_confirmation(pilot, app, monitor)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is runs)
+            await wait_for(pilot, lambda: [s.status for s in runs.summaries] == ["stopped"])
+            await pilot.press("r")  # and from the runs list
+            await wait_for(pilot, lambda: [s.status for s in runs.summaries] == ["running"],
+                           timeout=60)
+        assert run_status(run_dir) == "running"
     finally:
         if run_dir is not None and run_status(run_dir) == "running":
             stop(run_dir, grace_s=30)

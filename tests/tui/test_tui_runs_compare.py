@@ -68,3 +68,39 @@ async def test_edit_a_copy_of_a_runs_config(make_run):
         await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
         assert app.screen.state.value("training.lr") == 0.0007
         assert app.screen.state.target is None  # a copy: saving asks for a name
+
+
+async def test_runs_table_fits_the_terminal_width_without_scrolling_sideways(make_run):
+    make_run("20260101-000000-demo-tiny")
+    app = TuneApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: len(app.screen.summaries) == 1)
+        table = app.screen.query_one("#runs-table")
+
+        def shown() -> list[str]:
+            return [str(c.label) for c in table.columns.values()]
+        assert shown() == ["status", "run", "progress", "loss", "trend", "tok/s", "elapsed",
+                           "ETA", "preset"]
+        assert table.virtual_size.width <= 120
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: "preset" not in shown())
+        assert {"status", "run", "progress", "loss", "trend", "tok/s", "ETA"} <= set(shown())
+        assert table.virtual_size.width <= 80 and table.row_count == 1
+        row = [str(cell) for cell in table.get_row_at(0)]
+        assert row[2].endswith("120/200") and row[3] == "0.5172"
+
+
+async def test_runs_list_refreshes_as_events_arrive(make_run):
+    import json
+
+    from tests.tui.conftest import fixed_events, step_event
+    run = make_run("20260101-000000-demo-tiny", events=fixed_events(steps=50, status=None))
+    app = TuneApp(start=lambda: RunsScreen(refresh_s=0.2))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: len(app.screen.summaries) == 1)
+        assert app.screen.summaries[0].step == 50
+        with open(run / "events.jsonl", "a") as handle:  # noqa: ASYNC230 - a test writer
+            handle.writelines(json.dumps(step_event(s, 0.25)) + "\n" for s in range(51, 81))
+        table = app.screen.query_one("#runs-table")
+        await wait_for(pilot, lambda: str(table.get_row_at(0)[2]).endswith("80/200"))
+        assert str(table.get_row_at(0)[3]) == "0.25"

@@ -10,8 +10,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tui_tune.config.data_groups import Augmentation, Dataset, Tokenizer
-from tui_tune.config.errors import (ConfigError, Problem, RuleViolations, did_you_mean,
-                                    problems_from_validation, unknown_key_problems)
+from tui_tune.config.errors import (
+    ConfigError,
+    Problem,
+    RuleViolations,
+    did_you_mean,
+    problems_from_validation,
+    unknown_key_problems,
+)
 from tui_tune.config.model_groups import Adapter, Architecture, General, Quantization
 from tui_tune.config.rules import cross_field_problems
 from tui_tune.config.runtime_groups import Environment, Logging

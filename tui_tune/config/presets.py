@@ -13,8 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from tui_tune.config.errors import ConfigError, Problem
-from tui_tune.config.experiment import (SCHEMA_VERSION, Experiment, experiment_dict, flatten,
-                                        validate_experiment)
+from tui_tune.config.experiment import (
+    SCHEMA_VERSION,
+    Experiment,
+    experiment_dict,
+    flatten,
+    validate_experiment,
+)
 from tui_tune.config.overrides import apply_overrides
 from tui_tune.config.toml_io import dumps, read_toml, write_atomic
 

@@ -29,6 +29,7 @@ class Progress:
     tokens_seen: int = 0
     elapsed_s: float = 0.0
     world_size: int = 1      # ranks that shared the epoch's batches
+    best_step: int | None = None  # checkpoint of the best val loss (policy "best"): never pruned
 
 
 def rescale_position(progress: Progress, world_size: int) -> bool:
@@ -83,7 +84,7 @@ def save_checkpoint(run_dir: Path, accelerator, model, optimizer, scheduler,
     if sharded(accelerator):
         accelerator.save_state(str(tmp / "accelerate"))  # gathers shards; every rank takes part
     elif accelerator.is_main_process:
-        save_trainable(accelerator.unwrap_model(model), tmp)
+        save_trainable(accelerator.unwrap_model(model, keep_torch_compile=False), tmp)
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     if accelerator.is_main_process:
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
@@ -92,7 +93,7 @@ def save_checkpoint(run_dir: Path, accelerator, model, optimizer, scheduler,
     if accelerator.is_main_process:
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
-        prune(run_dir, keep)
+        prune(run_dir, keep, protect=progress.best_step)
     accelerator.wait_for_everyone()
     return final
 
@@ -107,16 +108,18 @@ def save_final_weights(accelerator, model, folder: Path) -> None:
     state = accelerator.get_state_dict(model) if sharded(accelerator) else None
     if accelerator.is_main_process:
         folder.mkdir(parents=True, exist_ok=True)
-        unwrapped = accelerator.unwrap_model(model)
+        unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)
         if state is None:
             save_trainable(unwrapped, folder)
         else:
             unwrapped.save_pretrained(folder, state_dict=state, safe_serialization=True)
 
 
-def prune(run_dir: Path, keep: int) -> None:
+def prune(run_dir: Path, keep: int, protect: int | None = None) -> None:
+    """Delete all but the newest `keep` checkpoints, sparing step-`protect` (the best one)."""
     for old in checkpoint_dirs(run_dir)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.name != f"step-{protect}":
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def save_trainable(model, folder: Path) -> None:
@@ -151,7 +154,7 @@ def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler) -> P
     if (folder / "accelerate").is_dir():
         accelerator.load_state(str(folder / "accelerate"))
     else:
-        load_weights(accelerator.unwrap_model(model), folder)
+        load_weights(accelerator.unwrap_model(model, keep_torch_compile=False), folder)
         optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
     scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=False))
     rng_file = folder / f"rng-{accelerator.process_index}.pt"

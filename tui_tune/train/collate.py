@@ -43,7 +43,9 @@ def steps_per_epoch(n_examples: int, batch_size: int, world_size: int, accumulat
 
 
 class PaddedCollator:
-    """Pads each batch to the padding quantile of its lengths (not to max_length)."""
+    """Pads each batch to the padding quantile of its lengths (not to max_length). Rows longer
+    than that lose their beginning, as max_length truncation does: the answer and its end
+    token, which the loss learns from, stay."""
 
     def __init__(self, pad_id: int, quantile: float = 1.0, side: str = "right"):
         self.pad_id, self.quantile, self.side = pad_id, quantile, side
@@ -62,8 +64,8 @@ class PaddedCollator:
         for row, ex in enumerate(examples):
             n = min(len(ex), width)
             span = slice(0, n) if self.side == "right" else slice(width - n, width)
-            ids[row, span] = torch.tensor(ex.input_ids[:n])
-            labels[row, span] = torch.tensor(ex.labels[:n])
+            ids[row, span] = torch.tensor(ex.input_ids[len(ex) - n:])
+            labels[row, span] = torch.tensor(ex.labels[len(ex) - n:])
             mask[row, span] = 1
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 

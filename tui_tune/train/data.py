@@ -7,6 +7,7 @@ ends as a UserError that names the setting and the file.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,11 @@ READERS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "json", ".json": "jso
 class SplitData:
     train: list[Example]
     val: list[Example]
+    # the training examples of an epoch, where parent augmentation draws anew each epoch
+    redraw: Callable[[int], list[Example]] | None = None
+
+    def for_epoch(self, epoch: int) -> list[Example]:
+        return self.redraw(epoch) if self.redraw is not None else self.train
 
 
 def read_rows(path_text: str, setting: str) -> list[dict[str, Any]]:
@@ -70,7 +76,8 @@ def check_columns(rows: list[dict[str, Any]], ds, setting_file: str, path: str) 
 
 
 def split_rows(rows: list[dict[str, Any]], ds, seed: int) -> tuple[list, list]:
-    """The seeded auto split; chained rows stay with their conversation's root row."""
+    """The seeded sample and auto split, row by row (a chained turn keeps its history, which is
+    looked up in the whole file, even where that history went to the other side)."""
     rng = random.Random(seed)
     if ds.data_sample < 1.0:
         rows = rng.sample(rows, max(1, int(len(rows) * ds.data_sample)))
@@ -98,15 +105,20 @@ def load_examples(exp, tokenizer, seed: int) -> SplitData:
     max_length = exp.tokenizer.max_length
     # chains are followed in the whole file, so a turn keeps its history whatever the split
     lookup = rows if ds.parent_id_column else []
-    aug = exp.augmentation
-    augment = (aug.skip_parent_probability, aug.random_parent_probability,
-               random.Random(seed + 1))
-    train = _examples(train_rows, lookup, ds, tokenizer, max_length, augment)
     val = _examples(val_rows, lookup if ds.validation_strategy == "auto" else val_rows,
                     ds, tokenizer, max_length)
-    if exp.training.train_on_validation:
-        train = train + val
-    return SplitData(train, val)
+    extra = val if exp.training.train_on_validation else []
+
+    def train_examples(epoch: int) -> list[Example]:
+        """Skip / random parent augmentation is drawn per epoch (seeded: resume replays it)."""
+        aug = exp.augmentation
+        augment = (aug.skip_parent_probability, aug.random_parent_probability,
+                   random.Random(f"{seed}-parents-{epoch}"))
+        return _examples(train_rows, lookup, ds, tokenizer, max_length, augment) + extra
+
+    augmented = bool(ds.parent_id_column) and (exp.augmentation.skip_parent_probability > 0
+                                               or exp.augmentation.random_parent_probability > 0)
+    return SplitData(train_examples(0), val, train_examples if augmented else None)
 
 
 def _examples(rows, lookup, ds, tokenizer, max_length, augment=None) -> list[Example]:

@@ -115,8 +115,8 @@ def generate_on_ranks(model, tokenizer, judged, pred, accelerator) -> list[str] 
     elif not accelerator.is_main_process:
         return None
     with context, accelerator.autocast():
-        answers = generate_answers(accelerator.unwrap_model(model), tokenizer, judged, pred,
-                                   accelerator.device)
+        plain = accelerator.unwrap_model(model, keep_torch_compile=False)
+        answers = generate_answers(plain, tokenizer, judged, pred, accelerator.device)
     if accelerator.device.type == "cuda":
         torch.cuda.empty_cache()  # the generation cache must not crowd the training steps
     return answers

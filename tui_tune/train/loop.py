@@ -62,15 +62,17 @@ def epoch_loader(session: Session, epoch: int, skip: int, collate) -> DataLoader
 
 
 def masked_inputs(session: Session, batch: dict) -> dict:
-    """Augmentation: random input tokens replaced (never a sequence's first); labels untouched."""
+    """Augmentation: random input tokens replaced (never a sequence's first, the begin token,
+    wherever padding put it); labels untouched."""
     probability = session.exp.augmentation.token_mask_probability
     if probability <= 0:
         return batch
     ids = batch["input_ids"]
     mask = batch.get("attention_mask", torch.ones_like(ids))
-    first = batch["position_ids"] == 0 if "position_ids" in batch else torch.zeros_like(ids)
-    if "position_ids" not in batch:
-        first[:, 0] = 1
+    if "position_ids" in batch:
+        first = batch["position_ids"] == 0
+    else:
+        first = (mask.cumsum(dim=-1) == 1) & mask.bool()
     masked = mask_random_tokens(ids, mask, probability, len(session.tokenizer), protected=first)
     return {**batch, "input_ids": masked}
 
@@ -91,12 +93,20 @@ def optimizer_step(session: Session, micro_batches: list[dict]) -> tuple[torch.T
             acc.backward(loss / len(micro_batches))
         total_loss += loss.detach() / len(micro_batches)
     session.reporter.phase = "optimizer"
+    session.step_lr = base_lr(session)  # the lr this step uses, before the schedule moves on
     params = list(model.parameters())  # all of them: accelerate's FSDP path compares lists
     grad_norm = acc.clip_grad_norm_(params, t.grad_clip if t.grad_clip > 0 else float("inf"))
     session.optimizer.step()
     session.scheduler.step()
     session.optimizer.zero_grad(set_to_none=True)
     return total_loss, grad_norm
+
+
+def base_lr(session: Session) -> float:
+    """training.lr times the schedule's current factor: the curve of the main parameter
+    group, whichever group (differential lr) happens to come first in the optimizer."""
+    scheduler = session.scheduler
+    return session.exp.training.lr * scheduler.get_last_lr()[0] / scheduler.base_lrs[0]
 
 
 def window_numbers(acc, window: Window) -> tuple[float, float]:
@@ -115,7 +125,7 @@ def report_step(session: Session, window: Window, grad_norm: torch.Tensor) -> No
     acc, p = session.accelerator, session.progress
     loss, tokens = window_numbers(acc, window)
     elapsed = max(time.perf_counter() - window.started, 1e-9)
-    lr = session.scheduler.get_last_lr()[0]
+    lr = session.step_lr
     norm = float(grad_norm) if session.exp.logging.log_grad_norm else None
     session.reporter.event(
         "step", step=p.step, epoch=round(p.step / session.steps_per_epoch, 4), loss=loss,
@@ -160,13 +170,18 @@ def checkpoint(session: Session, reason: str) -> None:
     session.reporter.event("checkpoint", step=session.progress.step, path=str(path), reason=reason)
 
 
-def after_evaluation(session: Session, val_loss: float | None) -> None:
+def after_evaluation(session: Session, val_loss: float | None) -> bool:
+    """The save_checkpoint policy after an evaluation; True when it saved one."""
     policy, p = session.exp.training.save_checkpoint, session.progress
     improved = val_loss is not None and (p.best_val_loss is None or val_loss < p.best_val_loss)
     if improved:
         p.best_val_loss = val_loss
+        if policy == "best":
+            p.best_step = p.step
     if policy in ("last", "each_evaluation") or (policy == "best" and improved):
         checkpoint(session, POLICY_REASON[policy])
+        return True
+    return False
 
 
 def run_epoch(session: Session, collate, stop: StopRequest, window: Window) -> str | None:
@@ -174,6 +189,8 @@ def run_epoch(session: Session, collate, stop: StopRequest, window: Window) -> s
     p, t = session.progress, session.exp.training
     every_eval, every_ckpt = eval_interval(session), t.checkpoint_every_steps
     pending: list[dict] = []
+    if p.epoch > 0 and session.data.redraw is not None:
+        session.data.train = session.data.for_epoch(p.epoch)  # epoch 0's are already there
     for batch in epoch_loader(session, p.epoch, p.batch_in_epoch, collate):
         pending.append(batch)
         if len(pending) < t.grad_accumulation:
@@ -188,11 +205,12 @@ def run_epoch(session: Session, collate, stop: StopRequest, window: Window) -> s
         if p.step % session.exp.logging.log_every_steps == 0 or p.step == session.steps_total:
             report_step(session, window, grad_norm)
             window.__init__()
+        saved = False
         if p.step % every_eval == 0 or p.step == session.steps_total:
-            after_evaluation(session, run_evaluation(session))
+            saved = after_evaluation(session, run_evaluation(session))
             window.started = time.perf_counter()
-        if every_ckpt and p.step % every_ckpt == 0:
-            checkpoint(session, "interval")
+        if every_ckpt and p.step % every_ckpt == 0 and not saved:
+            checkpoint(session, "interval")  # not twice at one step
         if stop.agreed(session.accelerator):
             checkpoint(session, "signal")
             return "stopped"

@@ -20,11 +20,27 @@ def preflight(exp) -> None:
         raise UserError("8-bit DoRA needs a CUDA GPU (bitsandbytes fails on the CPU). Pick "
                         "backbone_dtype = 'int4' for QDoRA on this machine, or method 'qlora' "
                         "with 8-bit.", "adapter.method")
+    check_tracker(exp.logging.tracker)
     if exp.architecture.attn_implementation == "flash_attention_2":
         import importlib.util
         if importlib.util.find_spec("flash_attn") is None:
             raise UserError("flash_attention_2 needs the flash-attn package, which is not "
                             "installed; pick sdpa.", "architecture.attn_implementation")
+
+
+def check_tracker(tracker: str) -> None:
+    """accelerate silently drops a tracker whose package is missing and has none for neptune:
+    say so before loading, instead of a run that reports nowhere."""
+    if tracker == "none":
+        return
+    if tracker == "neptune":
+        raise UserError("accelerate has no neptune tracker; pick tensorboard, wandb or mlflow "
+                        "(events.jsonl is written whatever the tracker).", "logging.tracker")
+    from accelerate.tracking import get_available_trackers
+
+    if tracker not in {t.value for t in get_available_trackers()}:
+        raise UserError(f"'{tracker}' needs its package, which is not installed here: pip "
+                        f"install {tracker}, or pick none.", "logging.tracker")
 
 
 def load_tokenizer(exp):
@@ -71,8 +87,7 @@ def load_backbone(exp, tokenizer, device):
         kwargs["quantization_config"] = quantization_config(exp)
         kwargs["device_map"] = {"": device}
     if arch.intermediate_dropout > 0:
-        kwargs.update(attention_dropout=arch.intermediate_dropout,
-                      hidden_dropout=arch.intermediate_dropout)
+        kwargs.update(dropout_settings(exp))
     try:
         model = AutoModelForCausalLM.from_pretrained(general.backbone, **kwargs)
     except OSError as error:
@@ -90,6 +105,19 @@ def load_backbone(exp, tokenizer, device):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
     return model
+
+
+def dropout_settings(exp) -> dict[str, float]:
+    """intermediate_dropout for every dropout probability the backbone's config has (names
+    differ: attention_dropout in Llama/Qwen/Mistral, resid/embd/attn_pdrop in GPT-2 and Phi)."""
+    from transformers import AutoConfig
+
+    general = exp.general
+    config = AutoConfig.from_pretrained(general.backbone, trust_remote_code=general.trust_remote_code,
+                                        revision=general.revision)
+    return {key: exp.architecture.intermediate_dropout for key, value in config.to_dict().items()
+            if ("dropout" in key or "pdrop" in key) and isinstance(value, float)
+            and not key.startswith(("classifier", "summary"))}
 
 
 def load_pretrained_weights(model, path_text: str) -> None:
@@ -135,6 +163,9 @@ def apply_method(model, exp):
         from peft import LoraConfig, get_peft_model
 
         targets = "all-linear" if a.target_modules == ["all-linear"] else list(a.target_modules)
+        if targets != "all-linear":
+            check_patterns(model, targets, "adapter.target_modules", suffix=True)
+        check_patterns(model, a.unfreeze_layers, "adapter.unfreeze_layers", suffix=True)
         config = LoraConfig(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout,
                             target_modules=targets, use_dora=a.method in ("dora", "qdora"),
                             use_rslora=a.use_rslora, init_lora_weights=INIT_WEIGHTS[a.init_weights],
@@ -146,12 +177,30 @@ def apply_method(model, exp):
         last = _last_block_prefix(model)
         for name, param in model.named_parameters():
             param.requires_grad = name.startswith(last) or "lm_head" in name or "model.norm" in name
+    check_patterns(model, a.freeze_layers, "adapter.freeze_layers")
     for name, param in model.named_parameters():
         if any(pattern in name for pattern in a.freeze_layers):
             param.requires_grad = False
     if not any(p.requires_grad for p in model.parameters()):
         raise UserError("no parameter is left to train.", "adapter.freeze_layers")
     return model
+
+
+def check_patterns(model, patterns: list[str], setting: str, suffix: bool = False) -> None:
+    """A layer pattern that matches nothing would make its switch silently do nothing.
+    peft matches module names by suffix; our own freezing by substring of parameter names."""
+    names = [n for n, _ in model.named_modules() if n] + [n for n, _ in model.named_parameters()]
+    for pattern in patterns:
+        if suffix:
+            found = any(n == pattern or n.endswith("." + pattern) for n in names)
+        else:
+            found = any(pattern in n for n in names)
+        if not found:
+            leaves = sorted({n.rsplit(".", 1)[-1] for n, _ in model.named_modules()
+                             if n and not n.rsplit(".", 1)[-1].isdigit()})
+            how = "ends a layer name" if suffix else "is part of a layer name"
+            raise UserError(f"'{pattern}' matches no layer of the model (it must be a name that "
+                            f"{how}); its layers are called {', '.join(leaves[:24])}.", setting)
 
 
 def _apply_ssf(model, a):
@@ -161,6 +210,7 @@ def _apply_ssf(model, a):
         model.ssf_layers = apply_ssf(model, list(a.target_modules))
     except ValueError as error:
         raise UserError(str(error), "adapter.target_modules") from error
+    check_patterns(model, a.unfreeze_layers, "adapter.unfreeze_layers")
     for name, param in model.named_parameters():
         if any(pattern in name for pattern in a.unfreeze_layers):
             param.requires_grad = True

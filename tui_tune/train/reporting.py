@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import resource
 import socket
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 import psutil
 
 from tui_tune.events import END_STATUSES, EventWriter, encode, make_event
+from tui_tune.runs.files import read_run_json, update_run_json, write_json_atomic
 
 GIB = 1024 ** 3
 
@@ -89,30 +88,7 @@ class Reporter:
 
 
 def read_status(run_dir: Path) -> str | None:
-    try:
-        return json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def update_run_json(run_dir: Path, **fields: Any) -> None:
-    """Read-modify-write run.json atomically (created if absent), keeping the launcher's keys."""
-    path = Path(run_dir) / "run.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = {}
-    data.update(fields)
-    write_json_atomic(path, data)
+    return read_run_json(run_dir).get("status")
 
 
 @functools.lru_cache(maxsize=4)

@@ -45,6 +45,7 @@ class Session:
     steps_per_epoch: int
     param_counts: tuple[int, int]
     resumed_from: Path | None = None
+    step_lr: float = 0.0  # learning rate of the main parameter group at the last step
 
 
 def read_experiment(run_dir: Path):

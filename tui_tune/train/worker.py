@@ -66,8 +66,11 @@ def run_worker(run_dir: Path, resume: bool) -> int:
         final = save_final(session) if status == "completed" else None
         if session.exp.logging.tracker != "none":
             session.accelerator.end_training()
+        best = session.progress.best_step
         reporter.end(status, step=session.progress.step, final=str(final) if final else None,
-                     best_val_loss=session.progress.best_val_loss)
+                     best_val_loss=session.progress.best_val_loss,
+                     best_checkpoint=str(session.run_dir / "checkpoints" / f"step-{best}")
+                     if best is not None else None)
         return 0
     except UserError as error:
         reporter.end("failed", error_type="UserError", message=str(error), phase=reporter.phase,

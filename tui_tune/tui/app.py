@@ -42,6 +42,7 @@ class TuneApp(App[int]):
         keymap, problem = load_keymap(self.keymap_file)
         if keymap:
             self.set_keymap(keymap)
+            self.call_after_refresh(self._check_keymap_ids, keymap)  # off the first frame
         if problem:
             self.notify(problem, severity="warning", timeout=10)
         self._install_hangup_handler()
@@ -52,6 +53,12 @@ class TuneApp(App[int]):
         else:
             from tui_tune.tui.screens.runs import RunsScreen
             self.push_screen(RunsScreen())
+
+    def _check_keymap_ids(self, keymap: dict[str, str]) -> None:
+        from tui_tune.tui.keymap import unknown_ids_problem
+        problem = unknown_ids_problem(keymap)
+        if problem:
+            self.notify(problem, severity="warning", timeout=10)
 
     def _install_hangup_handler(self) -> None:
         """SIGHUP (the SSH session went away) ends the app cleanly; runs go on."""
@@ -100,13 +107,17 @@ class TuneApp(App[int]):
             self.push_screen(HelpScreen(self.screen))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """Every action with a description on the current screen, then Textual's own."""
-        seen = set()
+        """Every action with a description on the current screen, then Textual's own
+        (theme, keys, screenshot...) except those already listed under the same title."""
+        seen, titles = set(), set()
         for active in screen.active_bindings.values():
             binding = active.binding
             if not binding.description or (binding.id or binding.action) in seen:
                 continue
             seen.add(binding.id or binding.action)
+            titles.add(binding.description)
             yield SystemCommand(binding.description, f"key: {self.get_key_display(binding)}",
                                 partial(active.node.run_action, binding.action))
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if command.title not in titles:
+                yield command

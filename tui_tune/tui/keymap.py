@@ -33,3 +33,32 @@ def load_keymap(path: Path | None = None) -> tuple[dict[str, str], str | None]:
     bad = sorted(str(k) for k, v in table.items() if not isinstance(v, str))
     problem = f"{path}: ignored {', '.join(bad)} (values must be key strings)" if bad else None
     return keymap, problem
+
+
+SCREEN_MODULES = ("app", "screens.runs", "screens.editor", "screens.presets", "screens.monitor",
+                  "screens.compare", "screens.help", "screens.dialogs")
+
+
+def all_binding_ids() -> set[str]:
+    """Every Binding id of the app and its screens: what a keymap may rebind."""
+    import importlib
+
+    from textual.binding import Binding
+    from textual.dom import DOMNode
+    ids = set()
+    for name in SCREEN_MODULES:
+        module = importlib.import_module(f"tui_tune.tui.{name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, DOMNode) and \
+                    value.__module__ == module.__name__:
+                ids |= {b.id for b in value.BINDINGS if isinstance(b, Binding) and b.id}
+    return ids
+
+
+def unknown_ids_problem(keymap: dict[str, str]) -> str | None:
+    """A message naming keymap entries that match no action (typos are otherwise silent)."""
+    unknown = sorted(set(keymap) - all_binding_ids())
+    if not unknown:
+        return None
+    return (f"{keymap_path()}: no action has the id {', '.join(unknown)} "
+            "(F1 lists each screen's ids)")

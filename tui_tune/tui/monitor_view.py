@@ -20,24 +20,22 @@ def step_rate(series: RunSeries, window: int = 50) -> float | None:
     return float((steps[-1] - steps[lo]) / dt) if dt > 0 else None
 
 
-def header_markup(series: RunSeries, status: str, read_only: bool) -> str:
+def header_markup(series: RunSeries, status: str) -> str:
     total = series.start.get("steps_total")
     step = series.last_step
     epoch = series.step_values("epoch")
     parts = [status_markup(status), f"step {step}" + (f"/{total}" if total else "")]
     if epoch.size and math.isfinite(epoch[-1]):
         parts.append(f"epoch {epoch[-1]:.2f}")
-    start_t, times = series.start.get("t"), series.step_values("t")
-    if isinstance(start_t, (int, float)) and times.size:
-        parts.append(f"elapsed {duration(times[-1] - start_t)}")
     rate = step_rate(series)
     if status == "running" and rate and total:
         parts.append(f"ETA {duration((int(total) - step) / rate)}")
     tps = series.step_values("tokens_per_s")
     if tps.size and math.isfinite(tps[-1]):
         parts.append(f"{tps[-1]:,.0f} tok/s")
-    if read_only:
-        parts.append("[dim]read-only[/dim]")
+    start_t, times = series.start.get("t"), series.step_values("t")  # last: cut first at 80
+    if isinstance(start_t, (int, float)) and times.size:
+        parts.append(f"elapsed {duration(times[-1] - start_t)}")
     return "  ".join(parts)
 
 

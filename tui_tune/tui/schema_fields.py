@@ -90,8 +90,8 @@ def escape_text(value: str) -> str:
 def unescape_text(text: str) -> str:
     out, i = [], 0
     while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in "nt\\":
-            out.append({"n": "\n", "t": "\t", "\\": "\\"}[text[i + 1]])
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in "nt\\,":
+            out.append({"n": "\n", "t": "\t", "\\": "\\", ",": ","}[text[i + 1]])
             i += 2
         else:
             out.append(text[i])
@@ -99,13 +99,31 @@ def unescape_text(text: str) -> str:
     return "".join(out)
 
 
+def split_items(text: str) -> list[str]:
+    """Split a list field's text on commas, except escaped ones (`\\,`); escapes are kept."""
+    items, current, i = [], [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text):
+            current.append(text[i:i + 2])
+            i += 2
+            continue
+        if text[i] == ",":
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(text[i])
+        i += 1
+    items.append("".join(current))
+    return [item.strip() for item in items]
+
+
 def value_to_text(spec: FieldSpec, value: Any) -> str:
     """How a value shows in an Input."""
     if value is None:
         return ""
     if spec.kind == "list":
-        return ", ".join(escape_text(v) if isinstance(v, str) else _toml_scalar(v)
-                         for v in value)
+        return ", ".join(escape_text(v).replace(",", "\\,") if isinstance(v, str)
+                         else _toml_scalar(v) for v in value)
     if spec.kind == "text":
         return escape_text(value)
     if spec.kind == "toml":
@@ -150,7 +168,7 @@ def text_to_value(spec: FieldSpec, text: str) -> Any:
     if spec.kind == "number":
         return parse_value(stripped) if stripped else stripped
     if spec.kind == "list":
-        parts = [p.strip() for p in stripped.split(",")] if stripped else []
+        parts = split_items(stripped) if stripped else []
         if spec.item_type is str:
             return [unescape_text(p) for p in parts if p]
         return [parse_value(p) for p in parts if p]
@@ -175,7 +193,7 @@ def help_text(spec: FieldSpec) -> str:
         shown = "(unset)" if default is None else repr(default)
         lines.append(f"[dim]default:[/dim] {escape(shown)}")
     if spec.kind == "list":
-        lines.append("[dim]comma-separated values[/dim]")
+        lines.append("[dim]comma-separated values; \\, for a comma inside a value[/dim]")
     if spec.optional:
         lines.append("[dim]leave empty to unset[/dim]")
     return "\n".join(lines)

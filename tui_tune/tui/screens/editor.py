@@ -186,14 +186,28 @@ class EditorScreen(Screen):
 
     def action_save_as(self) -> None:
         def chosen(name: str | None) -> None:
-            if name:
-                try:
-                    self._save_to(save_as_path(name))
-                except ConfigError as error:
-                    self.notify(str(error), severity="error", timeout=8)
+            if not name:
+                return
+            try:
+                target = save_as_path(name)
+            except ConfigError as error:
+                self.notify(str(error), severity="error", timeout=8)
+                return
+            if target.exists() and target != self.state.target:
+                self._confirm_overwrite(target)
+            else:
+                self._save_to(target)
         suggestion = f"{self.state.preset_name()}-copy"
         self.app.push_screen(PromptDialog("Save as preset (./presets/NAME.toml):", suggestion),
                              chosen)
+
+    def _confirm_overwrite(self, target: Path) -> None:
+        """Saving over another preset destroys it: ask first (Escape and n keep it)."""
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._save_to(target)
+        self.app.push_screen(ConfirmDialog(f"{escape(target.name)} exists. Replace it with this "
+                                           "experiment?", "Replace"), answered)
 
     def _save_to(self, target: Path | None) -> None:
         try:

@@ -125,7 +125,7 @@ class MonitorScreen(Screen):
         self._show_health()
 
     def _show_header(self) -> None:
-        text = header_markup(self.series, self.status, self.read_only)
+        text = header_markup(self.series, self.status)
         if self.history_loading:
             text += "  [dim]loading history...[/dim]"
         self.query_one("#monitor-header", Label).update(f"[b]{escape(self.run_dir.name)}[/b]  "
@@ -136,12 +136,14 @@ class MonitorScreen(Screen):
         end = self.series.end
         if end.get("status") in ("failed", "oom") and end.get("message"):
             warnings.insert(0, f"{end.get('error_type') or end['status']}: {end['message']}")
-        label = self.query_one("#health", Label)
         if warnings:
-            label.update("[b red]health:[/b red] " + escape(" | ".join(warnings)))
+            text = "[b red]health:[/b red] " + escape(" | ".join(warnings))
         else:
-            label.update("[green]health: ok[/green]" if self.series.step_values("step").size
-                         else "[dim]health: waiting for steps[/dim]")
+            text = ("[green]health: ok[/green]" if self.series.step_values("step").size
+                    else "[dim]health: waiting for steps[/dim]")
+        if self.read_only:  # here, not in the header: a long header is cut at 80 columns
+            text = "[reverse] read-only [/reverse] " + text
+        self.query_one("#health", Label).update(text)
 
     # -- keys -------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -15,12 +15,11 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
-from tui_tune.tui.formatting import STATUS_COLOURS, duration
+from tui_tune.tui.formatting import STATUS_COLOURS, duration, format_number
+from tui_tune.tui.runs_table import fit_columns, progress_cell
 from tui_tune.tui.screens.dialogs import ConfirmDialog
 
 REFRESH_S = 2.0
-COLUMNS = (("status", 10), ("run", 26), ("progress", 16), ("loss", 7), ("trend", 10),
-           ("tok/s", 7), ("elapsed", 8), ("ETA", 8), ("preset", 14))
 
 
 class RunsListed(Message):
@@ -31,17 +30,6 @@ class RunsListed(Message):
         self.warnings = warnings
 
 
-def progress_cell(step: int, total: int | None, width: int = 8) -> Text:
-    if not total:
-        return Text(f"{step}", style="dim")
-    fraction = max(0.0, min(1.0, step / total))
-    filled = round(fraction * width)
-    text = Text("█" * filled, style="green")
-    text.append("░" * (width - filled), style="dim")
-    text.append(f" {step}/{total}")
-    return text
-
-
 def loss_sparkline(run_dir: Path) -> str:
     """A sparkline of the recent training loss, from the last 64 KiB of events."""
     from tui_tune.tui.run_data import read_recent  # numpy: imported off the first frame's path
@@ -50,8 +38,10 @@ def loss_sparkline(run_dir: Path) -> str:
     return sparkline(series.step_values("loss")[-64:], 10)
 
 
-def _number(value: float | None, digits: str = ".4g") -> str:
-    return "-" if value is None or not math.isfinite(value) else format(value, digits)
+def _number(value: float | None, width: int) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:,.0f}" if 100 <= abs(value) < 1e5 else format_number(value, width)
 
 
 class RunsScreen(Screen):
@@ -77,6 +67,8 @@ class RunsScreen(Screen):
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._sparks: dict[str, tuple[tuple[int, int], str]] = {}
+        self._shown_sparks: dict[str, str] = {}
+        self.columns: list[tuple[str, str, int]] = []
 
     def compose(self) -> ComposeResult:
         yield Label("[b]Runs[/b]", id="runs-title", classes="status-line")
@@ -85,10 +77,8 @@ class RunsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for label, width in COLUMNS:
-            table.add_column(label, width=width)
-        table.focus()
+        self._fit_columns(self.app.size.width)
+        self.query_one(DataTable).focus()
         self.call_after_refresh(self._poll_runs)  # draw the first frame before listing runs
 
     def on_unmount(self) -> None:
@@ -97,6 +87,21 @@ class RunsScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self._wake.set()
+
+    def on_resize(self, event) -> None:
+        self._fit_columns(event.size.width)
+
+    def _fit_columns(self, width: int) -> None:
+        """Choose the columns that fit without scrolling sideways (see runs_table)."""
+        columns = fit_columns(width)
+        if columns == self.columns:
+            return
+        self.columns = columns
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        for key, label, column_width in columns:
+            table.add_column(label, width=column_width, key=key)
+        self._fill_rows()
 
     def action_refresh(self) -> None:
         self._wake.set()
@@ -133,21 +138,27 @@ class RunsScreen(Screen):
 
     @on(RunsListed)
     def _show(self, message: RunsListed) -> None:
-        self.summaries = message.summaries
-        table = self.query_one(DataTable)
         current = self.selected.run_id if self.selected else None
-        table.clear()
-        for s in self.summaries:
-            table.add_row(*self._row(s, message.sparks.get(s.run_id, "")), key=s.run_id)
-        ids = [s.run_id for s in self.summaries]
-        if current in ids:
-            table.move_cursor(row=ids.index(current))
+        self.summaries = message.summaries
+        self._shown_sparks = message.sparks
+        self._fill_rows(current)
         empty = "" if self.summaries else ("No runs yet. Press n to start from a preset, "
                                            "p to manage presets.")
         if message.warnings:
             empty = (empty + "  " if empty else "") + " | ".join(message.warnings[:2])
         self.query_one("#runs-empty", Label).update(Text(empty))
         self._show_title()
+
+    def _fill_rows(self, current: str | None = None) -> None:
+        table = self.query_one(DataTable)
+        if current is None and self.selected:
+            current = self.selected.run_id
+        table.clear()
+        for s in self.summaries:
+            table.add_row(*self._row(s, self._shown_sparks.get(s.run_id, "")), key=s.run_id)
+        ids = [s.run_id for s in self.summaries]
+        if current in ids:
+            table.move_cursor(row=ids.index(current))
 
     def _show_title(self) -> None:
         marked = f"  [yellow]{len(self.marked)} marked (c compares)[/]" if self.marked else ""
@@ -156,12 +167,18 @@ class RunsScreen(Screen):
             f"F1 lists the keys[/dim]{marked}")
 
     def _row(self, s, spark: str) -> list:
+        """The cells of one run, for the columns shown at this width."""
+        width = {key: w for key, _, w in self.columns}
         colour = STATUS_COLOURS.get(s.status, "white")
         mark = "*" if s.run_id in self.marked else " "
-        return [Text(mark + s.status, style=f"bold {colour}"), s.run_id,
-                progress_cell(s.step, s.steps_total), _number(s.last_loss),
-                Text(spark, style="cyan"), _number(s.tokens_per_s, ",.0f"),
-                duration(s.elapsed_s), duration(s.eta_s), s.preset]
+        cells = {"status": Text(mark + s.status, style=f"bold {colour}"), "run": s.run_id,
+                 "progress": progress_cell(s.step, s.steps_total, width.get("progress", 16)),
+                 "loss": _number(s.last_loss, width.get("loss", 7)),
+                 "trend": Text(spark[-width.get("trend", 10):], style="cyan"),
+                 "tok/s": _number(s.tokens_per_s, width.get("tok/s", 7)),
+                 "elapsed": duration(s.elapsed_s), "eta": duration(s.eta_s),
+                 "preset": s.preset}
+        return [cells[key] for key, _, _ in self.columns]
 
     @property
     def selected(self):

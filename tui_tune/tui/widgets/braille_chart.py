@@ -157,7 +157,7 @@ class BrailleChart(Widget):
     def render_strips(self, width: int, height: int) -> list[Strip]:
         """All lines of the chart at this size (public so benchmarks can time one frame)."""
         if width < GUTTER + 4 or height < 3:
-            return [Strip([Segment("chart too small"[:width])])] + \
+            return [Strip([Segment("chart too small"[:width])]).adjust_cell_length(width)] + \
                 [Strip.blank(width)] * (height - 1)
         frame = Frame(columns=(width - GUTTER) * 2, rows=(height - 2) * 4,
                       x_lo=math.nan, x_hi=math.nan)
@@ -165,7 +165,8 @@ class BrailleChart(Widget):
         lines = [self._legend_line(width)]
         if not prepared:
             message = "waiting for data" if not self.series else "no finite values"
-            lines.append(Strip([Segment(" " * GUTTER + message, Style(dim=True))]))
+            lines.append(Strip([Segment(" " * GUTTER + message, Style(dim=True))])
+                         .adjust_cell_length(width))
             return lines + [Strip.blank(width)] * (height - 2)
         codes, colors = self._cells(frame, prepared)
         lines.extend(self._plot_lines(frame, codes, colors, width))
@@ -269,4 +270,6 @@ class BrailleChart(Widget):
             value = format_number(float(last[0])) if last.size else "-"
             segments.append(Segment("  ━ ", Style(color=s.color)))
             segments.append(Segment(f"{s.name} {value}"))
-        return Strip(segments, width).crop(0, width)
+        # Strip(segments, width) would only claim the width: a short legend then leaves the
+        # previous screen's characters on the rest of the line. Pad or crop for real.
+        return Strip(segments).adjust_cell_length(width)

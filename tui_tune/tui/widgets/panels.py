@@ -89,4 +89,8 @@ class LogTail(VerticalScroll):
     def set_text(self, text: str, lines: int = 200) -> None:
         tail = "\n".join(text.splitlines()[-lines:])
         self.query_one("#log-text", Static).update(Text(tail))
+        self.scroll_end(animate=False)  # Textual scrolls once the new text is laid out
+
+    def on_resize(self) -> None:
+        """A new width rewraps the lines: stay at the end (seen when the screen first shows)."""
         self.scroll_end(animate=False)

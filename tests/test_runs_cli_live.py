@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from tui_tune.runs.control import stop
 from tui_tune.runs.follow import read_events
 from tui_tune.runs.procs import all_processes
 from tui_tune.runs.status import run_status
@@ -87,11 +88,11 @@ def read_until(fd: int, needle: bytes, timeout_s: float) -> bytes:
     return seen
 
 
-def stop_with_ctrl_c(tmp_path, demo_assets) -> None:
-    """Start attached in a pseudo-terminal, press Ctrl-C, answer 's' (stop)."""
+def ctrl_c_then(tmp_path, demo_assets, answer: bytes, max_steps: int = 30) -> int:
+    """Start attached in a pseudo-terminal, press Ctrl-C, answer the prompt; the exit code."""
     leader, follower = pty.openpty()
-    argv, kw = tui_tune("run", "demo-tiny", *demo_sets(demo_assets, "training.max_steps=30"),
-                        cwd=tmp_path)
+    argv, kw = tui_tune("run", "demo-tiny",
+                        *demo_sets(demo_assets, f"training.max_steps={max_steps}"), cwd=tmp_path)
     cli = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower,
                            start_new_session=True,
                            env={**os.environ, "COLUMNS": "120", "TERM": "xterm"}, **kw)
@@ -101,13 +102,28 @@ def stop_with_ctrl_c(tmp_path, demo_assets) -> None:
         wait_for_step(RunStore(tmp_path / "runs"), 3)
         cli.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground CLI only
         read_until(leader, b"[s]top", 30)
-        os.write(leader, b"s\n")
-        read_until(leader, b": stopped", 120)
-        assert cli.wait(timeout=30) == 3  # exit code follows the status: stopped
+        os.write(leader, answer + b"\n")
+        read_until(leader, b": stopped" if answer == b"s" else b"detached", 120)
+        return cli.wait(timeout=30)
     finally:
         if cli.poll() is None:
             cli.kill()
         os.close(leader)
+
+
+def stop_with_ctrl_c(tmp_path, demo_assets) -> None:
+    assert ctrl_c_then(tmp_path, demo_assets, b"s") == 3  # exit code follows the status: stopped
+
+
+def test_ctrl_c_then_detach_leaves_the_run_training(tmp_path, demo_assets):
+    assert ctrl_c_then(tmp_path, demo_assets, b"d", max_steps=400) == 0
+    (summary,) = RunStore(tmp_path / "runs").list()
+    try:
+        assert summary.status == "running"
+        step = summary.step
+        wait_for_step(RunStore(tmp_path / "runs"), step + 2, 60)  # still training
+    finally:
+        assert stop(summary.path, grace_s=60) == "stopped"
 
 
 def test_ctrl_c_stops_with_a_checkpoint_and_resume_continues(tmp_path, demo_assets):

@@ -63,6 +63,25 @@ def run_worker(run_dir: Path, *extra: str, timeout: float = 300):
                           check=False)
 
 
+def completed_run(run_dir: Path) -> Path:
+    """run_worker, asserting the run completed (its stderr tail is the failure message)."""
+    result = run_worker(run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+@pytest.fixture
+def preset_workdir(tmp_path, monkeypatch):
+    """cwd holding the demo-tiny preset's relative files (their contents do not matter), with
+    runs in ./runs: enough to resolve, validate and create runs without training."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TUI_TUNE_RUNS", raising=False)
+    (tmp_path / "demo" / "data").mkdir(parents=True)
+    (tmp_path / "demo" / "data" / "train.jsonl").write_text('{"prompt": "1+1", "answer": "2"}\n')
+    (tmp_path / "demo" / "model").mkdir()
+    return tmp_path
+
+
 def read_events(run_dir: Path, kind: str | None = None) -> list[dict]:
     from tui_tune.events import decode
 

@@ -28,13 +28,8 @@ def tui_tune(*args, cwd, env_extra=None, timeout=120):
 
 
 @pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TUI_TUNE_RUNS", raising=False)
-    (tmp_path / "demo" / "data").mkdir(parents=True)
-    (tmp_path / "demo" / "data" / "train.jsonl").write_text('{"prompt": "1+1", "answer": "2"}\n')
-    (tmp_path / "demo" / "model").mkdir()
-    return tmp_path
+def workdir(preset_workdir):
+    return preset_workdir
 
 
 def finished_run(store: RunStore, steps: int = 20, end: dict | None = None):

@@ -16,12 +16,8 @@ from tui_tune.runs.preflight import looks_like_hub_id, preflight
 
 
 @pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "demo" / "data").mkdir(parents=True)
-    (tmp_path / "demo" / "data" / "train.jsonl").write_text("{}\n")
-    (tmp_path / "demo" / "model").mkdir()
-    return tmp_path
+def workdir(preset_workdir):
+    return preset_workdir
 
 
 def experiment(*overrides):

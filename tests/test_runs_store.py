@@ -20,14 +20,8 @@ from tui_tune.runs.store import RunNotFound, RunStore
 
 
 @pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    """A working directory holding the demo preset's relative files (contents don't matter)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TUI_TUNE_RUNS", raising=False)
-    (tmp_path / "demo" / "data").mkdir(parents=True)
-    (tmp_path / "demo" / "data" / "train.jsonl").write_text('{"prompt": "1+1", "answer": "2"}\n')
-    (tmp_path / "demo" / "model").mkdir()
-    return tmp_path
+def workdir(preset_workdir):
+    return preset_workdir
 
 
 def demo_experiment(*overrides):

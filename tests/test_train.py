@@ -6,7 +6,7 @@ import json
 import math
 
 import pytest
-from conftest import read_events, run_worker
+from conftest import completed_run, read_events, run_worker
 
 from tui_tune.events import contract_problems
 
@@ -20,9 +20,7 @@ def demo_run(tmp_path_factory, make_run_dir):
     run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "demo", [
         "training.max_steps=120", "training.eval_every_steps=60", "logging.log_every_steps=10",
         "training.keep_checkpoints=1"])
-    result = run_worker(run_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
+    return completed_run(run_dir)
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +33,7 @@ def lora_run(tmp_path_factory, make_run_dir):
         "training.evaluate_before_training=true",
         "architecture.gradient_checkpointing=true", "environment.seed=-1",
         "augmentation.neftune_noise_alpha=5", "augmentation.token_mask_probability=0.1"])
-    result = run_worker(run_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
+    return completed_run(run_dir)
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +48,7 @@ def packed_ssf_run(tmp_path_factory, make_run_dir, demo_assets):
         "training.eval_every_steps=5", "logging.log_every_steps=5", "training.batch_size=8",
         'training.schedule="linear"', "environment.dataloader_workers=1",
         "training.grad_clip=0.01"])
-    result = run_worker(run_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
+    return completed_run(run_dir)
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +68,7 @@ def epochs_run(tmp_path_factory, make_run_dir):
     config = read_toml(run_dir / "config.toml")
     del config["training"]["max_steps"], config["training"]["eval_every_steps"]
     write_atomic(run_dir / "config.toml", dumps(config))
-    result = run_worker(run_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
+    return completed_run(run_dir)
 
 
 def test_epochs_warmup_eval_interval_and_lr_curve(epochs_run):

@@ -68,7 +68,7 @@ def run() -> list[Result]:
     cases = [
         ("pad to max_length", PadToMax(pad, exp.tokenizer.max_length), False, ""),
         ("pad to longest in batch", PaddedCollator(pad, 1.0), False, ""),
-        ("padding quantile 0.9", PaddedCollator(pad, 0.9), False, ""),
+        ("padding quantile 0.5", PaddedCollator(pad, 0.5), False, ""),
         ("pad to longest + group by length", PaddedCollator(pad, 1.0), True, ""),
         ("packing (padding-free)", PackedCollator(), False, "< 5"),
     ]

@@ -50,7 +50,7 @@ class CountingCollator:
 
 
 def main(run_dir: str, steps: int, skip: int) -> None:
-    quiet_libraries()
+    quiet_libraries(Path(run_dir), rank=0)
     exp = read_experiment(Path(run_dir))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer = load_tokenizer(exp)

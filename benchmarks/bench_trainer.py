@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -17,7 +19,7 @@ from benchmarks.common import ROOT, Result
 from tui_tune.config.presets import builtin_dir, experiment_toml, resolve
 from tui_tune.events import decode
 
-CPU_STEPS, CPU_SKIP = 60, 10
+CPU_STEPS, CPU_SKIP, CPU_ROUNDS = 160, 10, 3
 GPU_STEPS, GPU_SKIP, GPU_SEQ_LEN = 24, 8, 2048
 
 
@@ -76,16 +78,34 @@ def mfu(tokens_per_s: float, device: str, per_token: float) -> float | None:
     return tokens_per_s * per_token / peak if peak else None
 
 
+def fresh(run_dir: Path) -> Path:
+    """The run directory as before its first run: a worker run appends to events.jsonl."""
+    for name in ("events.jsonl", "run.json", "console.log"):
+        (run_dir / name).unlink(missing_ok=True)
+    for name in ("ranks", "final", "checkpoints"):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    return run_dir
+
+
+def median_side(rounds: list[dict]) -> dict:
+    ordered = sorted(rounds, key=lambda numbers: numbers["tokens_per_s"])
+    return ordered[len(ordered) // 2]
+
+
 def compare(label: str, run_dir: Path, steps: int, skip: int, env: dict,
-            per_token: float | None = None) -> list[Result]:
-    """Both sides on one run directory; a side that fails becomes a row saying why."""
+            per_token: float | None = None, rounds: int = 1) -> list[Result]:
+    """Both sides on one run directory, alternating for `rounds` rounds (the median of each
+    side counts, so a burst of load on a shared box hits both); a failure becomes a row."""
     try:
-        ours = worker_numbers(run_dir, skip, env)
-        theirs = trainer_numbers(run_dir, steps, skip, env)
+        pairs = [(worker_numbers(fresh(run_dir), skip, env),
+                  trainer_numbers(run_dir, steps, skip, env)) for _ in range(rounds)]
     except RuntimeError as error:
         print(f"# {label}: {error}", file=sys.stderr, flush=True)
         return [Result(f"trainer {label}", float("nan"), "", "", "failed: see stderr")]
-    ratio = ours["tokens_per_s"] / theirs["tokens_per_s"]
+    ratios = [a["tokens_per_s"] / b["tokens_per_s"] for a, b in pairs]
+    ratio = statistics.median(ratios)  # of the pairs run back to back: they shared the load
+    ours, theirs = median_side([a for a, _ in pairs]), median_side([b for _, b in pairs])
+    spread = ", ".join(f"{r:.3f}" for r in ratios)
 
     def detail(numbers: dict) -> str:
         use = mfu(numbers["tokens_per_s"], ours["device"], per_token) if per_token else None
@@ -96,7 +116,9 @@ def compare(label: str, run_dir: Path, steps: int, skip: int, env: dict,
                detail(ours)),
         Result(f"trainer {label}: Trainer tokens/s", theirs["tokens_per_s"], "tok/s", "",
                detail(theirs)),
-        Result(f"trainer {label}: worker / Trainer", ratio, "x", ">= 1.0"),
+        Result(f"trainer {label}: worker / Trainer", ratio, "x", ">= 1.0",
+               f"median of {rounds} back-to-back pairs ({spread})"
+               if rounds > 1 else ""),
     ]
     for row in rows:  # as soon as measured: a long bench shows progress, a crash keeps them
         print(row.row(), file=sys.stderr, flush=True)
@@ -124,7 +146,7 @@ def run() -> list[Result]:
     results = []
     for label, sets in (("cpu full", base), ("cpu lora", base + lora)):
         run_dir = write_run(work / label.replace(" ", "-"), "demo-tiny", sets)
-        results += compare(label, run_dir, CPU_STEPS, CPU_SKIP, bench_env())
+        results += compare(label, run_dir, CPU_STEPS, CPU_SKIP, bench_env(), rounds=CPU_ROUNDS)
     return results
 
 

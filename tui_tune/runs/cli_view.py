@@ -38,6 +38,13 @@ def number(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def rate(value: float | None) -> str:
+    """Tokens/s as a whole number (9894, not 9894.4); small rates keep three digits."""
+    if value is None or not math.isfinite(value) or value < 100:
+        return number(value, 3)
+    return f"{value:.0f}"
+
+
 def progress(summary: RunSummary) -> str:
     total = summary.steps_total
     return f"{summary.step}/{total}" if total else str(summary.step or "-")
@@ -57,7 +64,7 @@ def live_panel(summary: RunSummary) -> Group:
         table.add_column(name, justify="right", style="cyan" if name == "loss" else None)
     table.add_row(progress(summary), number(summary.last_loss), number(extra.get("lr"), 3),
                   number(extra.get("grad_norm"), 3), number(extra.get("val_loss")),
-                  number(summary.tokens_per_s, 5), duration(summary.elapsed_s),
+                  rate(summary.tokens_per_s), duration(summary.elapsed_s),
                   duration(summary.eta_s))
     parts: list = [header, bar, table]
     if summary.reason and summary.status not in ("running", "completed"):
@@ -69,7 +76,7 @@ def plain_line(summary: RunSummary) -> str:
     extra = summary.extra
     return (f"step {progress(summary)}  loss {number(summary.last_loss)}  "
             f"lr {number(extra.get('lr'), 3)}  grad_norm {number(extra.get('grad_norm'), 3)}  "
-            f"tokens/s {number(summary.tokens_per_s, 5)}  elapsed {duration(summary.elapsed_s)}  "
+            f"tokens/s {rate(summary.tokens_per_s)}  elapsed {duration(summary.elapsed_s)}  "
             f"ETA {duration(summary.eta_s)}")
 
 
@@ -89,7 +96,7 @@ def runs_table(summaries: list[RunSummary]) -> Table:
     for s in summaries:
         table.add_row(s.run_id, *((s.name, s.preset) if with_names else ()),
                       Text(s.status, STATUS_STYLE.get(s.status, "")), progress(s),
-                      number(s.last_loss), number(s.tokens_per_s, 5), duration(s.elapsed_s),
+                      number(s.last_loss), rate(s.tokens_per_s), duration(s.elapsed_s),
                       duration(s.eta_s), *((s.sweep_id or "",) if with_sweeps else ()))
     return table
 

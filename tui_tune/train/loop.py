@@ -94,8 +94,9 @@ def optimizer_step(session: Session, micro_batches: list[dict]) -> tuple[torch.T
         total_loss += loss.detach() / len(micro_batches)
     session.reporter.phase = "optimizer"
     session.step_lr = base_lr(session)  # the lr this step uses, before the schedule moves on
-    params = session.all_params or list(model.parameters())  # all: accelerate's FSDP path
-    grad_norm = acc.clip_grad_norm_(params, t.grad_clip if t.grad_clip > 0 else float("inf"))
+    # all parameters, not only trainable ones: accelerate's FSDP path compares the lists
+    grad_norm = acc.clip_grad_norm_(session.all_params,
+                                    t.grad_clip if t.grad_clip > 0 else float("inf"))
     session.optimizer.step()
     session.scheduler.step()
     session.optimizer.zero_grad(set_to_none=True)

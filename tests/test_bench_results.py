@@ -1,0 +1,60 @@
+"""`python -m benchmarks --write`: a whole run rewrites its machine's table, a partial one
+(--only / --cases) replaces only the rows of what it re-measured."""
+
+from __future__ import annotations
+
+from benchmarks.common import Result
+from benchmarks.results_file import write_results
+
+BEFORE = """# Benchmark results
+
+Text above that must stay.
+
+<!-- gpu -->
+Measured 2026-11-01 on an older box.
+
+| benchmark | measured | goal | verdict | detail |
+|---|---|---|---|---|
+| trainer gpu lora r16: worker tokens/s | 35,200 tok/s |  |  |  |
+| trainer gpu lora r16: worker / Trainer | 1.105 x | >= 1.0 x | pass |  |
+| trainer gpu lora r16 dropout 0: worker tokens/s | 50,000 tok/s |  |  |  |
+| trainer gpu dora r16 | nan  |  |  | not measured yet |
+<!-- gpu -->
+
+Text below that must stay.
+"""
+
+
+def rows_of(text: str) -> list[str]:
+    return [line.split(" | ")[0][2:] for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith("| benchmark")]
+
+
+def test_partial_write_replaces_only_the_remeasured_benchmark(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    path.write_text(BEFORE)
+    write_results([Result("trainer gpu dora r16: worker tokens/s", 11000.0, "tok/s"),
+                   Result("trainer gpu dora r16: worker / Trainer", 1.02, "x", ">= 1.0")],
+                  gpu=True, partial=True, path=path, where="a test box")
+    text = path.read_text()
+    assert rows_of(text) == ["trainer gpu lora r16: worker tokens/s",
+                             "trainer gpu lora r16: worker / Trainer",
+                             "trainer gpu lora r16 dropout 0: worker tokens/s",
+                             "trainer gpu dora r16: worker tokens/s",
+                             "trainer gpu dora r16: worker / Trainer"]
+    assert "not measured yet" not in text and "11,000 tok/s" in text
+    assert "Measured 2026-11-01 on an older box." in text  # the kept rows' provenance stays
+    assert "trainer gpu dora r16." in text.split("<!-- gpu -->")[1]  # and the new rows' too
+    assert text.startswith("# Benchmark results\n\nText above") and "Text below that must stay." in text
+
+
+def test_whole_write_replaces_the_table_and_leaves_the_other_machine(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    path.write_text(BEFORE)
+    write_results([Result("cli --help", 0.07, "s", "< 0.5")], gpu=False, path=path, where="a test box")
+    write_results([Result("trainer gpu full bf16: worker tokens/s", 42000.0, "tok/s")],
+                  gpu=True, path=path, where="a test box")
+    text = path.read_text()
+    assert rows_of(text) == ["trainer gpu full bf16: worker tokens/s", "cli --help"]
+    assert text.count("<!-- cpu -->") == 2 and "| cli --help | 0.07 s | < 0.5 s | pass |" in text
+    assert "older box" not in text

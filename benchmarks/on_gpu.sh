@@ -6,6 +6,9 @@
 #   bash benchmarks/on_gpu.sh tests          # THERE: the gpu-marked tests (train, runs, app panel)
 #   bash benchmarks/on_gpu.sh bench [CASES]  # THERE: worker vs Trainer, merged into RESULTS.md
 #
+# Each case takes 1-2 minutes (both sides, model load included): under the device tool's
+# 10-minute limit, name at most four per call, e.g. "full,lora r16" then "qlora,dora".
+#
 # THERE means a call that carries .whl (device tool: carry [".whl"]). Logs and the updated
 # RESULTS.md are copied to $OUT (the device tool's folder that comes back), else to .gpu/.
 set -uo pipefail
@@ -18,7 +21,7 @@ WHEELS=(pydantic==2.14.3 pydantic-core==2.50.4 annotated-types==0.8.0 typing-ins
         datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 tomli-w==1.2.0 platformdirs==4.14.7
         msgspec==0.22.0 bitsandbytes==0.50.2
         textual==8.2.8 rich==15.0.0 markdown-it-py==4.3.0 mdit-py-plugins==0.7.0
-        linkify-it-py==2.2.0 uc-micro-py==2.0.0 pytest-asyncio==1.5.0)
+        linkify-it-py==2.2.0 uc-micro-py==2.0.0 pytest-asyncio==1.5.0 liger-kernel==0.8.5)
 
 install() {
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \

@@ -67,6 +67,7 @@ def main(run_dir: str, steps: int, skip: int) -> None:
         optim=OPTIM.get(t.optimizer, "adamw_torch_fused" if device.type == "cuda" else "adamw_torch"),
         bf16=mp == "bf16", fp16=mp == "fp16", use_cpu=device.type == "cpu",
         gradient_checkpointing=exp.architecture.gradient_checkpointing,
+        torch_compile=exp.architecture.compile, use_liger_kernel=exp.architecture.liger_kernel,
         logging_steps=max(1, steps), save_strategy="no", report_to=[],
         dataloader_num_workers=0, remove_unused_columns=False, seed=exp.environment.seed,
         disable_tqdm=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from benchmarks.bench_trainer import GPU_CASES, chosen
 from benchmarks.common import Result
 from benchmarks.results_file import write_results
 
@@ -58,3 +59,10 @@ def test_whole_write_replaces_the_table_and_leaves_the_other_machine(tmp_path):
     assert rows_of(text) == ["trainer gpu full bf16: worker tokens/s", "cli --help"]
     assert text.count("<!-- cpu -->") == 2 and "| cli --help | 0.07 s | < 0.5 s | pass |" in text
     assert "older box" not in text
+
+
+def test_cases_pick_a_whole_label_else_every_label_with_the_word():
+    assert chosen(GPU_CASES, ["full bf16"]) == ["gpu full bf16"]
+    assert chosen(GPU_CASES, ["lora"]) == ["gpu lora r16", "gpu lora r16 dropout 0",
+                                           "gpu qlora nf4"]
+    assert chosen(GPU_CASES, None) == list(GPU_CASES)

@@ -102,9 +102,19 @@ def load_backbone(exp, tokenizer, device):
             model, use_gradient_checkpointing=arch.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False})
     elif arch.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_checkpointing(model)
     model.config.use_cache = False
     return model
+
+
+def enable_checkpointing(model) -> None:
+    """transformers >= 5.23 renamed gradient to activation checkpointing (the old name warns
+    and goes in v6); the GPU image's 5.17 has only the old one."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def dropout_settings(exp) -> dict[str, float]:

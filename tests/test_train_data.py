@@ -19,7 +19,7 @@ from tui_tune.train.collate import (
 from tui_tune.train.data import load_examples
 from tui_tune.train.errors import UserError
 from tui_tune.train.formatting import IGNORE_INDEX
-from tui_tune.train.losses import causal_lm_loss, forward_batch
+from tui_tune.train.losses import causal_lm_loss, forward_batch, training_loss
 
 pytestmark = pytest.mark.xdist_group("train-data")  # module fixtures load once
 
@@ -181,6 +181,31 @@ def test_packed_and_padded_losses_match(demo_assets, tokenizer, attn):
         leaky = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"],
                       use_cache=True).logits
         assert abs(float(causal_lm_loss(leaky, packed)[0]) - float(loss_padded)) > 1e-4
+
+
+def test_training_loss_is_our_loss_computed_by_the_model(demo_assets, tokenizer):
+    """The training step's loss comes from the model's forward (so liger-kernel can fuse it):
+    the same numbers as our logits-based loss, padded or packed, gradients included."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(demo_assets / "model")
+    train = load_examples(experiment(demo_assets), tokenizer, seed=1).train
+    batch = [train[i] for i in random.Random(3).sample(range(len(train)), 6)]
+    for collated in (PaddedCollator(tokenizer.pad_token_id)(batch), PackedCollator()(batch)):
+        for mode in ("token_avg_ce", "sample_avg_ce"):
+            ours, _ = causal_lm_loss(forward_batch(model, collated), collated, mode)
+            ours.backward()
+            expected = [p.grad.clone() for p in model.parameters()]
+            model.zero_grad()
+            loss = training_loss(model, collated, mode)
+            loss.backward()
+            assert float(loss) == pytest.approx(float(ours), abs=1e-6)
+            assert all(torch.allclose(p.grad, g, atol=1e-6)
+                       for p, g in zip(model.parameters(), expected))
+            model.zero_grad()
+    masked = PaddedCollator(tokenizer.pad_token_id)(batch[:2])
+    masked["labels"].fill_(-100)  # every answer cut away: 0, not 0/0
+    assert float(training_loss(model, masked, "token_avg_ce")) == 0.0
 
 
 def test_train_on_validation_adds_the_validation_rows(demo_assets, tokenizer):

@@ -19,7 +19,7 @@ from tui_tune.train.collate import (
     real_tokens,
 )
 from tui_tune.train.evaluate import evaluate
-from tui_tune.train.losses import causal_lm_loss, forward_batch
+from tui_tune.train.losses import training_loss
 from tui_tune.train.reporting import memory_gib
 from tui_tune.train.setup import Session
 from tui_tune.train.signals import StopRequest
@@ -88,7 +88,7 @@ def optimizer_step(session: Session, micro_batches: list[dict]) -> tuple[torch.T
         with contextlib.nullcontext() if sync else acc.no_sync(model):
             session.reporter.phase = "forward"
             with acc.autocast():
-                loss, _ = causal_lm_loss(forward_batch(model, batch), batch, t.loss)
+                loss = training_loss(model, batch, t.loss)
             session.reporter.phase = "backward"
             acc.backward(loss / len(micro_batches))
         total_loss += loss.detach() / len(micro_batches)

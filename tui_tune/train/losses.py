@@ -8,11 +8,28 @@ import torch.nn.functional as F
 from tui_tune.train.formatting import IGNORE_INDEX
 
 
-def forward_batch(model, batch: dict[str, torch.Tensor]):
-    """The training forward: use_cache=False, which keeps packed sequences apart (see design)."""
+def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """use_cache=False keeps packed sequences apart (see design)."""
     inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask",
                                                       "position_ids")}
-    return model(**inputs, use_cache=False).logits
+    return {**inputs, "use_cache": False}
+
+
+def forward_batch(model, batch: dict[str, torch.Tensor]):
+    """The logits of a batch (evaluation, per-sample losses)."""
+    return model(**model_inputs(batch)).logits
+
+
+def training_loss(model, batch: dict[str, torch.Tensor], mode: str) -> torch.Tensor:
+    """The micro-batch's mean loss. Token-averaged, it is the model's own loss (labels in the
+    forward, shifted as ours), so liger-kernel can swap in its fused linear cross-entropy,
+    which never materialises the (batch, length, vocab) logits; num_items_in_batch makes an
+    all-masked batch 0 instead of 0/0. Per-sample averaging needs the logits."""
+    if mode != "token_avg_ce":
+        return causal_lm_loss(forward_batch(model, batch), batch, mode)[0]
+    answer_tokens = (shifted_labels(batch["labels"]) != IGNORE_INDEX).sum().clamp(min=1)
+    return model(**model_inputs(batch), labels=batch["labels"],
+                 num_items_in_batch=answer_tokens).loss
 
 
 def shifted_labels(labels: torch.Tensor) -> torch.Tensor:

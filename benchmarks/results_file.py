@@ -36,19 +36,30 @@ def benchmark_of(name: str) -> str:
 
 
 def merged_rows(old_section: str, results: list[Result]) -> list[str]:
-    """The old table with every row of a re-measured benchmark replaced by the new rows."""
-    fresh = {benchmark_of(r.name) for r in results}
-    kept = [line for line in old_section.splitlines()
-            if line.startswith("| ") and not line.startswith("| benchmark ")
-            and benchmark_of(line[2:].split(" | ")[0]) not in fresh]
-    return kept + [r.row() for r in results]
+    """The old table with each re-measured benchmark's rows replaced in place by the new ones
+    (a benchmark new to the table goes at the end)."""
+    fresh: dict[str, list[str]] = {}
+    for result in results:
+        fresh.setdefault(benchmark_of(result.name), []).append(result.row())
+    rows: list[str] = []
+    for line in old_section.splitlines():
+        if not line.startswith("| ") or line.startswith("| benchmark "):
+            continue
+        name = benchmark_of(line[2:].split(" | ")[0])
+        if name not in fresh:
+            rows.append(line)
+        elif fresh[name]:
+            rows += fresh[name]
+            fresh[name] = []  # placed: its other old rows are dropped
+    return rows + [row for left in fresh.values() for row in left]
 
 
 def write_results(results: list[Result], gpu: bool, partial: bool = False,
                   path: Path = ROOT / "benchmarks" / "RESULTS.md", where: str = "") -> None:
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     marker = "<!-- gpu -->" if gpu else "<!-- cpu -->"
-    measured = f"Measured {time.strftime('%Y-%m-%d')} on {where or machine(gpu)}."
+    where = where or machine(gpu)
+    measured = f"Measured {time.strftime('%Y-%m-%d')} on {where}."
     if text.count(marker) == 2:
         head, _, rest = text.partition(marker)
         old, _, tail = rest.partition(marker)
@@ -56,9 +67,12 @@ def write_results(results: list[Result], gpu: bool, partial: bool = False,
         head, old, tail = text.rstrip() + "\n\n", "", "\n"
     rows = [r.row() for r in results]
     if partial and old:
-        notes = [line for line in old.strip().splitlines() if line.startswith("Measured ")]
+        notes = [line for line in old.strip().splitlines()  # each earlier write's provenance
+                 if line.startswith(("Measured ", "Re-measured "))]
         names = ", ".join(sorted({benchmark_of(r.name) for r in results}))
-        measured = "\n".join(notes[:1] + [f"{measured[:-1]}: {names}."])
+        on = "the same machine" if notes and where in notes[0] else where
+        measured = "\n".join(notes + [f"Re-measured {time.strftime('%Y-%m-%d')} on {on}: "
+                                           f"{names}."])
         rows = merged_rows(old, results)
     table = "\n".join([marker, measured, "", HEADER, *rows, marker])
     path.write_text(head + table + tail)

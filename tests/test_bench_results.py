@@ -45,7 +45,19 @@ def test_partial_write_replaces_only_the_remeasured_benchmark(tmp_path):
                              "trainer gpu dora r16: worker / Trainer"]
     assert "not measured yet" not in text and "11,000 tok/s" in text
     assert "Measured 2026-11-01 on an older box." in text  # the kept rows' provenance stays
-    assert "trainer gpu dora r16." in text.split("<!-- gpu -->")[1]  # and the new rows' too
+    assert "on a test box: trainer gpu dora r16." in text  # and the new rows' too
+
+    write_results([Result("trainer gpu lora r16: worker tokens/s", 36000.0, "tok/s"),
+                   Result("trainer gpu qlora nf4: worker tokens/s", 20000.0, "tok/s")],
+                  gpu=True, partial=True, path=path, where="an older box")
+    text = path.read_text()
+    assert rows_of(text) == ["trainer gpu lora r16: worker tokens/s",  # in place, not moved
+                             "trainer gpu lora r16 dropout 0: worker tokens/s",
+                             "trainer gpu dora r16: worker tokens/s",
+                             "trainer gpu dora r16: worker / Trainer",
+                             "trainer gpu qlora nf4: worker tokens/s"]
+    assert "on the same machine: trainer gpu lora r16, trainer gpu qlora nf4." in text
+    assert "on a test box: trainer gpu dora r16." in text  # earlier notes stay
     assert text.startswith("# Benchmark results\n\nText above") and "Text below that must stay." in text
 
 

@@ -207,6 +207,21 @@ def test_training_loss_is_our_loss_computed_by_the_model(demo_assets, tokenizer)
     masked["labels"].fill_(-100)  # every answer cut away: 0, not 0/0
     assert float(training_loss(model, masked, "token_avg_ce")) == 0.0
 
+    class OldStyleForward(torch.nn.Module):  # remote code without **kwargs in its forward
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids=None, attention_mask=None, position_ids=None,
+                    use_cache=None, labels=None):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              position_ids=position_ids, use_cache=use_cache, labels=labels)
+
+    padded = PaddedCollator(tokenizer.pad_token_id)(batch)
+    expected, _ = causal_lm_loss(forward_batch(model, padded), padded)
+    assert float(training_loss(OldStyleForward(model), padded, "token_avg_ce")) == \
+        pytest.approx(float(expected), abs=1e-6)
+
 
 def test_train_on_validation_adds_the_validation_rows(demo_assets, tokenizer):
     plain = load_examples(experiment(demo_assets), tokenizer, seed=1)

@@ -56,8 +56,9 @@ class Architecture(Group):
     compile: bool = setting(
         False, "torch.compile the model: faster steps after a slow first one.", advanced=True)
     liger_kernel: bool = setting(
-        False, "Use liger-kernel fused ops (RMSNorm, RoPE, SwiGLU, fused cross-entropy) when the "
-        "package is installed: less memory, more tokens/s on GPUs.", advanced=True)
+        False, "Use liger-kernel fused ops (RMSNorm, RoPE, SwiGLU; with the token-averaged loss "
+        "also the output layer fused with cross-entropy, no logits kept) when the package is "
+        "installed: less memory, more tokens/s on GPUs.", advanced=True)
 
 
 class Adapter(Group):

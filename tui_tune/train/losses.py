@@ -24,12 +24,17 @@ def training_loss(model, batch: dict[str, torch.Tensor], mode: str) -> torch.Ten
     """The micro-batch's mean loss. Token-averaged, it is the model's own loss (labels in the
     forward, shifted as ours), so liger-kernel can swap in its fused linear cross-entropy,
     which never materialises the (batch, length, vocab) logits; num_items_in_batch makes an
-    all-masked batch 0 instead of 0/0. Per-sample averaging needs the logits."""
-    if mode != "token_avg_ce":
-        return causal_lm_loss(forward_batch(model, batch), batch, mode)[0]
-    answer_tokens = (shifted_labels(batch["labels"]) != IGNORE_INDEX).sum().clamp(min=1)
-    return model(**model_inputs(batch), labels=batch["labels"],
-                 num_items_in_batch=answer_tokens).loss
+    all-masked batch 0 instead of 0/0. Per-sample averaging needs the logits, and so does a
+    remote-code model whose forward takes no num_items_in_batch."""
+    if mode == "token_avg_ce":
+        answer_tokens = (shifted_labels(batch["labels"]) != IGNORE_INDEX).sum().clamp(min=1)
+        try:
+            return model(**model_inputs(batch), labels=batch["labels"],
+                         num_items_in_batch=answer_tokens).loss
+        except TypeError as error:  # raised before any work is done: the call is refused
+            if "num_items_in_batch" not in str(error):
+                raise
+    return causal_lm_loss(forward_batch(model, batch), batch, mode)[0]
 
 
 def shifted_labels(labels: torch.Tensor) -> torch.Tensor:

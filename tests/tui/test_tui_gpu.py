@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.slow, pytest.mark.skipif(
 MEMORY = re.compile(r"mem \S* ?(\d+\.\d)/(\d+)G")
 
 
-async def test_monitor_gpu_panel_reads_nvml_while_a_run_trains(tmp_path, demo_assets):
+async def test_monitor_gpu_panel_reads_nvml_while_a_run_trains(workdir, tmp_path, demo_assets):
     run_dir = create_run(tmp_path, demo_assets, "training.max_steps=5000",
                          'environment.mixed_precision="bf16"', "environment.gpus=[0]")
     launch(run_dir)

@@ -42,8 +42,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--only", help="comma-separated sections: " + ",".join(SECTIONS))
     parser.add_argument("--gpu", action="store_true", help="the GPU trainer comparison")
-    parser.add_argument("--cases", help="trainer cases whose label contains one of these "
-                        "comma-separated words, e.g. dora or lora,qlora")
+    parser.add_argument("--cases", help="comma-separated trainer cases: a whole label "
+                        "('full bf16') or a word of labels ('dora', 'lora' = lora and qlora)")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else (["trainer"] if args.gpu else SECTIONS)

@@ -7,7 +7,7 @@
 #   bash benchmarks/on_gpu.sh bench [CASES]  # THERE: worker vs Trainer, merged into RESULTS.md
 #
 # Each case takes 1-2 minutes (both sides, model load included): under the device tool's
-# 10-minute limit, name at most four per call, e.g. "full,lora r16" then "qlora,dora".
+# 10-minute limit, name at most four per call, e.g. "full bf16,lora r16" then "qlora,dora".
 #
 # THERE means a call that carries .whl (device tool: carry [".whl"]). Logs and the updated
 # RESULTS.md are copied to $OUT (the device tool's folder that comes back), else to .gpu/.
@@ -65,7 +65,7 @@ bench)
     exit "$status"
     ;;
 *)
-    sed -n 2,10p "$0"
+    sed -n 2,13p "$0"
     exit 2
     ;;
 esac

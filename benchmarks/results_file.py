@@ -71,8 +71,8 @@ def write_results(results: list[Result], gpu: bool, partial: bool = False,
                  if line.startswith(("Measured ", "Re-measured "))]
         names = ", ".join(sorted({benchmark_of(r.name) for r in results}))
         on = "the same machine" if notes and where in notes[0] else where
-        measured = "\n".join(notes + [f"Re-measured {time.strftime('%Y-%m-%d')} on {on}: "
-                                           f"{names}."])
+        again = f"Re-measured {time.strftime('%Y-%m-%d')} on {on}: {names}."
+        measured = "\n".join([*notes, again])
         rows = merged_rows(old, results)
     table = "\n".join([marker, measured, "", HEADER, *rows, marker])
     path.write_text(head + table + tail)

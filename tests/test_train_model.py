@@ -224,6 +224,42 @@ def test_pretrained_weights_replace_the_backbones(tmp_path, demo_assets):
         load_backbone(exp, load_tokenizer(exp), torch.device("cpu"))
 
 
+def test_pretrained_weights_from_an_adapter_run_merge_its_adapter(tmp_path, demo_assets):
+    """A LoRA run's final/ (adapter_config.json + adapter weights): the next run starts from
+    the backbone with that adapter folded in, whatever its own method."""
+    import json
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    donor = get_peft_model(AutoModelForCausalLM.from_pretrained(demo_assets / "model"),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, weight in donor.named_parameters():
+            if "lora_B" in name:
+                weight.normal_(0, 0.1)  # a trained adapter: B is no longer zero
+    donor.save_pretrained(tmp_path / "final")
+    ids = torch.tensor([[1, 5, 9, 14, 30]])
+    with torch.no_grad():
+        expected = donor(input_ids=ids).logits
+        plain = donor.get_base_model()
+        with donor.disable_adapter():
+            untouched = donor(input_ids=ids).logits
+    assert not torch.allclose(expected, untouched)
+    weights = f'general.pretrained_weights="{tmp_path / "final"}"'
+    for method in ("full", "lora"):
+        _, model = built(demo_assets, weights, f'adapter.method="{method}"')
+        with torch.no_grad():
+            assert torch.allclose(model(input_ids=ids).logits, expected, atol=1e-5), method
+    assert type(plain).__name__ == "LlamaForCausalLM"
+
+    config = json.loads((tmp_path / "final" / "adapter_config.json").read_text())
+    config["target_modules"] = ["no_such_proj"]
+    (tmp_path / "final" / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match="general.pretrained_weights.*does not fit this backbone"):
+        built(demo_assets, weights)
+
+
 def test_trackers_that_cannot_report_are_refused_before_loading(demo_assets):
     import importlib.util
 

@@ -95,7 +95,7 @@ def load_backbone(exp, tokenizer, device):
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))
     if general.pretrained_weights:
-        load_pretrained_weights(model, general.pretrained_weights)
+        model = load_pretrained_weights(model, general.pretrained_weights)
     if quantized:
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(
@@ -130,13 +130,17 @@ def dropout_settings(exp) -> dict[str, float]:
             and not key.startswith(("classifier", "summary"))}
 
 
-def load_pretrained_weights(model, path_text: str) -> None:
-    """Weights that replace the backbone's: a .safetensors / .bin state dict or a folder."""
+def load_pretrained_weights(model, path_text: str):
+    """Weights that replace the backbone's: a .safetensors / .bin state dict, a folder of
+    them, or an adapter run's final/ (LoRA/DoRA, merged into the backbone, so a new adapter or
+    full fine-tuning continues from where that run ended)."""
     from pathlib import Path
 
     from safetensors.torch import load_file
 
     path = Path(path_text)
+    if (path / "adapter_config.json").is_file():
+        return merged_adapter(model, path)
     files = sorted(path.glob("*.safetensors")) if path.is_dir() else [path]
     if not path.exists() or not files:
         raise UserError("not found: give a .safetensors or .bin file, or a folder holding "
@@ -148,6 +152,22 @@ def load_pretrained_weights(model, path_text: str) -> None:
         if len(result.unexpected_keys) == len(state):
             raise UserError("none of its weights fit the backbone's layers.",
                             "general.pretrained_weights", str(file))
+    return model
+
+
+def merged_adapter(model, folder):
+    """peft's adapter loading, then merge_and_unload: the backbone with the adapter folded in."""
+    from peft import PeftModel
+
+    try:
+        merged = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    except (ValueError, RuntimeError, KeyError) as error:  # another backbone's adapter
+        raise UserError(f"its adapter does not fit this backbone ({error}).",
+                        "general.pretrained_weights", str(folder)) from error
+    for weight in merged.parameters():  # peft froze them for inference: back to as loaded
+        if weight.is_floating_point():
+            weight.requires_grad_(True)
+    return merged
 
 
 def speedups(model, exp, reporter):

@@ -70,6 +70,27 @@ async def test_edit_a_copy_of_a_runs_config(make_run):
         assert app.screen.state.target is None  # a copy: saving asks for a name
 
 
+async def test_continue_from_a_completed_runs_weights(make_run):
+    """f: a new experiment from the run's settings whose backbone starts from its final/;
+    a run without final weights says why and what to do instead."""
+    stopped = make_run("20260101-000000-lora", preset="lora", overrides=["training.lr=0.0007"])
+    app = TuneApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        runs = app.screen
+        await wait_for(pilot, lambda: len(runs.summaries) == 1)
+        await pilot.press("f")
+        await wait_for(pilot, lambda: any("no final weights" in n.message
+                                          for n in app._notifications))
+        assert app.screen is runs
+        (stopped / "final").mkdir()  # what a completed run leaves
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
+        state = app.screen.state
+        assert state.value("general.pretrained_weights") == str((stopped / "final").resolve())
+        assert state.value("training.lr") == 0.0007 and state.target is None
+        assert stopped.name in state.label
+
+
 async def test_runs_table_fits_the_terminal_width_without_scrolling_sideways(make_run):
     make_run("20260101-000000-demo-tiny")
     app = TuneApp()

@@ -54,6 +54,8 @@ class RunsScreen(Screen):
         Binding("m,space", "mark", "Mark for compare", id="runs.mark"),
         Binding("c", "compare", "Compare marked", id="runs.compare"),
         Binding("e", "edit_copy", "Edit a copy", id="runs.edit_copy"),
+        Binding("f", "continue_from", "Continue from its weights", id="runs.continue_from",
+                show=False),
         Binding("delete,D", "delete", "Delete", id="runs.delete"),
         Binding("p", "presets", "Presets", id="runs.presets"),
         Binding("ctrl+r", "refresh", "Refresh", id="runs.refresh", show=False),
@@ -221,9 +223,22 @@ class RunsScreen(Screen):
         self.app.push_screen(CompareScreen(paths))
 
     def action_edit_copy(self) -> None:
+        if self.selected:
+            self._edit_copy(self.selected)
+
+    def action_continue_from(self) -> None:
+        """A new experiment that starts from this run's final weights (its adapter merged in),
+        with its settings to change first: more steps, other data, a lower lr."""
         s = self.selected
         if not s:
             return
+        if not (s.path / "final").is_dir():
+            self.notify(f"{s.run_id} has no final weights ({s.status}): only a completed run "
+                        "has them; r resumes a stopped run as it was.", severity="warning")
+            return
+        self._edit_copy(s, weights=s.path / "final")
+
+    def _edit_copy(self, s, weights: Path | None = None) -> None:
         from tui_tune.config import ConfigError
         from tui_tune.tui.editor_state import EditorState
         from tui_tune.tui.screens.editor import EditorScreen
@@ -232,6 +247,9 @@ class RunsScreen(Screen):
         except ConfigError as error:
             self.notify(f"Cannot edit {s.run_id}: {error}", severity="error", timeout=8)
             return
+        if weights:
+            state.set_value("general.pretrained_weights", str(weights.resolve()))
+            state.label = f"continue from run {s.run_id}"
         self.app.push_screen(EditorScreen(state))
 
     def action_stop(self) -> None:

@@ -258,6 +258,10 @@ def test_pretrained_weights_from_an_adapter_run_merge_its_adapter(tmp_path, demo
     (tmp_path / "final" / "adapter_config.json").write_text(json.dumps(config))
     with pytest.raises(UserError, match="general.pretrained_weights.*does not fit this backbone"):
         built(demo_assets, weights)
+    (tmp_path / "ssf").mkdir()
+    (tmp_path / "ssf" / "ssf_config.json").write_text('{"method": "ssf", "layers": []}')
+    with pytest.raises(UserError, match="general.pretrained_weights.*an SSF run's final"):
+        built(demo_assets, f'general.pretrained_weights="{tmp_path / "ssf"}"')
 
 
 def test_trackers_that_cannot_report_are_refused_before_loading(demo_assets):

@@ -138,9 +138,16 @@ def load_pretrained_weights(model, path_text: str):
 
     from safetensors.torch import load_file
 
+    from tui_tune.train.ssf import SSF_CONFIG
+
     path = Path(path_text)
     if (path / "adapter_config.json").is_file():
         return merged_adapter(model, path)
+    if (path / SSF_CONFIG).is_file():  # a shift cannot fold into Llama's bias-free layers
+        raise UserError("it is an SSF run's final/: its scales and shifts cannot replace the "
+                        "backbone's weights. Start from that run's backbone with SSF again, or "
+                        "from a LoRA/DoRA or full run's final/.", "general.pretrained_weights",
+                        path_text)
     files = sorted(path.glob("*.safetensors")) if path.is_dir() else [path]
     if not path.exists() or not files:
         raise UserError("not found: give a .safetensors or .bin file, or a folder holding "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -262,6 +264,40 @@ def test_pretrained_weights_from_an_adapter_run_merge_its_adapter(tmp_path, demo
     (tmp_path / "ssf" / "ssf_config.json").write_text('{"method": "ssf", "layers": []}')
     with pytest.raises(UserError, match="general.pretrained_weights.*an SSF run's final"):
         built(demo_assets, f'general.pretrained_weights="{tmp_path / "ssf"}"')
+
+
+def test_pretrained_weights_follow_a_chain_of_continued_adapter_runs(tmp_path, demo_assets):
+    """Run B continued from run A's adapter, so B's adapter only fits the backbone with A's
+    merged in: starting from B's final/ merges A's first (named in B's config.toml)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    def trained_adapter(model, targets: list[str], run: Path):
+        peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=targets))
+        with torch.no_grad():
+            for name, weight in peft_model.named_parameters():
+                if "lora_B" in name:
+                    weight.normal_(0, 0.1)
+        peft_model.save_pretrained(run / "final")
+        return peft_model
+
+    first = trained_adapter(AutoModelForCausalLM.from_pretrained(demo_assets / "model"),
+                            ["q_proj"], tmp_path / "run-a")
+    (tmp_path / "run-a" / "config.toml").write_text('[general]\nbackbone = "x"\n')
+    second = trained_adapter(first.merge_and_unload(), ["v_proj"], tmp_path / "run-b")
+    (tmp_path / "run-b" / "config.toml").write_text(  # as a run stores it: absolute
+        f'[general]\npretrained_weights = "{tmp_path / "run-a" / "final"}"\n')
+    ids = torch.tensor([[1, 5, 9, 14, 30]])
+    with torch.no_grad():
+        expected = second(input_ids=ids).logits
+        _, model = built(demo_assets, f'general.pretrained_weights="{tmp_path / "run-b" / "final"}"',
+                         'adapter.method="full"')
+        assert torch.allclose(model(input_ids=ids).logits, expected, atol=1e-5)
+
+    import shutil
+    shutil.rmtree(tmp_path / "run-a")
+    with pytest.raises(UserError, match="trained on top of .*run-a.*no longer exists"):
+        built(demo_assets, f'general.pretrained_weights="{tmp_path / "run-b" / "final"}"')
 
 
 def test_trackers_that_cannot_report_are_refused_before_loading(demo_assets):

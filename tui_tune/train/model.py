@@ -162,10 +162,28 @@ def load_pretrained_weights(model, path_text: str):
     return model
 
 
-def merged_adapter(model, folder):
-    """peft's adapter loading, then merge_and_unload: the backbone with the adapter folded in."""
+def merged_adapter(model, folder, seen: frozenset = frozenset()):
+    """peft's adapter loading, then merge_and_unload: the backbone with the adapter folded in.
+    An adapter was trained on whatever its own run started from: when that run's config.toml
+    names pretrained_weights too, those go in first (a chain of continued runs)."""
+    import tomllib
+
     from peft import PeftModel
 
+    config = folder.parent / "config.toml"
+    if config.is_file() and folder.resolve() not in seen:
+        with open(config, "rb") as handle:
+            parent = tomllib.load(handle).get("general", {}).get("pretrained_weights")
+        parent_path = (folder.parent / parent).resolve() if parent else None
+        if parent_path and not parent_path.exists():
+            raise UserError(f"that adapter was trained on top of {parent} (its run's "
+                            "config.toml), which no longer exists: without it the adapter "
+                            "does not fit.", "general.pretrained_weights", str(folder))
+        if parent_path:
+            if (parent_path / "adapter_config.json").is_file():
+                model = merged_adapter(model, parent_path, seen | {folder.resolve()})
+            else:
+                model = load_pretrained_weights(model, str(parent_path))
     try:
         merged = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
     except (ValueError, RuntimeError, KeyError) as error:  # another backbone's adapter

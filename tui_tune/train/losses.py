@@ -26,7 +26,7 @@ def training_loss(model, batch: dict[str, torch.Tensor], mode: str) -> torch.Ten
     which never materialises the (batch, length, vocab) logits; num_items_in_batch makes an
     all-masked batch 0 instead of 0/0. Per-sample averaging needs the logits, and so does a
     remote-code model whose forward takes no num_items_in_batch."""
-    if mode == "token_avg_ce":
+    if mode == "token_avg_ce" and not getattr(model, "_refuses_num_items", False):
         answer_tokens = (shifted_labels(batch["labels"]) != IGNORE_INDEX).sum().clamp(min=1)
         try:
             return model(**model_inputs(batch), labels=batch["labels"],
@@ -34,6 +34,7 @@ def training_loss(model, batch: dict[str, torch.Tensor], mode: str) -> torch.Ten
         except TypeError as error:  # raised before any work is done: the call is refused
             if "num_items_in_batch" not in str(error):
                 raise
+            model._refuses_num_items = True  # asked once, not every step
     return causal_lm_loss(forward_batch(model, batch), batch, mode)[0]
 
 

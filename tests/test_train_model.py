@@ -293,8 +293,14 @@ def test_pretrained_weights_follow_a_chain_of_continued_adapter_runs(tmp_path, d
         _, model = built(demo_assets, f'general.pretrained_weights="{tmp_path / "run-b" / "final"}"',
                          'adapter.method="full"')
         assert torch.allclose(model(input_ids=ids).logits, expected, atol=1e-5)
-
     import shutil
+
+    checkpoint = tmp_path / "run-b" / "checkpoints" / "step-5"  # B stopped, not completed
+    shutil.copytree(tmp_path / "run-b" / "final", checkpoint)
+    with torch.no_grad():
+        _, model = built(demo_assets, f'general.pretrained_weights="{checkpoint}"')
+        assert torch.allclose(model(input_ids=ids).logits, expected, atol=1e-5)
+
     shutil.rmtree(tmp_path / "run-a")
     with pytest.raises(UserError, match="trained on top of .*run-a.*no longer exists"):
         built(demo_assets, f'general.pretrained_weights="{tmp_path / "run-b" / "final"}"')

@@ -122,7 +122,8 @@ def test_gradient_accumulation_takes_that_many_batches_per_optimizer_step(sessio
 
 
 def test_best_checkpoint_survives_pruning_by_newer_ones(session):
-    from tui_tune.train.checkpoint import Progress, checkpoint_dirs
+    from tui_tune.runs.files import checkpoint_dirs
+    from tui_tune.train.checkpoint import Progress
     from tui_tune.train.loop import after_evaluation, checkpoint
 
     training, saved = session.exp.training, session.progress

@@ -70,25 +70,36 @@ async def test_edit_a_copy_of_a_runs_config(make_run):
         assert app.screen.state.target is None  # a copy: saving asks for a name
 
 
-async def test_continue_from_a_completed_runs_weights(make_run):
-    """f: a new experiment from the run's settings whose backbone starts from its final/;
-    a run without final weights says why and what to do instead."""
-    stopped = make_run("20260101-000000-lora", preset="lora", overrides=["training.lr=0.0007"])
+async def test_new_run_from_a_runs_weights(make_run):
+    """f: a new experiment from the run's settings whose backbone starts from its final/, or
+    from its newest complete checkpoint when it has none; with neither it says so."""
+    run = make_run("20260101-000000-lora", preset="lora", overrides=["training.lr=0.0007"])
     app = TuneApp()
     async with app.run_test(size=(80, 24)) as pilot:
         runs = app.screen
+
+        async def weights_after_f() -> str:
+            await pilot.press("f")
+            await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
+            state = app.screen.state
+            assert state.value("training.lr") == 0.0007 and state.target is None
+            assert run.name in state.label
+            app.pop_screen()  # (escape would ask whether to drop the unsaved change)
+            await wait_for(pilot, lambda: app.screen is runs)
+            return state.value("general.pretrained_weights")
+
         await wait_for(pilot, lambda: len(runs.summaries) == 1)
         await pilot.press("f")
-        await wait_for(pilot, lambda: any("no final weights" in n.message
+        await wait_for(pilot, lambda: any("no weights to continue from" in n.message
                                           for n in app._notifications))
         assert app.screen is runs
-        (stopped / "final").mkdir()  # what a completed run leaves
-        await pilot.press("f")
-        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
-        state = app.screen.state
-        assert state.value("general.pretrained_weights") == str((stopped / "final").resolve())
-        assert state.value("training.lr") == 0.0007 and state.target is None
-        assert stopped.name in state.label
+        for step in (20, 100):  # a stopped run's checkpoints; step-150.tmp was cut off
+            (run / "checkpoints" / f"step-{step}").mkdir(parents=True)
+            (run / "checkpoints" / f"step-{step}" / "trainer_state.json").write_text("{}")
+        (run / "checkpoints" / "step-150.tmp").mkdir()
+        assert await weights_after_f() == str((run / "checkpoints" / "step-100").resolve())
+        (run / "final").mkdir()  # what a completed run leaves
+        assert await weights_after_f() == str((run / "final").resolve())
 
 
 async def test_runs_table_fits_the_terminal_width_without_scrolling_sideways(make_run):

@@ -29,9 +29,9 @@ class General(Group):
         "save_pretrained, or a hub id (needs network access on the training machine).",
         min_length=1)
     pretrained_weights: str | None = setting(
-        None, "Optional path to a checkpoint whose weights replace the backbone's after "
-        "loading: a state dict, or a previous run's final/ (full weights, or a LoRA/DoRA "
-        "adapter, which is merged in), to continue from where that run ended.", advanced=True)
+        None, "Optional path to weights that replace the backbone's after loading: a state "
+        "dict, or a previous run's final/ or checkpoints/step-N (full weights, or a LoRA/DoRA "
+        "adapter, which is merged in), to continue from where that run got to.", advanced=True)
     trust_remote_code: bool = setting(
         False, "Run Python code shipped with the backbone. Only for backbones you trust.",
         advanced=True)

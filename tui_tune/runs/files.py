@@ -14,6 +14,27 @@ from typing import Any
 from tui_tune.config.toml_io import write_atomic
 
 RUN_JSON = "run.json"
+STATE_FILE = "trainer_state.json"  # written last into a checkpoint: its presence means complete
+
+
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    """A run's complete checkpoints (checkpoints/step-N), oldest first."""
+    folder = Path(run_dir) / "checkpoints"
+    found = [p for p in folder.glob("step-*") if (p / STATE_FILE).is_file()
+             and p.name.split("-", 1)[1].isdigit()] if folder.is_dir() else []
+    return sorted(found, key=lambda p: int(p.name.split("-", 1)[1]))
+
+
+def newest_checkpoint(run_dir: Path) -> Path | None:
+    found = checkpoint_dirs(run_dir)
+    return found[-1] if found else None
+
+
+def continue_weights(run_dir: Path) -> Path | None:
+    """What a new run can start from (general.pretrained_weights): final/ of a completed run,
+    else the newest checkpoint of a stopped one; both hold the weights or the adapter."""
+    final = Path(run_dir) / "final"
+    return final if final.is_dir() else newest_checkpoint(run_dir)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-STATE_FILE = "trainer_state.json"
+from tui_tune.runs.files import STATE_FILE, checkpoint_dirs
 
 
 @dataclass
@@ -41,18 +41,6 @@ def rescale_position(progress: Progress, world_size: int) -> bool:
     progress.batch_in_epoch = consumed // world_size
     progress.world_size = world_size
     return True
-
-
-def checkpoint_dirs(run_dir: Path) -> list[Path]:
-    folder = Path(run_dir) / "checkpoints"
-    found = [p for p in folder.glob("step-*") if (p / STATE_FILE).is_file()
-             and p.name.split("-", 1)[1].isdigit()] if folder.is_dir() else []
-    return sorted(found, key=lambda p: int(p.name.split("-", 1)[1]))
-
-
-def newest_checkpoint(run_dir: Path) -> Path | None:
-    found = checkpoint_dirs(run_dir)
-    return found[-1] if found else None
 
 
 def rng_state() -> dict:

@@ -170,11 +170,12 @@ def merged_adapter(model, folder, seen: frozenset = frozenset()):
 
     from peft import PeftModel
 
-    config = folder.parent / "config.toml"
+    run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
+    config = run_dir / "config.toml"  # final/ or checkpoints/step-N of a run directory
     if config.is_file() and folder.resolve() not in seen:
         with open(config, "rb") as handle:
             parent = tomllib.load(handle).get("general", {}).get("pretrained_weights")
-        parent_path = (folder.parent / parent).resolve() if parent else None
+        parent_path = (run_dir / parent).resolve() if parent else None
         if parent_path and not parent_path.exists():
             raise UserError(f"that adapter was trained on top of {parent} (its run's "
                             "config.toml), which no longer exists: without it the adapter "

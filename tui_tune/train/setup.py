@@ -12,7 +12,8 @@ import torch
 
 from tui_tune.config import ConfigError, validate_experiment
 from tui_tune.config.toml_io import read_toml
-from tui_tune.train.checkpoint import Progress, load_checkpoint, newest_checkpoint, rescale_position
+from tui_tune.runs.files import newest_checkpoint
+from tui_tune.train.checkpoint import Progress, load_checkpoint, rescale_position
 from tui_tune.train.collate import steps_per_epoch
 from tui_tune.train.data import SplitData, load_examples
 from tui_tune.train.errors import UserError

@@ -54,7 +54,7 @@ class RunsScreen(Screen):
         Binding("m,space", "mark", "Mark for compare", id="runs.mark"),
         Binding("c", "compare", "Compare marked", id="runs.compare"),
         Binding("e", "edit_copy", "Edit a copy", id="runs.edit_copy"),
-        Binding("f", "continue_from", "Continue from its weights", id="runs.continue_from",
+        Binding("f", "continue_from", "New run from its weights", id="runs.continue_from",
                 show=False),
         Binding("delete,D", "delete", "Delete", id="runs.delete"),
         Binding("p", "presets", "Presets", id="runs.presets"),
@@ -227,16 +227,20 @@ class RunsScreen(Screen):
             self._edit_copy(self.selected)
 
     def action_continue_from(self) -> None:
-        """A new experiment that starts from this run's final weights (its adapter merged in),
-        with its settings to change first: more steps, other data, a lower lr."""
+        """A new experiment that starts from this run's weights (final/, else its newest
+        checkpoint; an adapter is merged in), with its settings to change first: more steps,
+        other data, a lower lr. `r` instead resumes the run itself, exactly as it was."""
+        from tui_tune.runs.files import continue_weights
+
         s = self.selected
         if not s:
             return
-        if not (s.path / "final").is_dir():
-            self.notify(f"{s.run_id} has no final weights ({s.status}): only a completed run "
-                        "has them; r resumes a stopped run as it was.", severity="warning")
+        weights = continue_weights(s.path)
+        if weights is None:
+            self.notify(f"{s.run_id} has no weights to continue from ({s.status}): neither "
+                        "final/ nor a checkpoint yet.", severity="warning")
             return
-        self._edit_copy(s, weights=s.path / "final")
+        self._edit_copy(s, weights=weights)
 
     def _edit_copy(self, s, weights: Path | None = None) -> None:
         from tui_tune.config import ConfigError

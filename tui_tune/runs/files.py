@@ -14,11 +14,12 @@ from typing import Any
 from tui_tune.config.toml_io import write_atomic
 
 RUN_JSON = "run.json"
-STATE_FILE = "trainer_state.json"  # written last into a checkpoint: its presence means complete
+STATE_FILE = "trainer_state.json"  # a checkpoint's loop position (train/checkpoint.py)
 
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
-    """A run's complete checkpoints (checkpoints/step-N), oldest first."""
+    """A run's complete checkpoints, oldest first: step-N with its state file (a save cut off
+    midway is still step-N.tmp and not listed)."""
     folder = Path(run_dir) / "checkpoints"
     found = [p for p in folder.glob("step-*") if (p / STATE_FILE).is_file()
              and p.name.split("-", 1)[1].isdigit()] if folder.is_dir() else []

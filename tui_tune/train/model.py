@@ -130,10 +130,10 @@ def dropout_settings(exp) -> dict[str, float]:
             and not key.startswith(("classifier", "summary"))}
 
 
-def load_pretrained_weights(model, path_text: str):
+def load_pretrained_weights(model, path_text: str, seen: frozenset = frozenset()):
     """Weights that replace the backbone's: a .safetensors / .bin state dict, a folder of
-    them, or an adapter run's final/ (LoRA/DoRA, merged into the backbone, so a new adapter or
-    full fine-tuning continues from where that run ended)."""
+    them, or an adapter run's final/ or checkpoint (LoRA/DoRA, merged into the backbone, so a
+    new adapter or full fine-tuning continues from where that run got to)."""
     from pathlib import Path
 
     from safetensors.torch import load_file
@@ -142,7 +142,7 @@ def load_pretrained_weights(model, path_text: str):
 
     path = Path(path_text)
     if (path / "adapter_config.json").is_file():
-        return merged_adapter(model, path)
+        return merged_adapter(model, path, seen)
     if (path / SSF_CONFIG).is_file():  # a shift cannot fold into Llama's bias-free layers
         raise UserError("it is an SSF run's final/: its scales and shifts cannot replace the "
                         "backbone's weights. Start from that run's backbone with SSF again, or "
@@ -162,29 +162,34 @@ def load_pretrained_weights(model, path_text: str):
     return model
 
 
-def merged_adapter(model, folder, seen: frozenset = frozenset()):
-    """peft's adapter loading, then merge_and_unload: the backbone with the adapter folded in.
-    An adapter was trained on whatever its own run started from: when that run's config.toml
-    names pretrained_weights too, those go in first (a chain of continued runs)."""
-    import tomllib
-
-    from peft import PeftModel
+def weights_under(folder):
+    """What the run that saved `folder` (its final/ or checkpoints/step-N) itself started
+    from: its config.toml's general.pretrained_weights, resolved; None when nothing."""
+    from tui_tune.config.toml_io import read_toml
 
     run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
-    config = run_dir / "config.toml"  # final/ or checkpoints/step-N of a run directory
-    if config.is_file() and folder.resolve() not in seen:
-        with open(config, "rb") as handle:
-            parent = tomllib.load(handle).get("general", {}).get("pretrained_weights")
-        parent_path = (run_dir / parent).resolve() if parent else None
-        if parent_path and not parent_path.exists():
-            raise UserError(f"that adapter was trained on top of {parent} (its run's "
-                            "config.toml), which no longer exists: without it the adapter "
-                            "does not fit.", "general.pretrained_weights", str(folder))
-        if parent_path:
-            if (parent_path / "adapter_config.json").is_file():
-                model = merged_adapter(model, parent_path, seen | {folder.resolve()})
-            else:
-                model = load_pretrained_weights(model, str(parent_path))
+    config = run_dir / "config.toml"
+    parent = read_toml(config).get("general", {}).get("pretrained_weights") \
+        if config.is_file() else None
+    if not parent:
+        return None
+    path = (run_dir / parent).resolve()
+    if not path.exists():
+        raise UserError(f"that adapter was trained on top of {parent} (its run's config.toml), "
+                        "which no longer exists: without it the adapter does not fit.",
+                        "general.pretrained_weights", str(folder))
+    return path
+
+
+def merged_adapter(model, folder, seen: frozenset = frozenset()):
+    """peft's adapter loading, then merge_and_unload: the backbone with the adapter folded in.
+    An adapter fits only what its own run started from, so that goes in first (a chain of
+    continued runs; `seen` stops a cycle)."""
+    from peft import PeftModel
+
+    parent = weights_under(folder) if folder.resolve() not in seen else None
+    if parent:
+        model = load_pretrained_weights(model, str(parent), seen | {folder.resolve()})
     try:
         merged = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
     except (ValueError, RuntimeError, KeyError) as error:  # another backbone's adapter

@@ -20,19 +20,15 @@ CASES = [
     ("bad-choice", '[training]\noptimizer = "adamm"\n', "training.optimizer", "adamw"),
     ("bad-schedule", '[training]\nschedule = "cosinee"\n', "training.schedule", "cosine"),
     ("dropout-range", "[adapter]\ndropout = 1.5\n", "adapter.dropout", "less than"),
-    ("constant-min-lr", '[training]\nschedule = "constant"\nmin_lr_ratio = 0.1\n',
-     "training.min_lr_ratio", "cosine or linear"),
     ("two-warmups", "[training]\nwarmup_epochs = 1.0\nwarmup_ratio = 0.1\n",
      "training.warmup_epochs", "not both"),
     ("qlora-float", '[adapter]\nmethod = "qlora"\n', "architecture.backbone_dtype", "int4"),
-    ("unfreeze-full", '[adapter]\nmethod = "full"\nunfreeze_layers = ["lm_head"]\n',
+    ("unfreeze-last-layer", '[adapter]\nmethod = "last_layer"\nunfreeze_layers = ["lm_head"]\n',
      "adapter.unfreeze_layers", "needs an adapter"),
     ("fsdp-one-proc", '[environment]\ndistributed_backend = "fsdp"\nnum_processes = 1\n',
      "environment.distributed_backend", "one process"),
     ("custom-no-file", '[dataset]\nvalidation_strategy = "custom"\n',
      "dataset.validation_file", "needs a validation_file"),
-    ("parent-prob", "[augmentation]\nskip_parent_probability = 0.2\n",
-     "augmentation.skip_parent_probability", "parent_id_column"),
     ("newer-schema", "schema_version = 99\n", "schema_version", "reads up to 1"),
     ("schema-text", 'schema_version = "one"\n', "schema_version", "not a version"),
     ("secret", '[logging]\napi_key = "abc"\n', "logging.api_key", "environment variable"),
@@ -50,6 +46,26 @@ CASES = [
      "not supported yet"),
     ("table-as-value", "training = 3\n", "training", "dictionary"),
 ]
+
+
+# settings that do not apply to the chosen choice: the preset loads, a warning names them
+IGNORED = [
+    ("constant-min-lr", '[training]\nschedule = "constant"\nmin_lr_ratio = 0.1\n',
+     "training.min_lr_ratio", "does not decay"),
+    ("unfreeze-full", '[adapter]\nmethod = "full"\nunfreeze_layers = ["lm_head"]\n',
+     "adapter.unfreeze_layers", "every layer"),
+    ("parent-prob", "[augmentation]\nskip_parent_probability = 0.2\n",
+     "augmentation.skip_parent_probability", "parent_id_column"),
+]
+
+
+@pytest.mark.parametrize("case_id,text,key,words", IGNORED, ids=[c[0] for c in IGNORED])
+def test_ignored_setting_is_a_warning_naming_key_and_file(tmp_path, case_id, text, key, words):
+    path = tmp_path / f"{case_id}.toml"
+    path.write_text(text)
+    [warning] = resolve(str(path)).warnings
+    assert (warning.key, warning.source) == (key, str(path))
+    assert words in warning.message and "ignored" in warning.message
 
 
 @pytest.mark.parametrize("case_id,text,key,words", CASES, ids=[c[0] for c in CASES])

@@ -2,8 +2,9 @@
 
 import pytest
 
-from tui_tune.config import ConfigError, expand, validate_experiment
+from tui_tune.config import ConfigError, expand, ignored_settings, validate_experiment
 from tui_tune.config.diff import diff_experiments
+from tui_tune.config.presets import resolve
 
 
 def problems(data):
@@ -12,15 +13,48 @@ def problems(data):
     return {p.key: p.message for p in info.value.problems}
 
 
-def test_min_lr_ratio_needs_decay():
-    found = problems({"training": {"schedule": "constant", "min_lr_ratio": 0.1}})
-    assert "cosine or linear" in found["training.min_lr_ratio"]
+def ignored(data):
+    """Settings reported as ignored; the experiment itself must validate."""
+    return {p.key: p.message for p in ignored_settings(validate_experiment(data))}
 
 
-def test_adapter_options_that_do_not_apply():
-    found = problems({"adapter": {"method": "full", "r": 16, "unfreeze_layers": ["lm_head"]}})
-    assert "not to method 'full'" in found["adapter.r"]
+def test_min_lr_ratio_without_decay_is_ignored():
+    found = ignored({"training": {"schedule": "constant", "min_lr_ratio": 0.1}})
+    assert "ignored" in found["training.min_lr_ratio"]
+    assert "constant" in found["training.min_lr_ratio"]
+    assert ignored({"training": {"schedule": "cosine", "min_lr_ratio": 0.1}}) == {}
+
+
+def test_adapter_options_that_do_not_apply_are_ignored_not_refused():
+    found = ignored({"adapter": {"method": "full", "r": 16, "alpha": 32,
+                                 "unfreeze_layers": ["lm_head"], "target_modules": ["q_proj"]}})
+    assert "not to method 'full'" in found["adapter.r"] and "ignored" in found["adapter.r"]
+    assert set(found) == {"adapter.r", "adapter.alpha", "adapter.unfreeze_layers",
+                          "adapter.target_modules"}
+    assert set(ignored({"adapter": {"method": "lora", "freeze_layers": ["embed"]}})) == {
+        "adapter.freeze_layers"}
+    assert set(ignored({"adapter": {"method": "ssf", "use_rslora": True}})) == {
+        "adapter.use_rslora"}
+    # defaults repeated by a full resolved file are not reported
+    assert ignored({"adapter": {"method": "full", "r": 8, "alpha": 16}}) == {}
+    # last_layer cannot honour unfreeze_layers (it would train less than asked): still refused
+    found = problems({"adapter": {"method": "last_layer", "unfreeze_layers": ["embed_tokens"]}})
     assert "freeze_layers" in found["adapter.unfreeze_layers"]
+
+
+def test_switching_the_builtin_lora_preset_to_full_with_one_override():
+    resolved = resolve("lora", ["adapter.method=\"full\""])
+    assert resolved.experiment.adapter.method == "full"
+    keys = {w.key: w for w in resolved.warnings}
+    assert set(keys) == {"adapter.r", "adapter.alpha"}
+    assert keys["adapter.r"].source.endswith("lora.toml")  # where the ignored value was set
+
+
+def test_data_settings_for_another_choice_are_ignored():
+    found = ignored({"dataset": {"validation_file": "v.jsonl"},
+                     "augmentation": {"skip_parent_probability": 0.2}})
+    assert "custom" in found["dataset.validation_file"]
+    assert "parent_id_column" in found["augmentation.skip_parent_probability"]
 
 
 def test_quantized_method_needs_quantized_backbone_and_back():
@@ -42,10 +76,10 @@ def test_problem_type_not_supported_yet():
 
 
 def test_several_problems_reported_together():
-    found = problems({"training": {"schedule": "constant", "min_lr_ratio": 0.1,
-                                   "warmup_epochs": 1, "warmup_ratio": 0.1},
+    found = problems({"training": {"warmup_epochs": 1, "warmup_ratio": 0.1},
+                      "dataset": {"validation_strategy": "custom"},
                       "prediction": {"min_new_tokens": 10, "max_new_tokens": 5}})
-    assert {"training.min_lr_ratio", "training.warmup_epochs",
+    assert {"dataset.validation_file", "training.warmup_epochs",
             "prediction.min_new_tokens"} <= set(found)
 
 

@@ -98,10 +98,12 @@ def _warn_skipped(store: RunStore) -> None:
 
 # -- run / resume / watch ---------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace, store: RunStore) -> int:
+    from tui_tune.cli_preset import print_warnings
     from tui_tune.config.presets import resolve
     from tui_tune.runs.launch import launch
 
     resolved = resolve(args.preset, args.overrides)
+    print_warnings(resolved.warnings)
     if resolved.experiment.sweep:
         return _fail(f"{args.preset} has a [sweep] grid: start it with `tui-tune sweep "
                      f"{args.preset}` (or override the swept settings).")

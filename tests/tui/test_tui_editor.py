@@ -69,14 +69,35 @@ async def test_cross_field_problem_shows_on_the_field(workdir):
         for _ in range(6):
             await pilot.press("f8")
         await pilot.pause()
-        app.screen.query_one("#field-training-schedule").value = "constant"
+        app.screen.query_one("#field-training-warmup_epochs").value = "1"  # warmup_ratio is set
         await pilot.pause()
-        row = app.screen.query_one("#row-training-min_lr_ratio")
+        row = app.screen.query_one("#row-training-warmup_epochs")
         assert row.has_class("-invalid")
-        assert "schedule" in state.problems["training.min_lr_ratio"]
+        assert "warmup_ratio" in state.problems["training.warmup_epochs"]
         await pilot.press("f5")  # launch is refused while problems remain
         await pilot.pause()
         assert not (workdir / "runs").exists()
+
+
+async def test_a_setting_the_choice_ignores_is_a_warning_not_a_problem(workdir):
+    state = EditorState.from_preset("demo-tiny")  # sets min_lr_ratio = 0.1
+    app = TuneApp(start=lambda: EditorScreen(state))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(6):
+            await pilot.press("f8")
+        await pilot.pause()
+        app.screen.query_one("#field-training-schedule").value = "constant"
+        await pilot.pause()
+        assert not state.problems and "ignored" in state.warnings["training.min_lr_ratio"]
+        assert not app.screen.query_one("#row-training-min_lr_ratio").has_class("-invalid")
+        listed = str(app.screen.query_one("#problems").render())
+        assert "No problems" in listed and "1 warning(s)" in listed
+        assert "training.min_lr_ratio: ignored" in listed
+        await pilot.press("f2")  # an ignored setting does not stop saving
+        await pilot.press("end", "ctrl+u", *list("const"), "enter")
+        await wait_for(pilot, lambda: (workdir / "presets" / "const.toml").exists())
+    saved = tomllib.loads((workdir / "presets" / "const.toml").read_text())
+    assert saved["training"] == {"schedule": "constant"}
 
 
 async def test_launch_that_cannot_start_says_why(workdir):

@@ -10,6 +10,7 @@ from tui_tune.config.experiment import (
                                         setting_paths,
                                         validate_experiment,
 )
+from tui_tune.config.rules import ignored_settings
 
 __all__ = [
                                         "GROUPS",
@@ -19,6 +20,7 @@ __all__ = [
                                         "Problem",
                                         "expand",
                                         "experiment_dict",
+                                        "ignored_settings",
                                         "setting_paths",
                                         "validate_experiment",
 ]

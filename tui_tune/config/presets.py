@@ -21,6 +21,7 @@ from tui_tune.config.experiment import (
     validate_experiment,
 )
 from tui_tune.config.overrides import apply_overrides
+from tui_tune.config.rules import ignored_settings
 from tui_tune.config.toml_io import dumps, read_toml, write_atomic
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -107,6 +108,8 @@ class ResolvedPreset:
     path: Path | None
     chain: list[Path] = field(default_factory=list)  # the file, then its bases
     origins: dict[str, str] = field(default_factory=dict)  # dotted key -> file or --set
+    # settings that do not apply to the chosen method/choice, named with where they were set
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def migrate(data: dict[str, Any], source: str) -> dict[str, Any]:
@@ -175,7 +178,9 @@ def resolve(name_or_path: str, overrides: list[str] | None = None) -> ResolvedPr
     except ConfigError as error:
         raise ConfigError([Problem(p.key, p.message, p.source or _origin_of(p.key, origins)
                                    or str(path)) for p in error.problems]) from None
-    return ResolvedPreset(experiment, path, [p for p, _ in reversed(layers)], origins)
+    warnings = [Problem(p.key, p.message, _origin_of(p.key, origins) or str(path))
+                for p in ignored_settings(experiment)]
+    return ResolvedPreset(experiment, path, [p for p, _ in reversed(layers)], origins, warnings)
 
 
 def experiment_toml(exp: Experiment) -> str:

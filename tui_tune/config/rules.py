@@ -1,4 +1,6 @@
-"""Cross-field rules: combinations of settings that cannot work, each with what to do instead.
+"""Cross-field rules: combinations of settings that cannot work, each with what to do instead,
+and settings that do not apply to the chosen method or choice and are ignored (warnings, so that
+switching `adapter.method` or `training.schedule` with one override works).
 
 Pure functions of the experiment; host-dependent checks (CUDA, files) live in preflight.py.
 """
@@ -36,23 +38,10 @@ def _changed_from_default(group: BaseModel) -> set[str]:
 
 def _adapter_rules(exp: Experiment) -> list[Problem]:
     a, method, dtype = exp.adapter, exp.adapter.method, exp.architecture.backbone_dtype
-    changed = _changed_from_default(a)
     out = []
-    if method not in LORA_FAMILY:
-        for name in LORA_ONLY:
-            if name in changed:
-                out.append(Problem(f"adapter.{name}", f"applies to lora, dora, qlora and qdora, "
-                                   f"not to method '{method}'; remove it or change the method."))
-    if method in ("full", "last_layer"):
-        if "target_modules" in changed:
-            out.append(Problem("adapter.target_modules",
-                               f"method '{method}' has no adapter modules; remove it."))
-        if a.unfreeze_layers:
-            out.append(Problem("adapter.unfreeze_layers", f"unfreezing needs an adapter method; "
-                               f"with '{method}' use freeze_layers to choose what stays frozen."))
-    elif a.freeze_layers:
-        out.append(Problem("adapter.freeze_layers", f"with '{method}' the backbone is frozen "
-                           "already; freeze_layers applies to full and last_layer."))
+    if method == "last_layer" and a.unfreeze_layers:
+        out.append(Problem("adapter.unfreeze_layers", "unfreezing needs an adapter method; "
+                           "with 'last_layer' use full with freeze_layers to choose what trains."))
     if method in QUANTIZED_METHODS and dtype not in QUANTIZED_DTYPES:
         out.append(Problem("architecture.backbone_dtype", f"adapter method '{method}' trains on "
                            "a quantized backbone: set backbone_dtype to int4 (or int8)."))
@@ -68,9 +57,6 @@ def _adapter_rules(exp: Experiment) -> list[Problem]:
 
 def _training_rules(exp: Experiment) -> list[Problem]:
     t, out = exp.training, []
-    if t.min_lr_ratio > 0 and t.schedule == "constant":
-        out.append(Problem("training.min_lr_ratio",
-                           "needs a cosine or linear schedule; set it to 0 or change schedule."))
     if t.warmup_epochs > 0 and t.warmup_ratio > 0:
         out.append(Problem("training.warmup_epochs",
                            "set either warmup_epochs or warmup_ratio, not both (set one to 0)."))
@@ -89,17 +75,10 @@ def _training_rules(exp: Experiment) -> list[Problem]:
 
 
 def _data_rules(exp: Experiment) -> list[Problem]:
-    d, aug, out = exp.dataset, exp.augmentation, []
+    d, out = exp.dataset, []
     if d.validation_strategy == "custom" and not d.validation_file:
         out.append(Problem("dataset.validation_file",
                            "validation_strategy 'custom' needs a validation_file."))
-    if d.validation_strategy == "auto" and d.validation_file:
-        out.append(Problem("dataset.validation_file", "only read with validation_strategy "
-                           "'custom'; remove it or switch the strategy."))
-    for name in ("skip_parent_probability", "random_parent_probability"):
-        if getattr(aug, name) > 0 and not d.parent_id_column:
-            out.append(Problem(f"augmentation.{name}",
-                               "needs chained conversations: set dataset.parent_id_column."))
     if d.answer_column in d.prompt_columns:
         out.append(Problem("dataset.answer_column", "is also a prompt column."))
     if exp.prediction.min_new_tokens > exp.prediction.max_new_tokens:
@@ -132,8 +111,55 @@ def _environment_rules(exp: Experiment) -> list[Problem]:
     return out
 
 
+def _ignored(key: str, why: str) -> Problem:
+    return Problem(key, f"ignored: {why}")
+
+
+def _ignored_adapter_settings(exp: Experiment) -> list[Problem]:
+    """The worker reads r/alpha/... only for LoRA, target_modules only for adapters,
+    unfreeze_layers only beside an adapter and freeze_layers only with full/last_layer."""
+    a, method = exp.adapter, exp.adapter.method
+    changed, out = _changed_from_default(a), []
+    if method not in LORA_FAMILY:
+        out += [_ignored(f"adapter.{name}", f"applies to lora, dora, qlora and qdora, not to "
+                         f"method '{method}'.") for name in LORA_ONLY if name in changed]
+    if method in ("full", "last_layer") and "target_modules" in changed:
+        out.append(_ignored("adapter.target_modules", f"method '{method}' has no adapter "
+                            "modules."))
+    if method == "full" and a.unfreeze_layers:
+        out.append(_ignored("adapter.unfreeze_layers", "method 'full' trains every layer "
+                            "already (freeze_layers chooses what stays frozen)."))
+    if method not in ("full", "last_layer") and a.freeze_layers:
+        out.append(_ignored("adapter.freeze_layers", f"with '{method}' the backbone is frozen "
+                            "already; freeze_layers applies to full and last_layer."))
+    return out
+
+
+def _ignored_other_settings(exp: Experiment) -> list[Problem]:
+    t, d, aug, out = exp.training, exp.dataset, exp.augmentation, []
+    if t.min_lr_ratio > 0 and t.schedule == "constant":
+        out.append(_ignored("training.min_lr_ratio", "the floor of a decaying schedule; "
+                            "schedule 'constant' does not decay."))
+    if d.validation_strategy == "auto" and d.validation_file:
+        out.append(_ignored("dataset.validation_file", "read only with validation_strategy "
+                            "'custom'; 'auto' holds out validation_size of the training rows."))
+    for name in ("skip_parent_probability", "random_parent_probability"):
+        if getattr(aug, name) > 0 and not d.parent_id_column:
+            out.append(_ignored(f"augmentation.{name}", "applies to chained conversations "
+                                "(dataset.parent_id_column), and none is set."))
+    return out
+
+
 RULES = (_general_rules, _adapter_rules, _training_rules, _data_rules, _environment_rules)
+IGNORED = (_ignored_adapter_settings, _ignored_other_settings)
 
 
 def cross_field_problems(exp: Experiment) -> list[Problem]:
+    """Combinations that cannot run: the experiment is refused."""
     return [p for rule in RULES for p in rule(exp)]
+
+
+def ignored_settings(exp: Experiment) -> list[Problem]:
+    """Settings that do not apply to the chosen method or choice: warnings, the run goes on
+    without them (kept in the file, so switching back restores them)."""
+    return [p for rule in IGNORED for p in rule(exp)]

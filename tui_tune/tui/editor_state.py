@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui_tune.config import ConfigError, Experiment, experiment_dict, validate_experiment
+from tui_tune.config import (
+    ConfigError,
+    Experiment,
+    experiment_dict,
+    ignored_settings,
+    validate_experiment,
+)
 from tui_tune.config.diff import Change, diff_experiments
 from tui_tune.config.presets import PRESET_KEYS, check_name, find_preset, resolve, save_preset
 from tui_tune.config.toml_io import read_toml
@@ -25,6 +31,7 @@ class EditorState:
     base: Experiment | None = None  # what "diff" compares with
     dirty: bool = False
     problems: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, str] = field(default_factory=dict)  # ignored settings: save still works
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -78,11 +85,12 @@ class EditorState:
         try:
             experiment = validate_experiment(_clean(self.data))
         except ConfigError as error:
-            self.problems = {}
+            self.problems, self.warnings = {}, {}
             for problem in error.problems:
                 self.problems.setdefault(problem.key, problem.message)
             return None
         self.problems = {}
+        self.warnings = {p.key: p.message for p in ignored_settings(experiment)}
         return experiment
 
     # -- saving and comparing ------------------------------------------------------------

@@ -148,15 +148,17 @@ class EditorScreen(Screen):
                 tab.label = label
 
     def _show_problem_list(self) -> None:
-        problems = self.state.problems
+        problems, warnings = self.state.problems, self.state.warnings
         if not problems:
-            text = "[green]No problems: ready to save or launch.[/green]"
+            lines = ["[green]No problems: ready to save or launch.[/green]"]
         else:
             lines = [f"[b red]{len(problems)} problem(s):[/b red]"]
             lines += [f"[red]•[/red] {escape(k or 'experiment')}: {escape(m)}"
                       for k, m in problems.items()]
-            text = "\n".join(lines)
-        self.query_one("#problems", Static).update(text)
+        if warnings:  # settings that do not apply: shown, never blocking
+            lines.append(f"[b yellow]{len(warnings)} warning(s):[/b yellow]")
+            lines += [f"[yellow]•[/yellow] {escape(k)}: {escape(m)}" for k, m in warnings.items()]
+        self.query_one("#problems", Static).update("\n".join(lines))
 
     def _show_title(self) -> None:
         target = self.state.target

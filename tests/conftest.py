@@ -72,13 +72,15 @@ def completed_run(run_dir: Path) -> Path:
 
 @pytest.fixture
 def preset_workdir(tmp_path, monkeypatch):
-    """cwd holding the demo-tiny preset's relative files (their contents do not matter), with
-    runs in ./runs: enough to resolve, validate and create runs without training."""
+    """cwd holding the demo-tiny preset's relative files (a one-row data file and a model folder
+    with only a config.json), with runs in ./runs: enough to resolve, validate, pass the launch
+    preflight and create runs without training."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TUI_TUNE_RUNS", raising=False)
     (tmp_path / "demo" / "data").mkdir(parents=True)
     (tmp_path / "demo" / "data" / "train.jsonl").write_text('{"prompt": "1+1", "answer": "2"}\n')
     (tmp_path / "demo" / "model").mkdir()
+    (tmp_path / "demo" / "model" / "config.json").write_text("{}")
     return tmp_path
 
 

@@ -1,6 +1,7 @@
 """`tui-tune preset ...` as a user runs it: a real subprocess per command."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -31,15 +32,46 @@ def test_show_applies_set_and_prints_full_toml(tmp_path):
 
 
 def test_validate_lists_every_problem_and_fails(tmp_path):
+    (tmp_path / "demo" / "data").mkdir(parents=True)  # the data file lora names, relative to cwd
+    (tmp_path / "demo" / "data" / "train.jsonl").write_text('{"prompt": "a", "answer": "b"}\n')
     good = tmp_path / "good.toml"
     good.write_text('extends = "lora"\n')
     bad = tmp_path / "bad.toml"
     bad.write_text('[training]\nlr = -1\nbatch_size = 0\n')
-    result = cli("preset", "validate", str(good), str(bad))
+    result = cli("preset", "validate", str(good), str(bad), cwd=tmp_path)
     assert result.returncode == 1
     assert f"ok  {good}" in result.stdout
     assert "training.lr" in result.stdout and "training.batch_size" in result.stdout
-    assert cli("preset", "validate", str(good)).returncode == 0
+    assert cli("preset", "validate", str(good), cwd=tmp_path).returncode == 0
+
+
+def test_switching_method_with_one_override_warns_about_ignored_settings(tmp_path):
+    result = cli("preset", "show", "lora", "--set", 'adapter.method="full"')
+    assert result.returncode == 0, result.stderr
+    warnings = [x for x in result.stderr.splitlines() if x.startswith("warning:")]
+    assert len(warnings) == 2 and "adapter.r: ignored" in warnings[0]
+    assert "adapter.alpha: ignored" in warnings[1] and "lora.toml" in warnings[0]
+    shown = tmp_path / "shown.toml"
+    shown.write_text(result.stdout)
+    assert read_toml(shown)["adapter"]["method"] == "full"
+    (tmp_path / "demo" / "data").mkdir(parents=True)
+    (tmp_path / "demo" / "data" / "train.jsonl").write_text('{"prompt": "a", "answer": "b"}\n')
+    full = tmp_path / "full.toml"
+    full.write_text('extends = "lora"\n[adapter]\nmethod = "full"\n')
+    checked = cli("preset", "validate", str(full), cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout
+    assert f"ok  {full}" in checked.stdout and "WARN" in checked.stdout
+    assert "adapter.r: ignored" in checked.stdout
+
+
+def test_run_shows_ignored_settings_before_its_checks(tmp_path):
+    env = {**os.environ, "TUI_TUNE_RUNS": str(tmp_path / "runs")}
+    result = subprocess.run([sys.executable, "-m", "tui_tune", "run", "lora", "--detach", "--set",
+                             'adapter.method="full"'], capture_output=True, text=True, cwd=tmp_path,
+                            env=env, timeout=60, check=False)
+    assert "warning:" in result.stderr and "adapter.r: ignored" in result.stderr
+    # refused for its missing data file, not for r/alpha
+    assert "demo/data/train.jsonl" in result.stderr and "adapter.r: applies" not in result.stderr
 
 
 def test_diff_one_line_per_change():

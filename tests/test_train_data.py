@@ -289,3 +289,61 @@ def test_custom_markers_eos_options_and_added_marker_tokens(demo_assets, tokeniz
     assert model.get_input_embeddings().num_embeddings == len(grown)
     marked = load_examples(exp, grown, seed=1).train[0]
     assert len(marked) < len(ex) and grown.convert_tokens_to_ids("<|q|>") in marked.input_ids
+
+
+def _bad_files(folder):
+    """Files the worker must refuse, each with the setting and the words naming the row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist([{"prompt": None, "answer": "a"},
+                                         {"prompt": {"text": "hi"}, "answer": "b"}]),
+                   folder / "nested.pq")
+    (folder / "latin.csv").write_bytes("prompt,answer\nhi,yo\nCafé?,Oui\n".encode("latin-1"))
+    (folder / "gap.jsonl").write_text('{"prompt": "a", "answer": "b"}\n{"prompt": "c"}\n')
+    return [("nested.pq", "dataset.prompt_columns", "row 2, column 'prompt' holds a nested"),
+            ("latin.csv", "dataset.train_file", "row 2, column 'prompt' has bytes that are not"),
+            ("gap.jsonl", "dataset.answer_column", "row 2 has no value in column 'answer'")]
+
+
+def test_worker_refuses_what_the_preflight_refuses_naming_setting_file_and_row(
+        tmp_path, demo_assets, tokenizer):
+    from tui_tune.runs.preflight import data_file_problems
+
+    for name, setting, words in _bad_files(tmp_path):
+        exp = experiment(demo_assets, train_file=str(tmp_path / name))
+        with pytest.raises(UserError) as info:  # never stringified, never a decoder traceback
+            load_examples(exp, tokenizer, seed=1)
+        assert (info.value.setting, info.value.file) == (setting, str(tmp_path / name))
+        assert words in str(info.value)
+        [problem] = data_file_problems(str(tmp_path / name), "dataset.train_file", exp.dataset)
+        assert problem.key == setting and words in problem.message
+
+
+def test_parquet_with_the_pq_extension_trains(tmp_path, demo_assets, tokenizer):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [json.loads(x) for x in (demo_assets / "data/train.jsonl").read_text().splitlines()]
+    pq.write_table(pa.Table.from_pylist(rows[:100]), tmp_path / "h2o.pq")
+    data = load_examples(experiment(demo_assets, train_file=str(tmp_path / "h2o.pq")),
+                         tokenizer, seed=1)
+    assert len(data.train) + len(data.val) == 100
+
+
+def test_chat_template_asked_of_a_tokenizer_without_one_is_refused_before_loading(
+        tmp_path, demo_assets):
+    import shutil
+
+    from tui_tune.train.model import preflight
+
+    model = tmp_path / "model"
+    shutil.copytree(demo_assets / "model", model)
+    (model / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (model / "tokenizer_config.json").write_text(json.dumps(config))
+    exp = experiment(demo_assets, f'general.backbone="{model}"', "dataset.use_chat_template=true")
+    with pytest.raises(UserError, match="dataset.use_chat_template.*no chat template"):
+        preflight(exp)
+    preflight(experiment(demo_assets, "dataset.use_chat_template=true"))  # the demo has one

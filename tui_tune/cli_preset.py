@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("name", help="preset name or .toml path")
     show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="override a setting, e.g. training.lr=2e-4 (repeatable)")
-    validate = sub.add_parser("validate", help="check preset files; lists every problem")
+    validate = sub.add_parser("validate", help="check preset files and the data and backbone "
+                              "files they name; lists every problem")
     validate.add_argument("files", nargs="+", metavar="FILE")
     diff = sub.add_parser("diff", help="settings that differ between two presets")
     diff.add_argument("a")
@@ -44,23 +45,43 @@ def _list() -> int:
 
 
 def _validate(files: list[str]) -> int:
+    """Settings, then what the worker would refuse in the files they name (data, backbone);
+    settings that are ignored are warnings and do not fail."""
+    from tui_tune.runs.preflight import file_problems
+
     failed = 0
     for name in files:
         try:
-            resolve(name)
-            print(f"ok  {name}")
+            resolved = resolve(name)
         except ConfigError as error:
             failed += 1
             for problem in error.problems:
                 print(f"ERR {problem}")
+            continue
+        problems = file_problems(resolved.experiment)
+        for problem in problems:
+            print(f"ERR {name}: {problem}")
+        for warning in resolved.warnings:
+            print(f"WARN {warning}")
+        failed += bool(problems)
+        if not problems:
+            print(f"ok  {name}")
     return 1 if failed else 0
+
+
+def print_warnings(warnings: list) -> None:
+    """Settings that do not apply and are ignored, on stderr (stdout may be TOML)."""
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list()
     if args.action == "show":
-        sys.stdout.write(experiment_toml(resolve(args.name, args.set).experiment))
+        resolved = resolve(args.name, args.set)
+        print_warnings(resolved.warnings)
+        sys.stdout.write(experiment_toml(resolved.experiment))
     elif args.action == "validate":
         return _validate(args.files)
     elif args.action == "diff":

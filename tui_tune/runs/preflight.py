@@ -15,6 +15,8 @@ from pathlib import Path
 from tui_tune.config import Experiment, Problem
 from tui_tune.monitor.gpu import gpu_count
 from tui_tune.runs.accelerate_file import AccelerateFileError, backend_conflict
+from tui_tune.runs.backbone_files import backbone_problems
+from tui_tune.runs.datafiles import FORMAT_NAMES, DataFileError, check_rows, iter_rows
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
@@ -26,33 +28,44 @@ def looks_like_hub_id(value: str) -> bool:
 def preflight(exp: Experiment, cuda_devices: int | None = None) -> list[Problem]:
     """Every reason this experiment cannot start here (empty when it can)."""
     cuda = gpu_count() if cuda_devices is None else cuda_devices
-    return _file_problems(exp) + _device_problems(exp, cuda) + _package_problems(exp)
+    return file_problems(exp) + _device_problems(exp, cuda) + _package_problems(exp)
 
 
-def _file_problems(exp: Experiment) -> list[Problem]:
+def file_problems(exp: Experiment) -> list[Problem]:
+    """What the worker would refuse in the files the experiment names: the data files (format,
+    columns, cells, encoding) and the backbone folder. Also run by `preset validate`."""
     problems = []
     data = exp.dataset
     if not data.train_file:
-        problems.append(Problem("dataset.train_file", "is empty: name a .csv, .parquet or "
-                                ".jsonl file with one example per row."))
-    elif not Path(data.train_file).is_file():
-        problems.append(Problem("dataset.train_file", f"file not found: {data.train_file}"))
+        problems.append(Problem("dataset.train_file", f"is empty: name a {FORMAT_NAMES} file "
+                                "with one example per row."))
+    else:
+        problems += data_file_problems(data.train_file, "dataset.train_file", data)
     if data.validation_strategy == "custom":
         if not data.validation_file:
             problems.append(Problem("dataset.validation_file", "is needed with validation_"
                                     "strategy custom; name a file or use strategy auto."))
-        elif not Path(data.validation_file).is_file():
-            problems.append(Problem("dataset.validation_file",
-                                    f"file not found: {data.validation_file}"))
+        else:
+            problems += data_file_problems(data.validation_file, "dataset.validation_file", data)
     backbone = exp.general.backbone
     if not Path(backbone).expanduser().is_dir() and not looks_like_hub_id(backbone):
         problems.append(Problem("general.backbone", f"'{backbone}' is neither a directory here "
                                 "nor a hub id such as Qwen/Qwen2.5-0.5B."))
+    problems += backbone_problems(exp)
     for key, value in (("general.pretrained_weights", exp.general.pretrained_weights),
                        ("environment.accelerate_config", exp.environment.accelerate_config)):
         if value and not Path(value).expanduser().exists():
             problems.append(Problem(key, f"not found: {value}"))
     return problems + _accelerate_file_problems(exp)
+
+
+def data_file_problems(path: str, setting: str, dataset) -> list[Problem]:
+    """The file read as the worker reads it (the same reader), columns and cells checked."""
+    try:
+        check_rows(iter_rows(path), dataset)
+    except DataFileError as error:
+        return [Problem(error.setting or setting, f"file {path}: {error.message}")]
+    return []
 
 
 def _accelerate_file_problems(exp: Experiment) -> list[Problem]:

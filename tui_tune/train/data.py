@@ -1,4 +1,7 @@
-"""Reading the training and validation files (csv, parquet, jsonl via `datasets`) into examples.
+"""Reading the training and validation files (csv, parquet, jsonl) into examples.
+
+The files are read and checked by tui_tune.runs.datafiles, the reader the launch preflight
+uses too, so a file the preflight accepts is one the worker reads.
 
 Every problem a user can cause (missing file, empty file, missing column, unreadable rows)
 ends as a UserError that names the setting and the file.
@@ -9,13 +12,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from tui_tune.runs.datafiles import DataFileError, check_rows, iter_rows
 from tui_tune.train.errors import UserError
 from tui_tune.train.formatting import Example, build_conversations, tokenize_conversations
-
-READERS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "json", ".json": "json"}
 
 
 @dataclass
@@ -30,49 +31,18 @@ class SplitData:
 
 
 def read_rows(path_text: str, setting: str) -> list[dict[str, Any]]:
-    import datasets
-
-    path = Path(path_text)
-    if not path_text or not path.is_file():
-        raise UserError("file not found; point it at a .csv, .parquet or .jsonl file.",
-                        setting, path_text or "(empty)")
-    kind = READERS.get(path.suffix.lower())
-    if kind is None:
-        raise UserError(f"'{path.suffix}' is not a data format tui-tune reads; use .csv, "
-                        ".parquet or .jsonl.", setting, path_text)
-    if path.stat().st_size == 0:
-        raise UserError("the file is empty.", setting, path_text)
-    datasets.disable_progress_bars()
-    datasets.utils.logging.set_verbosity_error()
     try:
-        table = datasets.load_dataset(kind, data_files=str(path), split="train")
-    except Exception as error:  # datasets raises many types for malformed files
-        cause = error.__cause__ or error
-        raise UserError(f"cannot read the rows ({type(cause).__name__}: {cause}); check "
-                        "that the file is valid " + kind.upper() + ".", setting, path_text) from error
-    if len(table) == 0:
-        raise UserError("the file has no rows.", setting, path_text)
-    return table.to_list()
+        return list(iter_rows(path_text))
+    except DataFileError as error:
+        raise UserError(error.message, error.setting or setting, path_text or "(empty)") \
+            from None
 
 
 def check_columns(rows: list[dict[str, Any]], ds, setting_file: str, path: str) -> None:
-    present = set(rows[0])
-    wanted = {"dataset.answer_column": [ds.answer_column],
-              "dataset.prompt_columns": list(ds.prompt_columns)}
-    if ds.system_column:
-        wanted["dataset.system_column"] = [ds.system_column]
-    if ds.parent_id_column:
-        wanted["dataset.parent_id_column"] = [ds.parent_id_column]
-        wanted["dataset.id_column"] = [ds.id_column]
-    for setting, columns in wanted.items():
-        missing = [c for c in columns if c not in present]
-        if missing:
-            raise UserError(f"column {', '.join(repr(c) for c in missing)} is not in the file "
-                            f"(it has: {', '.join(sorted(present))}).", setting, path)
-    for n, row in enumerate(rows):
-        if row.get(ds.answer_column) is None:
-            raise UserError(f"row {n + 1} has no value in column '{ds.answer_column}'.",
-                            "dataset.answer_column", path)
+    try:
+        check_rows(rows, ds)
+    except DataFileError as error:
+        raise UserError(error.message, error.setting or setting_file, path) from None
 
 
 def split_rows(rows: list[dict[str, Any]], ds, seed: int) -> tuple[list, list]:

@@ -14,7 +14,13 @@ INIT_WEIGHTS: dict[str, Any] = {"default": True, "gaussian": "gaussian", "pissa"
 
 
 def preflight(exp) -> None:
-    """Refuse combinations that cannot run on this machine, before anything heavy is loaded."""
+    """Refuse combinations that cannot run on this machine, before anything heavy is loaded.
+    The backbone folder is checked by the app's own check (runs.backbone_files), so a config
+    written by hand or launched without the app is refused the same way."""
+    from tui_tune.runs.backbone_files import backbone_problems
+
+    for problem in backbone_problems(exp)[:1]:
+        raise UserError(problem.message, problem.key)
     dtype, method = exp.architecture.backbone_dtype, exp.adapter.method
     if dtype == "int8" and method == "qdora" and not torch.cuda.is_available():
         raise UserError("8-bit DoRA needs a CUDA GPU (bitsandbytes fails on the CPU). Pick "
@@ -54,6 +60,10 @@ def load_tokenizer(exp):
     except OSError as error:
         raise UserError(f"cannot load a tokenizer from it ({error}); give a local directory "
                         "saved with save_pretrained or a hub id.", "general.backbone") from error
+    if exp.dataset.use_chat_template and not tokenizer.chat_template:
+        raise UserError(f"the tokenizer of {general.backbone} has no chat template: turn "
+                        "use_chat_template off to use the text markers, or pick a chat model.",
+                        "dataset.use_chat_template")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     if exp.tokenizer.add_prompt_answer_tokens:

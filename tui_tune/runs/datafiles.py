@@ -1,0 +1,196 @@
+"""Reading a training or validation file into rows, and checking the columns a run reads.
+
+One reader for the launch preflight (app side) and the worker, so both accept and refuse the
+same files. No torch or `datasets` here: the stdlib reads csv and JSON, pyarrow reads parquet,
+each imported when used. Every cell is kept as the file holds it, so a nested (struct/list)
+value is refused naming its column and row instead of being turned into text, and a byte
+that is not UTF-8 is reported with its row instead of a decoder traceback.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+# file extension -> format; .pq is how H2O LLM Studio names parquet files
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "json",
+           ".json": "json"}
+FORMAT_NAMES = ".csv, .parquet (.pq) or .jsonl"
+
+
+class DataFileError(Exception):
+    """Why a data file cannot be used; `setting` when a column setting is to blame rather than
+    the file setting (dataset.train_file / dataset.validation_file) the caller names."""
+
+    def __init__(self, message: str, setting: str | None = None):
+        super().__init__(message)
+        self.message, self.setting = message, setting
+
+
+def data_format(path: str | Path) -> str | None:
+    return FORMATS.get(Path(path).suffix.lower())
+
+
+def iter_rows(path_text: str) -> Iterator[dict[str, Any]]:
+    """The file's rows as dicts, in order; DataFileError for a file tui-tune cannot read."""
+    path = Path(path_text)
+    if not path_text or not path.is_file():
+        raise DataFileError(f"file not found; point it at a {FORMAT_NAMES} file.")
+    kind = data_format(path)
+    if kind is None:
+        raise DataFileError(f"'{path.suffix}' is not a data format tui-tune reads; use "
+                            f"{FORMAT_NAMES}.")
+    if path.stat().st_size == 0:
+        raise DataFileError("the file is empty.")
+    reader = {"csv": _csv_rows, "json": _json_rows, "parquet": _parquet_rows}[kind]
+    empty = True
+    for row in reader(path):
+        empty = False
+        yield row
+    if empty:
+        raise DataFileError("the file has no rows.")
+
+
+def _text_lines(path: Path) -> Iterator[str]:
+    """Lines decoded as UTF-8 (a leading BOM dropped); a byte that is not UTF-8 is kept as a
+    surrogate so the row holding it can be named once it is parsed."""
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as file:
+        yield from file
+
+
+def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
+    import csv
+
+    reader = csv.reader(_text_lines(path))
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        number = 0
+        for cells in reader:
+            if not any(cells):
+                continue  # a blank line is no row
+            number += 1
+            if len(cells) > len(header):
+                raise DataFileError(f"row {number} (line {reader.line_num}) has {len(cells)} "
+                                    f"cells but the header names {len(header)} columns.")
+            # an empty cell is a missing value, as pandas and H2O read it
+            yield {name: (cells[i] if i < len(cells) and cells[i] != "" else None)
+                   for i, name in enumerate(header)}
+    except csv.Error as error:
+        raise DataFileError(f"line {reader.line_num} is not valid CSV ({error}).") from None
+
+
+def _json_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """JSON lines, or one JSON array of objects (as `datasets` reads a .json file)."""
+    import json
+
+    with open(path, "rb") as file:
+        head = file.read(4096).removeprefix(codecs.BOM_UTF8).lstrip()
+    if head.startswith(b"["):
+        text = "".join(_text_lines(path))
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DataFileError(f"is not valid JSON at line {error.lineno} ({error.msg}).") \
+                from None
+        numbered = enumerate(items, 1)
+    else:
+        numbered = _json_lines(path)
+    for number, item in numbered:
+        if not isinstance(item, dict):
+            raise DataFileError(f"row {number} is a JSON {type(item).__name__}, not an object "
+                                "with one key per column.")
+        yield item
+
+
+def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    import json
+
+    for number, line in enumerate(_text_lines(path), 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataFileError(f"line {number} is not valid JSON ({error.msg}).") from None
+
+
+def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(path)
+        for batch in file.iter_batches(batch_size=4096):
+            yield from batch.to_pylist()
+    except (pa.ArrowException, OSError) as error:
+        raise DataFileError(f"cannot read it as parquet ({error}).") from None
+
+
+def wanted_columns(ds) -> dict[str, list[str]]:
+    """Column setting -> the columns it names, for the columns a run reads."""
+    wanted = {"dataset.prompt_columns": list(ds.prompt_columns),
+              "dataset.answer_column": [ds.answer_column]}
+    if ds.system_column:
+        wanted["dataset.system_column"] = [ds.system_column]
+    if ds.parent_id_column:
+        wanted["dataset.parent_id_column"] = [ds.parent_id_column]
+        wanted["dataset.id_column"] = [ds.id_column]
+    return wanted
+
+
+def check_rows(rows, ds) -> None:
+    """Every named column exists, every row has an answer, and every cell read is a plain
+    value in valid UTF-8; DataFileError naming the column setting and the row otherwise.
+    `rows` may be a stream: it is read once."""
+    wanted = wanted_columns(ds)
+    setting_of = {c: s for s, columns in wanted.items() for c in columns}
+    seen: set[str] = set()
+    first_problem: DataFileError | None = None
+    for number, row in enumerate(rows, 1):
+        seen.update(row)
+        if first_problem is None:
+            first_problem = _row_problem(number, row, ds.answer_column, setting_of)
+    for setting, columns in wanted.items():
+        missing = [c for c in columns if c not in seen]
+        if missing:
+            raise DataFileError(f"column {', '.join(repr(c) for c in missing)} is not in the "
+                                f"file (it has: {', '.join(sorted(seen))}).", setting)
+    if first_problem is not None:
+        raise first_problem
+
+
+def _row_problem(number: int, row: dict[str, Any], answer: str,
+                 setting_of: dict[str, str]) -> DataFileError | None:
+    for column, setting in setting_of.items():
+        value = row.get(column)
+        if column == answer and value is None:
+            return DataFileError(f"row {number} has no value in column '{column}'.", setting)
+        if isinstance(value, (dict, list, tuple)):
+            return DataFileError(f"row {number}, column '{column}' holds a nested value "
+                                 f"({type(value).__name__}); tui-tune reads text cells: flatten "
+                                 "it into text columns first.", setting)
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                value = value.decode("utf-8", errors="surrogateescape")
+            else:
+                return DataFileError(f"row {number}, column '{column}' holds binary data; "
+                                     "store text as a string column.", setting)
+        if isinstance(value, str) and _has_bad_bytes(value):
+            return DataFileError(f"row {number}, column '{column}' has bytes that are not UTF-8 "
+                                 f"(near {_near_bad_bytes(value)}); save the file as UTF-8.")
+    return None
+
+
+def _has_bad_bytes(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _near_bad_bytes(text: str) -> str:
+    at = next(i for i, ch in enumerate(text) if "\udc80" <= ch <= "\udcff")
+    return repr(text[max(0, at - 20):at + 5].encode("utf-8", "surrogateescape"))

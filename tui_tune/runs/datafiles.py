@@ -10,6 +10,7 @@ that is not UTF-8 is reported with its row instead of a decoder traceback.
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "json",
            ".json": "json"}
 FORMAT_NAMES = ".csv, .parquet (.pq) or .jsonl"
+BAD_BYTE = re.compile("[\udc80-\udcff]")  # a byte that was not UTF-8, kept by surrogateescape
 
 
 class DataFileError(Exception):
@@ -188,9 +190,9 @@ def _row_problem(number: int, row: dict[str, Any], answer: str,
 
 
 def _has_bad_bytes(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return not text.isascii() and BAD_BYTE.search(text) is not None
 
 
 def _near_bad_bytes(text: str) -> str:
-    at = next(i for i, ch in enumerate(text) if "\udc80" <= ch <= "\udcff")
+    at = BAD_BYTE.search(text).start()
     return repr(text[max(0, at - 20):at + 5].encode("utf-8", "surrogateescape"))

@@ -61,11 +61,11 @@ def _validate(files: list[str]) -> int:
         problems = file_problems(resolved.experiment)
         for problem in problems:
             print(f"ERR {name}: {problem}")
-        for warning in resolved.warnings:
-            print(f"WARN {warning}")
         failed += bool(problems)
         if not problems:
             print(f"ok  {name}")
+        for warning in resolved.warnings:
+            print(f"WARN {warning}")
     return 1 if failed else 0
 
 

@@ -252,9 +252,11 @@ def cmd_ls(args: argparse.Namespace, store: RunStore) -> int:
     _warn_skipped(store)
     if args.json:
         import json
+
+        from tui_tune.runs.event_values import json_safe
         rows = [{k: v for k, v in vars(s).items() if k not in ("path", "extra")}
                 for s in summaries]
-        print(json.dumps(rows, indent=1, default=str))
+        print(json.dumps(json_safe(rows), indent=1, default=str, allow_nan=False))
         return 0
     if not summaries:
         print(f"no runs in {store.root}; start one with `tui-tune run PRESET`.")

@@ -30,10 +30,3 @@ def stalled_for(step_times: Sequence[float], last_progress_t: float | None,
     idle = now - last_progress_t
     return idle if idle > max(STALL_MIN_S, STALL_FACTOR * statistics.median(gaps)) else None
 
-
-def stalled_text(seconds: float) -> str:
-    """'stalled 12m' for a status cell or the health line."""
-    minutes = seconds / 60
-    if minutes < 90:
-        return f"stalled {minutes:.0f}m"
-    return f"stalled {minutes / 60:.1f}h"

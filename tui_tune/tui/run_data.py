@@ -27,7 +27,7 @@ Number = float | str  # the event writer turns NaN/inf into "nan"/"inf" strings
 NAN = math.nan
 STEP_COLUMNS = ("step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "step_time_s",
                 "mem_allocated_gib", "mem_reserved_gib", "mem_peak_gib", "t")
-EVAL_COLUMNS = ("step", "val_loss", "perplexity", "metric_value")
+EVAL_COLUMNS = ("step", "val_loss", "perplexity", "metric_value", "t")
 CHUNK_BYTES = 8 << 20
 
 

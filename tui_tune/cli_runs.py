@@ -84,6 +84,22 @@ def main(argv: list[str]) -> int:
         return _fail(str(error))
     except LaunchError as error:
         return _fail("cannot start the run:\n" + "\n".join(f"  {p}" for p in error.problems))
+    except OSError as error:  # a read-only or full runs folder: one line, not a traceback
+        return _fail(file_system_error(error, store.root))
+
+
+def file_system_error(error: OSError, root: Path) -> str:
+    """One line naming the folder and the cause ("No space left on device", "Read-only file
+    system"): the runs folder when the failing file is in it (or unnamed), else the file."""
+    cause = error.strerror or str(error) or type(error).__name__
+    named = Path(error.filename) if isinstance(error.filename, str) else None
+    root = root.absolute()
+    if named is not None and named.is_absolute() and not named.is_relative_to(root):
+        return f"{named}: {cause}"
+    path = named.absolute() if named is not None else None  # rmtree names files by dir fd
+    inside = f" (writing {path.relative_to(root)})" \
+        if path is not None and path.is_relative_to(root) and path != root else ""
+    return f"the runs folder {root}: {cause}{inside}"
 
 
 def _fail(message: str) -> int:
@@ -111,7 +127,7 @@ def cmd_run(args: argparse.Namespace, store: RunStore) -> int:
     run_dir = store.create(resolved.experiment, preset_name)
     try:
         launch(run_dir)
-    except LaunchError:
+    except (LaunchError, OSError):
         import shutil
         shutil.rmtree(run_dir, ignore_errors=True)  # never started: leave no empty run behind
         raise
@@ -254,9 +270,11 @@ def cmd_ls(args: argparse.Namespace, store: RunStore) -> int:
     _warn_skipped(store)
     if args.json:
         import json
+
+        from tui_tune.runs.event_values import json_safe
         rows = [{k: v for k, v in vars(s).items() if k not in ("path", "extra")}
                 for s in summaries]
-        print(json.dumps(rows, indent=1, default=str))
+        print(json.dumps(json_safe(rows), indent=1, default=str, allow_nan=False))
         return 0
     if not summaries:
         print(f"no runs in {store.root}; start one with `tui-tune run PRESET`.")

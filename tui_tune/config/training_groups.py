@@ -11,6 +11,7 @@ from tui_tune.config.fields import Group, list_setting, setting
 OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "adadelta",
               "paged_adamw_32bit", "paged_adamw_8bit", "adamw_8bit")
 BNB_OPTIMIZERS = ("paged_adamw_32bit", "paged_adamw_8bit", "adamw_8bit")
+MAX_STEPS = 100_000_000  # over three years at a step a second: anything more is a typo
 
 
 class Training(Group):
@@ -44,7 +45,7 @@ class Training(Group):
                             unit="epochs", gt=0.0, le=10_000)
     max_steps: int | None = setting(
         None, "Stop after this many optimizer steps; overrides epochs when set.",
-        unit="steps", ge=1)
+        unit="steps", ge=1, le=MAX_STEPS)
     schedule: Literal["constant", "cosine", "linear"] = setting(
         "cosine", "Learning-rate curve after warmup.")
     warmup_epochs: float = setting(

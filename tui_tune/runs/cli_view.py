@@ -18,7 +18,8 @@ from rich.text import Text
 from tui_tune.runs.store import RunStore, RunSummary
 
 STATUS_STYLE = {"running": "bold cyan", "completed": "bold green", "stopped": "yellow",
-                "failed": "bold red", "oom": "bold red", "died": "bold red", "queued": "dim"}
+                "failed": "bold red", "oom": "bold red", "died": "bold red", "queued": "dim",
+                "stalled": "bold yellow"}
 
 
 def duration(seconds: float | None) -> str:
@@ -55,6 +56,9 @@ def live_panel(summary: RunSummary) -> Group:
     extra = summary.extra
     header = Text.assemble((summary.run_id, "bold"), "  ",
                            (summary.status, STATUS_STYLE.get(summary.status, "")))
+    if summary.stalled_s is not None:
+        header.append(f"  stalled: no step for {duration(summary.stalled_s)}",
+                      STATUS_STYLE["stalled"])
     bar = Table.grid(padding=(0, 1))  # a bare ProgressBar ends no line: the table would follow it
     bar.add_row(ProgressBar(total=float(summary.steps_total or 1), completed=float(summary.step),
                             width=48),
@@ -95,7 +99,7 @@ def runs_table(summaries: list[RunSummary]) -> Table:
                          min_width=len(name))
     for s in summaries:
         table.add_row(s.run_id, *((s.name, s.preset) if with_names else ()),
-                      Text(s.status, STATUS_STYLE.get(s.status, "")), progress(s),
+                      Text(s.shown_status, STATUS_STYLE.get(s.shown_status, "")), progress(s),
                       number(s.last_loss), rate(s.tokens_per_s), duration(s.elapsed_s),
                       duration(s.eta_s), *((s.sweep_id or "",) if with_sweeps else ()))
     return table

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 
@@ -36,6 +37,7 @@ class EventFollower:
         self._partial = b""
         self._fingerprint = b""
         self._pending: list[dict[str, Any]] = []
+        self._blocks: list[bytes] | None = None  # set while poll_blocks hands out raw lines
         self._first_open = True
         self._skip_existing = not from_start  # only content present at the first look
         self.resumed = False  # set by at_position
@@ -51,6 +53,20 @@ class EventFollower:
         else:
             batch, self._pending = self._pending[:max_events], self._pending[max_events:]
         return batch
+
+    def poll_blocks(self) -> Iterator[bytes]:
+        """The complete lines appended since the last call, unparsed, one read (<= 8 MiB and a
+        line) at a time: readers that decode only the fields they need (run summaries) go
+        through a big file in bounded memory. Check `restarts` before using each block."""
+        if self._pending:
+            raise RuntimeError("poll_blocks after poll(max_events) left events pending")
+        self._blocks = []
+        try:
+            while self._read_some():
+                blocks, self._blocks = self._blocks, []
+                yield from blocks
+        finally:
+            self._blocks = None
 
     def position(self) -> dict[str, Any]:
         """Where this follower stands, so another process can go on from here (`at_position`)."""
@@ -195,7 +211,10 @@ class EventFollower:
             self._partial = data
             return
         self._partial = data[cut + 1:]
-        self._pending.extend(self._parse(data[:cut]))
+        if self._blocks is not None:
+            self._blocks.append(data[:cut])
+        else:
+            self._pending.extend(self._parse(data[:cut]))
 
     def _parse(self, block: bytes) -> list[dict[str, Any]]:
         """Parse newline-separated JSON lines: in one call when all are clean, else line by line."""

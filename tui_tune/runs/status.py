@@ -15,7 +15,7 @@ from typing import Any
 from tui_tune.events import END_STATUSES
 from tui_tune.runs.files import read_run_json, tail_text
 from tui_tune.runs.procs import main_processes
-from tui_tune.runs.summary import EventSummary, SummaryCache
+from tui_tune.runs.summary import EventSummary, shared_summary
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "oom", "died")
 LIVE_STATUSES = ("running",)
@@ -44,7 +44,7 @@ def run_state(run_dir: Path, info: dict[str, Any] | None = None,
     if alive:
         return RunState("running", pids=tuple(p.pid for p in alive))
     if summary is None:
-        summary = SummaryCache().summary(run_dir / "events.jsonl")
+        summary = shared_summary(run_dir / "events.jsonl")
     launched_at = info.get("launched_at")
     ended = _end_after(summary.end, launched_at) or _run_json_end(info, launched_at)
     if ended is not None:

@@ -59,6 +59,13 @@ class RunSummary:
     sweep_id: str | None = None
     parent: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # lr, grad_norm, val_loss, mem_peak
+    stalled_s: float | None = None  # running, but no progress for this long (runs/stall.py)
+
+    @property
+    def shown_status(self) -> str:
+        """The status as lists show it: a running run that stopped making progress is
+        `stalled` (its status stays `running`: it is alive and can be stopped)."""
+        return "stalled" if self.stalled_s is not None else self.status
 
 
 def freeze_paths(experiment: Experiment, cwd: Path | None = None) -> Experiment:
@@ -183,6 +190,7 @@ class RunStore:
         state = run_state(run_dir, info, events)
         now = time.time()
         running = state.status == "running"
+        stalled_s = events.stalled_s(now) if running else None
         created = _number(info.get("created_at"))
         return RunSummary(
             run_id=run_dir.name, path=run_dir,
@@ -190,7 +198,8 @@ class RunStore:
             status=state.status, step=events.step, steps_total=events.steps_total,
             last_loss=events.last_loss, tokens_per_s=events.tokens_per_s,
             elapsed_s=events.elapsed_s(now if running else None),
-            eta_s=events.eta_s(now) if running else None,
+            eta_s=events.eta_s(now) if running and stalled_s is None else None,
+            stalled_s=stalled_s,
             started_at=events.first_start_t or created,
             reason=state.reason, created_at=created,
             sweep_id=_text(info.get("sweep_id")), parent=_text(info.get("parent")),

@@ -2,25 +2,55 @@
 
 `EventSummary` folds events in one pass and can be fed more later, so a growing file is read
 only once: `SummaryCache` keeps one follower + summary per events file and skips files whose
-size and mtime did not change.
+size and mtime did not change. A big file is read one block at a time and each line decoded
+into the few fields a summary needs (`EventFields`), so a 1M-event file takes bounded memory;
+only the latest `end` and `checkpoint` lines are decoded whole. Every field goes through
+event_values, so no value in an event can make the summary fail.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from tui_tune.events import as_float
+import msgspec
+
+from tui_tune.runs.event_values import count, finite, measure, timestamp
 from tui_tune.runs.files import read_json, write_json_atomic
 from tui_tune.runs.follow import EventFollower
+from tui_tune.runs.stall import stalled_for
 
 RATE_WINDOW = 20  # step events used for the steps/s behind the ETA
 DISK_CACHE = ".summary-cache.json"  # beside events.jsonl: `tui-tune ls` in a new process
 DISK_CACHE_MIN_BYTES = 1 << 20  # smaller files are re-read faster than a cache is checked
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+PROGRESS_KINDS = ("step", "eval", "start")  # what counts as progress for the stall rule
+STEP_READINGS = {"loss": "last_loss", "lr": "last_lr", "grad_norm": "last_grad_norm",
+                 "tokens_per_s": "tokens_per_s", "mem_peak_gib": "mem_peak_gib"}
+
+
+class EventFields(msgspec.Struct, gc=False):
+    """The fields a summary reads, as whatever JSON value the line holds (typed later)."""
+
+    kind: Any = None
+    t: Any = None
+    step: Any = None
+    loss: Any = None
+    lr: Any = None
+    grad_norm: Any = None
+    tokens_per_s: Any = None
+    mem_peak_gib: Any = None
+    val_loss: Any = None
+    steps_total: Any = None
+
+
+FIELD_NAMES = EventFields.__struct_fields__
+_DECODER = msgspec.json.Decoder(EventFields)
 
 
 @dataclass
@@ -29,6 +59,7 @@ class EventSummary:
     segment_start_t: float | None = None  # the latest `start` (a resume opens a new segment)
     closed_segments_s: float = 0.0  # time spent in earlier start..last-event segments
     last_t: float | None = None
+    last_progress_t: float | None = None  # the latest step, eval or start event
     steps_total: int | None = None
     step: int = 0
     last_loss: float | None = None
@@ -43,46 +74,90 @@ class EventSummary:
     recent_steps: deque = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
 
     def update(self, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            kind = event["kind"]
-            t = event.get("t")
-            if kind == "step":
-                self._take_step(event, t)
-            elif kind == "start":
-                self._take_start(event, t)
-            elif kind == "end":
-                self.end = event
-            elif kind == "checkpoint":
-                self.last_checkpoint = event
-            elif kind == "eval":
-                self.last_val_loss = as_float(event.get("val_loss"))
-            if isinstance(t, (int, float)):
-                self.last_t = t
+        """Fold in events already parsed (dicts, as EventFollower.poll returns them)."""
+        events = [e for e in events if isinstance(e, dict)]
+        records = [EventFields(**{name: e.get(name) for name in FIELD_NAMES}) for e in events]
+
+        def latest(kind: str) -> dict[str, Any] | None:
+            return next((e for e in reversed(events) if e.get("kind") == kind), None)
+        self._fold(records, latest)
+
+    def update_block(self, block: bytes) -> None:
+        """Fold in a block of complete lines; lines that are not JSON objects are skipped."""
+        try:
+            records = _DECODER.decode_lines(block)
+        except msgspec.DecodeError:  # some line is not an object: decode them one by one
+            records = [r for r in map(_fields_or_none, block.split(b"\n")) if r is not None]
+        self._fold(records, lambda kind: _latest_in_block(block, kind))
+
+    def _fold(self, records: list[EventFields],
+              latest: Callable[[str], dict[str, Any] | None]) -> None:
+        """Order matters only around `start` (segments, rate window) and for the latest value
+        of each reading, so step events are not visited one by one: the block is scanned
+        backwards until every reading is found."""
+        events = [r for r in records if type(r.kind) is str]
         self.events += len(events)
+        if not events:
+            return
+        known_at, known_t = 0, self.last_t  # the latest valid time before index known_at
+        last_start = -1
+        kinds = {}
+        for i in [i for i, r in enumerate(events) if r.kind != "step"]:
+            event = events[i]
+            kinds[event.kind] = i
+            if event.kind == "start":
+                before = _time_before(events, i, known_at, known_t)
+                self._take_start(event, before)
+                t = timestamp(event.t)
+                known_at, known_t, last_start = i + 1, t if t is not None else before, i
+            elif event.kind == "eval":
+                self.last_val_loss = _number(event.val_loss, self.last_val_loss)
+        self.last_t = _time_before(events, len(events), known_at, known_t)
+        self._take_steps(events, last_start)
+        self.last_progress_t = next(
+            (t for r in reversed(events) if r.kind in PROGRESS_KINDS
+             and (t := timestamp(r.t)) is not None), self.last_progress_t)
+        for kind, attr in (("end", "end"), ("checkpoint", "last_checkpoint")):
+            if kind in kinds:
+                whole = latest(kind)
+                setattr(self, attr, whole if whole is not None
+                        else msgspec.structs.asdict(events[kinds[kind]]))
 
-    def _take_step(self, event: dict[str, Any], t: Any) -> None:
-        step = event.get("step")
-        if isinstance(step, int):
-            self.step = step
-            if isinstance(t, (int, float)):
-                self.recent_steps.append((t, step))
-        self.last_loss = _number(event.get("loss"), self.last_loss)
-        self.last_lr = _number(event.get("lr"), self.last_lr)
-        self.last_grad_norm = _number(event.get("grad_norm"), self.last_grad_norm)
-        self.tokens_per_s = _number(event.get("tokens_per_s"), self.tokens_per_s)
-        self.mem_peak_gib = _number(event.get("mem_peak_gib"), self.mem_peak_gib)
-
-    def _take_start(self, event: dict[str, Any], t: Any) -> None:
-        if self.segment_start_t is not None and self.last_t is not None:
-            self.closed_segments_s += max(0.0, self.last_t - self.segment_start_t)
-        if isinstance(t, (int, float)):
+    def _take_start(self, event: EventFields, last_t: float | None) -> None:
+        if self.segment_start_t is not None and last_t is not None:
+            self.closed_segments_s += max(0.0, last_t - self.segment_start_t)
+        t = timestamp(event.t)
+        if t is not None:
             self.segment_start_t = t
             if self.first_start_t is None:
                 self.first_start_t = t
-        total = event.get("steps_total")
-        if isinstance(total, int):
+        total = count(event.steps_total)
+        if total:
             self.steps_total = total
         self.recent_steps.clear()
+
+    def _take_steps(self, events: list[EventFields], last_start: int) -> None:
+        """The latest valid step number and readings, and the rate window after the last
+        start, scanning backwards (usually only the last few events)."""
+        missing, need_step, recent = dict(STEP_READINGS), True, []
+        for i in range(len(events) - 1, -1, -1):
+            event = events[i]
+            if event.kind != "step":
+                continue
+            step = count(event.step)
+            if need_step and step is not None:
+                self.step, need_step = step, False
+            for name in list(missing):
+                value = measure(getattr(event, name))
+                if value is not None:
+                    setattr(self, missing.pop(name), value)
+            if i > last_start and len(recent) < RATE_WINDOW and step is not None:
+                t = timestamp(event.t)
+                if t is not None:
+                    recent.append((t, step))
+            if not need_step and not missing and (len(recent) == RATE_WINDOW or i < last_start):
+                break
+        self.recent_steps.extend(reversed(recent))
 
     def elapsed_s(self, now: float | None) -> float | None:
         """Training time over every segment; the open one runs to `now` while alive."""
@@ -101,6 +176,9 @@ class EventSummary:
         per_step = (t1 - t0) / (s1 - s0)
         return max(0.0, (self.steps_total - s1) * per_step - max(0.0, now - t1))
 
+    def stalled_s(self, now: float) -> float | None:
+        """Seconds without progress, when that is far beyond this run's pace (runs/stall.py)."""
+        return stalled_for([t for t, _ in self.recent_steps], self.last_progress_t, now)
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -109,14 +187,83 @@ class EventSummary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EventSummary:
-        known = {f.name for f in fields(cls)}
-        summary = cls(**{k: v for k, v in data.items() if k in known and k != "recent_steps"})
-        summary.recent_steps.extend(tuple(pair) for pair in data.get("recent_steps", []))
+        """A summary from the disk cache, each value checked like an event's (the file may have
+        been edited or damaged)."""
+        def number(name: str) -> float | None:
+            return measure(data.get(name))
+
+        def whole(name: str) -> dict[str, Any] | None:
+            value = data.get(name)
+            return value if isinstance(value, dict) else None
+        summary = cls(
+            first_start_t=timestamp(data.get("first_start_t")),
+            segment_start_t=timestamp(data.get("segment_start_t")),
+            closed_segments_s=finite(data.get("closed_segments_s")) or 0.0,
+            last_t=timestamp(data.get("last_t")),
+            last_progress_t=timestamp(data.get("last_progress_t")),
+            steps_total=count(data.get("steps_total")) or None, step=count(data.get("step")) or 0,
+            last_loss=number("last_loss"), last_lr=number("last_lr"),
+            last_grad_norm=number("last_grad_norm"), tokens_per_s=number("tokens_per_s"),
+            mem_peak_gib=number("mem_peak_gib"), last_val_loss=number("last_val_loss"),
+            last_checkpoint=whole("last_checkpoint"), end=whole("end"),
+            events=count(data.get("events")) or 0)
+        pairs = data.get("recent_steps")
+        for pair in pairs if isinstance(pairs, list) else []:
+            if isinstance(pair, list) and len(pair) == 2:
+                t, step = timestamp(pair[0]), count(pair[1])
+                if t is not None and step is not None:
+                    summary.recent_steps.append((t, step))
         return summary
 
 
 def _number(value: Any, default: float | None) -> float | None:
-    return as_float(value) if value is not None else default
+    """The new reading when the field holds a number (NaN and inf included), else the old one."""
+    number = measure(value)
+    return number if number is not None else default
+
+
+def _time_before(events: list[EventFields], index: int, known_at: int,
+                 known_t: float | None) -> float | None:
+    """The latest valid event time before `index`, looking back no further than `known_at`
+    (before which it is `known_t`): each event is looked at once per block."""
+    for i in range(index - 1, known_at - 1, -1):
+        t = timestamp(events[i].t)
+        if t is not None:
+            return t
+    return known_t
+
+
+def _fields_or_none(line: bytes) -> EventFields | None:
+    try:
+        return _DECODER.decode(line) if line.strip() else None
+    except msgspec.DecodeError:
+        return None
+
+
+def _latest_in_block(block: bytes, kind: str) -> dict[str, Any] | None:
+    """The last line of `block` that is an event of this kind, decoded whole: found by its
+    kind's text first (cheap), else by decoding every line (a kind spelled with escapes)."""
+    needle, end = f'"{kind}"'.encode(), len(block)
+    while (at := block.rfind(needle, 0, end)) >= 0:
+        start = block.rfind(b"\n", 0, at) + 1
+        stop = block.find(b"\n", at)
+        event = _dict_or_none(block[start:stop if stop >= 0 else len(block)])
+        if event is not None and event.get("kind") == kind:
+            return event
+        end = start
+    for line in reversed(block.split(b"\n")):
+        event = _dict_or_none(line)
+        if event is not None and event.get("kind") == kind:
+            return event
+    return None
+
+
+def _dict_or_none(line: bytes) -> dict[str, Any] | None:
+    try:
+        event = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return None
+    return event if type(event) is dict else None
 
 
 class SummaryCache:
@@ -129,8 +276,13 @@ class SummaryCache:
     def __init__(self, persist: bool = True) -> None:
         self.persist = persist
         self._entries: dict[Path, tuple[tuple[int, int], EventFollower, EventSummary]] = {}
+        self._lock = threading.Lock()  # the app reads statuses from more than one thread
 
     def summary(self, events_path: Path) -> EventSummary:
+        with self._lock:
+            return self._summary(Path(events_path))
+
+    def _summary(self, events_path: Path) -> EventSummary:
         try:
             stat = os.stat(events_path)
             key = (stat.st_size, stat.st_mtime_ns)
@@ -141,14 +293,15 @@ class SummaryCache:
         if entry is not None and entry[0] == key:
             return entry[2]
         follower, summary = (entry[1], entry[2]) if entry else self._load(events_path)
-        restarts = follower.restarts
-        events = follower.poll()
-        if follower.restarts != restarts:  # truncated or replaced: fold the new file afresh
-            summary = EventSummary()
-        summary.update(events)
+        restarts, read = follower.restarts, False
+        for block in follower.poll_blocks():
+            if follower.restarts != restarts:  # truncated or replaced: fold the new file afresh
+                restarts, summary = follower.restarts, EventSummary()
+            summary.update_block(block)
+            read = True
         follower.release()
         self._entries[events_path] = (key, follower, summary)
-        if events and self.persist and stat.st_size >= DISK_CACHE_MIN_BYTES:
+        if read and self.persist and stat.st_size >= DISK_CACHE_MIN_BYTES:
             self._save(events_path, follower, summary)
         return summary
 
@@ -156,11 +309,9 @@ class SummaryCache:
         stored = read_json(events_path.with_name(DISK_CACHE)) if self.persist else None
         if stored and stored.get("version") == CACHE_VERSION:
             follower = EventFollower.at_position(events_path, stored.get("position") or {})
-            if follower.resumed:
-                try:
-                    return follower, EventSummary.from_dict(stored.get("summary") or {})
-                except TypeError:
-                    pass
+            summary = stored.get("summary")
+            if follower.resumed and isinstance(summary, dict):
+                return follower, EventSummary.from_dict(summary)
         return EventFollower(events_path), EventSummary()
 
     def _save(self, events_path: Path, follower: EventFollower, summary: EventSummary) -> None:
@@ -170,3 +321,13 @@ class SummaryCache:
                 "summary": summary.to_dict()})
         except OSError:
             pass  # a read-only runs folder just means no cache
+
+
+_SHARED = SummaryCache()
+
+
+def shared_summary(events_path: Path) -> EventSummary:
+    """A summary from the cache this process shares: repeated status checks of one run (a
+    `logs -f` loop, a sweep runner, a stop) read only new lines, even where no disk cache can
+    be written (a read-only runs folder)."""
+    return _SHARED.summary(events_path)

@@ -16,6 +16,7 @@ import psutil
 
 from tui_tune.events import END_STATUSES, EventWriter, encode, make_event
 from tui_tune.runs.files import read_run_json, update_run_json, write_json_atomic
+from tui_tune.train.disk_full import disk_full_message, remove_partial_checkpoints
 
 GIB = 1024 ** 3
 
@@ -69,8 +70,11 @@ class Reporter:
         may hang in a collective and be killed), unless rank 0 already wrote an end."""
         lines = traceback.format_exception(type(error), error, error.__traceback__)
         tail = "".join(lines).rstrip().splitlines()[-12:]
-        fields.update(error_type=type(error).__name__, message=str(error), traceback=tail,
-                      phase=self.phase)
+        disk_full = disk_full_message(error, self.run_dir)
+        if disk_full and self.is_main:
+            remove_partial_checkpoints(self.run_dir)  # room for the end event and run.json
+        fields.update(error_type="OSError" if disk_full else type(error).__name__,
+                      message=disk_full or str(error), traceback=tail, phase=self.phase)
         if self.is_main:
             self.end(status, **fields)
         elif not self.ended:

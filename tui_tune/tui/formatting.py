@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 STATUS_COLOURS = {"running": "green", "queued": "blue", "completed": "cyan", "stopped": "yellow",
-                  "failed": "red", "oom": "red", "died": "red"}
+                  "failed": "red", "oom": "red", "died": "red", "stalled": "yellow"}
 
 
 def status_markup(status: str) -> str:

@@ -4,21 +4,40 @@ from __future__ import annotations
 
 import numpy as np
 
+from tui_tune.runs.stall import WINDOW, stalled_for
+from tui_tune.tui.formatting import duration
 from tui_tune.tui.run_data import RunSeries
 
 SPIKE_FACTOR = 10.0
 FLAT_WINDOW = 200
 
 
-def health_warnings(series: RunSeries) -> list[str]:
-    """Short messages; an empty list means nothing looks wrong."""
-    warnings = []
+def health_warnings(series: RunSeries, now: float | None = None) -> list[str]:
+    """Short messages; an empty list means nothing looks wrong. `now` is given while the run
+    is alive: then a run that stopped making progress is flagged as stalled."""
+    warnings = [] if now is None else _stalled(series, now)
     steps, loss = series.step_values("step"), series.step_values("loss")
     warnings += _non_finite(steps, loss)
     warnings += _grad_spikes(steps, series.step_values("grad_norm"))
     warnings += _overfitting(series, steps, loss)
     warnings += _flat(loss)
     return warnings
+
+
+def _stalled(series: RunSeries, now: float) -> list[str]:
+    """No step (or eval) for far longer than this run's usual gap between steps."""
+    times = series.step_values("t")
+    start = series.last_start_t
+    if start is not None:  # the pace of the current launch only (a resume starts afresh)
+        times = times[times >= start]
+    times = times[np.isfinite(times)][-WINDOW:]
+    eval_times = series.eval_values("t")
+    progress = [float(t) for t in (times[-1:].tolist() + eval_times[-1:].tolist() + [start])
+                if t is not None and np.isfinite(t)]
+    idle = stalled_for(times.tolist(), max(progress) if progress else None, now)
+    if idle is None:
+        return []
+    return [f"stalled: no step for {duration(idle)} (a hung collective or dataloader?)"]
 
 
 def _non_finite(steps: np.ndarray, loss: np.ndarray) -> list[str]:

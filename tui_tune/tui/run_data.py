@@ -2,7 +2,9 @@
 
 msgspec decodes whole chunks of events.jsonl into small structs holding only the fields the
 app shows; numbers then go into growable float64 arrays. Garbage lines are skipped (a chunk
-that fails to decode falls back to line by line).
+that fails to decode falls back to line by line). Well-formed events with odd values are typed
+here, once: a step or eval without a usable step number is left out (it has no place on the
+x axis), and the rarer kinds keep only values of the type the screens expect (event_values).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from tui_tune.runs.event_values import MAX_COUNT, MAX_MAGNITUDE, count, text, text_lines, timestamp
+
 Number = float | str  # the event writer turns NaN/inf into "nan"/"inf" strings
 NAN = math.nan
 STEP_COLUMNS = ("step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "step_time_s",
                 "mem_allocated_gib", "mem_reserved_gib", "mem_peak_gib", "t")
-EVAL_COLUMNS = ("step", "val_loss", "perplexity", "metric_value")
+EVAL_COLUMNS = ("step", "val_loss", "perplexity", "metric_value", "t")
 CHUNK_BYTES = 8 << 20
 
 
@@ -128,13 +132,10 @@ class RunSeries:
         self.events += len(events)
         steps = [e for e in events if e.kind == "step"]
         if steps:
-            for name in STEP_COLUMNS:
-                self.steps[name].extend(_column(steps, name))
+            _extend_placed(self.steps, steps)
         evals = [e for e in events if e.kind == "eval"]
-        if evals:
-            for name in EVAL_COLUMNS:
-                self.evals[name].extend(_column(evals, name))
-            self.metric_name = str(evals[-1].metric or self.metric_name)
+        if evals and _extend_placed(self.evals, evals):
+            self.metric_name = text(evals[-1].metric) or self.metric_name
         if len(steps) + len(evals) < len(events):
             for event in events:
                 if event.kind not in ("step", "eval"):
@@ -142,21 +143,20 @@ class RunSeries:
 
     def _add_other(self, e: RawEvent) -> None:
         if e.kind == "sample":
-            self.samples.append(Sample(int(_num(e.step, 0)), str(e.prompt or ""),
-                                       str(e.generation or ""), str(e.reference or "")))
+            self.samples.append(Sample(count(e.step) or 0, text(e.prompt) or "",
+                                       text(e.generation) or "", text(e.reference) or ""))
         elif e.kind == "log":
-            self.logs.append((str(e.level or "info"), str(e.message or "")))
+            self.logs.append((text(e.level) or "info", text(e.message) or ""))
         elif e.kind == "checkpoint":
-            self.checkpoints.append((int(_num(e.step, 0)), str(e.path), str(e.reason)))
+            self.checkpoints.append((count(e.step) or 0, text(e.path) or "",
+                                     text(e.reason) or ""))
         elif e.kind == "start":
-            self.last_start_t = _num(e.t, NAN)
-            self.start = self.start or {k: getattr(e, k) for k in ("run_id", "steps_total", "world_size",
-                                                     "devices", "params_total",
-                                                     "params_trainable", "train_rows",
-                                                     "val_rows", "t")}
+            self.last_start_t = timestamp(e.t)
+            self.start = self.start or _start_facts(e)
         elif e.kind == "end":
-            self.end = {"status": e.status, "error_type": e.error_type,
-                        "message": e.message, "traceback": e.traceback, "t": e.t}
+            self.end = {"status": text(e.status), "error_type": text(e.error_type),
+                        "message": text(e.message), "traceback": text_lines(e.traceback),
+                        "t": timestamp(e.t)}
 
 
     def extend_from(self, newer: RunSeries) -> None:
@@ -175,6 +175,29 @@ class RunSeries:
         self.events += newer.events
 
 
+def _start_facts(e: RawEvent) -> dict[str, Any]:
+    """The first start event's facts, each of the type the header and run info expect."""
+    devices = e.devices if isinstance(e.devices, list) else [] if e.devices is None \
+        else [e.devices]
+    return {"run_id": text(e.run_id), "steps_total": count(e.steps_total) or None,
+            "world_size": count(e.world_size), "devices": [text(d) for d in devices],
+            **{k: count(getattr(e, k)) for k in ("params_total", "params_trainable",
+                                                 "train_rows", "val_rows")},
+            "t": timestamp(e.t)}
+
+
+def _extend_placed(columns: dict[str, Column], events: list[RawEvent]) -> int:
+    """Append the events that have a step number (0 .. MAX_COUNT) to the columns; how many."""
+    values = {name: _column(events, name) for name in columns}
+    step = values["step"]
+    placed = (step >= 0) & (step <= MAX_COUNT)  # False for NaN too
+    if not placed.all():
+        values = {name: column[placed] for name, column in values.items()}
+    for name, column in values.items():
+        columns[name].extend(column)
+    return int(placed.sum())
+
+
 def _num(value: Any, default: float = NAN) -> float:
     try:
         return float(value)
@@ -183,11 +206,17 @@ def _num(value: Any, default: float = NAN) -> float:
 
 
 def _column(events: list[RawEvent], name: str) -> np.ndarray:
-    """One attribute of every event as float64 (fromiter: ~40% faster than a list first)."""
+    """One attribute of every event as float64 (fromiter: ~40% faster than a list first).
+    Magnitudes beyond MAX_MAGNITUDE become +-inf: a chart spanning -1e308..1e308 overflows."""
     try:
-        return np.fromiter(map(attrgetter(name), events), np.float64, len(events))
+        values = np.fromiter(map(attrgetter(name), events), np.float64, len(events))
     except (TypeError, ValueError):  # a stray non-number string
-        return np.array([_num(getattr(e, name)) for e in events], dtype=np.float64)
+        values = np.array([_num(getattr(e, name)) for e in events], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        huge = np.abs(values) > MAX_MAGNITUDE
+    if huge.any():
+        values[huge] = np.copysign(np.inf, values[huge])
+    return values
 
 
 def decode_chunk(data: bytes) -> list[RawEvent]:

@@ -7,6 +7,7 @@ Leaving the screen or closing the app never stops the run; only `x` (confirmed) 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -104,6 +105,7 @@ class MonitorScreen(Screen):
         if message.status:
             self.status = message.status
             self._show_header()
+            self._show_health()  # a stall shows while no event arrives
         if message.console is not None:
             self.query_one(LogTail).set_text(message.console)
         if message.gpus is not None:
@@ -132,7 +134,8 @@ class MonitorScreen(Screen):
                                                         f"{text}")
 
     def _show_health(self) -> None:
-        warnings = health_warnings(self.series)
+        warnings = health_warnings(self.series,
+                                   now=time.time() if self.status == "running" else None)
         end = self.series.end
         if end.get("status") in ("failed", "oom") and end.get("message"):
             warnings.insert(0, f"{end.get('error_type') or end['status']}: {end['message']}")

@@ -171,9 +171,9 @@ class RunsScreen(Screen):
     def _row(self, s, spark: str) -> list:
         """The cells of one run, for the columns shown at this width."""
         width = {key: w for key, _, w in self.columns}
-        colour = STATUS_COLOURS.get(s.status, "white")
+        colour = STATUS_COLOURS.get(s.shown_status, "white")
         mark = "*" if s.run_id in self.marked else " "
-        cells = {"status": Text(mark + s.status, style=f"bold {colour}"), "run": s.run_id,
+        cells = {"status": Text(mark + s.shown_status, style=f"bold {colour}"), "run": s.run_id,
                  "progress": progress_cell(s.step, s.steps_total, width.get("progress", 16)),
                  "loss": _number(s.last_loss, width.get("loss", 7)),
                  "trend": Text(spark[-width.get("trend", 10):], style="cyan"),

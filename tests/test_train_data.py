@@ -67,7 +67,7 @@ def test_chat_template_and_chained_turns(demo_assets, tokenizer):
     chained = demo_assets / "data" / "chained.jsonl"
     exp = experiment(demo_assets, 'dataset.parent_id_column="parent_id"',
                      "dataset.use_chat_template=true", 'dataset.system_column="system"',
-                     train_file=str(chained))
+                     "dataset.only_last_answer=true", train_file=str(chained))
     data = load_examples(exp, tokenizer, seed=1)
     rows = {r["id"]: r for r in map(json.loads, chained.read_text().splitlines())}
     second = next(e for e in data.train if e.prompt_text.startswith("Add "))

@@ -38,6 +38,10 @@ class Dataset(Group):
     parent_id_column: str | None = setting(
         None, "Column naming the id of the previous turn: rows are chained into multi-turn "
         "conversations. Empty for single-turn data.")
+    limit_chained_samples: bool = setting(
+        False, "Chained conversations: one example per whole conversation (its last row with "
+        "every earlier turn), instead of one per row, where the first turns are examples of "
+        "their own too. As H2O's limit_chained_samples.", advanced=True)
     text_system_start: str = setting(
         "<|system|>", "Text put before the system message (without a chat template).",
         advanced=True)
@@ -45,11 +49,18 @@ class Dataset(Group):
         "<|prompt|>", "Text put before each prompt (without a chat template).")
     text_answer_separator: str = setting(
         "<|answer|>", "Text put between prompt and answer (without a chat template).")
+    add_eos_to_system: bool = setting(
+        False, "End the system message with the end-of-sequence token (text markers only; "
+        "H2O's add_eos_token_to_system, which is on by default there).", advanced=True)
     add_eos_to_prompt: bool = setting(True, "End each prompt with the end-of-sequence token.")
     add_eos_to_answer: bool = setting(
         True, "End each answer with the end-of-sequence token, so the model learns to stop.")
     mask_prompt_labels: bool = setting(
         True, "Learn only from answer tokens: the loss ignores system and prompt tokens.")
+    only_last_answer: bool = setting(
+        False, "With mask_prompt_labels on chained conversations: learn only the last answer; "
+        "the earlier answers are context, as the prompts are. Off: every answer is learned "
+        "(H2O's default).")
     use_chat_template: bool = setting(
         False, "Format turns with the tokenizer's chat template instead of the text markers.")
 
@@ -63,8 +74,14 @@ class Tokenizer(Group):
     model_config = ConfigDict(title="Tokenizer")
 
     max_length: int = setting(
-        512, "Longest sequence in tokens (prompt + answer); longer ones are cut, the prompt "
-        "from the left first.", unit="tokens", ge=8, le=1_048_576)
+        512, "Longest sequence in tokens (prompt + answer); longer ones are cut as "
+        "truncation_side says. Generation is given the prompt's last max_length tokens.",
+        unit="tokens", ge=8, le=1_048_576)
+    truncation_side: Literal["left", "right"] = setting(
+        "left", "Which end of an over-long example is cut. left (H2O): the beginning, so system, "
+        "earlier turns and then the prompt go first and the answer stays (an answer longer than "
+        "max_length by itself keeps its start); right: the end, so the prompt stays whole and "
+        "the answer loses its end.", advanced=True)
     add_prompt_answer_tokens: bool = setting(
         False, "Add the prompt/answer marker texts as new special tokens (the embedding matrix "
         "grows, so unfreeze embed_tokens and lm_head with an adapter).", advanced=True)

@@ -60,6 +60,10 @@ class Architecture(Group):
         False, "Use liger-kernel fused ops (RMSNorm, RoPE, SwiGLU; with the token-averaged loss "
         "also the output layer fused with cross-entropy, no logits kept) when the package is "
         "installed: less memory, more tokens/s on GPUs.", advanced=True)
+    pretrained: bool = setting(
+        True, "Load the backbone's trained weights. Off: the same architecture (its config.json) "
+        "with random weights, seeded, to train from scratch (float dtypes only).",
+        advanced=True)
 
 
 class Adapter(Group):

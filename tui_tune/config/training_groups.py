@@ -87,11 +87,14 @@ class Prediction(Group):
         "perplexity", "Validation metric besides the loss. bleu generates answers (slower).")
     max_new_tokens: int = setting(256, "Longest generated answer.", unit="tokens", ge=1)
     min_new_tokens: int = setting(1, "Shortest generated answer.", unit="tokens", ge=0)
-    batch_size: int = setting(8, "Prompts generated at once during evaluation.", ge=1)
+    batch_size: int = setting(
+        8, "Prompts generated at once during evaluation; 0 takes training.batch_size (H2O's "
+        "0).", ge=0)
     do_sample: bool = setting(False, "Sample tokens instead of always taking the likeliest.")
     num_beams: int = setting(1, "Beam search width; 1 is greedy or plain sampling.", ge=1, le=64)
     temperature: float = setting(
-        0.7, "With do_sample: lower is more deterministic.", gt=0.0, le=10.0)
+        0.7, "With do_sample: lower is more deterministic; 0 always takes the likeliest token "
+        "(as do_sample off).", ge=0.0, le=10.0)
     repetition_penalty: float = setting(
         1.0, "Above 1 discourages repeating tokens already written.", ge=1.0, le=10.0)
     top_k: int = setting(0, "With do_sample: keep only the k likeliest tokens; 0 keeps all.", ge=0)
@@ -100,6 +103,9 @@ class Prediction(Group):
         gt=0.0, le=1.0)
     stop_strings: list[str] = list_setting(
         [], "Generation stops when one of these texts appears.")
+    max_time: float = setting(
+        0.0, "Stop generating after this many seconds per batch of prompts, however many "
+        "tokens are written; 0 sets no limit.", unit="s", ge=0.0, advanced=True)
     num_samples: int = setting(
         4, "Validation prompts shown with their generation at each evaluation.", ge=0, le=64)
 

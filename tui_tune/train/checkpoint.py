@@ -103,6 +103,17 @@ def save_final_weights(accelerator, model, folder: Path) -> None:
             unwrapped.save_pretrained(folder, state_dict=state, safe_serialization=True)
 
 
+def save_tokenizer(tokenizer, exp, folder: Path) -> None:
+    """final/'s tokenizer. Trained with text markers, it gets a chat template built from them
+    (replacing the backbone's, which the model never saw), so apply_chat_template downstream
+    writes exactly the training format, as H2O's export does."""
+    from tui_tune.train.formatting import marker_chat_template
+
+    if not exp.dataset.use_chat_template:
+        tokenizer.chat_template = marker_chat_template(exp.dataset, tokenizer)
+    tokenizer.save_pretrained(folder)
+
+
 def prune(run_dir: Path, keep: int, protect: int | None = None) -> None:
     """Delete all but the newest `keep` checkpoints, sparing step-`protect` (the best one)."""
     for old in checkpoint_dirs(run_dir)[:-keep]:

@@ -44,28 +44,49 @@ def validation_loss(model, examples: list[Example], accelerator, batch_size: int
 
 
 def generation_kwargs(prediction, tokenizer) -> dict:
+    """generate()'s arguments. temperature 0 (H2O accepts it) means the likeliest token, which
+    is greedy decoding: sampling at 0 would divide by zero."""
     kwargs = {"max_new_tokens": prediction.max_new_tokens,
-                  "min_new_tokens": prediction.min_new_tokens, "do_sample": prediction.do_sample,
-                  "num_beams": prediction.num_beams, "repetition_penalty": prediction.repetition_penalty,
-                  "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id}
-    if prediction.do_sample:
+              "min_new_tokens": prediction.min_new_tokens,
+              "do_sample": prediction.do_sample and prediction.temperature > 0,
+              "num_beams": prediction.num_beams, "repetition_penalty": prediction.repetition_penalty,
+              "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id}
+    if kwargs["do_sample"]:
         kwargs.update(temperature=prediction.temperature, top_k=prediction.top_k or None,
                       top_p=prediction.top_p)
     if prediction.stop_strings:
         kwargs.update(stop_strings=list(prediction.stop_strings), tokenizer=tokenizer)
+    if prediction.max_time > 0:
+        kwargs.update(max_time=prediction.max_time)
     return kwargs
 
 
+def prediction_batch_size(exp) -> int:
+    """prediction.batch_size, where 0 (H2O's default) means training.batch_size."""
+    return exp.prediction.batch_size or exp.training.batch_size
+
+
+@dataclass
+class Generation:
+    prompt: str  # decoded from exactly the ids generate() was given
+    answer: str
+
+
 @torch.no_grad()
-def generate_answers(model, tokenizer, examples: list[Example], prediction, device) -> list[str]:
-    """Greedy/sampled answers for the examples' prompts, left-padded, in prediction batches."""
+def generate(model, tokenizer, examples: list[Example], prediction, device,
+             batch_size: int | None = None) -> list[Generation]:
+    """Greedy/sampled answers to the examples' generation prompts (built apart from the
+    training truncation, so never empty), left-padded, in prediction batches."""
     kwargs = generation_kwargs(prediction, tokenizer)
-    answers: list[str] = []
+    size = batch_size or prediction.batch_size
+    fallback = [tokenizer.bos_token_id if tokenizer.bos_token_id is not None
+                else tokenizer.eos_token_id]
+    out_rows: list[Generation] = []
     was_training = model.training
     model.eval()
-    for start in range(0, len(examples), prediction.batch_size):
-        chunk = examples[start:start + prediction.batch_size]
-        prompts = [e.input_ids[:e.prompt_length] for e in chunk]
+    for start in range(0, len(examples), size):
+        chunk = examples[start:start + size]
+        prompts = [e.prompt_ids or fallback for e in chunk]  # empty only without any marker
         width = max(len(p) for p in prompts)
         ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
@@ -74,11 +95,19 @@ def generate_answers(model, tokenizer, examples: list[Example], prediction, devi
             mask[row, width - len(prompt):] = 1
         out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
                              use_cache=True, **kwargs)
-        for row in out[:, width:]:
-            answers.append(tokenizer.decode(row, skip_special_tokens=True).strip())
+        for given, row_mask, row in zip(ids, mask, out[:, width:]):
+            out_rows.append(Generation(
+                tokenizer.decode(given[row_mask.bool()]),
+                tokenizer.decode(row, skip_special_tokens=True).strip()))
     if was_training:
         model.train()
-    return answers
+    return out_rows
+
+
+def generate_answers(model, tokenizer, examples: list[Example], prediction, device,
+                     batch_size: int | None = None) -> list[str]:
+    return [g.answer for g in generate(model, tokenizer, examples, prediction, device,
+                                       batch_size)]
 
 
 def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> EvalResult:
@@ -91,17 +120,18 @@ def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> Eva
     samples, metric_value = [], perplexity
     shown = examples[:pred.num_samples]
     judged = examples if pred.metric == "bleu" else shown
-    answers = generate_on_ranks(model, tokenizer, judged, pred, accelerator) if judged else []
-    if accelerator.is_main_process and answers is not None:
-        samples = [{"prompt": e.prompt_text, "generation": g, "reference": e.answer_text}
-                   for e, g in zip(shown, answers)]
+    made = generate_on_ranks(model, tokenizer, judged, exp, accelerator) if judged else []
+    if accelerator.is_main_process and made is not None:
+        samples = [{"prompt": g.prompt, "generation": g.answer, "reference": e.answer_text}
+                   for e, g in zip(shown, made)]
         if pred.metric == "bleu":
-            metric_value = metrics.bleu(answers, [e.answer_text for e in judged])
+            metric_value = metrics.bleu([g.answer for g in made],
+                                        [e.answer_text for e in judged])
     metric = pred.metric if pred.metric != "none" else "perplexity"
     return EvalResult(loss, perplexity, metric, metric_value, samples)
 
 
-def generate_on_ranks(model, tokenizer, judged, pred, accelerator) -> list[str] | None:
+def generate_on_ranks(model, tokenizer, judged, exp, accelerator) -> list[Generation] | None:
     kind = accelerator.distributed_type.name
     if kind == "DEEPSPEED":
         return None  # ZeRO-3 weights are not whole on any rank: no samples
@@ -116,7 +146,8 @@ def generate_on_ranks(model, tokenizer, judged, pred, accelerator) -> list[str] 
         return None
     with context, accelerator.autocast():
         plain = accelerator.unwrap_model(model, keep_torch_compile=False)
-        answers = generate_answers(plain, tokenizer, judged, pred, accelerator.device)
+        made = generate(plain, tokenizer, judged, exp.prediction, accelerator.device,
+                        prediction_batch_size(exp))
     if accelerator.device.type == "cuda":
         torch.cuda.empty_cache()  # the generation cache must not crowd the training steps
-    return answers
+    return made

@@ -27,6 +27,10 @@ def preflight(exp) -> None:
                         "backbone_dtype = 'int4' for QDoRA on this machine, or method 'qlora' "
                         "with 8-bit.", "adapter.method")
     check_tracker(exp.logging.tracker)
+    if not exp.architecture.pretrained and dtype in ("int4", "int8"):
+        raise UserError(f"random weights (pretrained = false) cannot be loaded as {dtype}: "
+                        "bitsandbytes quantizes trained weights. Pick a float backbone_dtype.",
+                        "architecture.pretrained")
     if exp.architecture.attn_implementation == "flash_attention_2":
         import importlib.util
         if importlib.util.find_spec("flash_attn") is None:
@@ -99,7 +103,8 @@ def load_backbone(exp, tokenizer, device):
     if arch.intermediate_dropout > 0:
         kwargs.update(dropout_settings(exp))
     try:
-        model = AutoModelForCausalLM.from_pretrained(general.backbone, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(general.backbone, **kwargs) \
+            if arch.pretrained else random_backbone(exp, kwargs)
     except OSError as error:
         raise UserError(f"cannot load a model from it ({error}).", "general.backbone") from error
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
@@ -115,6 +120,22 @@ def load_backbone(exp, tokenizer, device):
         enable_checkpointing(model)
     model.config.use_cache = False
     return model
+
+
+def random_backbone(exp, kwargs: dict[str, Any]):
+    """architecture.pretrained = false (H2O's pretrained): the backbone's architecture from its
+    config.json, weights drawn fresh (from the run's seed, set before this). The dropout
+    overrides go on the config, as from_pretrained would put them."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    general = exp.general
+    loading = {"dtype", "attn_implementation", "trust_remote_code", "revision"}
+    config = AutoConfig.from_pretrained(
+        general.backbone, trust_remote_code=general.trust_remote_code, revision=general.revision,
+        **{k: v for k, v in kwargs.items() if k not in loading})
+    return AutoModelForCausalLM.from_config(
+        config, dtype=kwargs["dtype"], attn_implementation=kwargs["attn_implementation"],
+        trust_remote_code=general.trust_remote_code)
 
 
 def enable_checkpointing(model) -> None:

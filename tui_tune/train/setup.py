@@ -131,6 +131,8 @@ def build_session(run_dir: Path, resume: bool, reporter: Reporter) -> Session:
     steps_total, per_epoch = plan_steps(exp, len(data.train), accelerator.num_processes)
     reporter.log(f"data: {len(data.train)} training and {len(data.val)} validation examples, "
                  f"{steps_total} steps of {per_epoch} per epoch")
+    for warning in data.warnings:
+        reporter.log(warning, "warning")
     model = apply_method(load_backbone(exp, tokenizer, accelerator.device), exp)
     add_augmentation_hooks(model, exp)
     model = speedups(model, exp, reporter)

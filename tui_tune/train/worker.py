@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from tui_tune.train.checkpoint import save_final_weights
+from tui_tune.train.checkpoint import save_final_weights, save_tokenizer
 from tui_tune.train.errors import UserError
 from tui_tune.train.reporting import Reporter, memory_gib
 from tui_tune.train.signals import StopRequest
@@ -43,7 +43,7 @@ def save_final(session) -> Path:
     acc.wait_for_everyone()
     save_final_weights(acc, session.model, folder)
     if acc.is_main_process:
-        session.tokenizer.save_pretrained(folder)
+        save_tokenizer(session.tokenizer, session.exp, folder)
     acc.wait_for_everyone()
     return folder
 

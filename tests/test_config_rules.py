@@ -57,6 +57,17 @@ def test_data_settings_for_another_choice_are_ignored():
     assert "parent_id_column" in found["augmentation.skip_parent_probability"]
 
 
+def test_h2o_chain_settings_without_a_chain_are_ignored():
+    found = ignored({"dataset": {"limit_chained_samples": True, "only_last_answer": True,
+                                 "use_chat_template": True, "add_eos_to_system": True}})
+    assert "parent_id_column" in found["dataset.limit_chained_samples"]
+    assert "mask_prompt_labels" in found["dataset.only_last_answer"]
+    assert "text markers" in found["dataset.add_eos_to_system"]
+    chained = ignored({"dataset": {"parent_id_column": "parent", "limit_chained_samples": True,
+                                   "only_last_answer": True}})
+    assert not chained
+
+
 def test_quantized_method_needs_quantized_backbone_and_back():
     assert "int4" in problems({"adapter": {"method": "qlora"}})["architecture.backbone_dtype"]
     found = problems({"architecture": {"backbone_dtype": "int4"}})

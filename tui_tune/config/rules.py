@@ -147,6 +147,15 @@ def _ignored_other_settings(exp: Experiment) -> list[Problem]:
         if getattr(aug, name) > 0 and not d.parent_id_column:
             out.append(_ignored(f"augmentation.{name}", "applies to chained conversations "
                                 "(dataset.parent_id_column), and none is set."))
+    if d.limit_chained_samples and not d.parent_id_column:
+        out.append(_ignored("dataset.limit_chained_samples", "applies to chained "
+                            "conversations (dataset.parent_id_column), and none is set."))
+    if d.only_last_answer and not (d.parent_id_column and d.mask_prompt_labels):
+        out.append(_ignored("dataset.only_last_answer", "applies to chained conversations "
+                            "(dataset.parent_id_column) with mask_prompt_labels on."))
+    if d.add_eos_to_system and d.use_chat_template:
+        out.append(_ignored("dataset.add_eos_to_system", "the chat template formats the "
+                            "system message; this applies to the text markers."))
     return out
 
 

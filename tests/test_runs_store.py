@@ -252,3 +252,22 @@ def test_run_json_readers_never_see_a_half_written_file(tmp_path):
     thread.join()
     assert reads > 10 and broken == 0
     assert read_json(path)["n"] == 399 and list(tmp_path.iterdir()) == [path]
+
+
+def test_delete_refuses_what_is_not_a_run_directory(workdir):
+    """The app deletes what the listing shows; even a path handed to delete directly is removed
+    only when it is a run directory itself (a link or a plain folder stays)."""
+    from tui_tune.runs.control import NotARun, delete
+
+    store = RunStore()
+    run_dir = store.create(demo_experiment(), "demo-tiny")
+    elsewhere = workdir / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    (store.root / "link").symlink_to(run_dir)
+    for target in (elsewhere, store.root / "link", workdir / "runs" / ".."):
+        with pytest.raises(NotARun):
+            delete(target)
+    assert (elsewhere / "keep.txt").exists() and run_dir.is_dir()
+    delete(run_dir)
+    assert not run_dir.exists()

@@ -148,14 +148,21 @@ def all_processes(run_dir: Path) -> list[psutil.Process]:
 def tui_tune_processes() -> list[tuple[psutil.Process, str]]:
     """Every tui-tune process on this host (launchers, ranks, their helpers) with its run
     directory, whether that directory still exists or not."""
-    found = []
+    found, own = [], _self_and_ancestors()  # never this process, nor the shell it runs in
     for proc in psutil.process_iter():
-        if proc.pid == os.getpid():
+        if proc.pid in own:
             continue
         run_dir = process_run_dir(proc)
         if run_dir is not None and _is_running(proc):
             found.append((proc, run_dir))
     return found
+
+
+def _self_and_ancestors() -> set[int]:
+    try:
+        return {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    except psutil.Error:
+        return {os.getpid()}
 
 
 def marked_processes(real_run_dir: str) -> list[psutil.Process]:

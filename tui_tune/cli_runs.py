@@ -75,8 +75,9 @@ _DESCRIPTIONS = {
     "resume": "Resume a stopped run from its newest checkpoint.",
     "rm": "Delete a run directory (asks first; -y where no terminal can ask).",
     "ps": "List every tui-tune process on this host with its run directory, also those whose "
-          "run directory was deleted; `tui-tune stop PID` ends them.", "export": "Pack config, events and final weights into a "
-    "tar.gz.", "sweep": "Queue and run every combination of a preset's [sweep] grid.",
+          "run directory was deleted; `tui-tune stop PID` ends them.",
+    "export": "Pack config, events and final weights into a tar.gz.",
+    "sweep": "Queue and run every combination of a preset's [sweep] grid.",
 }
 
 
@@ -221,21 +222,16 @@ def _ask_stop_or_detach(run_id: str) -> str:
 
 # -- stop / ls / logs / rm / export -----------------------------------------------------------
 def cmd_stop(args: argparse.Namespace, store: RunStore) -> int:
-    listed = _listed_run_dir(args.run) if args.run.isdigit() else None
-    if listed is None:
-        try:
-            run_dir = store.resolve(args.run)
-        except RunNotFound:
-            listed = _listed_run_dir(args.run)
-            if listed is None and (os.sep in args.run or args.run.startswith(".")):
-                raise  # a path: say it is not a run of this runs folder
-            if listed is None:
-                return _stop_sweep(args, store)
-    if listed is not None:
-        in_store = _run_in_store(store, listed)
-        if in_store is None:
+    """A run of this folder, a sweep, or a pid or run directory that `tui-tune ps` lists."""
+    listed = _listed_run_dir(args.run) if args.run.isdigit() else None  # a pid before a prefix
+    run_dir = _run_in_store(store, listed or args.run)
+    if run_dir is None:
+        listed = listed or _listed_run_dir(args.run)
+        if listed is not None:  # deleted, or in another runs folder: end its processes
             return _stop_listed(listed, args.grace)
-        run_dir = in_store
+        if os.sep in args.run or args.run.startswith("."):
+            store.resolve(args.run)  # raises: not a run of this runs folder
+        return _stop_sweep(args, store)
     status = _stop_and_report(run_dir, args.grace)
     return 0 if status in ("stopped", "completed") else EXIT_CODES.get(status, 1)
 
@@ -255,7 +251,7 @@ def _run_in_store(store: RunStore, run_dir: str) -> Path | None:
     try:
         return store.resolve(run_dir)
     except RunNotFound:
-        return None  # deleted, or in another runs folder: its processes can still be ended
+        return None
 
 
 def _stop_listed(run_dir: str, grace_s: float) -> int:

@@ -18,6 +18,7 @@ import pytest
 from tui_tune.config.presets import resolve
 from tui_tune.events import encode, make_event
 from tui_tune.runs.files import update_run_json
+from tui_tune.runs.procs import marker_env
 from tui_tune.runs.store import RunStore
 
 
@@ -25,6 +26,11 @@ def tui_tune(*args, cwd, env_extra=None, timeout=120):
     env = {**os.environ, **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "tui_tune", *args], check=False, cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def run_env(run_dir):
+    """The environment launch gives a run's processes: fake runs here carry the same marker."""
+    return {**os.environ, **marker_env(run_dir)}
 
 
 @pytest.fixture
@@ -92,7 +98,7 @@ def test_logs_export_and_rm_by_prefix(workdir):
     assert {f"{run_dir.name}/{n}" for n in ("config.toml", "run.json", "events.jsonl",
                                             "final/model.safetensors")} <= names
     assert not any("checkpoints" in n or "console.log" in n for n in names)
-    assert tui_tune("rm", prefix, cwd=workdir).returncode == 0
+    assert tui_tune("rm", prefix, "-y", cwd=workdir).returncode == 0
     assert not run_dir.exists()
 
 
@@ -109,14 +115,14 @@ def test_unknown_or_ambiguous_run_is_a_clear_error(workdir):
 def test_rm_refuses_a_live_run_unless_forced(workdir):
     run_dir = RunStore().create(resolve("demo-tiny").experiment, "demo-tiny")
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
-                               start_new_session=True)
+                               start_new_session=True, env=run_env(run_dir))
     try:
         update_run_json(run_dir, launched_at=time.time(), pid=sleeper.pid,
                         pid_start_time=psutil.Process(sleeper.pid).create_time())
         result = tui_tune("rm", run_dir.name, cwd=workdir)
         assert result.returncode == 2 and "is running" in result.stderr
         assert run_dir.exists()
-        assert tui_tune("rm", run_dir.name, "--force", cwd=workdir).returncode == 0
+        assert tui_tune("rm", run_dir.name, "--force", "-y", cwd=workdir).returncode == 0
         assert not run_dir.exists()
         assert sleeper.wait(timeout=30) is not None  # the "run" was ended, not orphaned
     finally:
@@ -186,7 +192,7 @@ def test_ls_names_sweep_members_and_shows_eta_of_a_live_run(workdir):
     experiment = resolve("demo-tiny", ['general.experiment_name="lr-probe"']).experiment
     run_dir = store.create(experiment, "demo-tiny")
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
-                               start_new_session=True)
+                               start_new_session=True, env=run_env(run_dir))
     try:
         now = time.time()
         update_run_json(run_dir, launched_at=now - 60, pid=sleeper.pid,
@@ -227,9 +233,9 @@ def test_stop_kills_what_ignores_sigterm_after_the_grace(workdir):
     (same session, other parent) goes too; the run is `stopped` and says it was killed."""
     run_dir = RunStore().create(resolve("demo-tiny").experiment, "demo-tiny")
     launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER_WITH_HELPER],
-                                start_new_session=True)
+                                start_new_session=True, env=run_env(run_dir))
     rank = subprocess.Popen([sys.executable, "-c", STUBBORN_RANK], stdout=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, env=run_env(run_dir))
     helpers: list[psutil.Process] = []
     try:
         assert rank.stdout.readline().strip() == "ready"
@@ -268,7 +274,7 @@ def test_rm_refuses_a_run_live_on_another_machine(workdir):
     result = tui_tune("rm", run_dir.name, cwd=workdir)
     assert result.returncode == 2 and "is running" in result.stderr and "node-7" in result.stderr
     assert run_dir.exists()
-    assert tui_tune("rm", run_dir.name, "--force", cwd=workdir).returncode == 0
+    assert tui_tune("rm", run_dir.name, "--force", "-y", cwd=workdir).returncode == 0
     assert not run_dir.exists()
 
 
@@ -286,7 +292,7 @@ def live_fake_run(store: RunStore):
     """A run whose "launcher" is a sleeping process: alive until the test kills it."""
     run_dir = finished_run(store, end={})
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
-                               start_new_session=True)
+                               start_new_session=True, env=run_env(run_dir))
     update_run_json(run_dir, launched_at=time.time(), pid=sleeper.pid,
                     pid_start_time=psutil.Process(sleeper.pid).create_time())
     return run_dir, sleeper
@@ -403,3 +409,129 @@ def test_live_view_shows_the_numbers_that_matter(workdir):
     assert header == ["step", "loss", "lr", "grad", "norm", "val", "loss", "tokens/s", "elapsed",
                       "ETA"]
     assert values[:5] == ["20/20", "0.5", "0.0001", "1", "-"] and values[5] == "99"
+
+
+def test_commands_never_reach_outside_the_runs_folder(workdir):
+    """`rm ..`, `rm ../..`, `rm -y /any/dir`, a link out of the runs folder: all refused, naming
+    the runs folder, and nothing is deleted (even a look-alike holding a config.toml)."""
+    runs = workdir / "runs"
+    run_dir = finished_run(RunStore(runs))
+    victim = workdir / "victim"
+    victim.mkdir()
+    (victim / "config.toml").write_text("# looks like a run, lives elsewhere\n")
+    (runs / "escape").symlink_to(victim)
+    cwd = workdir / "deep" / "inside"
+    cwd.mkdir(parents=True)
+    env = {"TUI_TUNE_RUNS": str(runs)}
+    attempts = [("rm", ".."), ("rm", "../.."), ("rm", "-y", str(victim)),
+                ("rm", "-y", f"{runs}/../victim"), ("rm", "-y", "escape"),
+                ("rm", "-y", str(runs / "escape")), ("rm", "-y", "--force", str(workdir)),
+                ("export", ".."), ("logs", "../.."), ("watch", str(victim)),
+                ("resume", "--detach", str(victim)), ("stop", str(victim))]
+    for args in attempts:
+        result = tui_tune(*args, cwd=cwd, env_extra=env)
+        assert result.returncode == 2, (args, result.stderr)
+        assert str(runs) in result.stderr, (args, result.stderr)
+        assert (victim / "config.toml").exists() and cwd.is_dir() and run_dir.is_dir(), args
+    assert "escape" not in tui_tune("ls", cwd=cwd, env_extra=env).stdout
+    result = tui_tune("logs", str(run_dir), cwd=cwd, env_extra=env)  # a path inside is fine
+    assert result.stdout == "hello from the worker\n"
+
+
+def test_rm_without_a_terminal_and_without_yes_deletes_nothing(workdir):
+    run_dir = finished_run(RunStore())
+    result = tui_tune("rm", run_dir.name, cwd=workdir)  # stdin is /dev/null
+    assert result.returncode == 2 and "-y" in result.stderr and str(run_dir) in result.stderr
+    assert run_dir.is_dir()
+    assert tui_tune("rm", run_dir.name, "-y", cwd=workdir).returncode == 0
+    assert not run_dir.exists()
+
+
+SESSION_WITH_CHILD = ("import subprocess, sys, time\n"
+                      "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+                      "print('ready', flush=True)\n"
+                      "time.sleep(120)\n")
+
+
+def test_a_forged_run_json_never_gets_an_unrelated_process_killed(workdir):
+    """run.json (and a rank file) pointing at a process of someone else's session, with the
+    right start times: stop, rm --force and the status ignore it; it and its session live on."""
+    run_dir = finished_run(RunStore(), end={})
+    bystander = subprocess.Popen([sys.executable, "-c", SESSION_WITH_CHILD], text=True,
+                                 stdout=subprocess.PIPE, start_new_session=True)
+    child = None
+    try:
+        assert bystander.stdout.readline().strip() == "ready"
+        (child,) = psutil.Process(bystander.pid).children()
+        started = psutil.Process(bystander.pid).create_time()
+        update_run_json(run_dir, launched_at=time.time(), pid=bystander.pid,
+                        pid_start_time=started)
+        (run_dir / "ranks").mkdir()
+        (run_dir / "ranks" / "rank-0.json").write_text(json.dumps(
+            {"rank": 0, "pid": child.pid, "host": None, "start_time": child.create_time()}))
+        assert RunStore().summary(run_dir).status == "died"  # not taken for this run's launcher
+        result = tui_tune("stop", run_dir.name, "--grace", "1", cwd=workdir)
+        assert f"{run_dir.name}: died" in result.stderr, result.stderr
+        assert tui_tune("rm", "--force", "-y", run_dir.name, cwd=workdir).returncode == 0
+        time.sleep(1.0)
+        assert bystander.poll() is None and child.is_running()
+        assert child.status() != psutil.STATUS_ZOMBIE
+    finally:
+        bystander.kill()
+        bystander.wait()
+        if child is not None and child.is_running():
+            child.kill()
+
+
+def test_stop_ends_every_process_of_the_run_also_unrecorded_ones(workdir):
+    """A second worker of the run (not in run.json nor ranks/, own session) is stopped too,
+    with or without a recorded launcher alive."""
+    run_dir = finished_run(RunStore(), end={})
+    launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                                start_new_session=True, env=run_env(run_dir))
+    strays = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                               start_new_session=True, env=run_env(run_dir)) for _ in range(2)]
+    try:
+        update_run_json(run_dir, launched_at=time.time(), pid=launcher.pid,
+                        pid_start_time=psutil.Process(launcher.pid).create_time())
+        result = tui_tune("stop", run_dir.name, "--grace", "1", cwd=workdir)
+        assert launcher.wait(timeout=30) is not None and strays[0].wait(timeout=30) is not None
+        assert f"{run_dir.name}: stopped" in result.stderr
+        late = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                                start_new_session=True, env=run_env(run_dir))
+        strays.append(late)
+        tui_tune("stop", run_dir.name, "--grace", "1", cwd=workdir)  # nothing on record alive
+        assert late.wait(timeout=30) is not None and strays[1].poll() is not None
+    finally:
+        for proc in (launcher, *strays):
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_ps_lists_orphans_whose_folder_is_gone_and_stop_ends_them(workdir):
+    """Processes of a deleted run: `ps` shows each with its run directory, and `stop` takes the
+    pid or the directory it printed."""
+    gone = workdir / "runs" / "20260101-000000-gone"
+    other = workdir / "elsewhere" / "20260101-000000-other"
+    sleep = [sys.executable, "-c", "import time; time.sleep(120)"]
+    orphans = [subprocess.Popen(sleep, start_new_session=True, env=run_env(gone)),
+               subprocess.Popen(sleep, start_new_session=True, env=run_env(other))]
+    try:
+        listing = tui_tune("ps", cwd=workdir)
+        assert listing.returncode == 0, listing.stderr
+        rows = {line.split()[0]: line for line in listing.stdout.splitlines()[1:]}
+        assert str(gone) in rows[str(orphans[0].pid)] and "deleted" in rows[str(orphans[0].pid)]
+        listed = json.loads(tui_tune("ps", "--json", cwd=workdir).stdout)
+        assert {(r["pid"], r["run_dir"], r["dir_exists"]) for r in listed} >= \
+            {(orphans[0].pid, str(gone), False), (orphans[1].pid, str(other), False)}
+        result = tui_tune("stop", str(orphans[0].pid), "--grace", "5", cwd=workdir)
+        assert result.returncode == 0, result.stderr
+        assert orphans[0].wait(timeout=30) is not None and orphans[1].poll() is None
+        result = tui_tune("stop", str(other), "--grace", "5", cwd=workdir)
+        assert result.returncode == 0, result.stderr
+        assert orphans[1].wait(timeout=30) is not None
+        assert str(other) not in tui_tune("ps", cwd=workdir).stdout
+    finally:
+        for proc in orphans:
+            if proc.poll() is None:
+                proc.kill()

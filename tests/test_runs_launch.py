@@ -207,3 +207,36 @@ def test_gpu_count_picks_from_cuda_visible_devices_uuids_included(workdir, monke
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
     two = plan_launch(experiment("environment.gpus=2"), Path("r"), cuda_devices=4)
     assert two.env_updates["CUDA_VISIBLE_DEVICES"] == "3,1"
+
+
+WORKER_HOLDING_THE_LOCK = ("import sys, time\n"
+                           "from pathlib import Path\n"
+                           "from tui_tune.runs.lock import hold_for_worker\n"
+                           "hold_for_worker(Path(sys.argv[1]))\n"
+                           "print('ready', flush=True)\n"
+                           "time.sleep(120)\n")
+
+
+def test_a_live_worker_of_the_run_refuses_a_second_launch_until_it_dies(workdir):
+    """The lock a worker holds (nothing recorded in run.json) refuses launch and resume; it is
+    freed by the kernel when the worker is killed outright."""
+    from conftest import worker_env
+
+    from tui_tune.runs.launch import LaunchError, launch, resume
+    from tui_tune.runs.lock import is_held, lock_path
+    from tui_tune.runs.store import RunStore
+
+    run_dir = RunStore().create(experiment(), "demo-tiny")
+    worker = subprocess.Popen([sys.executable, "-c", WORKER_HOLDING_THE_LOCK, str(run_dir)],
+                              stdout=subprocess.PIPE, text=True, env=worker_env())
+    try:
+        assert worker.stdout.readline().strip() == "ready"
+        for start in (launch, resume):
+            with pytest.raises(LaunchError, match="is already running") as refused:
+                start(run_dir)
+            assert run_dir.name in str(refused.value)
+        assert not (run_dir / "console.log").exists()  # nothing was started
+    finally:
+        worker.kill()
+        worker.wait()
+    assert not is_held(lock_path(run_dir))

@@ -8,7 +8,10 @@ Each launch costs ~9 s before the first step, so every test uses one short run.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -98,3 +101,73 @@ def test_killed_worker_becomes_died_with_the_console_tail(tmp_path, demo_assets)
     assert state.status == "died"
     assert "console.log ends with" in state.reason and "accelerate" in state.reason
     assert not all_processes(run_dir)
+
+
+RESUME_ON_GO = ("import sys\n"
+                "from pathlib import Path\n"
+                "from tui_tune.runs.launch import LaunchError, resume\n"
+                "print('ready', flush=True)\n"
+                "sys.stdin.readline()\n"
+                "try:\n"
+                "    print('started', resume(Path(sys.argv[1])), flush=True)\n"
+                "except LaunchError as error:\n"
+                "    print('refused', error, flush=True)\n")
+
+
+def test_two_resumes_at_the_same_moment_start_one_worker(tmp_path, demo_assets):
+    """Two processes resume one run at once (released together after their imports): one
+    starts it, the other is refused; one worker trains; a CLI resume is refused too."""
+    from conftest import worker_env
+
+    from tui_tune.runs.procs import host_processes, marked_processes
+
+    run_dir = create_run(tmp_path, demo_assets, "training.max_steps=400")
+    racers = [subprocess.Popen([sys.executable, "-c", RESUME_ON_GO, str(run_dir)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               env=worker_env()) for _ in range(2)]
+    try:
+        assert [r.stdout.readline().strip() for r in racers] == ["ready", "ready"]
+        for racer in racers:
+            racer.stdin.write("go\n")
+        for racer in racers:
+            racer.stdin.flush()
+        answers = sorted((r.communicate(timeout=120)[0].strip() for r in racers), reverse=True)
+        assert [a.split()[0] for a in answers] == ["started", "refused"], answers
+        assert "is already running" in answers[1]
+        wait_for(reached_step(run_dir, 2), 150, "the first steps")
+        workers = [r for r in host_processes()
+                   if r.run_dir == str(run_dir.resolve()) and r.role == "worker"]
+        assert len(workers) == 1, workers
+        cli = subprocess.run([sys.executable, "-m", "tui_tune", "resume", "--detach",
+                              str(run_dir)], env={**worker_env(), "TUI_TUNE_RUNS":
+                                                  str(run_dir.parent)},
+                             capture_output=True, text=True, timeout=120, check=False)
+        assert cli.returncode == 2 and "is already running" in cli.stderr, cli.stderr
+    finally:
+        assert stop(run_dir, grace_s=60) == "stopped", console(run_dir)
+    assert not marked_processes(str(run_dir.resolve()))
+
+
+def test_a_run_whose_folder_is_deleted_ends_and_ps_showed_it(tmp_path, demo_assets):
+    """Deleting the run directory under a training run: the worker notices at its next log step
+    and ends, the launcher with it; before that `tui-tune ps` listed both."""
+    from conftest import worker_env
+
+    from tui_tune.runs.procs import marked_processes
+
+    run_dir = create_run(tmp_path, demo_assets, "training.max_steps=20000")
+    launch(run_dir)
+    wait_for(reached_step(run_dir, 2), 150, "the first steps")
+    listing = subprocess.run([sys.executable, "-m", "tui_tune", "ps"], env=worker_env(),
+                             capture_output=True, text=True, timeout=60, check=False).stdout
+    roles = {line.split()[2] for line in listing.splitlines() if str(run_dir.resolve()) in line}
+    assert {"launcher", "worker"} <= roles, listing
+    procs = marked_processes(str(run_dir.resolve()))
+    shutil.rmtree(run_dir)
+    try:
+        wait_for(lambda: not marked_processes(str(run_dir.resolve())), 120,
+                 "the worker to notice its folder is gone")
+    finally:
+        for proc in procs:
+            if proc.is_running():
+                proc.kill()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from tui_tune.config.presets import resolve
 from tui_tune.events import encode, make_event
 from tui_tune.runs.files import update_run_json
+from tui_tune.runs.procs import marker_env
 from tui_tune.runs.status import run_state, run_status
 from tui_tune.runs.store import RunNotFound, RunStore
 
@@ -126,7 +128,8 @@ def test_end_of_an_earlier_launch_does_not_count_for_a_new_one(workdir):
 
 def test_pid_counts_only_with_its_start_time(workdir):
     run_dir = RunStore().create(demo_experiment(), "demo-tiny")
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                               env={**os.environ, **marker_env(run_dir)})
     try:
         started = psutil.Process(sleeper.pid).create_time()
         update_run_json(run_dir, launched_at=time.time(), pid=sleeper.pid,
@@ -249,3 +252,22 @@ def test_run_json_readers_never_see_a_half_written_file(tmp_path):
     thread.join()
     assert reads > 10 and broken == 0
     assert read_json(path)["n"] == 399 and list(tmp_path.iterdir()) == [path]
+
+
+def test_delete_refuses_what_is_not_a_run_directory(workdir):
+    """The app deletes what the listing shows; even a path handed to delete directly is removed
+    only when it is a run directory itself (a link or a plain folder stays)."""
+    from tui_tune.runs.control import NotARun, delete
+
+    store = RunStore()
+    run_dir = store.create(demo_experiment(), "demo-tiny")
+    elsewhere = workdir / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    (store.root / "link").symlink_to(run_dir)
+    for target in (elsewhere, store.root / "link", workdir / "runs" / ".."):
+        with pytest.raises(NotARun):
+            delete(target)
+    assert (elsewhere / "keep.txt").exists() and run_dir.is_dir()
+    delete(run_dir)
+    assert not run_dir.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from test_runs_process import demo_overrides, reached_step, wait_for
 
 from tui_tune.config.presets import resolve
 from tui_tune.runs.files import update_run_json
+from tui_tune.runs.procs import marker_env
 from tui_tune.runs.status import run_status
 from tui_tune.runs.store import RunStore
 from tui_tune.runs.sweep import create_sweep, list_sweeps, runner_process, start_runner, stop_sweep
@@ -67,7 +69,8 @@ def test_a_restarted_runner_gives_each_gpu_one_run(tmp_path, demo_assets):
     first, second, third = json.loads((sweep_dir / "sweep.json").read_text())["runs"]
     assert json.loads((sweep_dir / "sweep.json").read_text())["gpus"] == [0, 1]
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                               start_new_session=True)
+                               start_new_session=True,
+                               env={**os.environ, **marker_env(store.root / first)})
     try:
         update_run_json(store.root / first, launched_at=time.time(), pid=sleeper.pid,
                         pid_start_time=psutil.Process(sleeper.pid).create_time(),

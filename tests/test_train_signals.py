@@ -24,3 +24,26 @@ def test_a_signal_requests_a_stop_and_a_second_ctrl_c_aborts(signum):
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+def test_the_worker_notices_its_run_directory_deleted_or_replaced(tmp_path):
+    import shutil
+
+    from tui_tune.train.reporting import Reporter
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    reporter = Reporter(run_dir, rank=0)
+    reporter.event("log", level="info", message="hello")
+    assert not reporter.run_dir_gone()
+    (run_dir / "events.jsonl").unlink()
+    assert reporter.run_dir_gone()
+    shutil.rmtree(run_dir)
+    assert reporter.run_dir_gone()
+    run_dir.mkdir()  # a new folder of the same name is not this run's
+    (run_dir / "events.jsonl").write_text("")
+    assert reporter.run_dir_gone()
+    other = Reporter(run_dir, rank=1)  # ranks other than 0 write no events: the folder counts
+    assert not other.run_dir_gone()
+    shutil.rmtree(run_dir)
+    assert other.run_dir_gone()

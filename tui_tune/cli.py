@@ -23,6 +23,7 @@ COMMANDS = {
     "stop": ("tui_tune.cli_runs", "stop a run gracefully (checkpoint, then exit)"),
     "resume": ("tui_tune.cli_runs", "resume a stopped run from its newest checkpoint"),
     "rm": ("tui_tune.cli_runs", "delete a finished run"),
+    "ps": ("tui_tune.cli_runs", "list every tui-tune process on this host, orphans too"),
     "export": ("tui_tune.cli_runs", "pack a run (config, events, final weights) into a tar.gz"),
     "sweep": ("tui_tune.cli_runs", "queue and run every combination of a preset's [sweep]"),
     "serve": ("tui_tune.cli_app", "serve the app in a browser via textual-serve (127.0.0.1)"),

@@ -1,4 +1,4 @@
-"""`tui-tune run | ls | watch | logs | stop | resume | rm | export | sweep`.
+"""`tui-tune run | ls | ps | watch | logs | stop | resume | rm | export | sweep`.
 
 Runs are detached processes: this CLI only starts, watches and stops them, so Ctrl-C here or a
 dropped SSH session never kills training. RUN is a run id or a unique prefix of one.
@@ -10,11 +10,13 @@ Ctrl-C prompt), 4 out of memory, 5 died. `stop` exits 0 when the run ended stopp
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 from tui_tune.config import ConfigError
+from tui_tune.runs.control import NotARun
 from tui_tune.runs.launch import LaunchError
 from tui_tune.runs.status import EXIT_CODES
 from tui_tune.runs.store import RunNotFound, RunStore
@@ -42,8 +44,10 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--continue", dest="continue_sweep", metavar="SWEEP",
                             help="restart the runner of a sweep whose runner was killed")
     if command in ("watch", "logs", "stop", "resume", "rm", "export"):
-        parser.add_argument("run", metavar="RUN", help="run id or a unique prefix of it" +
-                            (" (or a sweep id)" if command == "stop" else ""))
+        parser.add_argument("run", metavar="RUN", help="run id, a unique prefix of it or the "
+                            "path of a run in the runs folder" +
+                            ("; or a sweep id, or a PID or run directory that `tui-tune ps` "
+                             "lists" if command == "stop" else ""))
     if command == "logs":
         parser.add_argument("-f", "--follow", action="store_true",
                             help="keep printing new output until the run ends")
@@ -55,7 +59,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("-y", "--yes", action="store_true", help="do not ask to confirm")
     if command == "export":
         parser.add_argument("-o", "--output", type=Path, help="archive path or folder")
-    if command == "ls":
+    if command in ("ls", "ps"):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
@@ -69,8 +73,11 @@ _DESCRIPTIONS = {
     "ls": "List runs, newest first.", "watch": "Follow a run's live view, read-only.",
     "logs": "Print a run's console.log.", "stop": "Stop a run (checkpoint, then exit) or a sweep.",
     "resume": "Resume a stopped run from its newest checkpoint.",
-    "rm": "Delete a run directory.", "export": "Pack config, events and final weights into a "
-    "tar.gz.", "sweep": "Queue and run every combination of a preset's [sweep] grid.",
+    "rm": "Delete a run directory (asks first; -y where no terminal can ask).",
+    "ps": "List every tui-tune process on this host with its run directory, also those whose "
+          "run directory was deleted; `tui-tune stop PID` ends them.",
+    "export": "Pack config, events and final weights into a tar.gz.",
+    "sweep": "Queue and run every combination of a preset's [sweep] grid.",
 }
 
 
@@ -80,7 +87,7 @@ def main(argv: list[str]) -> int:
     store = RunStore(args.runs_dir)
     try:
         return _HANDLERS[command](args, store)
-    except (RunNotFound, ConfigError) as error:
+    except (RunNotFound, ConfigError, NotARun) as error:
         return _fail(str(error))
     except LaunchError as error:
         return _fail("cannot start the run:\n" + "\n".join(f"  {p}" for p in error.problems))
@@ -233,12 +240,55 @@ def _ask_stop_or_detach(run_id: str) -> str:
 
 # -- stop / ls / logs / rm / export -----------------------------------------------------------
 def cmd_stop(args: argparse.Namespace, store: RunStore) -> int:
-    try:
-        run_dir = store.resolve(args.run)
-    except RunNotFound:
+    """A run of this folder, a sweep, or a pid or run directory that `tui-tune ps` lists."""
+    listed = _listed_run_dir(args.run) if args.run.isdigit() else None  # a pid before a prefix
+    run_dir = _run_in_store(store, listed or args.run)
+    if run_dir is None:
+        listed = listed or _listed_run_dir(args.run)
+        if listed is not None:  # deleted, or in another runs folder: end its processes
+            return _stop_listed(listed, args.grace)
+        if os.sep in args.run or args.run.startswith("."):
+            store.resolve(args.run)  # raises: not a run of this runs folder
         return _stop_sweep(args, store)
     status = _stop_and_report(run_dir, args.grace)
     return 0 if status in ("stopped", "completed") else EXIT_CODES.get(status, 1)
+
+
+def _listed_run_dir(text: str) -> str | None:
+    """The run directory of what `tui-tune ps` lists: a pid of it, or one of its run dirs."""
+    from tui_tune.runs.procs import host_processes
+
+    rows = host_processes()
+    if text.isdigit():
+        return next((r.run_dir for r in rows if r.pid == int(text)), None)
+    wanted = os.path.realpath(text)
+    return next((r.run_dir for r in rows if r.run_dir in (text, wanted)), None)
+
+
+def _run_in_store(store: RunStore, run_dir: str) -> Path | None:
+    try:
+        return store.resolve(run_dir)
+    except RunNotFound:
+        return None
+
+
+def _stop_listed(run_dir: str, grace_s: float) -> int:
+    """End the processes of a run that is not in this runs folder (its directory deleted, or
+    elsewhere): they are signalled, no file is written."""
+    from tui_tune.runs.control import end_processes
+    from tui_tune.runs.procs import marked_processes
+
+    procs = marked_processes(run_dir)
+    gone = "" if os.path.isdir(run_dir) else " (its directory is gone)"
+    print(f"stopping the processes of {run_dir}{gone}: "
+          f"{', '.join(str(p.pid) for p in procs) or 'none left'} ...", file=sys.stderr,
+          flush=True)
+    end_processes(procs, grace_s)
+    left = marked_processes(run_dir)
+    if left:
+        return _fail(f"could not end {', '.join(str(p.pid) for p in left)} (not yours?)")
+    print(f"{run_dir}: no process left", file=sys.stderr)
+    return 0
 
 
 def _stop_and_report(run_dir: Path, grace_s: float) -> str:
@@ -286,6 +336,25 @@ def cmd_ls(args: argparse.Namespace, store: RunStore) -> int:
     return 0
 
 
+def cmd_ps(args: argparse.Namespace, store: RunStore) -> int:
+    from tui_tune.runs.procs import host_processes
+
+    rows = host_processes()
+    if args.json:
+        import json
+        print(json.dumps([vars(r) for r in rows], indent=1))
+        return 0
+    if not rows:
+        print("no tui-tune process runs on this host.")
+        return 0
+    print(f"{'PID':>8} {'PPID':>8}  {'ROLE':<8}  {'STARTED':<19}  RUN DIRECTORY")
+    for r in rows:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
+        state = "" if r.dir_exists else "  (deleted: an orphan, `tui-tune stop PID` ends it)"
+        print(f"{r.pid:>8} {r.ppid:>8}  {r.role:<8}  {started:<19}  {r.run_dir}{state}")
+    return 0
+
+
 def cmd_logs(args: argparse.Namespace, store: RunStore) -> int:
     from tui_tune.runs.status import run_status
 
@@ -316,15 +385,19 @@ def _print_from(path: Path, offset: int) -> int:
 
 
 def cmd_rm(args: argparse.Namespace, store: RunStore) -> int:
-    from tui_tune.runs.control import RunBusy, delete
+    from tui_tune.runs.control import RunBusy, check_deletable, delete
 
     run_dir = store.resolve(args.run)
-    if not args.yes and sys.stdin.isatty():
-        answer = input(f"delete {run_dir} and everything in it? [y/N] ").strip().lower()
-        if answer not in ("y", "yes"):
-            print("kept.", file=sys.stderr)
-            return 0
     try:
+        check_deletable(run_dir, force=args.force)  # refuse a live run before asking
+        if not args.yes:
+            if not sys.stdin.isatty():
+                return _fail(f"no terminal to confirm deleting {run_dir}; add -y to delete "
+                             "it without asking.")
+            answer = input(f"delete {run_dir} and everything in it? [y/N] ").strip().lower()
+            if answer not in ("y", "yes"):
+                print("kept.", file=sys.stderr)
+                return 0
         delete(run_dir, force=args.force)
     except RunBusy as error:
         return _fail(str(error))
@@ -416,4 +489,4 @@ def _follow_sweep(store: RunStore, sweep_dir: Path) -> int:
 
 _HANDLERS = {"run": cmd_run, "ls": cmd_ls, "watch": cmd_watch, "logs": cmd_logs,
              "stop": cmd_stop, "resume": cmd_resume, "rm": cmd_rm, "export": cmd_export,
-             "sweep": cmd_sweep}
+             "sweep": cmd_sweep, "ps": cmd_ps}

@@ -15,6 +15,8 @@ import tarfile
 import time
 from pathlib import Path
 
+import psutil
+
 from tui_tune.runs.files import read_run_json, update_run_json
 from tui_tune.runs.follow import EventFollower
 from tui_tune.runs.procs import (
@@ -26,6 +28,7 @@ from tui_tune.runs.procs import (
     wait_gone,
 )
 from tui_tune.runs.status import END_STATUSES, run_state, run_status
+from tui_tune.runs.store import is_run_dir
 from tui_tune.runs.summary import SummaryCache
 
 POLL_S = 0.2
@@ -36,11 +39,23 @@ class RunBusy(Exception):
     """The run is alive and the action needs it stopped (or forced)."""
 
 
+class NotARun(Exception):
+    """A path handed to delete that is no run directory: never removed."""
+
+
 def stop(run_dir: Path, grace_s: float = 60.0) -> str:
-    """Stop a run gracefully and return its final status; afterwards none of its processes lives."""
+    """Stop a run gracefully and return its final status; afterwards none of its processes lives
+    (only processes that prove they belong to the run are ever signalled, see procs.py)."""
     run_dir = Path(run_dir)
-    if not main_processes(run_dir):
-        return run_status(run_dir)
+    if main_processes(run_dir):
+        _stop_launch(run_dir, grace_s)
+    else:
+        end_processes(all_processes(run_dir), grace_s)  # strays: no launch on record is alive
+    _reap_own_children()
+    return run_status(run_dir)
+
+
+def _stop_launch(run_dir: Path, grace_s: float) -> None:
     launched_at = read_run_json(run_dir).get("launched_at")
     ranks = rank_processes(run_dir)
     # before the worker has recorded its ranks it has nothing to save: end the whole tree
@@ -50,15 +65,23 @@ def stop(run_dir: Path, grace_s: float = 60.0) -> str:
     if launcher is not None:
         signal_all([launcher], signal.SIGTERM)
         wait_gone([launcher], LAUNCHER_GRACE_S)
-    leftovers = all_processes(run_dir)
+    leftovers = all_processes(run_dir)  # helpers, and a worker of any other launch
     signal_all(leftovers, signal.SIGKILL)
     wait_gone(leftovers, 10.0)
-    _reap_own_children()
     if not ended:
         update_run_json(run_dir, status="stopped", ended_at=time.time(),
                         reason=f"killed: no clean end within {grace_s:g} s of SIGTERM, so "
                         "the newest checkpoint may be older than the last step")
-    return run_status(run_dir)
+
+
+def end_processes(procs: list[psutil.Process], grace_s: float) -> None:
+    """SIGTERM (a worker checkpoints if it still can), then SIGKILL whatever is left."""
+    if not procs:
+        return
+    signal_all(procs, signal.SIGTERM)
+    wait_gone(procs, grace_s)
+    signal_all(procs, signal.SIGKILL)  # psutil checks each is still the same process
+    wait_gone(procs, 10.0)
 
 
 def _wait_for_end(run_dir: Path, launched_at: object, grace_s: float) -> bool:
@@ -103,15 +126,24 @@ def delete(run_dir: Path, force: bool = False) -> None:
     Live includes a run launched on another machine sharing this folder: its processes cannot be
     checked from here, so only --force deletes it (and cannot stop it)."""
     run_dir = Path(run_dir)
-    state = run_state(run_dir)
-    if state.status == "running":
-        if not force:
-            where = f" ({state.reason})" if state.reason else ""
-            raise RunBusy(f"{run_dir.name} is running{where}; stop it first or delete with "
-                          "--force.")
-        if main_processes(run_dir):
-            stop(run_dir, grace_s=5.0)
+    check_deletable(run_dir, force)
+    if all_processes(run_dir):  # forced, or strays of an ended run: none outlives its folder
+        stop(run_dir, grace_s=5.0)
     shutil.rmtree(run_dir)
+
+
+def check_deletable(run_dir: Path, force: bool = False) -> str:
+    """The run's status if delete may go ahead; NotARun / RunBusy say why not."""
+    run_dir = Path(run_dir)
+    if run_dir.is_symlink() or not is_run_dir(run_dir):
+        raise NotARun(f"{run_dir} is not a run directory (no run.json or config.toml inside, "
+                      "or a link): not deleted.")
+    state = run_state(run_dir)
+    if state.status == "running" and not force:
+        where = f" ({state.reason})" if state.reason else ""
+        raise RunBusy(f"{run_dir.name} is running{where}; stop it first or delete with "
+                      "--force.")
+    return state.status
 
 
 EXPORTED = ("config.toml", "run.json", "events.jsonl", "final")

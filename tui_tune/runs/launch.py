@@ -26,8 +26,9 @@ from tui_tune.runs.accelerate_file import (
     read_accelerate_file,
 )
 from tui_tune.runs.files import read_run_json, update_run_json
+from tui_tune.runs.lock import LOCK_ENV, RunLocked, lock_path, share, take_for_launch
 from tui_tune.runs.preflight import preflight, visible_cuda_ids
-from tui_tune.runs.procs import main_processes, start_time
+from tui_tune.runs.procs import main_processes, marker_env, start_time
 
 ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]
 PLAIN_CONFIG = Path(__file__).with_name("accelerate_plain.yaml")  # shields from a default config
@@ -137,24 +138,41 @@ def _free_port() -> int:
 
 
 def launch(run_dir: Path, resume: bool = False, gpu_ids: list[int] | None = None) -> int:
-    """Start the run detached and return the launcher pid; LaunchError if it cannot start."""
+    """Start the run detached and return the launcher pid; LaunchError if it cannot start,
+    including when another launch or worker of this run is alive (the run's lock says so)."""
     run_dir = Path(run_dir).resolve()
-    if main_processes(run_dir):
-        raise LaunchError([Problem("", f"{run_dir.name} is already running; stop it first.")])
     try:
         exp = load_experiment(run_dir)
     except ConfigError as error:
         raise LaunchError(error.problems) from None
-    problems = preflight(exp)
-    if problems:
-        raise LaunchError(problems)
-    plan = plan_launch(exp, run_dir, resume=resume, gpu_ids=gpu_ids)
-    for stale in (run_dir / "ranks").glob("rank-*.json"):
-        stale.unlink(missing_ok=True)  # the previous launch's ranks
-    return _start(run_dir, plan, resume)
+    node = exp.environment.node_rank if exp.environment.num_nodes > 1 else None
+    lock = lock_path(run_dir, node)
+    try:
+        fd = take_for_launch(lock)
+    except RunLocked:
+        raise LaunchError([_already_running(run_dir, lock)]) from None
+    try:  # check and spawn under the lock: a concurrent launch cannot slip in between
+        if main_processes(run_dir):
+            raise LaunchError([_already_running(run_dir, lock)])
+        problems = preflight(exp)
+        if problems:
+            raise LaunchError(problems)
+        plan = plan_launch(exp, run_dir, resume=resume, gpu_ids=gpu_ids)
+        plan.env_updates.update(marker_env(run_dir))
+        plan.env_updates[LOCK_ENV] = str(lock)
+        for stale in (run_dir / "ranks").glob("rank-*.json"):
+            stale.unlink(missing_ok=True)  # the previous launch's ranks
+        return _start(run_dir, plan, resume, lock_fd=fd)
+    finally:
+        os.close(fd)  # the launcher keeps its own copy of the (then shared) lock
 
 
-def _start(run_dir: Path, plan: LaunchPlan, resume: bool) -> int:
+def _already_running(run_dir: Path, lock: Path) -> Problem:
+    return Problem("", f"{run_dir.name} is already running (a launcher or worker of it holds "
+                   f"{lock}); stop it first (`tui-tune stop {run_dir.name}`) or wait for it.")
+
+
+def _start(run_dir: Path, plan: LaunchPlan, resume: bool, lock_fd: int) -> int:
     launched_at = time.time()
     env = {**os.environ, **plan.env_updates}
     with open(run_dir / "console.log", "ab") as log:
@@ -163,7 +181,7 @@ def _start(run_dir: Path, plan: LaunchPlan, resume: bool) -> int:
         log.flush()
         process = subprocess.Popen(plan.argv, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                   close_fds=True)
+                                   close_fds=True, pass_fds=(lock_fd,))
     adopt(process)
     previous = read_run_json(run_dir)
     update_run_json(run_dir, argv=plan.argv, pid=process.pid, pgid=process.pid,
@@ -173,6 +191,7 @@ def _start(run_dir: Path, plan: LaunchPlan, resume: bool) -> int:
                     reason=None, launches=int(previous.get("launches", 0)) + 1,
                     num_processes=plan.num_processes,
                     cuda_visible_devices=plan.env_updates.get("CUDA_VISIBLE_DEVICES"))
+    share(lock_fd)  # recorded: now the workers may take it too
     reap_children()
     return process.pid
 

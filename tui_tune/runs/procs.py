@@ -1,9 +1,12 @@
-"""Which processes belong to a run, found safely: a pid counts only with its recorded start time.
+"""Which processes belong to a run, found safely: a recorded pid counts only when the process
+proves it works for the run.
 
 A run's processes are the launcher (run.json pid + pid_start_time), every rank the worker
-recorded in ranks/rank-<R>.json, their descendants, and anything left in the launcher's session
-(helpers orphaned when their parent died). Pids get reused, so each recorded pid is checked
-against the start time written next to it.
+recorded in ranks/rank-<R>.json, their descendants, and every process on this host carrying the
+run's marker (helpers orphaned when their parent died, a second worker). Pids get reused and
+run.json can be edited by hand, so a recorded pid counts only with its start time AND a proof:
+the TUI_TUNE_RUN_DIR=<run dir> marker that launch puts in the environment of everything it
+starts (read from /proc/PID/environ), or a worker command line naming the run directory.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 import signal
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -19,6 +23,47 @@ import psutil
 from tui_tune.runs.files import read_json, read_run_json
 
 START_TIME_TOLERANCE_S = 1.0
+RUN_DIR_ENV = "TUI_TUNE_RUN_DIR"  # the marker: launch sets it, every descendant inherits it
+WORKER_MODULE = "tui_tune.train"
+
+
+def marker_env(run_dir: Path) -> dict[str, str]:
+    """What launch adds to the environment of the processes it starts for this run."""
+    return {RUN_DIR_ENV: os.path.realpath(run_dir)}
+
+
+def process_run_dir(proc: psutil.Process) -> str | None:
+    """The run directory a tui-tune process works for (its marker, else a worker's command
+    line), or None for any other process and for processes we may not inspect."""
+    try:
+        marked = proc.environ().get(RUN_DIR_ENV)
+        if marked:
+            return marked
+    except (psutil.Error, OSError):
+        pass  # another user's process: its command line is still readable
+    try:
+        argv = proc.cmdline()
+    except (psutil.Error, OSError):
+        return None
+    for i in range(1, len(argv) - 1):
+        if argv[i] == WORKER_MODULE and argv[i - 1] in ("-m", "--module"):
+            target = next((a for a in argv[i + 1:] if not a.startswith("-")), None)
+            return _absolute(proc, target) if target else None
+    return None
+
+
+def _absolute(proc: psutil.Process, path: str) -> str:
+    if not os.path.isabs(path):
+        try:
+            path = os.path.join(proc.cwd(), path)
+        except (psutil.Error, OSError):
+            pass
+    return os.path.realpath(path)
+
+
+def belongs_to(proc: psutil.Process, run_dir: Path) -> bool:
+    """Proof that a process works for this run (a pid and start time alone prove nothing)."""
+    return process_run_dir(proc) == os.path.realpath(run_dir)
 
 
 def start_time(pid: int) -> float | None:
@@ -43,11 +88,17 @@ def live_process(pid: object, recorded_start: object) -> psutil.Process | None:
         return None
 
 
+def run_process(run_dir: Path, pid: object, recorded_start: object) -> psutil.Process | None:
+    """A recorded pid of this run, if that process is alive and proves it belongs to the run."""
+    proc = live_process(pid, recorded_start)
+    return proc if proc is not None and belongs_to(proc, run_dir) else None
+
+
 def launcher_process(run_dir: Path) -> psutil.Process | None:
     info = read_run_json(run_dir)
     if info.get("host") not in (None, socket.gethostname()):
         return None
-    return live_process(info.get("pid"), info.get("pid_start_time"))
+    return run_process(run_dir, info.get("pid"), info.get("pid_start_time"))
 
 
 def rank_records(run_dir: Path) -> list[dict]:
@@ -66,7 +117,7 @@ def rank_processes(run_dir: Path) -> list[psutil.Process]:
     for record in rank_records(run_dir):
         if record.get("host") not in (None, here):
             continue
-        proc = live_process(record.get("pid"), record.get("start_time"))
+        proc = run_process(run_dir, record.get("pid"), record.get("start_time"))
         if proc is not None:
             found.append(proc)
     return found
@@ -79,7 +130,8 @@ def main_processes(run_dir: Path) -> list[psutil.Process]:
 
 
 def all_processes(run_dir: Path) -> list[psutil.Process]:
-    """Every process of the run: launcher, ranks, their descendants, leftovers in its session."""
+    """Every process of the run: launcher, ranks, their descendants, and whatever else on this
+    host carries the run's marker (helpers left behind, a worker of another launch)."""
     roots = main_processes(run_dir)
     found: dict[int, psutil.Process] = {p.pid: p for p in roots}
     for proc in roots:
@@ -88,27 +140,62 @@ def all_processes(run_dir: Path) -> list[psutil.Process]:
                 found.setdefault(child.pid, child)
         except psutil.Error:
             continue
-    for proc in _session_members(read_run_json(run_dir)):
+    for proc in marked_processes(os.path.realpath(run_dir)):
         found.setdefault(proc.pid, proc)
     return [p for p in found.values() if _is_running(p)]
 
 
-def _session_members(info: dict) -> list[psutil.Process]:
-    """Processes still in the launcher's session (it was started as a session leader)."""
-    sid, started = info.get("pid"), info.get("pid_start_time")
-    if not isinstance(sid, int) or not isinstance(started, (int, float)):
-        return []
-    if info.get("host") not in (None, socket.gethostname()):
-        return []
-    members = []
-    for proc in psutil.process_iter(["create_time"]):
-        try:
-            if proc.pid != os.getpid() and os.getsid(proc.pid) == sid \
-                    and proc.info["create_time"] >= started - START_TIME_TOLERANCE_S:
-                members.append(proc)
-        except (OSError, psutil.Error):
+def tui_tune_processes() -> list[tuple[psutil.Process, str]]:
+    """Every tui-tune process on this host (launchers, ranks, their helpers) with its run
+    directory, whether that directory still exists or not."""
+    found, own = [], _self_and_ancestors()  # never this process, nor the shell it runs in
+    for proc in psutil.process_iter():
+        if proc.pid in own:
             continue
-    return members
+        run_dir = process_run_dir(proc)
+        if run_dir is not None and _is_running(proc):
+            found.append((proc, run_dir))
+    return found
+
+
+def _self_and_ancestors() -> set[int]:
+    try:
+        return {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    except psutil.Error:
+        return {os.getpid()}
+
+
+def marked_processes(real_run_dir: str) -> list[psutil.Process]:
+    return [proc for proc, run_dir in tui_tune_processes() if run_dir == real_run_dir]
+
+
+@dataclass
+class HostProcess:
+    """One row of `tui-tune ps`."""
+    pid: int
+    ppid: int
+    role: str  # launcher (accelerate), worker (a rank) or helper (anything they started)
+    run_dir: str
+    started: float
+    dir_exists: bool
+
+
+def host_processes() -> list[HostProcess]:
+    rows = []
+    for proc, run_dir in tui_tune_processes():
+        try:
+            argv, ppid, started = proc.cmdline(), proc.ppid(), proc.create_time()
+        except (psutil.Error, OSError):
+            continue
+        rows.append(HostProcess(proc.pid, ppid, _role(argv), run_dir, started,
+                                os.path.isdir(run_dir)))
+    return sorted(rows, key=lambda r: (r.run_dir, r.started, r.pid))
+
+
+def _role(argv: list[str]) -> str:
+    if WORKER_MODULE not in argv:
+        return "helper"
+    return "launcher" if any("accelerate" in a for a in argv[:4]) else "worker"
 
 
 def _is_running(proc: psutil.Process) -> bool:

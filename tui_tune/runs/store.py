@@ -133,25 +133,31 @@ class RunStore:
         except OSError as error:
             self._warn(f"cannot read the runs folder {self.root}: {error}")
             return []
-        found = []
+        found, real_root = [], Path(os.path.realpath(self.root))
         for entry in entries:
             if entry.name.startswith("."):
                 continue  # .sweeps and editor/OS litter
             path = Path(entry.path)
             if not entry.is_dir():
                 self._warn(f"skipping {path}: not a run directory")
-            elif not ((path / RUN_JSON).exists() or (path / "config.toml").exists()):
+            elif not is_run_dir(path):
                 self._warn(f"skipping {path}: no run.json or config.toml inside")
+            elif entry.is_symlink() and Path(os.path.realpath(path)).parent != real_root:
+                self._warn(f"skipping {path}: a link to {os.path.realpath(path)}, outside "
+                           "the runs folder")
             else:
                 found.append(path)
         return found
 
     def resolve(self, run_id_or_prefix: str) -> Path:
-        """A run directory from its id, a unique prefix of it, or a path to it."""
-        text = run_id_or_prefix.rstrip("/")
-        as_path = Path(text)
-        if (os.sep in text or text.startswith(".")) and as_path.is_dir():
-            return as_path
+        """A run directory from its id, a unique prefix of it, or a path to it.
+
+        Only run directories inside the runs folder count: a path must resolve (symlinks too)
+        to a direct child of it that holds run.json or config.toml. Anything else is refused,
+        so `rm ..` or `rm /some/dir` can never reach outside the runs folder."""
+        text = run_id_or_prefix
+        if os.sep in text or text.startswith("."):
+            return self._resolve_path(text)
         names = [p.name for p in self.run_dirs()]
         if text in names:
             return self.root / text
@@ -164,6 +170,14 @@ class RunStore:
         shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
         raise RunNotFound(f"'{run_id_or_prefix}' matches {len(matches)} runs ({shown}); "
                           "type more of the run id.")
+
+    def _resolve_path(self, text: str) -> Path:
+        real = Path(os.path.realpath(text))
+        if real.parent != Path(os.path.realpath(self.root)) or not is_run_dir(real):
+            raise RunNotFound(f"'{text}' is not a run directory inside the runs folder "
+                              f"{self.root}; only its runs can be named (`tui-tune ls` lists "
+                              "them, --runs-dir picks another runs folder).")
+        return self.root / real.name
 
     # -- listing ----------------------------------------------------------------------------
     def list(self) -> list[RunSummary]:
@@ -210,6 +224,12 @@ class RunStore:
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
         log.warning(message)
+
+
+def is_run_dir(path: Path) -> bool:
+    """A directory holding run.json or config.toml (what every run has from its creation)."""
+    path = Path(path)
+    return path.is_dir() and ((path / RUN_JSON).exists() or (path / "config.toml").exists())
 
 
 def _text(value: Any) -> str | None:

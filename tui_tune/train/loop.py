@@ -25,6 +25,7 @@ from tui_tune.train.setup import Session
 from tui_tune.train.signals import StopRequest
 
 POLICY_REASON = {"last": "last", "each_evaluation": "each", "best": "best"}
+ORPHANED = "orphaned"  # the run directory was deleted while training: end without a trace
 
 
 @dataclass
@@ -110,21 +111,26 @@ def base_lr(session: Session) -> float:
     return session.exp.training.lr * scheduler.get_last_lr()[0] / scheduler.base_lrs[0]
 
 
-def window_numbers(acc, window: Window) -> tuple[float, float]:
-    """Mean loss and tokens of the window over all ranks: one sync, one all-reduce if several."""
+def window_numbers(acc, window: Window, gone: bool = False) -> tuple[float, float, bool]:
+    """Mean loss and tokens of the window over all ranks, and whether any rank found the run
+    directory gone: one sync, one all-reduce if several."""
     if acc.num_processes == 1:
-        return window.loss.item() / window.steps, float(window.tokens)
+        return window.loss.item() / window.steps, float(window.tokens), gone
     numbers = torch.stack([window.loss.float() / window.steps,
-                           torch.tensor(float(window.tokens), device=acc.device)])
+                           torch.tensor(float(window.tokens), device=acc.device),
+                           torch.tensor(float(gone), device=acc.device)])
     numbers = acc.reduce(numbers, reduction="sum")
     numbers[0] /= acc.num_processes
-    loss, tokens = numbers.tolist()
-    return loss, tokens
+    loss, tokens, gone_ranks = numbers.tolist()
+    return loss, tokens, gone_ranks > 0
 
 
-def report_step(session: Session, window: Window, grad_norm: torch.Tensor) -> None:
+def report_step(session: Session, window: Window, grad_norm: torch.Tensor) -> bool:
+    """The step event; True (on every rank) when the run directory was deleted instead."""
     acc, p = session.accelerator, session.progress
-    loss, tokens = window_numbers(acc, window)
+    loss, tokens, gone = window_numbers(acc, window, session.reporter.run_dir_gone())
+    if gone:
+        return True
     elapsed = max(time.perf_counter() - window.started, 1e-9)
     lr = session.step_lr
     norm = float(grad_norm) if session.exp.logging.log_grad_norm else None
@@ -139,6 +145,7 @@ def report_step(session: Session, window: Window, grad_norm: torch.Tensor) -> No
     if acc.is_main_process and p.step % (session.exp.logging.log_every_steps * 10) == 0:
         print(f"step {p.step}/{session.steps_total} loss {loss:.4f} "
               f"{tokens / elapsed:.0f} tok/s", flush=True)
+    return False
 
 
 def eval_interval(session: Session) -> int:
@@ -186,7 +193,8 @@ def after_evaluation(session: Session, val_loss: float | None) -> bool:
 
 
 def run_epoch(session: Session, collate, stop: StopRequest, window: Window) -> str | None:
-    """Steps through the rest of the current epoch; returns 'stopped' when asked to stop."""
+    """Steps through the rest of the current epoch; returns 'stopped' when asked to stop,
+    ORPHANED when the run directory was deleted."""
     p, t = session.progress, session.exp.training
     every_eval, every_ckpt = eval_interval(session), t.checkpoint_every_steps
     pending: list[dict] = []
@@ -204,7 +212,8 @@ def run_epoch(session: Session, collate, stop: StopRequest, window: Window) -> s
         p.tokens_seen += tokens
         window.add(loss, tokens)
         if p.step % session.exp.logging.log_every_steps == 0 or p.step == session.steps_total:
-            report_step(session, window, grad_norm)
+            if report_step(session, window, grad_norm):
+                return ORPHANED  # deleted under us: nothing left to write to
             window.__init__()
         saved = False
         if p.step % every_eval == 0 or p.step == session.steps_total:
@@ -223,7 +232,7 @@ def run_epoch(session: Session, collate, stop: StopRequest, window: Window) -> s
 
 
 def train(session: Session, stop: StopRequest) -> str:
-    """Runs until steps_total or a stop request; returns the end status."""
+    """Runs until steps_total or a stop request; returns the end status (or ORPHANED)."""
     session.model.train()
     if stop.agreed(session.accelerator):
         return "stopped"  # asked to stop while loading: nothing trained, nothing to save
@@ -234,7 +243,8 @@ def train(session: Session, stop: StopRequest) -> str:
     started = time.perf_counter()
     while session.progress.step < session.steps_total:
         session.reporter.phase = "forward"
-        if run_epoch(session, collate, stop, window) == "stopped":
+        ended = run_epoch(session, collate, stop, window)
+        if ended is not None:
             session.progress.elapsed_s += time.perf_counter() - started
-            return "stopped"
+            return ended
     return "completed"

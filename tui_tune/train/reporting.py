@@ -16,6 +16,7 @@ import psutil
 
 from tui_tune.events import END_STATUSES, EventWriter, encode, make_event
 from tui_tune.runs.files import read_run_json, update_run_json, write_json_atomic
+from tui_tune.runs.lock import hold_for_worker
 from tui_tune.train.disk_full import disk_full_message, remove_partial_checkpoints
 
 GIB = 1024 ** 3
@@ -35,6 +36,8 @@ class Reporter:
         self.writer = EventWriter(self.run_dir / "events.jsonl") if self.is_main else None
         self.phase = "load"
         self.ended = False
+        self._lock = hold_for_worker(self.run_dir)  # one launch per run: held until exit
+        self._dir_id = _identity(self.run_dir)
 
     def event(self, kind: str, **fields: Any) -> None:
         if self.writer is not None:
@@ -44,6 +47,18 @@ class Reporter:
         self.event("log", level=level, message=message)
         if self.is_main:
             print(f"[{level}] {message}", file=sys.stderr, flush=True)
+
+    def run_dir_gone(self) -> bool:
+        """Was the run directory deleted (or replaced) or events.jsonl removed? Then nobody can
+        see or stop this run any more, and the worker should end instead of training on."""
+        try:
+            if _identity(self.run_dir) != self._dir_id:
+                return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False  # cannot tell (a flaky network folder): keep training
+        return self.writer is not None and not self.writer.path.exists()
 
     def write_rank_file(self, **more: Any) -> None:
         """ranks/rank-R.json: who this process is (pid + start time tell reuse apart)."""
@@ -89,6 +104,11 @@ class Reporter:
             handle.write(encode(make_event("end", status=status, rank=self.rank, **fields)))
         update_run_json(self.run_dir, status=status, ended_at=time.time(),
                         reason=fields.get("message"))
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
 
 
 def read_status(run_dir: Path) -> str | None:

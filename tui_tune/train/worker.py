@@ -57,12 +57,16 @@ def run_worker(run_dir: Path, resume: bool) -> int:
     session = None
     try:
         quiet_libraries(Path(run_dir), reporter.rank)
-        from tui_tune.train.loop import train
+        from tui_tune.train.loop import ORPHANED, train
         from tui_tune.train.setup import build_session, start_event
 
         session = build_session(Path(run_dir), resume, reporter)
         start_event(session)
         status = train(session, stop)
+        if status == ORPHANED:
+            print(f"the run directory {run_dir} was deleted: training ends here, unsaved",
+                  file=sys.stderr, flush=True)
+            return 0
         final = save_final(session) if status == "completed" else None
         if session.exp.logging.tracker != "none":
             session.accelerator.end_training()

@@ -4,6 +4,7 @@ hung NCCL collective or a stuck dataloader leaves it: for the stall tests of ls 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import psutil
 
 from tui_tune.events import encode
+from tui_tune.runs.procs import RUN_DIR_ENV
 
 
 def step(t: float, step: int) -> dict:
@@ -35,8 +37,9 @@ def live_run(root: Path, name: str, last_step_age_s: float, steps: int = 40,
     events += [step(first + i * gap_s, i + 1) for i in range(steps)]
     (run_dir / "events.jsonl").write_text("".join(encode(e) for e in events))
     (run_dir / "console.log").write_text(f"step {steps}/1000\n")
-    launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)",
-                                 str(run_dir)], start_new_session=True)
+    launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"],
+                                start_new_session=True,  # carries the marker a launch sets
+                                env={**os.environ, RUN_DIR_ENV: str(run_dir.resolve())})
     info = {"run_id": name, "name": name, "preset": "demo-tiny", "status": "running",
             "created_at": first - 10, "launched_at": first - 8, "pid": launcher.pid,
             "pid_start_time": psutil.Process(launcher.pid).create_time()}

@@ -61,6 +61,22 @@ def test_stopping_a_sweep_stops_its_run_and_cancels_the_queue(tmp_path, demo_ass
     assert not (store.root / second / "events.jsonl").exists()
 
 
+def test_a_forged_sweep_json_never_gets_another_process_signalled(tmp_path, demo_assets):
+    store, sweep_dir = make_sweep(tmp_path, demo_assets, "sweep.training.lr=[0.001, 0.002]")
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        data = json.loads((sweep_dir / "sweep.json").read_text())
+        data.update(runner_pid=bystander.pid,
+                    runner_start_time=psutil.Process(bystander.pid).create_time())
+        (sweep_dir / "sweep.json").write_text(json.dumps(data))
+        assert runner_process(sweep_dir) is None
+        stop_sweep(store, sweep_dir, grace_s=1)
+        assert bystander.poll() is None  # still alive: never signalled
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
 def test_a_restarted_runner_gives_each_gpu_one_run(tmp_path, demo_assets):
     """One run per listed GPU; a runner started again (`sweep --continue`) learns which GPU a
     still-running member holds from its run.json instead of starting a second run on it."""

@@ -8,6 +8,7 @@ has its own session, so it survives the app and the terminal; stop_sweep ends it
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ from tui_tune.runs.store import RunNotFound, RunStore
 
 SWEEPS_DIR = ".sweeps"
 SWEEP_JSON = "sweep.json"
+RUNNER_MODULE = "tui_tune.runs.sweep_runner"
 
 
 @dataclass
@@ -88,7 +90,7 @@ def start_runner(sweep_dir: Path) -> int:
     sweep_dir = Path(sweep_dir).resolve()
     with open(sweep_dir / "runner.log", "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tui_tune.runs.sweep_runner", str(sweep_dir)],
+            [sys.executable, "-m", RUNNER_MODULE, str(sweep_dir)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True)
     adopt(process)
@@ -105,8 +107,22 @@ def _update(sweep_dir: Path, **fields: object) -> dict:
 
 
 def runner_process(sweep_dir: Path) -> psutil.Process | None:
+    """The sweep's runner, if alive and proven to be it: the recorded pid and start time prove
+    nothing alone (a forged sweep.json must not get another process signalled), so its command
+    line must be `-m tui_tune.runs.sweep_runner SWEEP_DIR`."""
     data = read_json(Path(sweep_dir) / SWEEP_JSON) or {}
-    return live_process(data.get("runner_pid"), data.get("runner_start_time"))
+    proc = live_process(data.get("runner_pid"), data.get("runner_start_time"))
+    return proc if proc is not None and _runs_sweep(proc, Path(sweep_dir)) else None
+
+
+def _runs_sweep(proc: psutil.Process, sweep_dir: Path) -> bool:
+    try:
+        argv = proc.cmdline()
+    except (psutil.Error, OSError):
+        return False
+    module = argv.index(RUNNER_MODULE) if RUNNER_MODULE in argv else -1
+    return 0 < module < len(argv) - 1 and argv[module - 1] == "-m" \
+        and os.path.realpath(argv[module + 1]) == os.path.realpath(sweep_dir)
 
 
 def sweep_summary(store: RunStore, sweep_dir: Path) -> SweepSummary:

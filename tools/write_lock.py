@@ -72,13 +72,10 @@ def read_lock(path: Path) -> dict[str, str]:
 
 
 def differences(locked: dict[str, str], found: dict[str, str]) -> list[str]:
-    """One line per package whose version here is not the locked one."""
-    lines = []
-    for name in sorted(locked.keys() | found.keys()):
-        old, new = locked.get(name, "-"), found.get(name, "-")
-        if old != new:
-            lines.append(f"{name}: locked {old}, here {new}")
-    return lines
+    """One line per package installed here at another version than the locked one (build-only
+    packages such as hatchling are locked but not installed: not a difference)."""
+    return [f"{name}: locked {locked.get(name, '-')}, here {version}"
+            for name, version in sorted(found.items()) if locked.get(name) != version]
 
 
 def main() -> None:
@@ -87,7 +84,8 @@ def main() -> None:
         lines = differences(read_lock(lock), pins())
         print(f"torch {found_version(TORCH)}; against {lock}: "
               + (f"{len(lines)} differ" if lines else "all as locked"))
-        print("\n".join(lines))
+        if lines:
+            print("\n".join(lines))
         return
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "requirements.lock")
     found = pins()

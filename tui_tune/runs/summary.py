@@ -20,7 +20,7 @@ from tui_tune.runs.follow import EventFollower
 RATE_WINDOW = 20  # step events used for the steps/s behind the ETA
 DISK_CACHE = ".summary-cache.json"  # beside events.jsonl: `tui-tune ls` in a new process
 DISK_CACHE_MIN_BYTES = 1 << 20  # smaller files are re-read faster than a cache is checked
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: environment
 
 
 @dataclass
@@ -39,6 +39,7 @@ class EventSummary:
     last_val_loss: float | None = None
     last_checkpoint: dict[str, Any] | None = None
     end: dict[str, Any] | None = None  # the latest `end` event
+    environment: dict[str, Any] | None = None  # from the latest `start` (events.py)
     events: int = 0
     recent_steps: deque = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
 
@@ -82,6 +83,8 @@ class EventSummary:
         total = event.get("steps_total")
         if isinstance(total, int):
             self.steps_total = total
+        if isinstance(event.get("environment"), dict):
+            self.environment = event["environment"]
         self.recent_steps.clear()
 
     def elapsed_s(self, now: float | None) -> float | None:

@@ -62,6 +62,8 @@ class RawEvent(msgspec.Struct, gc=False):  # decoded JSON has no cycles; untrack
     params_trainable: Any = None
     train_rows: Any = None
     val_rows: Any = None
+    method: Any = None
+    environment: Any = None
 
 
 _DECODER = msgspec.json.Decoder(RawEvent)
@@ -111,6 +113,7 @@ class RunSeries:
     metric_name: str = ""
     events: int = 0
     last_start_t: float | None = None  # the latest `start` (a resume starts a new segment)
+    environment: dict[str, Any] = field(default_factory=dict)  # the latest start's (events.py)
 
     def step_values(self, name: str) -> np.ndarray:
         return self.steps[name].values
@@ -153,7 +156,9 @@ class RunSeries:
             self.start = self.start or {k: getattr(e, k) for k in ("run_id", "steps_total", "world_size",
                                                      "devices", "params_total",
                                                      "params_trainable", "train_rows",
-                                                     "val_rows", "t")}
+                                                     "val_rows", "method", "t")}
+            if isinstance(e.environment, dict):
+                self.environment = e.environment
         elif e.kind == "end":
             self.end = {"status": e.status, "error_type": e.error_type,
                         "message": e.message, "traceback": e.traceback, "t": e.t}
@@ -171,6 +176,7 @@ class RunSeries:
         self.start = self.start or newer.start
         self.end = newer.end or self.end
         self.last_start_t = newer.last_start_t or self.last_start_t
+        self.environment = newer.environment or self.environment
         self.metric_name = newer.metric_name or self.metric_name
         self.events += newer.events
 

@@ -3,6 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
+PYTEST_PARALLEL ?= -n 2 --dist loadgroup
 # Exact versions of everything but torch (see tools/write_lock.py); `make lock` refreshes it.
 LOCK := requirements.lock
 # (the venv's own pip may predate --build-constraint: the locked pip is installed first)
@@ -25,7 +26,7 @@ $(VENV)/.installed: pyproject.toml $(LOCK) Makefile
 	touch $@
 
 test: install
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # Resolve the newest releases pyproject.toml allows in a fresh scratch venv, pin them all.
 lock:
@@ -45,8 +46,8 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pip install -q "$(LATEST_TORCH_SPEC)"
 	$(LATEST_VENV)/bin/python -m pip install -q -e '.[dev]'
 	$(LATEST_VENV)/bin/python tools/write_lock.py --compare $(LOCK)
-	TUI_TUNE_UNLOCKED=1 OMP_NUM_THREADS=1 $(LATEST_VENV)/bin/python -m pytest -n 2 \
-		--dist loadgroup $(PYTEST_ARGS)
+	TUI_TUNE_UNLOCKED=1 OMP_NUM_THREADS=1 $(LATEST_VENV)/bin/python -m pytest \
+		$(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 demo: install
 	$(VENV)/bin/tui-tune demo prepare demo

@@ -11,7 +11,8 @@ PIP_LOCKED = -m pip install -q -c $(LOCK) --build-constraint $(LOCK)
 # Scratch environments: newest allowed releases, for `make lock` and `make test-latest`.
 LOCK_VENV ?= .venv-lock
 LATEST_VENV ?= .venv-latest
-LATEST_TORCH_SPEC ?= torch
+# torch moves only with TORCH_SPEC; `make test-latest LATEST_TORCH_SPEC=torch` tries its newest.
+LATEST_TORCH_SPEC ?= $(TORCH_SPEC)
 
 .PHONY: install test test-latest lock demo bench bench-gpu lint clean
 
@@ -38,7 +39,7 @@ lock:
 	$(LOCK_VENV)/bin/python tools/write_lock.py $(LOCK)
 	rm -rf $(LOCK_VENV)
 
-# The suite against the newest releases (torch too), unlocked: drift shows here before main.
+# The suite against the newest releases, unlocked: drift shows here before it breaks main.
 test-latest:
 	rm -rf $(LATEST_VENV)
 	python3 -m venv $(LATEST_VENV)

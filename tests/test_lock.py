@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -19,22 +20,24 @@ sys.path.insert(0, str(ROOT / "tools"))
 from write_lock import canonical, read_lock, torch_companions
 
 
-def needed(name: str = "tui-tune", extras: tuple[str, ...] = ("dev",)) -> dict[str, str]:
-    """Installed name -> version of every distribution the project pulls in, transitively."""
+def needed() -> dict[str, str]:
+    """Installed name -> version of every distribution this checkout's pyproject.toml pulls in
+    with its dev extra, transitively."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    roots = project["dependencies"] + project["optional-dependencies"]["dev"]
     found: dict[str, str] = {}
-    todo = [(name, extras)]
+    todo: list[tuple[list[str], tuple[str, ...]]] = [(roots, ())]
     while todo:
-        dist_name, dist_extras = todo.pop()
-        dist = metadata.distribution(dist_name)
-        for text in dist.requires or []:
+        requirements, extras = todo.pop()
+        for text in requirements:
             req = Requirement(text)
-            envs = [{"extra": e} for e in dist_extras] or [{"extra": ""}]
+            envs = [{"extra": e} for e in extras] or [{"extra": ""}]
             if req.marker and not any(req.marker.evaluate(env) for env in envs):
                 continue
             key = canonical(req.name)
             if key not in found:
                 found[key] = metadata.version(req.name)
-                todo.append((req.name, tuple(req.extras)))
+                todo.append((metadata.requires(req.name) or [], tuple(req.extras)))
     return found
 
 

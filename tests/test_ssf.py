@@ -4,6 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig, LlamaConfig, LlamaForCausalLM
 
+from tui_tune.train.model import keep_4bit_layers_trainable
 from tui_tune.train.ssf import SSFLayer, apply_ssf, load_ssf, save_ssf
 
 
@@ -51,11 +52,18 @@ def test_ssf_learns_and_reloads(tmp_path):
     assert torch.allclose(reloaded(ids).logits, model(ids).logits, atol=1e-5)
 
 
-def test_qssf_on_a_4bit_backbone(tmp_path):
-    tiny_llama().save_pretrained(tmp_path / "m")
+def tiny_4bit_llama(folder):
+    """Loaded as the worker loads a 4-bit backbone (load_backbone)."""
+    tiny_llama().save_pretrained(folder)
     quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                bnb_4bit_compute_dtype=torch.float32)
-    model = AutoModelForCausalLM.from_pretrained(tmp_path / "m", quantization_config=quant)
+    model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=quant)
+    keep_4bit_layers_trainable(model)
+    return model
+
+
+def test_qssf_on_a_4bit_backbone(tmp_path):
+    model = tiny_4bit_llama(tmp_path / "m")
     apply_ssf(model, ["all-linear"])
     assert any(type(m.base).__name__ == "Linear4bit" for m in model.modules()
                if isinstance(m, SSFLayer))
@@ -64,3 +72,22 @@ def test_qssf_on_a_4bit_backbone(tmp_path):
     loss.backward()
     grads = [p.grad for n, p in model.named_parameters() if n.endswith("ssf_scale")]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_4bit_layers_stay_trainable_after_evaluation_on_an_avx512_bf16_cpu(tmp_path, monkeypatch):
+    """bitsandbytes repacks 4-bit weights for its AVX512-BF16 CPU kernel at the first eval-mode
+    forward; on such a CPU that crashed this tiny model ("shape '[32, 0]' is invalid") and would
+    take later training steps through an op without gradients. Simulated here on any CPU."""
+    import bitsandbytes.nn.modules
+
+    monkeypatch.setattr(bitsandbytes.nn.modules, "has_avx512bf16", lambda: True)
+    model = tiny_4bit_llama(tmp_path / "m")
+    apply_ssf(model, ["all-linear"])
+    ids = torch.randint(0, 64, (2, 8))
+    with torch.no_grad():  # as evaluate.validation_loss does between training steps
+        model.eval()(ids)
+    model.train()(ids, labels=ids).loss.backward()
+    states = [m.weight.quant_state for m in model.modules() if type(m).__name__ == "Linear4bit"]
+    assert states and not any(getattr(s, "packing_format_for_cpu", False) for s in states)
+    grads = [p.grad for n, p in model.named_parameters() if n.endswith("ssf_scale")]
+    assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)

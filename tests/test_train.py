@@ -224,3 +224,25 @@ def test_crashing_dataset_ends_failed_with_the_message(tmp_path, make_run_dir):
     run_dir = make_run_dir(tmp_path / "empty", [f'dataset.train_file="{empty}"'])
     assert run_worker(run_dir).returncode == 1
     assert "empty" in read_events(run_dir, "end")[-1]["message"]
+
+
+def test_start_records_what_the_run_ran_on(lora_run):
+    """python, torch, CUDA, the libraries, GPUs, driver, tui-tune and this checkout's commit."""
+    import platform
+    import subprocess
+    from pathlib import Path
+
+    import torch
+
+    from tui_tune.events import ENVIRONMENT_FIELDS
+
+    env = read_events(lora_run, "start")[0]["environment"]
+    assert set(env) == set(ENVIRONMENT_FIELDS)
+    assert (env["python"], env["torch"]) == (platform.python_version(), torch.__version__)
+    assert env["peft"] and env["accelerate"] and env["transformers"] and env["tui_tune"]
+    checkout = Path(__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], check=False,
+                          capture_output=True, text=True)
+    assert env["git_commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    if not torch.cuda.is_available():
+        assert (env["cuda"], env["gpus"], env["driver"]) == (None, [], None)

@@ -162,6 +162,7 @@ def test_quantization_settings_reach_bitsandbytes(demo_assets):
                   "quantization.double_quant=false", 'quantization.compute_dtype="float32"')
     state = four.model.layers[0].self_attn.q_proj.weight.quant_state
     assert (state.quant_type, state.nested, state.dtype) == ("fp4", False, torch.float32)
+    assert not four.model.layers[0].self_attn.q_proj.support_avx512bf16_for_cpu  # no CPU repack
     nf4 = loaded('architecture.backbone_dtype="int4"', 'quantization.compute_dtype="float32"')
     state = nf4.model.layers[0].self_attn.q_proj.weight.quant_state
     assert (state.quant_type, state.nested) == ("nf4", True)

@@ -1,7 +1,8 @@
 """Opening the app (`tui-tune`, `tui-tune --watch RUN`) and serving it in a browser.
 
 `tui-tune serve` runs the same app through textual-serve, bound to 127.0.0.1 unless --host
-says otherwise: the page controls training runs, so it is not exposed by default.
+says otherwise: the page controls training runs, so it is not exposed by default, and only a
+browser that opened the printed URL (it carries a token) gets in (tui_tune/serve_guard.py).
 """
 
 from __future__ import annotations
@@ -46,13 +47,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--runs-dir", metavar="DIR")
     parser.add_argument("--watch", metavar="RUN")
+    parser.add_argument("--token", default=os.environ.get("TUI_TUNE_TOKEN"),
+                        help="the secret the URL must carry (default: $TUI_TUNE_TOKEN, else a "
+                             "new random one, printed at start)")
     return parser
 
 
+def serve_token(parser: argparse.ArgumentParser, given: str | None) -> str:
+    """The token to require: the one given (never empty), else a new random one."""
+    from tui_tune.serve_guard import new_token
+
+    if given is None:
+        return new_token()
+    if not given.strip():
+        parser.error("--token (or TUI_TUNE_TOKEN) is empty; give a secret or leave it out "
+                     "for a random one")
+    return given
+
+
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv[1:])
     try:
-        from textual_serve.server import Server
+        from tui_tune.serve_guard import GuardedServer
     except ImportError:
         print("tui-tune serve needs textual-serve: pip install 'tui-tune[serve]'", file=sys.stderr)
         return 2
@@ -61,6 +78,7 @@ def main(argv: list[str]) -> int:
         command += ["--runs-dir", args.runs_dir]
     if args.watch:
         command += ["--watch", args.watch]
-    server = Server(shlex.join(command), host=args.host, port=args.port, title="tui-tune")
+    server = GuardedServer(shlex.join(command), host=args.host, port=args.port,
+                           token=serve_token(parser, args.token), title="tui-tune")
     server.serve()
     return 0

@@ -31,6 +31,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "end": ("status",),
 }
 KINDS = tuple(REQUIRED)
+# start events also carry `environment`, a dict with these keys (a value is null where unknown,
+# e.g. cuda/driver on a CPU box; `gpus` is a list of names). Runs from before it have none.
+ENVIRONMENT_FIELDS = ("python", "torch", "cuda", "transformers", "peft", "accelerate",
+                      "bitsandbytes", "gpus", "driver", "tui_tune", "git_commit", "git_dirty")
 
 
 def make_event(kind: str, **fields: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import textwrap
 
 from tests.tui.conftest import fixed_events, wait_for, write_run
 from tui_tune.tui.app import TuneApp
+from tui_tune.tui.screens.dialogs import TextDialog
 from tui_tune.tui.screens.monitor import MonitorScreen
 from tui_tune.tui.widgets.braille_chart import BrailleChart
 
@@ -125,3 +126,36 @@ async def test_log_tail_is_at_the_end_when_opened_from_the_runs_list(make_run):
         await wait_for(pilot, lambda: "the end" in str(tail.query_one("#log-text").render()))
         await pilot.pause(0.5)
         assert tail.max_scroll_y > 0 and tail.scroll_y == tail.max_scroll_y
+
+
+async def test_i_shows_what_the_run_ran_on(workdir):
+    events = fixed_events()
+    events[0] = {**events[0], "method": "lora", "environment": {
+        "python": "3.11.7", "torch": "2.13.0", "cuda": "12.8", "transformers": "5.24.0",
+        "peft": "0.21.2", "accelerate": "1.15.0", "bitsandbytes": None,
+        "gpus": ["NVIDIA H100 80GB HBM3"] * 2, "driver": "570.124.06", "tui_tune": "0.1.0",
+        "git_commit": "0123456789abcdef0123", "git_dirty": True}}
+    run_dir = write_run(workdir / "runs", "env-run", events=events)
+    app = TuneApp(start=lambda: MonitorScreen(run_dir, sample_gpus=False))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.series.environment)
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextDialog))
+        body = app.screen.body
+        for line in ("torch        2.13.0", "CUDA         12.8", "bitsandbytes -",
+                     "GPUs         2 x NVIDIA H100 80GB HBM3", "driver       570.124.06",
+                     "tui-tune     0.1.0, commit 0123456789ab with uncommitted changes",
+                     "method       lora", "parameters   900,000 trainable of 900,000"):
+            assert line in body.splitlines(), body
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
+
+
+async def test_i_on_a_run_from_before_environments_says_so(workdir):
+    run_dir = write_run(workdir / "runs", "old-run")
+    app = TuneApp(start=lambda: MonitorScreen(run_dir, sample_gpus=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.series.start)
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextDialog))
+        assert "No environment recorded" in app.screen.body

@@ -68,6 +68,18 @@ def gpu_count() -> int:
         return 0
 
 
+def driver_version() -> str | None:
+    """The NVIDIA driver's version ("570.124.06"), None without NVML."""
+    nvml = _nvml()
+    if nvml is None:
+        return None
+    try:
+        version = nvml.nvmlSystemGetDriverVersion()
+    except Exception:  # noqa: BLE001 - any NVML error: unknown
+        return None
+    return version.decode() if isinstance(version, bytes) else str(version)
+
+
 def sample_gpus() -> list[GpuReading]:
     """One reading per visible GPU; [] without NVML. A GPU that fails to answer is left out."""
     nvml = _nvml()

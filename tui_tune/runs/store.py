@@ -59,6 +59,7 @@ class RunSummary:
     sweep_id: str | None = None
     parent: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # lr, grad_norm, val_loss, mem_peak
+    environment: dict[str, Any] | None = None  # what the latest start ran on (events.py)
     stalled_s: float | None = None  # running, but no progress for this long (runs/stall.py)
 
     @property
@@ -219,7 +220,8 @@ class RunStore:
             sweep_id=_text(info.get("sweep_id")), parent=_text(info.get("parent")),
             extra={"lr": events.last_lr, "grad_norm": events.last_grad_norm,
                    "val_loss": events.last_val_loss, "mem_peak_gib": events.mem_peak_gib,
-                   "pids": state.pids, "last_checkpoint": events.last_checkpoint})
+                   "pids": state.pids, "last_checkpoint": events.last_checkpoint},
+            environment=events.environment)
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)

@@ -28,7 +28,7 @@ from tui_tune.runs.stall import stalled_for
 RATE_WINDOW = 20  # step events used for the steps/s behind the ETA
 DISK_CACHE = ".summary-cache.json"  # beside events.jsonl: `tui-tune ls` in a new process
 DISK_CACHE_MIN_BYTES = 1 << 20  # smaller files are re-read faster than a cache is checked
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 2: streamed fields, 3: environment
 PROGRESS_KINDS = ("step", "eval", "start")  # what counts as progress for the stall rule
 STEP_READINGS = {"loss": "last_loss", "lr": "last_lr", "grad_norm": "last_grad_norm",
                  "tokens_per_s": "tokens_per_s", "mem_peak_gib": "mem_peak_gib"}
@@ -47,6 +47,7 @@ class EventFields(msgspec.Struct, gc=False):
     mem_peak_gib: Any = None
     val_loss: Any = None
     steps_total: Any = None
+    environment: Any = None  # start only: what the run ran on (events.ENVIRONMENT_FIELDS)
 
 
 FIELD_NAMES = EventFields.__struct_fields__
@@ -70,6 +71,7 @@ class EventSummary:
     last_val_loss: float | None = None
     last_checkpoint: dict[str, Any] | None = None
     end: dict[str, Any] | None = None  # the latest `end` event
+    environment: dict[str, Any] | None = None  # from the latest `start` (events.py)
     events: int = 0
     recent_steps: deque = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
 
@@ -134,6 +136,8 @@ class EventSummary:
         total = count(event.steps_total)
         if total:
             self.steps_total = total
+        if isinstance(event.environment, dict):
+            self.environment = event.environment
         self.recent_steps.clear()
 
     def _take_steps(self, events: list[EventFields], last_start: int) -> None:

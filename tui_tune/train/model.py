@@ -88,6 +88,24 @@ def quantization_config(exp):
     return BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=q.int8_threshold)
 
 
+def keep_4bit_layers_trainable(model) -> None:
+    """Turn off bitsandbytes' one-way CPU repack of 4-bit weights, which breaks training.
+
+    Upstream cause: bitsandbytes >= 0.49.0 (PR #1804, "Cpu fused kernel") repacks a
+    Linear4bit's weight in place for its AVX512-BF16 kernel the first time the layer runs on
+    the CPU in eval mode with an input that needs no gradient (our evaluation and generation,
+    or a training step taken in eval mode). Only CPUs with AVX512-BF16 take that path, so the
+    same install passes on one host and fails on another. The repack refuses layers narrower
+    than a quantization block (`RuntimeError: shape '[32, 0]' is invalid for input of size
+    16` on a tiny model), and a repacked layer's matmul goes through an op without autograd,
+    so training after an evaluation silently loses the gradients through it. Linear4bit reads
+    the flag set here on every forward; it is this module attribute in bitsandbytes 0.49-0.50.
+    """
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+
+
 def load_backbone(exp, tokenizer, device):
     from transformers import AutoModelForCausalLM
 
@@ -112,6 +130,7 @@ def load_backbone(exp, tokenizer, device):
     if general.pretrained_weights:
         model = load_pretrained_weights(model, general.pretrained_weights)
     if quantized:
+        keep_4bit_layers_trainable(model)
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=arch.gradient_checkpointing,

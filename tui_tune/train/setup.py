@@ -16,6 +16,7 @@ from tui_tune.runs.files import newest_checkpoint
 from tui_tune.train.checkpoint import Progress, load_checkpoint, rescale_position
 from tui_tune.train.collate import steps_per_epoch
 from tui_tune.train.data import SplitData, load_examples
+from tui_tune.train.environment import run_environment
 from tui_tune.train.errors import UserError
 from tui_tune.train.model import (
     add_augmentation_hooks,
@@ -177,4 +178,5 @@ def start_event(session: Session) -> None:
         val_rows=len(session.data.val), seed=session.progress.seed,
         steps_per_epoch=session.steps_per_epoch, method=exp.adapter.method,
         resumed_from_step=session.progress.step if session.resumed_from else None,
-        mixed_precision=exp.environment.mixed_precision)
+        mixed_precision=exp.environment.mixed_precision,
+        environment=run_environment() if session.reporter.is_main else None)

@@ -42,3 +42,56 @@ def header_markup(series: RunSeries, status: str) -> str:
 def finite_last(values: np.ndarray) -> float | None:
     good = values[np.isfinite(values)]
     return float(good[-1]) if good.size else None
+
+
+def run_info_text(series: RunSeries, run_id: str) -> str:
+    """The `i` dialog: what the run is and what it ran on (the latest start's environment)."""
+    start, env = series.start, series.environment
+    rows = [("run", run_id), ("method", start.get("method")),
+            ("parameters", _params(start.get("params_trainable"), start.get("params_total"))),
+            ("rows", _rows(start.get("train_rows"), start.get("val_rows"))),
+            ("devices", _join(start.get("devices")))]
+    if env:
+        rows += [("python", env.get("python")), ("torch", env.get("torch")),
+                 ("CUDA", env.get("cuda") or "none (CPU build)"),
+                 *((name, env.get(name)) for name in ("transformers", "peft", "accelerate",
+                                                      "bitsandbytes")),
+                 ("GPUs", _join(env.get("gpus")) or "none"), ("driver", env.get("driver")),
+                 ("tui-tune", _version_commit(env))]
+    text = "\n".join(f"{name:<13}{_shown(value)}" for name, value in rows)
+    if not env:
+        text += "\n\nNo environment recorded: the run started before tui-tune recorded one."
+    return text
+
+
+def _shown(value: object) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def _join(values: object) -> str:
+    if not isinstance(values, list):
+        return _shown(values)
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[str(value)] = counts.get(str(value), 0) + 1
+    return ", ".join(f"{count} x {name}" if count > 1 else name for name, count in counts.items())
+
+
+def _params(trainable: object, total: object) -> str:
+    if isinstance(trainable, int) and isinstance(total, int):
+        return f"{trainable:,} trainable of {total:,}"
+    return "-"
+
+
+def _rows(train: object, val: object) -> str:
+    return f"{_shown(train)} training, {_shown(val)} validation"
+
+
+def _version_commit(env: dict) -> str:
+    text = _shown(env.get("tui_tune"))
+    commit = env.get("git_commit")
+    if isinstance(commit, str) and commit:
+        text += f", commit {commit[:12]}"
+        if env.get("git_dirty") is True:
+            text += " with uncommitted changes"
+    return text

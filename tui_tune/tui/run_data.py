@@ -66,6 +66,8 @@ class RawEvent(msgspec.Struct, gc=False):  # decoded JSON has no cycles; untrack
     params_trainable: Any = None
     train_rows: Any = None
     val_rows: Any = None
+    method: Any = None
+    environment: Any = None
 
 
 _DECODER = msgspec.json.Decoder(RawEvent)
@@ -115,6 +117,7 @@ class RunSeries:
     metric_name: str = ""
     events: int = 0
     last_start_t: float | None = None  # the latest `start` (a resume starts a new segment)
+    environment: dict[str, Any] = field(default_factory=dict)  # the latest start's (events.py)
 
     def step_values(self, name: str) -> np.ndarray:
         return self.steps[name].values
@@ -153,6 +156,8 @@ class RunSeries:
         elif e.kind == "start":
             self.last_start_t = timestamp(e.t)
             self.start = self.start or _start_facts(e)
+            if isinstance(e.environment, dict):
+                self.environment = e.environment
         elif e.kind == "end":
             self.end = {"status": text(e.status), "error_type": text(e.error_type),
                         "message": text(e.message), "traceback": text_lines(e.traceback),
@@ -171,6 +176,7 @@ class RunSeries:
         self.start = self.start or newer.start
         self.end = newer.end or self.end
         self.last_start_t = newer.last_start_t or self.last_start_t
+        self.environment = newer.environment or self.environment
         self.metric_name = newer.metric_name or self.metric_name
         self.events += newer.events
 
@@ -181,6 +187,7 @@ def _start_facts(e: RawEvent) -> dict[str, Any]:
         else [e.devices]
     return {"run_id": text(e.run_id), "steps_total": count(e.steps_total) or None,
             "world_size": count(e.world_size), "devices": [text(d) for d in devices],
+            "method": text(e.method),
             **{k: count(getattr(e, k)) for k in ("params_total", "params_trainable",
                                                  "train_rows", "val_rows")},
             "t": timestamp(e.t)}

@@ -21,9 +21,9 @@ from textual.widgets import Footer, Label, Static
 
 from tui_tune.tui.health import health_warnings
 from tui_tune.tui.live import RunBatch, RunLoaded, RunSideInfo, RunWatcher
-from tui_tune.tui.monitor_view import header_markup
+from tui_tune.tui.monitor_view import header_markup, run_info_text
 from tui_tune.tui.run_data import RunSeries
-from tui_tune.tui.screens.dialogs import ConfirmDialog
+from tui_tune.tui.screens.dialogs import ConfirmDialog, TextDialog
 from tui_tune.tui.widgets.braille_chart import BrailleChart
 from tui_tune.tui.widgets.panels import GenerationsPanel, LogTail, gpu_text
 
@@ -53,6 +53,7 @@ class MonitorScreen(Screen):
                 id="monitor.samples_later"),
         Binding("x", "stop_run", "Stop run", id="monitor.stop"),
         Binding("r", "resume_run", "Resume run", id="monitor.resume"),
+        Binding("i", "run_info", "Run info", id="monitor.info"),
         Binding("escape", "back", "Back", id="monitor.back"),
     ]
 
@@ -174,6 +175,11 @@ class MonitorScreen(Screen):
 
     def action_generations(self, delta: int) -> None:
         self.query_one(GenerationsPanel).show_step(delta)
+
+    def action_run_info(self) -> None:
+        """What the run is and what it ran on: versions, CUDA, GPUs, driver, commit."""
+        self.app.push_screen(TextDialog(f"Run info: {escape(self.run_dir.name)}",
+                                        run_info_text(self.series, self.run_dir.name)))
 
     def action_stop_run(self) -> None:
         def answered(yes: bool | None) -> None:

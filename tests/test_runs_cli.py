@@ -337,6 +337,15 @@ def test_ctrl_c_in_watch_detaches_and_leaves_the_run_alone(workdir):
                 proc.kill()
 
 
+def fake_sweep_runner(sweep_dir) -> subprocess.Popen:
+    """A sleeping stand-in whose command line names the runner module and the sweep, which is
+    what proves a sweep runner before it is signalled."""
+    from tui_tune.runs.sweep import RUNNER_MODULE
+
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m",
+                             RUNNER_MODULE, str(sweep_dir)], start_new_session=True)
+
+
 def test_watch_of_a_queued_sweep_member_waits_for_its_turn(workdir):
     from tui_tune.runs.sweep import SWEEP_JSON, sweeps_root
 
@@ -344,8 +353,7 @@ def test_watch_of_a_queued_sweep_member_waits_for_its_turn(workdir):
     sweep_dir = sweeps_root(store) / "20260101-000000-demo-tiny"
     sweep_dir.mkdir(parents=True)
     run_dir = store.create(resolve("demo-tiny").experiment, "demo-tiny", sweep_id=sweep_dir.name)
-    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
-                              start_new_session=True)
+    runner = fake_sweep_runner(sweep_dir)
     (sweep_dir / SWEEP_JSON).write_text(json.dumps({
         "runs": [run_dir.name], "runner_pid": runner.pid,
         "runner_start_time": psutil.Process(runner.pid).create_time()}))
@@ -373,8 +381,7 @@ def test_stop_of_a_sweep_ends_its_runner_and_runs_and_cancels_the_queue(workdir)
     sweep_dir.mkdir(parents=True)
     running, sleeper = live_fake_run(store)
     queued = store.create(resolve("demo-tiny").experiment, "demo-tiny", sweep_id=sweep_dir.name)
-    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
-                              start_new_session=True)
+    runner = fake_sweep_runner(sweep_dir)
     (sweep_dir / SWEEP_JSON).write_text(json.dumps({
         "runs": [running.name, queued.name], "runner_pid": runner.pid,
         "runner_start_time": psutil.Process(runner.pid).create_time()}))

@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -148,12 +149,16 @@ def test_ctrl_c_stops_with_a_checkpoint_and_resume_continues(tmp_path, demo_asse
 
 
 def test_an_attached_run_that_fails_exits_1_with_the_reason(tmp_path, demo_assets):
-    argv, kw = tui_tune("run", "demo-tiny", *demo_sets(demo_assets, 'dataset.answer_column="nope"'),
-                        cwd=tmp_path)
+    # weights the preflight cannot judge (it reads config.json only): the worker fails loading
+    broken = tmp_path / "broken-model"
+    shutil.copytree(demo_assets / "model", broken)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    argv, kw = tui_tune("run", "demo-tiny",
+                        *demo_sets(demo_assets, f'general.backbone="{broken}"'), cwd=tmp_path)
     result = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=240,
                             stdin=subprocess.DEVNULL, **kw)
     assert result.returncode == 1, result.stderr
-    assert ": failed" in result.stderr and "'nope'" in result.stderr
+    assert ": failed" in result.stderr and "SafetensorError" in result.stderr, result.stderr
     (summary,) = RunStore(tmp_path / "runs").list()
     assert summary.status == "failed" and not all_processes(summary.path)
 

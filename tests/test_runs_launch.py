@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import worker_env
 
 from tui_tune.config.presets import resolve
 from tui_tune.runs.launch import plan_launch
@@ -220,7 +221,6 @@ WORKER_HOLDING_THE_LOCK = ("import sys, time\n"
 def test_a_live_worker_of_the_run_refuses_a_second_launch_until_it_dies(workdir):
     """The lock a worker holds (nothing recorded in run.json) refuses launch and resume; it is
     freed by the kernel when the worker is killed outright."""
-    from conftest import worker_env
 
     from tui_tune.runs.launch import LaunchError, launch, resume
     from tui_tune.runs.lock import is_held, lock_path

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import worker_env
 
 from tui_tune.config.presets import resolve
 from tui_tune.runs.follow import read_events
@@ -117,7 +118,6 @@ RESUME_ON_GO = ("import sys\n"
 def test_two_resumes_at_the_same_moment_start_one_worker(tmp_path, demo_assets):
     """Two processes resume one run at once (released together after their imports): one
     starts it, the other is refused; one worker trains; a CLI resume is refused too."""
-    from conftest import worker_env
 
     from tui_tune.runs.procs import host_processes, marked_processes
 
@@ -151,7 +151,6 @@ def test_two_resumes_at_the_same_moment_start_one_worker(tmp_path, demo_assets):
 def test_a_run_whose_folder_is_deleted_ends_and_ps_showed_it(tmp_path, demo_assets):
     """Deleting the run directory under a training run: the worker notices at its next log step
     and ends, the launcher with it; before that `tui-tune ps` listed both."""
-    from conftest import worker_env
 
     from tui_tune.runs.procs import marked_processes
 

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import read_events, run_worker
+from conftest import read_events, run_worker, worker_env
 
 torch = pytest.importorskip("torch")
 
@@ -80,7 +80,6 @@ def test_fsdp_checkpoints_resume_and_final(tmp_path, make_run_dir):
     import shutil
     from pathlib import Path
 
-    from conftest import worker_env
 
     run_dir = make_run_dir(tmp_path / "fsdp", [
         'environment.distributed_backend="fsdp"', "environment.num_processes=2",

@@ -80,6 +80,17 @@ def test_bulk_parse_skips_garbage_and_reads_nan_strings(tmp_path):
     assert len(series.samples) == 2 and series.eval_values("val_loss").size == 1
 
 
+def test_steps_without_a_grad_norm_still_chart(tmp_path):
+    # logging.log_grad_norm = false writes grad_norm null: the step still counts, the norm is NaN
+    events = [{**e, "grad_norm": None} if e["kind"] == "step" else e
+              for e in fixed_events(steps=50)]
+    write_events(tmp_path / "events.jsonl", events)
+    series, _ = load_run(tmp_path)
+    assert series.step_values("step").size == 50
+    assert np.isnan(series.step_values("grad_norm")).all()
+    assert not np.isnan(series.step_values("loss")).any()
+
+
 def test_recent_part_first_then_history_equals_one_full_read(tmp_path):
     write_events(tmp_path / "events.jsonl", fixed_events(steps=3000))
     full, _ = load_run(tmp_path)

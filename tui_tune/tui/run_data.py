@@ -23,7 +23,9 @@ import numpy as np
 
 from tui_tune.runs.event_values import MAX_COUNT, MAX_MAGNITUDE, count, text, text_lines, timestamp
 
-Number = float | str  # the event writer turns NaN/inf into "nan"/"inf" strings
+# the event writer turns NaN/inf into "nan"/"inf" strings; null is a reading not taken
+# (grad_norm with logging.log_grad_norm off): NaN, the step itself still counts
+Number = float | str | None
 NAN = math.nan
 STEP_COLUMNS = ("step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "step_time_s",
                 "mem_allocated_gib", "mem_reserved_gib", "mem_peak_gib", "t")

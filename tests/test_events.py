@@ -13,6 +13,15 @@ def test_round_trip_and_nonfinite_numbers():
     assert math.isnan(as_float(back["loss"])) and as_float(back["grad_norm"]) == math.inf
 
 
+def test_nonfinite_numbers_nested_in_a_field_are_strings_too():
+    for top in (1.0, math.nan):  # a finite top level used to raise, a NaN one wrote bare NaN
+        line = encode(make_event("log", level="info", message="m", loss=top,
+                                 detail={"norms": [1.0, math.inf], "x": math.nan}))
+        back = decode(line)
+        assert "NaN" not in line and "Infinity" not in line
+        assert back["detail"] == {"norms": [1.0, "inf"], "x": "nan"}
+
+
 def test_decode_rejects_garbage_and_foreign_json():
     assert decode("not json") is None
     assert decode("[1, 2]") is None

@@ -42,19 +42,22 @@ def make_event(kind: str, **fields: Any) -> dict[str, Any]:
 
 
 def encode(event: dict[str, Any]) -> str:
-    """One line of JSON; NaN and inf become strings, since JSON has no such numbers."""
-    return json.dumps(event, separators=(",", ":"), default=str, allow_nan=False) + "\n" \
-        if _finite(event) else json.dumps(_strip_nonfinite(event), separators=(",", ":"),
-                                          default=str) + "\n"
+    """One line of JSON; NaN and inf become strings (at any depth), since JSON has no such
+    numbers. The common all-finite event is dumped once."""
+    try:
+        return json.dumps(event, separators=(",", ":"), default=str, allow_nan=False) + "\n"
+    except ValueError:  # a non-finite float somewhere: spell every one as a string
+        return json.dumps(_strip_nonfinite(event), separators=(",", ":"), default=str) + "\n"
 
 
-def _finite(event: dict[str, Any]) -> bool:
-    return all(not (isinstance(v, float) and not math.isfinite(v)) for v in event.values())
-
-
-def _strip_nonfinite(event: dict[str, Any]) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in event.items()}
+def _strip_nonfinite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _strip_nonfinite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strip_nonfinite(v) for v in value]
+    return value
 
 
 def as_float(value: Any) -> float:

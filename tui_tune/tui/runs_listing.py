@@ -1,7 +1,8 @@
 """Listing runs for the runs screen in stages, so that a thousand runs show at once.
 
-First every run as run.json describes it (id, name, preset, status as last written: one small
-file each); then the details (events, live processes, loss sparkline) from RunStore.summary,
+First every run by its id (which starts with its creation time), the newest screenfuls as
+run.json describes them (name, preset, status as last written: one small file each); then the
+details (events, live processes, loss sparkline) from RunStore.summary,
 the rows on screen first, in chunks the screen applies as they come. Only RunStore's public
 methods are used, so how a summary is computed stays the runs layer's business.
 """
@@ -11,26 +12,43 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tui_tune.runs.files import RUN_JSON, read_json
-from tui_tune.runs.store import RunSummary
+if TYPE_CHECKING:  # the runs layer (and pydantic with it) is imported by the worker, off the
+    from tui_tune.runs.store import RunSummary  # first frame's path
 
 CHUNK_S = 0.2  # details gathered for at most this long before the screen gets them
-FIRST_ROWS = 60  # rows taken as the visible ones until the screen says which are
+FIRST_ROWS = 80  # rows taken as the visible ones until the screen says which are
 
 
-def quick_summary(run_dir: Path) -> RunSummary:
-    """A row from run.json alone: what it says, no progress yet."""
-    info = read_json(run_dir / RUN_JSON) or {}
+def quick_summary(run_dir: Path, read: bool = True) -> RunSummary:
+    """A row from run.json alone (or, with read=False, from the id alone): no progress yet."""
+    from tui_tune.runs.files import RUN_JSON, read_json
+    from tui_tune.runs.store import RunSummary
+    info = (read_json(run_dir / RUN_JSON) or {}) if read else {}
     created = info.get("created_at")
     created = float(created) if isinstance(created, (int, float)) \
-        and not isinstance(created, bool) else None
+        and not isinstance(created, bool) else id_time(run_dir.name)
     return RunSummary(run_id=run_dir.name, path=run_dir, name=_text(info.get("name")) or
                       run_dir.name, preset=_text(info.get("preset")) or "?",
-                      status=_text(info.get("status")) or "?", step=0, steps_total=None,
+                      status=_text(info.get("status")) or ("?" if read else "..."), step=0,
+                      steps_total=None,
                       last_loss=None, tokens_per_s=None, elapsed_s=None, eta_s=None,
                       started_at=created, created_at=created)
+
+
+def id_time(run_id: str) -> float | None:
+    """The creation time a run id starts with (<UTC yyyymmdd-hhmmss>-...), if it does."""
+    stamp = run_id[:8] + run_id[9:15]
+    if len(stamp) != 14 or not stamp.isdigit() or run_id[8:9] != "-":
+        return None
+    fields = [int(stamp[i:j]) for i, j in ((0, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 14))]
+    try:  # (not strptime: ten times slower, and it imports its module on first use)
+        return datetime(*fields, tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 def newest_first(summaries: Iterable[RunSummary]) -> list[RunSummary]:
@@ -71,8 +89,10 @@ class StagedLister:
             self.detailed.discard(gone)
             self.sparks.pop(gone, None)
         new = [name for name in dirs if name not in self.known]
+        # run.json for the rows shown first (all of them, once the list has been shown)
+        read = set(new) if self.known else set(sorted(new, reverse=True)[:FIRST_ROWS])
         for name in new:
-            self.known[name] = quick_summary(dirs[name])
+            self.known[name] = quick_summary(dirs[name], read=name in read)
         if new or not dirs:
             yield self._listing(set(new), warnings, complete=not dirs)
         order = [s.run_id for s in newest_first(self.known[n] for n in dirs)]

@@ -20,13 +20,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
 from tui_tune.tui.formatting import STATUS_COLOURS, duration, format_number
-from tui_tune.tui.runs_listing import Listing, StagedLister
+from tui_tune.tui.runs_listing import FIRST_ROWS, Listing, StagedLister
 from tui_tune.tui.runs_table import fit_columns, progress_cell
 from tui_tune.tui.screens.dialogs import ConfirmDialog
 
 REFRESH_S = 2.0
-FIRST_ROWS = 80  # added to the table at once (more than a tall screen shows) ...
-MORE_ROWS = 250  # ... the rest in batches of this many, one per frame
+# FIRST_ROWS (more than a tall screen shows) are added to the table at once ...
+MORE_ROWS = 250  # ... the rest in batches of this many, one per paint
+STALL_S = 0.5
 DRAW_WAIT_S = 1.0  # at most this long the details wait for the first rows to be drawn
 
 
@@ -75,12 +76,12 @@ class RunsScreen(Screen):
         self._detailed: frozenset[str] = frozenset()
         self._shown_ids: list[str] = []  # every row's id, in order (the table may hold fewer yet)
         self._added = 0  # how many of them the table holds
-        self._filling = 0  # bumped by every rebuild: batches of an older one stop
+        self._cursor_to: str | None = None  # the run the cursor goes back to once added
         self._wanted: list[str] = []  # ids on screen: the worker reads their details first
         self.marked: set[str] = set()
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._drawn = threading.Event()  # set after the screen drew a listing
+        self._drawn = threading.Event()  # set after the table painted new rows
         self._sparks: dict[str, tuple[tuple[int, int], str]] = {}
         self._shown_sparks: dict[str, str] = {}
         self.columns: list[tuple[str, str, int]] = []
@@ -96,6 +97,9 @@ class RunsScreen(Screen):
         table = self.query_one(DataTable)
         table.focus()
         self.watch(table, "scroll_y", self._note_visible, init=False)
+        # the table measures new rows when idle, then paints them
+        self.watch(table, "virtual_size", lambda: self.call_after_refresh(self._painted),
+                   init=False)
         self.call_after_refresh(self._poll_runs)  # draw the first frame before listing runs
 
     def on_unmount(self) -> None:
@@ -177,7 +181,6 @@ class RunsScreen(Screen):
             empty = (empty + "  " if empty else "") + " | ".join(listing.warnings[:2])
         self.query_one("#runs-empty", Label).update(Text(empty))
         self._show_title()
-        self.call_after_refresh(self._drawn.set)
 
     def _show_rows(self, rows: list, changed: set[str]) -> None:
         """Rebuild the table when runs came or went, else update the changed rows' cells."""
@@ -194,28 +197,34 @@ class RunsScreen(Screen):
                     table.update_cell(s.run_id, key, value)
 
     def _fill_rows(self, current: str | None = None) -> None:
-        """Rebuild the table: the first rows now, the others a batch per frame, so that a
+        """Rebuild the table: the first rows now, the others a batch after each paint, so that a
         thousand runs show as fast as ten."""
         if current is None and self.selected:
             current = self.selected.run_id
         self.query_one(DataTable).clear()
         self._shown_ids = [s.run_id for s in self.rows]
         self._added = 0
-        self._filling += 1
-        self._add_rows(self._filling, current, FIRST_ROWS)
+        self._cursor_to = current
+        self._add_rows(FIRST_ROWS)
 
-    def _add_rows(self, filling: int, current: str | None, count: int) -> None:
-        if filling != self._filling:
-            return  # rebuilt since
+    def _painted(self) -> None:
+        """New rows were measured and painted: only now the next batch (it would hold up
+        the paint), and only now the worker's details (they would slow it down)."""
+        self._drawn.set()
+        if self._added < len(self.rows):
+            self._add_rows(MORE_ROWS)
+
+    def _add_rows(self, count: int) -> None:
         table = self.query_one(DataTable)
+        current = self._cursor_to
         start, end = self._added, min(len(self.rows), self._added + count)
         for s in self.rows[start:end]:
             table.add_row(*self._row(s, self._shown_sparks.get(s.run_id, "")), key=s.run_id)
         self._added = end
         if current in self._shown_ids[start:end]:
             table.move_cursor(row=self._shown_ids.index(current))
-        if end < len(self.rows):
-            self.call_after_refresh(self._add_rows, filling, current, MORE_ROWS)
+        if end < len(self.rows):  # in case the table's size came out as before (no paint
+            self.set_timer(STALL_S, self._painted)  # news): go on anyway
         self._note_visible()
 
     def _note_visible(self, *_) -> None:

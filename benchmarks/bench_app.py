@@ -203,7 +203,7 @@ def run() -> list[Result]:
              for _ in range(5)]  # back to back: the machine's load moves both alike
     shown_few = statistics.median(f for f, _ in drawn)
     shown = statistics.median(m for _, m in drawn)
-    full = statistics.median(runs_detailed_s(many, RUN_COUNT) for _ in range(3))
+    detailed = statistics.median(runs_detailed_s(many, RUN_COUNT) for _ in range(3))
     run_dir = make_big_run()
     size_mb = (run_dir / "events.jsonl").stat().st_size / 2**20
     first, full, rss, peak, steps = _python(OPEN_RUN, str(run_dir), repr(time.time()))
@@ -213,7 +213,7 @@ def run() -> list[Result]:
                "on a 120x40 pty, from process start to 'Runs 10' and the newest row shown"),
         Result(f"runs screen, {RUN_COUNT:,} runs: rows drawn", shown, "s", "< 1",
                f"the same, 'Runs {RUN_COUNT}'; median of 5, each right after the 10-run one"),
-        Result(f"runs screen, {RUN_COUNT:,} runs: every row's details", full, "s", "",
+        Result(f"runs screen, {RUN_COUNT:,} runs: every row's details", detailed, "s", "",
                "headless: status, progress, loss, sparkline, read in the background"),
         Result("open 1M-event run: recent curve drawn", first, "s", "< 2",
                f"{size_mb:.0f} MiB events.jsonl, from process start"),

@@ -1,10 +1,13 @@
-"""The app's own speed: first frame from process start (headless), and opening a run with
-1,000,000 events (time to the first chart with data, to the full history, and peak RSS)."""
+"""The app's own speed: first frame from process start (headless), the runs screen with 1,000
+runs (time to the rows drawn, and to every row's details), and opening a run with 1,000,000
+events (time to the first chart with data, to the full history, and peak RSS)."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import statistics
 import subprocess
 import sys
@@ -16,6 +19,8 @@ from benchmarks.common import ROOT, Result
 
 BIG_RUN = Path(tempfile.gettempdir()) / "tui-tune-bench" / "run-1m"
 EVENTS = 1_000_000
+MANY_RUNS = Path(tempfile.gettempdir()) / "tui-tune-bench" / "runs-1000"
+RUN_COUNT = 1000
 
 # The auto pilot starts once the app is ready: its first screen composed and drawn.
 FIRST_FRAME = """
@@ -26,6 +31,23 @@ async def first_frame(pilot):
     pilot.app.exit()
 TuneApp(runs_dir=sys.argv[1]).run(headless=True, size=(120, 40), auto_pilot=first_frame)
 """
+
+# Every row's details: the complete listing is in (the pilot's pauses wait for the app's
+# queued messages, so this is a little late, never early).
+RUNS_DETAILED = """
+import sys, time
+from tui_tune.tui.app import TuneApp
+from tui_tune.tui.screens.runs import RunsScreen
+born, want = float(sys.argv[2]), int(sys.argv[3])
+async def detailed(pilot):
+    app = pilot.app
+    while not (isinstance(app.screen, RunsScreen) and len(app.screen.summaries) == want):
+        await pilot.pause(0.05)
+    print(time.time() - born)
+    app.exit()
+TuneApp(runs_dir=sys.argv[1]).run(headless=True, size=(120, 40), auto_pilot=detailed)
+"""
+CSI = re.compile(rb"\x1b\[[0-9;?<>=$]*[ -/]*[@-~]|\x1b[()][0-9A-B]|\x1b[=>]")
 
 OPEN_RUN = """
 import resource, sys, time, psutil
@@ -83,6 +105,73 @@ def make_big_run(path: Path = BIG_RUN, events: int = EVENTS) -> Path:
     return path
 
 
+def make_many_runs(path: Path = MANY_RUNS, count: int = RUN_COUNT) -> Path:
+    """`count` copies of one small completed run (60 steps), written once and reused."""
+    marker = path / ".complete"
+    if marker.exists():
+        return path
+    from tui_tune.config.presets import builtin_dir, experiment_toml, resolve
+    config = experiment_toml(resolve(str(builtin_dir() / "demo-tiny.toml")).experiment)
+    events = [{"v": 1, "t": 0.0, "kind": "start", "run_id": "x", "world_size": 1,
+               "devices": ["cpu"], "params_total": 1, "params_trainable": 1,
+               "steps_total": 60, "train_rows": 1, "val_rows": 1}]
+    events += [{"v": 1, "t": step * 0.5, "kind": "step", "step": step, "epoch": step / 60,
+                "loss": 2.5 / (1 + step / 20), "lr": 1e-4, "grad_norm": 0.5, "tokens": 512,
+                "tokens_per_s": 4000.0, "step_time_s": 0.5, "mem_allocated_gib": 0.5,
+                "mem_reserved_gib": 0.75, "mem_peak_gib": 0.6} for step in range(1, 61)]
+    events.append({"v": 1, "t": 31.0, "kind": "end", "status": "completed"})
+    text = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events)
+    for n in range(count):
+        run_id = f"20260101-{n // 3600:02d}{n // 60 % 60:02d}{n % 60:02d}-demo-tiny"
+        run_dir = path / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.toml").write_text(config, encoding="utf-8")
+        (run_dir / "events.jsonl").write_text(text, encoding="utf-8")
+        (run_dir / "run.json").write_text(json.dumps({
+            "run_id": run_id, "name": "demo-tiny", "preset": "demo-tiny",
+            "status": "completed", "created_at": 1_767_225_600.0 + n}), encoding="utf-8")
+    marker.touch()
+    return path
+
+
+def runs_drawn_s(runs_dir: Path, count: int, newest: str) -> float:
+    """Seconds from starting `tui-tune` on a 120x40 pty to the terminal showing "Runs COUNT"
+    and the newest run's row: what a user sees (the issue timed the same through tmux)."""
+    import fcntl
+    import pty
+    import select
+    import signal
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "TUI_TUNE_RUNS": str(runs_dir),
+           "TUI_TUNE_CONFIG_DIR": str(runs_dir.parent / "config")}
+    env.pop("TEXTUAL_DRIVER", None)
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "tui_tune", "--no-mouse"], cwd=ROOT,
+                            stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    seen, wanted = b"", (f"Runs {count}".encode(), newest.encode())
+    try:
+        while time.perf_counter() - start < 60:
+            if select.select([master], [], [], 0.5)[0]:
+                seen += os.read(master, 1 << 16)
+                text = CSI.sub(b"", seen)
+                if all(w in text for w in wanted):
+                    return time.perf_counter() - start
+        raise RuntimeError(f"the runs screen never showed {wanted}: {seen[-500:]!r}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        os.close(master)
+
+
+def runs_detailed_s(runs_dir: Path, count: int) -> float:
+    return _python(RUNS_DETAILED, str(runs_dir), repr(time.time()), str(count))[0]
+
+
 def _python(code: str, *args: str) -> list[float]:
     out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True,
                          text=True, check=True, timeout=300)
@@ -105,11 +194,27 @@ def run() -> list[Result]:
     empty = Path(tempfile.mkdtemp(prefix="tui-tune-bench-runs-"))
     first_frame_s(empty)  # warm the file cache
     first_frame = statistics.median(first_frame_s(empty) for _ in range(5))
+    many = make_many_runs()
+    few = make_many_runs(MANY_RUNS.with_name("runs-10"), 10)  # the same look, 10 runs
+    newest = max(p.name for p in many.iterdir() if p.is_dir())
+    newest_few = max(p.name for p in few.iterdir() if p.is_dir())
+    runs_drawn_s(many, RUN_COUNT, newest)  # warm the file cache
+    drawn = [(runs_drawn_s(few, 10, newest_few), runs_drawn_s(many, RUN_COUNT, newest))
+             for _ in range(5)]  # back to back: the machine's load moves both alike
+    shown_few = statistics.median(f for f, _ in drawn)
+    shown = statistics.median(m for _, m in drawn)
+    detailed = statistics.median(runs_detailed_s(many, RUN_COUNT) for _ in range(3))
     run_dir = make_big_run()
     size_mb = (run_dir / "events.jsonl").stat().st_size / 2**20
     first, full, rss, peak, steps = _python(OPEN_RUN, str(run_dir), repr(time.time()))
     return [
         Result("app first frame (headless, from process start)", first_frame, "s", "< 1"),
+        Result("runs screen, 10 runs: rows drawn", shown_few, "s", "",
+               "on a 120x40 pty, from process start to 'Runs 10' and the newest row shown"),
+        Result(f"runs screen, {RUN_COUNT:,} runs: rows drawn", shown, "s", "< 1",
+               f"the same, 'Runs {RUN_COUNT}'; median of 5, each right after the 10-run one"),
+        Result(f"runs screen, {RUN_COUNT:,} runs: every row's details", detailed, "s", "",
+               "headless: status, progress, loss, sparkline, read in the background"),
         Result("open 1M-event run: recent curve drawn", first, "s", "< 2",
                f"{size_mb:.0f} MiB events.jsonl, from process start"),
         Result("open 1M-event run: whole history loaded", full, "s", "",

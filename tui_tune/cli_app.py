@@ -14,22 +14,58 @@ import sys
 
 
 def open_app(watch: str | None = None, mouse: bool = True, runs_dir: str | None = None) -> int:
-    """Run the app in this terminal; returns the exit code. Closing it never stops a run."""
-    from tui_tune.tui.app import TuneApp
+    """Run the app in this terminal; returns the exit code. Closing it never stops a run.
+    A hang-up, a lost terminal or SIGTERM ends it within the exit guard's bound."""
+    from tui_tune.tui.exit_guard import ExitGuard
+    guard = ExitGuard()
+    guard.install()  # before the slow imports: a hang-up during startup ends it too
+    if watch and (problem := watch_problem(watch, runs_dir)):
+        print(problem, file=sys.stderr)
+        return 1
 
-    app = TuneApp(runs_dir=runs_dir, watch=watch)
+    from tui_tune.tui.app import TuneApp
+    app = TuneApp(runs_dir=runs_dir, watch=watch, exit_guard=guard)
     if few_colours():
         app.theme = "ansi-dark"  # the terminal's own 16 colours instead of approximations
-    driver = None
-    if sys.platform != "win32" and os.environ.get("TEXTUAL_DRIVER") is None:
-        from tui_tune.tui.driver import HangupAwareDriver
-        driver = HangupAwareDriver
-    if driver is not None:
-        app.driver_class = driver  # type: ignore[assignment]
+    if sys.platform != "win32":
+        from textual.drivers.web_driver import WebDriver
+
+        from tui_tune.tui.driver import HangupAwareDriver, ServedDriver
+        if os.environ.get("TEXTUAL_DRIVER") is None:
+            app.driver_class = HangupAwareDriver  # type: ignore[assignment]
+        elif app.driver_class is WebDriver:  # under `tui-tune serve`
+            app.driver_class = ServedDriver  # type: ignore[assignment]
     result = app.run(mouse=mouse)
-    if app.return_code not in (None, 0):
-        return int(app.return_code)
-    return int(result or 0)
+    code = int(app.return_code) if app.return_code not in (None, 0) else int(result or 0)
+    if app.hung_up:
+        _exit_now(code)
+    return code
+
+
+def watch_problem(run: str, runs_dir: str | None) -> str | None:
+    """Why `--watch RUN` cannot open (said before the app takes the terminal), or None."""
+    from pathlib import Path
+    path = Path(run)
+    if (path / "events.jsonl").exists() or path.is_dir():
+        return None
+    from tui_tune.runs.store import RunStore
+    try:
+        RunStore(runs_dir).resolve(run)
+    except Exception as error:  # noqa: BLE001 - shown to the user, nothing opens
+        return f"tui-tune --watch {run}: {error}"
+    return None
+
+
+def _exit_now(code: int) -> None:
+    """After a hang-up the app has shut down and kept what it had to; what is left are helper
+    threads reading run files, which the interpreter would wait for. Nothing to flush: the
+    terminal is gone."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def few_colours() -> bool:
@@ -80,5 +116,6 @@ def main(argv: list[str]) -> int:
         command += ["--watch", args.watch]
     server = GuardedServer(shlex.join(command), host=args.host, port=args.port,
                            token=serve_token(parser, args.token), title="tui-tune")
-    server.serve()
+    from tui_tune.tui.exit_guard import serve_bounded
+    serve_bounded(server)  # Server.serve(), ending within a bound on SIGHUP/SIGTERM too
     return 0

@@ -7,16 +7,18 @@ tui_tune.runs; it never imports torch & co, so it opens in well under a second.
 from __future__ import annotations
 
 import asyncio
-import signal
+import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
+from rich.markup import escape
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from tui_tune.tui.exit_guard import ExitGuard
 from tui_tune.tui.keymap import load_keymap
 
 
@@ -30,14 +32,25 @@ class TuneApp(App[int]):
     ]
 
     def __init__(self, runs_dir: str | Path | None = None, watch: str | None = None,
-                 keymap_file: Path | None = None, start: Callable[[], Screen] | None = None):
+                 keymap_file: Path | None = None, start: Callable[[], Screen] | None = None,
+                 exit_guard: ExitGuard | None = None):
         super().__init__()
         self.start = start  # the first screen; tests open any screen this way
         self.runs_dir = Path(runs_dir) if runs_dir else None
         self.watch = watch
         self.keymap_file = keymap_file
+        # open_app installs it (signals, watchdog) before the app is even imported
+        self.exit_guard = exit_guard or ExitGuard()
+        self.hung_up: str | None = None  # why the terminal or session went away
 
     # -- start and stop ---------------------------------------------------------------------
+    async def run_async(self, **kwargs) -> int | None:
+        """Hang-ups are the app's to handle from the moment its loop runs, before the terminal
+        is put in application mode: any hang-up after that gets the orderly exit."""
+        self.exit_guard.attach(asyncio.get_running_loop(), self._hung_up,
+                               lambda: self.return_code or 0)
+        return await super().run_async(**kwargs)
+
     def on_mount(self) -> None:
         keymap, problem = load_keymap(self.keymap_file)
         if keymap:
@@ -45,7 +58,6 @@ class TuneApp(App[int]):
             self.call_after_refresh(self._check_keymap_ids, keymap)  # off the first frame
         if problem:
             self.notify(problem, severity="warning", timeout=10)
-        self._install_hangup_handler()
         if self.start is not None:
             self.push_screen(self.start())
         elif self.watch:
@@ -53,6 +65,7 @@ class TuneApp(App[int]):
         else:
             from tui_tune.tui.screens.runs import RunsScreen
             self.push_screen(RunsScreen())
+            self.call_after_refresh(self._offer_kept_changes)
 
     def _check_keymap_ids(self, keymap: dict[str, str]) -> None:
         from tui_tune.tui.keymap import unknown_ids_problem
@@ -60,12 +73,45 @@ class TuneApp(App[int]):
         if problem:
             self.notify(problem, severity="warning", timeout=10)
 
-    def _install_hangup_handler(self) -> None:
-        """SIGHUP (the SSH session went away) ends the app cleanly; runs go on."""
-        try:
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit, 0)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
+    def _hung_up(self, reason: str) -> None:
+        """The terminal or session went away (SIGHUP, SIGTERM, stdin closed, a failed write):
+        keep unsaved editor changes for the next start, then exit. Runs go on."""
+        if self.hung_up is not None:
+            return
+        self.hung_up = reason
+        for screen in self.screen_stack:  # no imports here: they can take a second at startup
+            keep_unsaved = getattr(screen, "keep_unsaved", None)
+            if keep_unsaved is not None:
+                keep_unsaved()
+        if self.return_code is None:
+            self.exit(None, 0)
+
+    def _offer_kept_changes(self, done: frozenset[Path] = frozenset()) -> None:
+        """Editor changes kept at a hang-up: open them again, or delete them (one at a time)."""
+        from tui_tune.tui import recovery
+        from tui_tune.tui.screens.dialogs import ConfirmDialog
+        waiting = [p for p in recovery.kept() if p not in done]
+        if not waiting:
+            return
+        path = waiting[0]
+        loaded = recovery.load(path)
+        if loaded is None:
+            self.notify(f"Skipped a damaged recovery file: {path}", severity="warning")
+            self._offer_kept_changes(done | {path})
+            return
+        state, kept_at = loaded
+        when = time.strftime(" at %H:%M on %d %b", time.localtime(kept_at)) if kept_at else ""
+
+        def answered(open_it: bool | None) -> None:
+            recovery.discard(path)  # the editor holds them now, or the user let them go
+            if open_it:
+                from tui_tune.tui.screens.editor import EditorScreen
+                self.push_screen(EditorScreen(state))
+            else:
+                self._offer_kept_changes(done | {path})
+        self.push_screen(ConfirmDialog(
+            f"Unsaved editor changes ({escape(state.label)}) were kept when the app was "
+            f"closed without asking{when}. Open them? (No deletes them.)", "Open"), answered)
 
     def _open_watch(self, run: str) -> None:
         from tui_tune.tui.screens.monitor import MonitorScreen

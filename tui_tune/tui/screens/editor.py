@@ -272,6 +272,17 @@ class EditorScreen(Screen):
         while not isinstance(self.app.screen, RunsScreen):
             self.app.pop_screen()
 
+    def keep_unsaved(self) -> Path | None:
+        """The app is ending without asking (the terminal went away): unsaved changes go to
+        a recovery file that the next start offers."""
+        if not self.state.dirty:
+            return None
+        from tui_tune.tui import recovery
+        try:
+            return recovery.keep(self.state)
+        except OSError:
+            return None  # nowhere to write: nothing more can be done without a terminal
+
     def action_back(self) -> None:
         if not self.state.dirty:
             self.dismiss()

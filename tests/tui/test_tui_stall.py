@@ -19,10 +19,15 @@ async def test_stalled_run_in_runs_list_and_monitor_health(workdir):
             await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
             table = app.screen.query_one("DataTable")
             await wait_for(pilot, lambda: table.row_count == 2, timeout=20)
-            rows = {str(table.get_row_at(i)[1]): str(table.get_row_at(i)[0]).strip(" *")
-                    for i in range(table.row_count)}
-            assert rows == {hung.name: "stalled", pacing.name: "running"}
-            table.move_cursor(row=list(rows).index(hung.name))
+
+            def rows() -> dict[str, str]:
+                return {str(table.get_row_at(i)[1]): str(table.get_row_at(i)[0]).strip(" *")
+                        for i in range(table.row_count)}
+            # rows show run.json's word at once; the details (and with them stalled) follow
+            expected = {hung.name: "stalled", pacing.name: "running"}
+            await wait_for(pilot, lambda: rows() == expected, timeout=20)
+            shown = rows()
+            table.move_cursor(row=list(shown).index(hung.name))
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
             health = app.screen.query_one("#health")
@@ -30,7 +35,7 @@ async def test_stalled_run_in_runs_list_and_monitor_health(workdir):
                            timeout=20)
             await pilot.press("escape")
             await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
-            table.move_cursor(row=list(rows).index(pacing.name))
+            table.move_cursor(row=list(shown).index(pacing.name))
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
             monitor = app.screen

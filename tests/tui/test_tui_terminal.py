@@ -263,16 +263,22 @@ def test_serve_and_its_app_end_within_2s(how, many_runs, tmp_path):
     (tmp_path / "config").mkdir()
     env = {**os.environ, "TUI_TUNE_RUNS": str(many_runs),
            "TUI_TUNE_CONFIG_DIR": str(tmp_path / "config")}
-    server = subprocess.Popen([sys.executable, "-m", "tui_tune", "serve", "--port", str(port)],
+    token = "hang-up-test-token-0123"
+    server = subprocess.Popen([sys.executable, "-m", "tui_tune", "serve", "--port", str(port),
+                               "--token", token],
                               cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
 
     async def browse_then_signal() -> list[int]:
-        async with aiohttp.ClientSession() as session:
+        own = f"http://127.0.0.1:{port}"
+        # a browser: the page with the token (which sets its cookie), then the websocket
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
             for _ in range(200):  # until the server listens
                 try:
-                    ws = await session.ws_connect(f"http://127.0.0.1:{port}/ws?width=80&height=24")
+                    async with session.get(f"{own}/?token={token}") as page:
+                        assert page.status == 200
+                    ws = await session.ws_connect(f"{own}/ws?width=80&height=24", origin=own)
                     break
                 except aiohttp.ClientError:
                     await asyncio.sleep(0.1)

@@ -62,6 +62,7 @@ bench-gpu: install
 
 lint: install
 	$(VENV)/bin/ruff check tui_tune tests benchmarks tools
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_layers.py  # the layer rule and import cycles
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) $(LATEST_VENV) .pytest_cache

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from benchmarks.common import ROOT, Result
 from tui_tune.events import encode, make_event
+from tui_tune.rundir import RunDir
 from tui_tune.runs.follow import EventFollower
 from tui_tune.runs.store import RunStore
-from tui_tune.runs.summary import DISK_CACHE
 
 
 def write_events(path: Path, lines: int) -> int:
@@ -73,7 +73,7 @@ def time_listing(tmp: Path, events: Path, lines: int) -> list[Result]:
     events.rename(run_dir / "events.jsonl")
     (run_dir / "run.json").write_text('{"status": "completed"}')
     child = ls_in_a_child(tmp / "runs")
-    (run_dir / DISK_CACHE).unlink(missing_ok=True)
+    RunDir(run_dir).summary_cache.unlink(missing_ok=True)
     timings = []
     for _ in range(2):
         start = time.perf_counter()

@@ -11,9 +11,10 @@ import time
 from benchmarks.bench_follow import write_events
 from tests.read_only import read_only
 from tui_tune.events import encode, make_event
+from tui_tune.rundir import RunDir
 from tui_tune.runs import follow
 from tui_tune.runs.status import run_status
-from tui_tune.runs.summary import DISK_CACHE, DISK_CACHE_MIN_BYTES
+from tui_tune.runs.summary import DISK_CACHE_MIN_BYTES
 
 PEAK_GROWTH = textwrap.dedent("""
     import resource, sys
@@ -59,4 +60,4 @@ def test_status_checks_of_a_read_only_run_read_its_events_once(tmp_path, monkeyp
         statuses += [run_status(run_dir) for _ in range(3)]
     assert statuses == ["died"] * 4
     assert after_first > 0 and len(opened) == after_first  # nothing read again
-    assert not (run_dir / DISK_CACHE).exists()
+    assert not RunDir(run_dir).summary_cache.exists()

@@ -9,6 +9,7 @@ import pytest
 from conftest import completed_run, read_events, run_worker
 
 from tui_tune.events import contract_problems
+from tui_tune.rundir import RunDir
 
 # one xdist worker per module, so its shared runs happen once under `make test` (-n 2)
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train-runs")]
@@ -158,6 +159,19 @@ def test_checkpoints_are_kept_and_final_loads(demo_run):
     model = AutoModelForCausalLM.from_pretrained(demo_run / "final")
     tokenizer = AutoTokenizer.from_pretrained(demo_run / "final")
     assert model.config.vocab_size == len(tokenizer)
+
+
+def test_the_worker_writes_only_what_rundir_names(demo_run):
+    """The run directory contract holds for a real run: no file the app does not know of."""
+    run = RunDir(demo_run)
+    named = {run.config, run.run_json, run.events, run.summary_cache, run.console_log,
+             run.ranks, run.worker_lock(), run.checkpoints, run.final}
+    assert set(demo_run.iterdir()) <= named
+    assert {run.config, run.run_json, run.events, run.checkpoints, run.final} <= set(
+        demo_run.iterdir())
+    assert run.rank_files() == [run.rank_file(0)]
+    assert list(run.checkpoints.iterdir()) == [run.checkpoint(120)]
+    assert read_events(demo_run, "end")[-1]["final"] == str(run.final)
 
 
 def test_final_lora_adapter_loads_with_peft_and_generates(lora_run, demo_assets):

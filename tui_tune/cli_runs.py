@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from tui_tune.config import ConfigError
+from tui_tune.rundir import RunDir
 from tui_tune.runs.control import NotARun
 from tui_tune.runs.launch import LaunchError
 from tui_tune.runs.status import EXIT_CODES
@@ -358,7 +359,7 @@ def cmd_ps(args: argparse.Namespace, store: RunStore) -> int:
 def cmd_logs(args: argparse.Namespace, store: RunStore) -> int:
     from tui_tune.runs.status import run_status
 
-    path = store.resolve(args.run) / "console.log"
+    path = RunDir(store.resolve(args.run)).console_log
     offset = 0
     try:
         while True:
@@ -411,7 +412,7 @@ def cmd_export(args: argparse.Namespace, store: RunStore) -> int:
 
     run_dir = store.resolve(args.run)
     status = run_status(run_dir)
-    if not (run_dir / "final").is_dir():
+    if not RunDir(run_dir).final.is_dir():
         print(f"warning: {run_dir.name} has no final/ weights ({status}); the archive holds its "
               "config and events only.", file=sys.stderr)
     elif status == "running":

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 
+from tui_tune.rundir import CONFIG, EVENTS, FINAL, RUN_JSON, RunDir
 from tui_tune.runs.files import read_run_json, update_run_json
 from tui_tune.runs.follow import EventFollower
 from tui_tune.runs.procs import (
@@ -86,7 +87,7 @@ def end_processes(procs: list[psutil.Process], grace_s: float) -> None:
 
 def _wait_for_end(run_dir: Path, launched_at: object, grace_s: float) -> bool:
     """Wait until the worker's `end` of this launch appears, or no rank of it is left."""
-    follower = EventFollower(run_dir / "events.jsonl", from_start=False)
+    follower = EventFollower(RunDir(run_dir).events, from_start=False)
     deadline = time.monotonic() + grace_s
     had_ranks = bool(rank_processes(run_dir))
     try:
@@ -107,7 +108,7 @@ def _wait_for_end(run_dir: Path, launched_at: object, grace_s: float) -> bool:
 
 def end_event_since(run_dir: Path, launched_at: object) -> bool:
     """Did the worker write an `end` event after the given launch time?"""
-    end = SummaryCache().summary(run_dir / "events.jsonl").end
+    end = SummaryCache().summary(RunDir(run_dir).events).end
     if end is None or end.get("status") not in END_STATUSES:
         return False
     t = end.get("t")
@@ -146,7 +147,7 @@ def check_deletable(run_dir: Path, force: bool = False) -> str:
     return state.status
 
 
-EXPORTED = ("config.toml", "run.json", "events.jsonl", "final")
+EXPORTED = (CONFIG, RUN_JSON, EVENTS, FINAL)
 
 
 def export(run_dir: Path, destination: Path | None = None) -> Path:

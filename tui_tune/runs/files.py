@@ -12,18 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from tui_tune.config.toml_io import write_atomic
-
-RUN_JSON = "run.json"
-STATE_FILE = "trainer_state.json"  # a checkpoint's loop position (train/checkpoint.py)
+from tui_tune.rundir import CHECKPOINT_STATE, RunDir, checkpoint_step
 
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
     """A run's complete checkpoints, oldest first: step-N with its state file (a save cut off
     midway is still step-N.tmp and not listed)."""
-    folder = Path(run_dir) / "checkpoints"
-    found = [p for p in folder.glob("step-*") if (p / STATE_FILE).is_file()
-             and p.name.split("-", 1)[1].isdigit()] if folder.is_dir() else []
-    return sorted(found, key=lambda p: int(p.name.split("-", 1)[1]))
+    run = RunDir(run_dir)
+    found = [p for p in run.checkpoint_candidates() if (p / CHECKPOINT_STATE).is_file()
+             and checkpoint_step(p) is not None] if run.checkpoints.is_dir() else []
+    return sorted(found, key=checkpoint_step)
 
 
 def newest_checkpoint(run_dir: Path) -> Path | None:
@@ -34,7 +32,7 @@ def newest_checkpoint(run_dir: Path) -> Path | None:
 def continue_weights(run_dir: Path) -> Path | None:
     """What a new run can start from (general.pretrained_weights): final/ of a completed run,
     else the newest checkpoint of a stopped one; both hold the weights or the adapter."""
-    final = Path(run_dir) / "final"
+    final = RunDir(run_dir).final
     return final if final.is_dir() else newest_checkpoint(run_dir)
 
 
@@ -53,7 +51,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def read_run_json(run_dir: Path) -> dict[str, Any]:
-    return read_json(Path(run_dir) / RUN_JSON) or {}
+    return read_json(RunDir(run_dir).run_json) or {}
 
 
 def update_run_json(run_dir: Path, **fields: Any) -> dict[str, Any]:
@@ -64,7 +62,7 @@ def update_run_json(run_dir: Path, **fields: Any) -> dict[str, Any]:
             data.pop(key, None)
         else:
             data[key] = value
-    write_json_atomic(Path(run_dir) / RUN_JSON, data)
+    write_json_atomic(RunDir(run_dir).run_json, data)
     return data
 
 

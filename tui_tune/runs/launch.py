@@ -20,6 +20,7 @@ from pathlib import Path
 from tui_tune.config import ConfigError, Experiment, Problem, validate_experiment
 from tui_tune.config.toml_io import read_toml
 from tui_tune.monitor.gpu import gpu_count
+from tui_tune.rundir import RunDir
 from tui_tune.runs.accelerate_file import (
     AccelerateFileError,
     multinode_launcher,
@@ -52,7 +53,7 @@ class LaunchPlan:
 
 
 def load_experiment(run_dir: Path) -> Experiment:
-    path = Path(run_dir) / "config.toml"
+    path = RunDir(run_dir).config
     try:
         return validate_experiment(read_toml(path))
     except ConfigError as error:
@@ -160,7 +161,7 @@ def launch(run_dir: Path, resume: bool = False, gpu_ids: list[int] | None = None
         plan = plan_launch(exp, run_dir, resume=resume, gpu_ids=gpu_ids)
         plan.env_updates.update(marker_env(run_dir))
         plan.env_updates[LOCK_ENV] = str(lock)
-        for stale in (run_dir / "ranks").glob("rank-*.json"):
+        for stale in RunDir(run_dir).rank_files():
             stale.unlink(missing_ok=True)  # the previous launch's ranks
         return _start(run_dir, plan, resume, lock_fd=fd)
     finally:
@@ -175,7 +176,7 @@ def _already_running(run_dir: Path, lock: Path) -> Problem:
 def _start(run_dir: Path, plan: LaunchPlan, resume: bool, lock_fd: int) -> int:
     launched_at = time.time()
     env = {**os.environ, **plan.env_updates}
-    with open(run_dir / "console.log", "ab") as log:
+    with open(RunDir(run_dir).console_log, "ab") as log:
         log.write(f"\n=== tui-tune {'resume' if resume else 'launch'} at "
                   f"{_utc(launched_at)}: {' '.join(plan.argv)}\n".encode())
         log.flush()

@@ -13,6 +13,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from tui_tune.rundir import RunDir
+
 LOCK_ENV = "TUI_TUNE_WORKER_LOCK"  # the lock file a launch's workers hold (per node)
 
 
@@ -23,8 +25,7 @@ class RunLocked(Exception):
 def lock_path(run_dir: Path, node_rank: int | None = None) -> Path:
     """worker.lock; with several nodes sharing the run folder, one per node (each node starts
     its own launch of the same run)."""
-    name = "worker.lock" if node_rank is None else f"worker-node-{node_rank}.lock"
-    return Path(run_dir) / name
+    return RunDir(run_dir).worker_lock(node_rank)
 
 
 def _open(path: Path) -> int:

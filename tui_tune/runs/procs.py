@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 
+from tui_tune.rundir import RunDir
 from tui_tune.runs.files import read_json, read_run_json
 
 START_TIME_TOLERANCE_S = 1.0
@@ -103,7 +104,7 @@ def launcher_process(run_dir: Path) -> psutil.Process | None:
 
 def rank_records(run_dir: Path) -> list[dict]:
     records = []
-    for path in sorted((Path(run_dir) / "ranks").glob("rank-*.json")):
+    for path in RunDir(run_dir).rank_files():
         record = read_json(path)
         if record is not None:
             records.append(record)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_tune.events import END_STATUSES
+from tui_tune.rundir import RunDir
 from tui_tune.runs.files import read_run_json, tail_text
 from tui_tune.runs.procs import main_processes
 from tui_tune.runs.summary import EventSummary, shared_summary
@@ -44,7 +45,7 @@ def run_state(run_dir: Path, info: dict[str, Any] | None = None,
     if alive:
         return RunState("running", pids=tuple(p.pid for p in alive))
     if summary is None:
-        summary = shared_summary(run_dir / "events.jsonl")
+        summary = shared_summary(RunDir(run_dir).events)
     launched_at = info.get("launched_at")
     ended = _end_after(summary.end, launched_at) or _run_json_end(info, launched_at)
     if ended is not None:
@@ -106,6 +107,6 @@ def _end_reason(end: dict[str, Any]) -> str:
 
 
 def _died_reason(run_dir: Path) -> str:
-    tail = tail_text(run_dir / "console.log", lines=8)
+    tail = tail_text(RunDir(run_dir).console_log, lines=8)
     return ("its processes ended without an end event; console.log ends with:\n" + tail
             if tail else "its processes ended without an end event and console.log is empty")

@@ -19,7 +19,8 @@ from typing import Any
 
 from tui_tune.config import Experiment, experiment_dict, validate_experiment
 from tui_tune.config.presets import experiment_toml
-from tui_tune.runs.files import RUN_JSON, read_json, write_json_atomic
+from tui_tune.rundir import RunDir
+from tui_tune.runs.files import read_json, write_json_atomic
 from tui_tune.runs.status import run_state
 from tui_tune.runs.summary import SummaryCache
 
@@ -100,13 +101,13 @@ class RunStore:
         """A new queued run directory holding the frozen config.toml and run.json."""
         frozen = freeze_paths(experiment)
         run_dir = self._new_dir(_id_label(label or preset_name))
-        (run_dir / "config.toml").write_text(experiment_toml(frozen), encoding="utf-8")
+        RunDir(run_dir).config.write_text(experiment_toml(frozen), encoding="utf-8")
         now = time.time()
         info = {"run_id": run_dir.name, "name": frozen.general.experiment_name,
                 "preset": preset_name, "status": "queued", "created_at": now,
                 "created_at_utc": _utc(now), "host": socket.gethostname(),
                 "parent": parent, "sweep_id": sweep_id}
-        write_json_atomic(run_dir / RUN_JSON, {k: v for k, v in info.items() if v is not None})
+        write_json_atomic(RunDir(run_dir).run_json, {k: v for k, v in info.items() if v is not None})
         return run_dir
 
     def _new_dir(self, label: str) -> Path:
@@ -195,13 +196,14 @@ class RunStore:
 
     def summary(self, run_dir: Path) -> RunSummary:
         run_dir = Path(run_dir)
-        info = read_json(run_dir / RUN_JSON)
+        paths = RunDir(run_dir)
+        info = read_json(paths.run_json)
         if info is None:
-            if (run_dir / RUN_JSON).exists():
-                self._warn(f"{run_dir / RUN_JSON} is not readable JSON; showing what the "
+            if paths.run_json.exists():
+                self._warn(f"{paths.run_json} is not readable JSON; showing what the "
                            "events say")
             info = {}
-        events = self._cache.summary(run_dir / "events.jsonl")
+        events = self._cache.summary(paths.events)
         state = run_state(run_dir, info, events)
         now = time.time()
         running = state.status == "running"
@@ -230,8 +232,8 @@ class RunStore:
 
 def is_run_dir(path: Path) -> bool:
     """A directory holding run.json or config.toml (what every run has from its creation)."""
-    path = Path(path)
-    return path.is_dir() and ((path / RUN_JSON).exists() or (path / "config.toml").exists())
+    run = RunDir(path)
+    return run.root.is_dir() and (run.run_json.exists() or run.config.exists())
 
 
 def _text(value: Any) -> str | None:

@@ -20,13 +20,13 @@ from typing import Any
 
 import msgspec
 
+from tui_tune.rundir import RunDir
 from tui_tune.runs.event_values import count, finite, measure, timestamp
 from tui_tune.runs.files import read_json, write_json_atomic
 from tui_tune.runs.follow import EventFollower
 from tui_tune.runs.stall import stalled_for
 
 RATE_WINDOW = 20  # step events used for the steps/s behind the ETA
-DISK_CACHE = ".summary-cache.json"  # beside events.jsonl: `tui-tune ls` in a new process
 DISK_CACHE_MIN_BYTES = 1 << 20  # smaller files are re-read faster than a cache is checked
 CACHE_VERSION = 3  # 2: streamed fields, 3: environment
 PROGRESS_KINDS = ("step", "eval", "start")  # what counts as progress for the stall rule
@@ -310,7 +310,7 @@ class SummaryCache:
         return summary
 
     def _load(self, events_path: Path) -> tuple[EventFollower, EventSummary]:
-        stored = read_json(events_path.with_name(DISK_CACHE)) if self.persist else None
+        stored = read_json(_disk_cache(events_path)) if self.persist else None
         if stored and stored.get("version") == CACHE_VERSION:
             follower = EventFollower.at_position(events_path, stored.get("position") or {})
             summary = stored.get("summary")
@@ -320,11 +320,16 @@ class SummaryCache:
 
     def _save(self, events_path: Path, follower: EventFollower, summary: EventSummary) -> None:
         try:
-            write_json_atomic(events_path.with_name(DISK_CACHE), {
+            write_json_atomic(_disk_cache(events_path), {
                 "version": CACHE_VERSION, "position": follower.position(),
                 "summary": summary.to_dict()})
         except OSError:
             pass  # a read-only runs folder just means no cache
+
+
+def _disk_cache(events_path: Path) -> Path:
+    """The cached summary beside the events (`tui-tune ls` in a new process reads it)."""
+    return RunDir(events_path.parent).summary_cache
 
 
 _SHARED = SummaryCache()

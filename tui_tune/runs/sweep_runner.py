@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from tui_tune.rundir import RunDir
 from tui_tune.runs.files import read_json, update_run_json
 from tui_tune.runs.sweep import SWEEP_JSON
 
@@ -61,7 +62,7 @@ class SweepRunner:
         """The GPUs a running member holds, from its run.json (so a restarted runner knows)."""
         if run_id in self.assigned:
             return self.assigned[run_id] or []
-        info = read_json(self.runs_root / run_id / "run.json") or {}
+        info = read_json(RunDir(self.runs_root / run_id).run_json) or {}
         devices = info.get("cuda_visible_devices")
         if not isinstance(devices, str):
             return []

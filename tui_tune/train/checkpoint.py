@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tui_tune.runs.files import STATE_FILE, checkpoint_dirs
+from tui_tune.rundir import CHECKPOINT_STATE, PARTIAL_SUFFIX, RunDir
+from tui_tune.runs.files import checkpoint_dirs
 
 
 @dataclass
@@ -62,8 +63,8 @@ def set_rng_state(state: dict) -> None:
 def save_checkpoint(run_dir: Path, accelerator, model, optimizer, scheduler,
                     progress: Progress, keep: int) -> Path:
     """Every rank calls this (it synchronises); returns the final folder."""
-    final = Path(run_dir) / "checkpoints" / f"step-{progress.step}"
-    tmp = final.with_name(final.name + ".tmp")
+    final = RunDir(run_dir).checkpoint(progress.step)
+    tmp = final.with_name(final.name + PARTIAL_SUFFIX)
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -76,7 +77,7 @@ def save_checkpoint(run_dir: Path, accelerator, model, optimizer, scheduler,
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     if accelerator.is_main_process:
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-        (tmp / STATE_FILE).write_text(json.dumps(asdict(progress), indent=2))
+        (tmp / CHECKPOINT_STATE).write_text(json.dumps(asdict(progress), indent=2))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         shutil.rmtree(final, ignore_errors=True)
@@ -117,7 +118,7 @@ def save_tokenizer(tokenizer, exp, folder: Path) -> None:
 def prune(run_dir: Path, keep: int, protect: int | None = None) -> None:
     """Delete all but the newest `keep` checkpoints, sparing step-`protect` (the best one)."""
     for old in checkpoint_dirs(run_dir)[:-keep]:
-        if old.name != f"step-{protect}":
+        if old.name != RunDir(run_dir).checkpoint(protect).name:
             shutil.rmtree(old, ignore_errors=True)
 
 
@@ -160,5 +161,5 @@ def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler) -> P
     if rng_file.is_file():
         set_rng_state(torch.load(rng_file, weights_only=False))
     known = set(Progress.__dataclass_fields__)
-    saved = json.loads((folder / STATE_FILE).read_text())
+    saved = json.loads((folder / CHECKPOINT_STATE).read_text())
     return Progress(**{k: v for k, v in saved.items() if k in known})

@@ -13,6 +13,8 @@ import os
 import shutil
 from pathlib import Path
 
+from tui_tune.rundir import RunDir
+
 FULL_BELOW_BYTES = 1 << 20  # less free space than this counts as a full disk
 NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
 
@@ -41,7 +43,7 @@ def free_bytes(folder: Path) -> int:
 
 def remove_partial_checkpoints(run_dir: Path) -> None:
     """Delete checkpoints/step-N.tmp: a save cut off midway, never resumable (runs/files.py)."""
-    for partial in (Path(run_dir) / "checkpoints").glob("step-*.tmp"):
+    for partial in RunDir(run_dir).partial_checkpoints():
         shutil.rmtree(partial, ignore_errors=True)
 
 

@@ -216,9 +216,10 @@ def weights_under(folder):
     """What the run that saved `folder` (its final/ or checkpoints/step-N) itself started
     from: its config.toml's general.pretrained_weights, resolved; None when nothing."""
     from tui_tune.config.toml_io import read_toml
+    from tui_tune.rundir import RunDir
 
-    run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
-    config = run_dir / "config.toml"
+    run = RunDir.holding(folder)
+    run_dir, config = run.root, run.config
     parent = read_toml(config).get("general", {}).get("pretrained_weights") \
         if config.is_file() else None
     if not parent:

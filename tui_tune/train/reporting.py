@@ -15,6 +15,7 @@ from typing import Any
 import psutil
 
 from tui_tune.events import END_STATUSES, EventWriter, encode, make_event
+from tui_tune.rundir import RunDir
 from tui_tune.runs.files import read_run_json, update_run_json, write_json_atomic
 from tui_tune.runs.lock import hold_for_worker
 from tui_tune.train.disk_full import disk_full_message, remove_partial_checkpoints
@@ -33,7 +34,7 @@ class Reporter:
         self.run_dir = Path(run_dir)
         self.rank = env_rank() if rank is None else rank
         self.is_main = self.rank == 0
-        self.writer = EventWriter(self.run_dir / "events.jsonl") if self.is_main else None
+        self.writer = EventWriter(RunDir(self.run_dir).events) if self.is_main else None
         self.phase = "load"
         self.ended = False
         self._lock = hold_for_worker(self.run_dir)  # one launch per run: held until exit
@@ -62,11 +63,11 @@ class Reporter:
 
     def write_rank_file(self, **more: Any) -> None:
         """ranks/rank-R.json: who this process is (pid + start time tell reuse apart)."""
-        folder = self.run_dir / "ranks"
-        folder.mkdir(parents=True, exist_ok=True)
+        paths = RunDir(self.run_dir)
+        paths.ranks.mkdir(parents=True, exist_ok=True)
         info = {"rank": self.rank, "pid": os.getpid(), "host": socket.gethostname(),
                 "start_time": psutil.Process().create_time(), **more}
-        write_json_atomic(folder / f"rank-{self.rank}.json", info)
+        write_json_atomic(paths.rank_file(self.rank), info)
 
     def end(self, status: str, **fields: Any) -> None:
         """The one `end` event and the run.json status; later calls are ignored."""
@@ -100,7 +101,7 @@ class Reporter:
         time.sleep(1.0)  # give rank 0 the chance to report first (its error may be the cause)
         if read_status(self.run_dir) in END_STATUSES:
             return
-        with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as handle:
+        with open(RunDir(self.run_dir).events, "a", encoding="utf-8") as handle:
             handle.write(encode(make_event("end", status=status, rank=self.rank, **fields)))
         update_run_json(self.run_dir, status=status, ended_at=time.time(),
                         reason=fields.get("message"))

@@ -12,6 +12,7 @@ import torch
 
 from tui_tune.config import ConfigError, validate_experiment
 from tui_tune.config.toml_io import read_toml
+from tui_tune.rundir import CHECKPOINT_STATE, RunDir
 from tui_tune.runs.files import newest_checkpoint
 from tui_tune.train.checkpoint import Progress, load_checkpoint, rescale_position
 from tui_tune.train.collate import steps_per_epoch
@@ -53,9 +54,9 @@ class Session:
 
 def read_experiment(run_dir: Path):
     try:
-        return validate_experiment(read_toml(Path(run_dir) / "config.toml"))
+        return validate_experiment(read_toml(RunDir(run_dir).config))
     except ConfigError as error:
-        raise UserError(str(error), file=str(Path(run_dir) / "config.toml")) from error
+        raise UserError(str(error), file=str(RunDir(run_dir).config)) from error
 
 
 def make_accelerator(exp, run_dir: Path):
@@ -91,7 +92,7 @@ def agree_on_seed(accelerator, asked: int, checkpoint: Path | None) -> int:
     """The asked seed; -1 draws one on rank 0 (or reuses the checkpoint's) and shares it."""
     if checkpoint is not None:
         from json import loads
-        return int(loads((checkpoint / "trainer_state.json").read_text())["seed"])
+        return int(loads((checkpoint / CHECKPOINT_STATE).read_text())["seed"])
     if asked >= 0:
         return asked
     from accelerate.utils import broadcast_object_list

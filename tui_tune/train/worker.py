@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from tui_tune.rundir import RunDir
 from tui_tune.train.checkpoint import save_final_weights, save_tokenizer
 from tui_tune.train.errors import UserError
 from tui_tune.train.reporting import Reporter, memory_gib
@@ -38,7 +39,7 @@ def _log_all_ranks(run_dir: Path) -> bool:
 
 def save_final(session) -> Path:
     """final/: the model (or adapter) and tokenizer, loadable with transformers / peft."""
-    folder = session.run_dir / "final"
+    folder = RunDir(session.run_dir).final
     acc = session.accelerator
     acc.wait_for_everyone()
     save_final_weights(acc, session.model, folder)
@@ -73,7 +74,7 @@ def run_worker(run_dir: Path, resume: bool) -> int:
         best = session.progress.best_step
         reporter.end(status, step=session.progress.step, final=str(final) if final else None,
                      best_val_loss=session.progress.best_val_loss,
-                     best_checkpoint=str(session.run_dir / "checkpoints" / f"step-{best}")
+                     best_checkpoint=str(RunDir(session.run_dir).checkpoint(best))
                      if best is not None else None)
         return 0
     except UserError as error:

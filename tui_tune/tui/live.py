@@ -14,6 +14,7 @@ from pathlib import Path
 
 from textual.message import Message
 
+from tui_tune.rundir import RunDir
 from tui_tune.tui.run_data import EventTail, RunSeries, decode_chunk, load_prefix, read_recent
 
 POLL_S = 0.2
@@ -70,7 +71,7 @@ class RunWatcher(threading.Thread):
         try:
             tail = self._initial_load()
         except OSError:  # the run directory went away while loading
-            tail = EventTail(self.run_dir / "events.jsonl")
+            tail = EventTail(RunDir(self.run_dir).events)
         while not self.stopped.is_set():
             try:
                 self._poll_events(tail)
@@ -103,7 +104,7 @@ class RunWatcher(threading.Thread):
             self._poll_side()
             self._last_side = time.monotonic()
         self.post(RunLoaded(recent, partial=False))
-        tail = EventTail(self.run_dir / "events.jsonl")
+        tail = EventTail(RunDir(self.run_dir).events)
         tail.offset = end
         return tail
 
@@ -135,7 +136,7 @@ class RunWatcher(threading.Thread):
             return None
 
     def _console(self) -> str | None:
-        path = self.run_dir / "console.log"
+        path = RunDir(self.run_dir).console_log
         try:
             mtime = path.stat().st_mtime
         except OSError:

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from tui_tune.rundir import RunDir
 from tui_tune.runs.event_values import MAX_COUNT, MAX_MAGNITUDE, count, text, text_lines, timestamp
 
 # the event writer turns NaN/inf into "nan"/"inf" strings; null is a reading not taken
@@ -280,7 +281,7 @@ class EventTail:
 
 def load_run(path: Path, tail: EventTail | None = None) -> tuple[RunSeries, EventTail]:
     """Read all events written so far (in chunks, to keep memory flat)."""
-    tail = tail or EventTail(Path(path) / "events.jsonl")
+    tail = tail or EventTail(RunDir(path).events)
     series = RunSeries()
     while True:
         data, restarted = tail.read()
@@ -296,7 +297,7 @@ def read_recent(path: Path, max_bytes: int = CHUNK_BYTES) -> tuple[RunSeries, in
 
     Lets a big run show its recent curve at once while the older history loads.
     """
-    events = Path(path) / "events.jsonl"
+    events = RunDir(path).events
     try:
         size = events.stat().st_size
     except FileNotFoundError:
@@ -328,7 +329,7 @@ def load_prefix(path: Path, stop: int, chunk_bytes: int = CHUNK_BYTES,
     let the app thread draw.
     """
     series = RunSeries()
-    with open(Path(path) / "events.jsonl", "rb") as handle:
+    with open(RunDir(path).events, "rb") as handle:
         done = 0
         while done < stop:
             if pause_s and done:

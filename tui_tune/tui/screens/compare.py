@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Label
 from tui_tune.config import ConfigError, validate_experiment
 from tui_tune.config.experiment import flatten
 from tui_tune.config.toml_io import read_toml
+from tui_tune.rundir import RunDir
 from tui_tune.tui.run_data import RunSeries, load_run
 from tui_tune.tui.widgets.braille_chart import PALETTE, BrailleChart
 
@@ -31,7 +32,7 @@ def config_differences(run_dirs: list[Path]) -> tuple[list[str], list[list[str]]
     flats = []
     for run_dir in run_dirs:
         try:
-            exp = validate_experiment(read_toml(run_dir / "config.toml"))
+            exp = validate_experiment(read_toml(RunDir(run_dir).config))
             flats.append(flatten(exp.model_dump(mode="json")))
         except ConfigError as error:
             flats.append({"(config)": f"unreadable: {error.problems[0]}"})

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
+from worker_env import worker_env
 
 from tui_tune.config.presets import builtin_dir, experiment_toml, resolve
 
@@ -40,17 +41,6 @@ def make_run_dir(demo_assets: Path) -> Callable[..., Path]:
     def make(run_dir: Path, overrides: Iterable[str] = (), preset: str = "demo-tiny") -> Path:
         return write_run_dir(Path(run_dir), demo_assets, overrides, preset)
     return make
-
-
-def worker_env() -> dict[str, str]:
-    """The environment a worker subprocess needs to import this checkout's tui_tune."""
-    import os
-
-    root = str(Path(__file__).resolve().parents[1])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    env.setdefault("OMP_NUM_THREADS", "1")
-    return env
 
 
 def run_worker(run_dir: Path, *extra: str, timeout: float = 300):

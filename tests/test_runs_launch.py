@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import worker_env
+from worker_env import worker_env
 
 from tui_tune.config.presets import resolve
 from tui_tune.runs.launch import plan_launch

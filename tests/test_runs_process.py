@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import worker_env
+from worker_env import worker_env
 
 from tui_tune.config.presets import resolve
 from tui_tune.runs.follow import read_events

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import read_events, worker_env
+from conftest import read_events
+from worker_env import worker_env
 
 pytestmark = [
     pytest.mark.slow, pytest.mark.xdist_group("train-ddp"),

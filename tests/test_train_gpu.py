@@ -8,7 +8,8 @@ import sys
 import time
 
 import pytest
-from conftest import read_events, run_worker, worker_env
+from conftest import read_events, run_worker
+from worker_env import worker_env
 
 torch = pytest.importorskip("torch")
 

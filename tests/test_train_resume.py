@@ -9,7 +9,8 @@ import sys
 import time
 
 import pytest
-from conftest import read_events, run_worker, worker_env
+from conftest import read_events, run_worker
+from worker_env import worker_env
 
 # one xdist worker per module, so its shared runs happen once under `make test` (-n 2)
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train-resume")]

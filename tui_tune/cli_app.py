@@ -44,10 +44,6 @@ def open_app(watch: str | None = None, mouse: bool = True, runs_dir: str | None 
 
 def watch_problem(run: str, runs_dir: str | None) -> str | None:
     """Why `--watch RUN` cannot open (said before the app takes the terminal), or None."""
-    from pathlib import Path
-    path = Path(run)
-    if (path / "events.jsonl").exists() or path.is_dir():
-        return None
     from tui_tune.runs.store import RunStore
     try:
         RunStore(runs_dir).resolve(run)

@@ -132,6 +132,14 @@ def test_watch_of_unknown_run_exits_with_a_message(workdir):
     assert "nope" in (out.stdout + out.stderr)
 
 
+def test_watch_of_a_folder_outside_the_runs_folder_is_refused(workdir, make_run):
+    elsewhere = make_run("20260101-000000-demo-tiny").rename(workdir / "elsewhere")
+    out = subprocess.run([sys.executable, "-m", "tui_tune", "--watch", str(elsewhere)],
+                         check=False, capture_output=True, text=True, cwd=workdir, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    assert out.returncode != 0 and "runs" in out.stderr, out.stderr
+
+
 def test_serve_refuses_nothing_but_defaults_to_localhost():
     from tui_tune.cli_app import build_parser
     assert build_parser().parse_args([]).host == "127.0.0.1"

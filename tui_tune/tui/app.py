@@ -115,13 +115,11 @@ class TuneApp(App[int]):
 
     def _open_watch(self, run: str) -> None:
         from tui_tune.tui.screens.monitor import MonitorScreen
-        path = Path(run)
-        if not (path / "events.jsonl").exists() and not path.is_dir():
-            try:
-                path = self.run_store().resolve(run)
-            except Exception as error:  # noqa: BLE001 - shown to the user, app exits
-                self.exit(None, 1, message=f"tui-tune --watch {run}: {error}")
-                return
+        try:  # a run of the runs folder only, as every command that takes a run
+            path = self.run_store().resolve(run)
+        except Exception as error:  # noqa: BLE001 - shown to the user, app exits
+            self.exit(None, 1, message=f"tui-tune --watch {run}: {error}")
+            return
         self.push_screen(MonitorScreen(path, read_only=True))
 
     def run_store(self):

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tui_tune.rundir import RunDir
+
 if TYPE_CHECKING:  # the runs layer (and pydantic with it) is imported by the worker, off the
     from tui_tune.runs.store import RunSummary  # first frame's path
 
@@ -25,9 +27,9 @@ FIRST_ROWS = 80  # rows taken as the visible ones until the screen says which ar
 
 def quick_summary(run_dir: Path, read: bool = True) -> RunSummary:
     """A row from run.json alone (or, with read=False, from the id alone): no progress yet."""
-    from tui_tune.runs.files import RUN_JSON, read_json
+    from tui_tune.runs.files import read_json
     from tui_tune.runs.store import RunSummary
-    info = (read_json(run_dir / RUN_JSON) or {}) if read else {}
+    info = (read_json(RunDir(run_dir).run_json) or {}) if read else {}
     created = info.get("created_at")
     created = float(created) if isinstance(created, (int, float)) \
         and not isinstance(created, bool) else id_time(run_dir.name)

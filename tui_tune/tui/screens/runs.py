@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
+from tui_tune.rundir import RunDir
 from tui_tune.tui.formatting import STATUS_COLOURS, duration, format_number
 from tui_tune.tui.runs_listing import FIRST_ROWS, Listing, StagedLister
 from tui_tune.tui.runs_table import fit_columns, progress_cell
@@ -158,7 +159,7 @@ class RunsScreen(Screen):
     def _sparkline(self, run_dir: Path) -> str:
         """The loss sparkline, recomputed only when events.jsonl changed."""
         try:
-            stat = (run_dir / "events.jsonl").stat()
+            stat = RunDir(run_dir).events.stat()
         except OSError:
             return ""
         key = (stat.st_size, stat.st_mtime_ns)
@@ -326,7 +327,7 @@ class RunsScreen(Screen):
         from tui_tune.tui.editor_state import EditorState
         from tui_tune.tui.screens.editor import EditorScreen
         try:
-            state = EditorState.from_run_config(s.path / "config.toml", s.preset)
+            state = EditorState.from_run_config(RunDir(s.path).config, s.preset)
         except ConfigError as error:
             self.notify(f"Cannot edit {s.run_id}: {error}", severity="error", timeout=8)
             return

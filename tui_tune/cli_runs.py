@@ -322,7 +322,7 @@ def cmd_ls(args: argparse.Namespace, store: RunStore) -> int:
     if args.json:
         import json
 
-        from tui_tune.runs.event_values import json_safe
+        from tui_tune.events import json_safe
         rows = [{k: v for k, v in vars(s).items() if k not in ("path", "extra")}
                 for s in summaries]
         print(json.dumps(json_safe(rows), indent=1, default=str, allow_nan=False))

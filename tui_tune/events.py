@@ -47,16 +47,18 @@ def encode(event: dict[str, Any]) -> str:
     try:
         return json.dumps(event, separators=(",", ":"), default=str, allow_nan=False) + "\n"
     except ValueError:  # a non-finite float somewhere: spell every one as a string
-        return json.dumps(_strip_nonfinite(event), separators=(",", ":"), default=str) + "\n"
+        return json.dumps(json_safe(event), separators=(",", ":"), default=str) + "\n"
 
 
-def _strip_nonfinite(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """`value` with NaN and inf spelled "nan"/"inf", at any depth: JSON has no such numbers,
+    and strict parsers (jq, JavaScript) refuse Python's NaN. Readers' output uses it too."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {k: _strip_nonfinite(v) for k, v in value.items()}
+        return {key: json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_strip_nonfinite(v) for v in value]
+        return [json_safe(item) for item in value]
     return value
 
 

@@ -61,15 +61,3 @@ def text_lines(value: Any) -> list[str] | None:
     if isinstance(value, list):
         return [line if isinstance(line, str) else str(line) for line in value]
     return None
-
-
-def json_safe(value: Any) -> Any:
-    """`value` with NaN and inf spelled "nan"/"inf" as the event writer does, at any depth:
-    JSON has no such numbers, and strict parsers (jq, JavaScript) refuse Python's NaN."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    return value

@@ -3,6 +3,7 @@ then each run's details (events, processes) from a worker, the rows on screen fi
 
 from __future__ import annotations
 
+import json
 import threading
 
 from textual.widgets import DataTable
@@ -10,6 +11,7 @@ from textual.widgets import DataTable
 from tests.tui.conftest import wait_for
 from tui_tune.runs.store import RunStore
 from tui_tune.tui.app import TuneApp
+from tui_tune.tui.runs_listing import id_time
 from tui_tune.tui.screens.runs import RunsScreen
 
 RUNS = 150
@@ -22,7 +24,10 @@ def statuses(table: DataTable) -> list[str]:
 async def test_rows_show_before_every_run_is_read_and_the_visible_ones_fill_in_first(
         make_run, monkeypatch):
     for n in range(RUNS):
-        make_run(f"20260101-{n // 60:02d}{n % 60:02d}00-demo-tiny")
+        run_dir = make_run(f"20260101-{n // 60:02d}{n % 60:02d}00-demo-tiny")
+        info = json.loads((run_dir / "run.json").read_text())  # created when its id says, as
+        info["created_at"] = id_time(run_dir.name)  # a real run: rows keep their order
+        (run_dir / "run.json").write_text(json.dumps(info))
     oldest = "20260101-000000-demo-tiny"  # the last row: far off screen
     release = threading.Event()
     summary = RunStore.summary
@@ -39,7 +44,8 @@ async def test_rows_show_before_every_run_is_read_and_the_visible_ones_fill_in_f
         table = screen.query_one(DataTable)
         shown = table.size.height - 1  # rows under the header
         await wait_for(pilot, lambda: table.row_count >= shown)
-        await wait_for(pilot, lambda: statuses(table)[:shown] == ["stopped"] * shown)
+        # (generous: under a loaded CI box the details of 38 rows can take seconds)
+        await wait_for(pilot, lambda: statuses(table)[:shown] == ["stopped"] * shown, 30)
         assert screen.summaries == []  # the listing is not complete: one run is still read
         await wait_for(pilot, lambda: table.row_count == RUNS)
         assert statuses(table)[-1] != "stopped"  # run.json says queued; not read yet

@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tui_tune.config.toml_io import write_atomic
 from tui_tune.rundir import CHECKPOINT_STATE, RunDir, checkpoint_step
 
 
@@ -47,6 +46,8 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    # imported here: tui_tune.config loads pydantic, which readers of run.json do not need
+    from tui_tune.config.toml_io import write_atomic
     write_atomic(Path(path), json.dumps(data, indent=2, default=str) + "\n")
 
 

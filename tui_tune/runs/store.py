@@ -12,7 +12,6 @@ import os
 import re
 import socket
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,18 @@ from tui_tune.config import Experiment, experiment_dict, validate_experiment
 from tui_tune.config.presets import experiment_toml
 from tui_tune.rundir import RunDir
 from tui_tune.runs.files import read_json, write_json_atomic
+from tui_tune.runs.listing import (  # noqa: F401 - RUNS_ENV, is_run_dir: re-exported
+    RUNS_ENV,
+    RunSummary,
+    is_run_dir,
+    runs_root,
+    scan_run_dirs,
+)
 from tui_tune.runs.status import run_state
 from tui_tune.runs.summary import SummaryCache
 
 log = logging.getLogger("tui_tune.runs")
 log.addHandler(logging.NullHandler())  # callers show `warnings` themselves; no stray stderr copy
-RUNS_ENV = "TUI_TUNE_RUNS"
 # settings holding file paths, frozen to absolute paths when they exist relative to the cwd
 PATH_SETTINGS = (("dataset", "train_file"), ("dataset", "validation_file"),
                  ("general", "backbone"), ("general", "pretrained_weights"),
@@ -35,39 +40,6 @@ PATH_SETTINGS = (("dataset", "train_file"), ("dataset", "validation_file"),
 
 class RunNotFound(LookupError):
     """No run (or more than one) matches what the user typed."""
-
-
-def runs_root(root: str | os.PathLike[str] | None = None) -> Path:
-    return Path(root or os.environ.get(RUNS_ENV) or Path.cwd() / "runs")
-
-
-@dataclass
-class RunSummary:
-    run_id: str
-    path: Path
-    name: str
-    preset: str
-    status: str
-    step: int
-    steps_total: int | None
-    last_loss: float | None
-    tokens_per_s: float | None
-    elapsed_s: float | None
-    eta_s: float | None
-    started_at: float | None  # unix seconds: first `start` event, else creation
-    reason: str = ""
-    created_at: float | None = None
-    sweep_id: str | None = None
-    parent: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # lr, grad_norm, val_loss, mem_peak
-    environment: dict[str, Any] | None = None  # what the latest start ran on (events.py)
-    stalled_s: float | None = None  # running, but no progress for this long (runs/stall.py)
-
-    @property
-    def shown_status(self) -> str:
-        """The status as lists show it: a running run that stopped making progress is
-        `stalled` (its status stays `running`: it is alive and can be stopped)."""
-        return "stalled" if self.stalled_s is not None else self.status
 
 
 def freeze_paths(experiment: Experiment, cwd: Path | None = None) -> Experiment:
@@ -127,28 +99,9 @@ class RunStore:
     # -- finding ----------------------------------------------------------------------------
     def run_dirs(self) -> list[Path]:
         """Directories that look like runs; anything else in the root is reported, not fatal."""
-        self.warnings = []
-        try:
-            entries = sorted(os.scandir(self.root), key=lambda e: e.name)
-        except FileNotFoundError:
-            return []
-        except OSError as error:
-            self._warn(f"cannot read the runs folder {self.root}: {error}")
-            return []
-        found, real_root = [], Path(os.path.realpath(self.root))
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue  # .sweeps and editor/OS litter
-            path = Path(entry.path)
-            if not entry.is_dir():
-                self._warn(f"skipping {path}: not a run directory")
-            elif not is_run_dir(path):
-                self._warn(f"skipping {path}: no run.json or config.toml inside")
-            elif entry.is_symlink() and Path(os.path.realpath(path)).parent != real_root:
-                self._warn(f"skipping {path}: a link to {os.path.realpath(path)}, outside "
-                           "the runs folder")
-            else:
-                found.append(path)
+        found, self.warnings = scan_run_dirs(self.root)
+        for message in self.warnings:
+            log.warning(message)
         return found
 
     def resolve(self, run_id_or_prefix: str) -> Path:
@@ -228,12 +181,6 @@ class RunStore:
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
         log.warning(message)
-
-
-def is_run_dir(path: Path) -> bool:
-    """A directory holding run.json or config.toml (what every run has from its creation)."""
-    run = RunDir(path)
-    return run.root.is_dir() and (run.run_json.exists() or run.config.exists())
 
 
 def _text(value: Any) -> str | None:

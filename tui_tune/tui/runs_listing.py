@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui_tune.rundir import RunDir
+from tui_tune.runs.listing import RunSummary, scan_run_dirs
 
-if TYPE_CHECKING:  # the runs layer (and pydantic with it) is imported by the worker, off the
-    from tui_tune.runs.store import RunSummary  # first frame's path
+if TYPE_CHECKING:  # the rest of the runs layer (and pydantic with it) is imported by the
+    from tui_tune.runs.store import RunStore  # worker once the first rows are out
 
 CHUNK_S = 0.2  # details gathered for at most this long before the screen gets them
 FIRST_ROWS = 80  # rows taken as the visible ones until the screen says which are
@@ -28,7 +29,6 @@ FIRST_ROWS = 80  # rows taken as the visible ones until the screen says which ar
 def quick_summary(run_dir: Path, read: bool = True) -> RunSummary:
     """A row from run.json alone (or, with read=False, from the id alone): no progress yet."""
     from tui_tune.runs.files import read_json
-    from tui_tune.runs.store import RunSummary
     info = (read_json(RunDir(run_dir).run_json) or {}) if read else {}
     created = info.get("created_at")
     created = float(created) if isinstance(created, (int, float)) \
@@ -74,8 +74,10 @@ class Listing:
 @dataclass
 class StagedLister:
     """Keeps what is known about each run between passes (one lister per screen)."""
-    store: object  # RunStore: run_dirs(), summary(run_dir), warnings
+    root: Path  # the runs folder
+    open_store: Callable[[], RunStore]  # called once, when the first details are read
     sparkline: Callable[[Path], str]
+    store: RunStore | None = None
     known: dict[str, RunSummary] = field(default_factory=dict)
     detailed: set[str] = field(default_factory=set)
     sparks: dict[str, str] = field(default_factory=dict)
@@ -84,8 +86,10 @@ class StagedLister:
                stopped: Callable[[], bool]) -> Iterable[Listing]:
         """One pass over the runs folder, as a few listings: the quick rows (when a run is
         new), then details chunk by chunk, rows in `wanted_first()` before the others."""
-        dirs = {d.name: d for d in self.store.run_dirs()}
-        warnings = list(self.store.warnings)
+        found, warnings = scan_run_dirs(self.root)
+        if self.store is not None:
+            self.store.warnings = []  # this pass's own, as RunStore.run_dirs() starts them
+        dirs = {d.name: d for d in found}
         for gone in set(self.known) - set(dirs):
             self.known.pop(gone)
             self.detailed.discard(gone)
@@ -117,13 +121,16 @@ class StagedLister:
             if changed and pending and (shown_done or time.monotonic() - started > CHUNK_S):
                 yield self._listing(changed, warnings, complete=False)
                 changed, started = set(), time.monotonic()
-        warnings += [w for w in self.store.warnings if w not in warnings]
+        if self.store is not None:
+            warnings += [w for w in self.store.warnings if w not in warnings]
         yield self._listing(changed, warnings, complete=True)
 
     def _refresh(self, run_dir: Path, warnings: list[str]) -> bool:
         """Read one run's details; True when its row changed."""
         name = run_dir.name
         try:
+            if self.store is None:
+                self.store = self.open_store()
             summary = self.store.summary(run_dir)
         except Exception as error:  # noqa: BLE001 - one damaged run must not hide the others
             warnings.append(f"skipping {run_dir}: {type(error).__name__}: {error}")

@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
 from tui_tune.rundir import RunDir
+from tui_tune.runs.listing import runs_root
 from tui_tune.tui.formatting import STATUS_COLOURS, duration, format_number
 from tui_tune.tui.runs_listing import FIRST_ROWS, Listing, StagedLister
 from tui_tune.tui.runs_table import fit_columns, progress_cell
@@ -132,13 +133,9 @@ class RunsScreen(Screen):
     @work(thread=True, exclusive=True, group="runs-poll")
     def _poll_runs(self) -> None:
         """Lists runs every few seconds off the app thread, posting each stage of a pass."""
-        try:
-            store = self.app.run_store()
-        except ImportError as error:
-            self.post_message(RunsListed(Listing([], set(), {}, [
-                f"runs layer unavailable: {error}"], complete=True)))
-            return
-        lister = StagedLister(store, self._sparkline)
+        # the first rows come from the folders and run.json alone; the runs layer behind the
+        # details (pydantic with it) is loaded once they are out
+        lister = StagedLister(runs_root(self.app.runs_dir), self.app.run_store, self._sparkline)
         while not self._stop.is_set():
             try:
                 for listing in lister.passes(lambda: self._wanted, self._stop.is_set):

@@ -1,0 +1,82 @@
+"""Finding run directories and the row that describes one: the light part of the runs layer.
+
+Nothing here imports the settings schema (pydantic, ~0.25 s), so the runs screen can list a
+thousand runs by their folders and run.json before the rest of the runs layer is loaded.
+RunStore (runs/store.py) builds on it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tui_tune.rundir import RunDir
+
+RUNS_ENV = "TUI_TUNE_RUNS"
+
+
+def runs_root(root: str | os.PathLike[str] | None = None) -> Path:
+    return Path(root or os.environ.get(RUNS_ENV) or Path.cwd() / "runs")
+
+
+def is_run_dir(path: Path) -> bool:
+    """A directory holding run.json or config.toml (what every run has from its creation)."""
+    run = RunDir(path)
+    return run.root.is_dir() and (run.run_json.exists() or run.config.exists())
+
+
+def scan_run_dirs(root: Path) -> tuple[list[Path], list[str]]:
+    """(directories that look like runs, what was skipped and why): one broken or foreign
+    entry is reported, never fatal; a link leading out of the runs folder is not a run."""
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except FileNotFoundError:
+        return [], []
+    except OSError as error:
+        return [], [f"cannot read the runs folder {root}: {error}"]
+    found, warnings, real_root = [], [], Path(os.path.realpath(root))
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue  # .sweeps and editor/OS litter
+        path = Path(entry.path)
+        if not entry.is_dir():
+            warnings.append(f"skipping {path}: not a run directory")
+        elif not is_run_dir(path):
+            warnings.append(f"skipping {path}: no run.json or config.toml inside")
+        elif entry.is_symlink() and Path(os.path.realpath(path)).parent != real_root:
+            warnings.append(f"skipping {path}: a link to {os.path.realpath(path)}, outside "
+                            "the runs folder")
+        else:
+            found.append(path)
+    return found, warnings
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    path: Path
+    name: str
+    preset: str
+    status: str
+    step: int
+    steps_total: int | None
+    last_loss: float | None
+    tokens_per_s: float | None
+    elapsed_s: float | None
+    eta_s: float | None
+    started_at: float | None  # unix seconds: first `start` event, else creation
+    reason: str = ""
+    created_at: float | None = None
+    sweep_id: str | None = None
+    parent: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # lr, grad_norm, val_loss, mem_peak
+    environment: dict[str, Any] | None = None  # what the latest start ran on (events.py)
+    stalled_s: float | None = None  # running, but no progress for this long (runs/stall.py)
+
+    @property
+    def shown_status(self) -> str:
+        """The status as lists show it: a running run that stopped making progress is
+        `stalled` (its status stays `running`: it is alive and can be stopped)."""
+        return "stalled" if self.stalled_s is not None else self.status

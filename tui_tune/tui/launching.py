@@ -14,11 +14,7 @@ def launch_experiment(app, experiment: Experiment, preset_name: str) -> tuple[Pa
         from tui_tune.runs.launch import LaunchError, launch
     except ImportError as error:
         return None, f"the runs layer is not available ({error})"
-    from tui_tune.runs.preflight import preflight
-    problems = preflight(experiment)
-    if problems:
-        return None, "\n".join(str(p) for p in problems)
-    run_dir = None
+    run_dir = None  # launch() runs the preflight (it reads every data file: once is enough)
     try:
         store = app.run_store()
         run_dir = store.create(experiment, preset_name)

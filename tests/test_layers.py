@@ -33,10 +33,6 @@ KNOWN_CYCLES = [
     # launch.py re-exports control's delete/export/stop (kept for tests); control.py imports
     # launch.reap_children inside stop().
     {"tui_tune.runs.control", "tui_tune.runs.launch"},
-    # screens open one another with function-level imports: editor -> runs (back to the
-    # list), runs -> editor/presets, presets -> editor.
-    {"tui_tune.tui.screens.editor", "tui_tune.tui.screens.presets",
-     "tui_tune.tui.screens.runs"},
 ]
 
 

@@ -13,13 +13,13 @@ from textual.binding import Binding
 from tests.tui.conftest import FIXED_T, fixed_events, wait_for
 from tui_tune.tui.app import TuneApp
 from tui_tune.tui.editor_state import EditorState
-from tui_tune.tui.keymap import SCREEN_MODULES
 from tui_tune.tui.screens.compare import CompareScreen
 from tui_tune.tui.screens.dialogs import ConfirmDialog
 from tui_tune.tui.screens.editor import EditorScreen
 from tui_tune.tui.screens.help import HelpScreen
 from tui_tune.tui.screens.monitor import MonitorScreen
 from tui_tune.tui.screens.presets import PresetsScreen
+from tui_tune.tui.screens.registry import bindings
 from tui_tune.tui.screens.runs import RunsScreen
 
 APP_IDS = {"app.help", "app.quit"}
@@ -110,23 +110,10 @@ async def test_keymap_rebinding_shows_in_help_and_unknown_ids_are_named(workdir)
         assert keys["runs.stop"] == "^x"
 
 
-def all_bindings():
-    import importlib
-
-    from textual.dom import DOMNode
-    for module_name in SCREEN_MODULES:
-        module = importlib.import_module(f"tui_tune.tui.{module_name}")
-        for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, DOMNode) \
-                    and value.__module__ == module.__name__:
-                yield from ((value.__name__, b) for b in value.BINDINGS
-                            if isinstance(b, Binding))
-
-
 def test_escape_only_goes_back_closes_or_cancels():
     """Bare Escape never deletes, stops, overwrites or discards: those ask first."""
     safe = {"back", "cancel", "close", "answer(False)"}
-    on_escape = [(owner, b.action) for owner, b in all_bindings()
+    on_escape = [(owner, b.action) for owner, b in bindings()
                  if "escape" in b.key.split(",")]
     assert on_escape, "no Escape bindings found: the test reads the wrong modules"
     assert all(action in safe for _, action in on_escape), on_escape

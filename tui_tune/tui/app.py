@@ -63,8 +63,7 @@ class TuneApp(App[int]):
         elif self.watch:
             self._open_watch(self.watch)
         else:
-            from tui_tune.tui.screens.runs import RunsScreen
-            self.push_screen(RunsScreen())
+            self.open_screen("runs")
             self.call_after_refresh(self._offer_kept_changes)
 
     def _check_keymap_ids(self, keymap: dict[str, str]) -> None:
@@ -105,8 +104,7 @@ class TuneApp(App[int]):
         def answered(open_it: bool | None) -> None:
             recovery.discard(path)  # the editor holds them now, or the user let them go
             if open_it:
-                from tui_tune.tui.screens.editor import EditorScreen
-                self.push_screen(EditorScreen(state))
+                self.open_editor(state)
             else:
                 self._offer_kept_changes(done | {path})
         self.push_screen(ConfirmDialog(
@@ -114,13 +112,12 @@ class TuneApp(App[int]):
             f"closed without asking{when}. Open them? (No deletes them.)", "Open"), answered)
 
     def _open_watch(self, run: str) -> None:
-        from tui_tune.tui.screens.monitor import MonitorScreen
         try:  # a run of the runs folder only, as every command that takes a run
             path = self.run_store().resolve(run)
         except Exception as error:  # noqa: BLE001 - shown to the user, app exits
             self.exit(None, 1, message=f"tui-tune --watch {run}: {error}")
             return
-        self.push_screen(MonitorScreen(path, read_only=True))
+        self.open_monitor(path, read_only=True)
 
     def run_store(self):
         from tui_tune.runs.store import RunStore
@@ -144,11 +141,47 @@ class TuneApp(App[int]):
         self.push_screen(ConfirmDialog("Quit and discard unsaved editor changes? "
                                        "(Runs keep running.)", "Quit"), answered)
 
+    # -- navigation: screens open one another only through these ---------------------------
+    def open_screen(self, name: str, *args, **kwargs) -> Screen:
+        """Open a screen of the registry (screens/registry.py) by name, on top of this one."""
+        from tui_tune.tui.screens.registry import screen_class
+        screen = screen_class(name)(*args, **kwargs)
+        self.push_screen(screen)
+        return screen
+
+    def open_presets(self) -> None:
+        self.open_screen("presets")
+
+    def open_editor(self, state) -> None:
+        """The experiment editor on `state` (an EditorState)."""
+        self.open_screen("editor", state)
+
+    def open_monitor(self, run_dir: Path, read_only: bool = False) -> None:
+        self.open_screen("monitor", run_dir, read_only=read_only)
+
+    def open_compare(self, run_dirs: list[Path]) -> None:
+        self.open_screen("compare", run_dirs)
+
+    def back_to_runs(self) -> None:
+        """Close every screen above the runs list (the editor, the presets under it). A screen
+        opened without a runs list below (tests, --watch) stays under what comes next."""
+        from tui_tune.tui.screens.registry import screen_class
+        runs = screen_class("runs")
+        if not any(isinstance(s, runs) for s in self.screen_stack):
+            return
+        while not isinstance(self.screen, runs):
+            self.pop_screen()
+
+    def show_new_run(self, run_dir: Path) -> None:
+        """A run just started from the editor: its monitor, over the runs list."""
+        self.back_to_runs()
+        self.open_monitor(run_dir)  # Escape there leads back to the runs
+
     # -- help and command palette ---------------------------------------------------------
     def action_help(self) -> None:
         from tui_tune.tui.screens.help import HelpScreen
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.screen))
+            self.open_screen("help", self.screen)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every action with a description on the current screen, then Textual's own

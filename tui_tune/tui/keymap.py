@@ -35,24 +35,11 @@ def load_keymap(path: Path | None = None) -> tuple[dict[str, str], str | None]:
     return keymap, problem
 
 
-SCREEN_MODULES = ("app", "screens.runs", "screens.editor", "screens.presets", "screens.monitor",
-                  "screens.compare", "screens.help", "screens.dialogs")
-
-
 def all_binding_ids() -> set[str]:
-    """Every Binding id of the app and its screens: what a keymap may rebind."""
-    import importlib
-
-    from textual.binding import Binding
-    from textual.dom import DOMNode
-    ids = set()
-    for name in SCREEN_MODULES:
-        module = importlib.import_module(f"tui_tune.tui.{name}")
-        for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, DOMNode) and \
-                    value.__module__ == module.__name__:
-                ids |= {b.id for b in value.BINDINGS if isinstance(b, Binding) and b.id}
-    return ids
+    """Every Binding id of the app and its screens (the screen registry): what a keymap may
+    rebind."""
+    from tui_tune.tui.screens.registry import binding_ids
+    return binding_ids()
 
 
 def unknown_ids_problem(keymap: dict[str, str]) -> str | None:

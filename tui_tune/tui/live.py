@@ -1,8 +1,9 @@
-"""A thread that watches one run directory and posts what changed to the monitor screen.
+"""The monitor's feed: reads one run directory and posts what changed to the monitor screen.
 
-It loads the events (recent part first, then the whole history), then polls for new lines,
-console.log, the run status and the GPUs. It never touches widgets: it only posts messages,
-and the screen (on the app thread) updates itself.
+It runs as the screen's thread worker (Textual cancels it when the screen closes or the app
+ends). It loads the events (recent part first, then the whole history), then polls for new
+lines, console.log, the run status and the GPUs. It never touches widgets: it only posts
+messages, and the screen (on the app thread) updates itself.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual.message import Message
+from textual.worker import get_current_worker
 
 from tui_tune.rundir import RunDir
 from tui_tune.tui.run_data import EventTail, RunSeries, decode_chunk, load_prefix, read_recent
@@ -50,29 +52,28 @@ class RunSideInfo(Message):
         self.gpu_note = gpu_note
 
 
-class RunWatcher(threading.Thread):
+class RunFeed:
+    """What the monitor shows of one run, read off the app thread; `run` is the worker."""
+
     def __init__(self, run_dir: Path, post: Callable[[Message], object],
                  poll_s: float = POLL_S, sample_gpus: bool = True):
-        super().__init__(daemon=True, name=f"watch-{Path(run_dir).name}")
         self.run_dir = Path(run_dir)
         self.post = post
         self.poll_s = poll_s
         self.sample_gpus = sample_gpus
-        self.stopped = threading.Event()
         self.first_drawn = threading.Event()  # set by the screen once the recent part shows
         self._console_mtime = 0.0
         self._last_side = 0.0
         self._facts = RunSeries()  # latest start time and end event, for the status
 
-    def stop(self) -> None:
-        self.stopped.set()
-
     def run(self) -> None:
+        """Load, then poll until the worker running it is cancelled."""
+        stopped = get_current_worker().cancelled_event
         try:
             tail = self._initial_load()
         except OSError:  # the run directory went away while loading
             tail = EventTail(RunDir(self.run_dir).events)
-        while not self.stopped.is_set():
+        while not stopped.is_set():
             try:
                 self._poll_events(tail)
                 if time.monotonic() - self._last_side >= SLOW_POLL_S:
@@ -80,7 +81,7 @@ class RunWatcher(threading.Thread):
                     self._poll_side()
             except OSError:
                 pass  # deleted or unreadable for a moment: try again at the next poll
-            self.stopped.wait(self.poll_s)
+            stopped.wait(self.poll_s)
 
     def _note(self, series: RunSeries) -> RunSeries:
         if series.last_start_t is not None:

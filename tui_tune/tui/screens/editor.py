@@ -245,9 +245,7 @@ class EditorScreen(Screen):
         if error:
             self._show_launch_error(error)
             return
-        from tui_tune.tui.screens.monitor import MonitorScreen
-        self._back_to_runs()
-        self.app.push_screen(MonitorScreen(run_dir))  # Escape there leads back to the runs
+        self.app.show_new_run(run_dir)
 
     def _show_launch_error(self, error: str) -> None:
         self.query_one("#problems", Static).update(f"[b red]Launch failed:[/b red] "
@@ -261,16 +259,7 @@ class EditorScreen(Screen):
             self._show_launch_error(error)
             return
         self.notify(f"Sweep of {count} runs queued; the runs list shows them as they start.")
-        self._back_to_runs()
-
-    def _back_to_runs(self) -> None:
-        """Close the editor (and the presets screen under it) down to the runs list."""
-        from tui_tune.tui.screens.runs import RunsScreen
-        stack = self.app.screen_stack
-        if not any(isinstance(s, RunsScreen) for s in stack):
-            return  # opened on its own (tests, --edit): stay under what comes next
-        while not isinstance(self.app.screen, RunsScreen):
-            self.app.pop_screen()
+        self.app.back_to_runs()
 
     def keep_unsaved(self) -> Path | None:
         """The app is ending without asking (the terminal went away): unsaved changes go to

@@ -10,19 +10,20 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label
 
-OUR_PREFIXES = ("app.", "runs.", "editor.", "presets.", "monitor.", "compare.", "confirm.",
-                "prompt.", "text.", "help.")
+from tui_tune.tui.screens.registry import binding_prefixes
 
 
 def screen_keys(screen: Screen) -> list[tuple[str, str, str]]:
     """(keys, description, binding id) for the app's own bindings active on `screen`.
 
     Widgets' generic keys (cursor movement, scrolling) are left out: they are not actions.
+    Ours are those whose id has the prefix of a registered screen (screens/registry.py).
     """
     rows: dict[tuple[str, str], list[str]] = {}
+    ours = binding_prefixes()
     for key, active in screen.active_bindings.items():
         binding = active.binding
-        if not binding.description or not (binding.id or "").startswith(OUR_PREFIXES):
+        if not binding.description or not (binding.id or "").startswith(ours):
             continue
         display = screen.app.get_key_display(binding) if binding.key == key else key
         rows.setdefault((binding.description, binding.id or binding.action), []).append(display)

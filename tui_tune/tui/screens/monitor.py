@@ -1,7 +1,8 @@
 """Run monitor: live charts, header, health line, GPUs, generations and console.log.
 
-A RunWatcher thread reads the run directory and posts messages; this screen (app thread)
-keeps the numpy series and hands views of them to the charts, which redraw at most 4 Hz.
+A RunFeed (tui/live.py), run as this screen's thread worker, reads the run directory and posts
+messages; this screen (app thread) keeps the numpy series and hands views of them to the
+charts, which redraw at most 4 Hz.
 Leaving the screen or closing the app never stops the run; only `x` (confirmed) does.
 """
 
@@ -12,18 +13,19 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.markup import escape
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
+from tui_tune.tui import run_actions
 from tui_tune.tui.health import health_warnings
-from tui_tune.tui.live import RunBatch, RunLoaded, RunSideInfo, RunWatcher
+from tui_tune.tui.live import RunBatch, RunFeed, RunLoaded, RunSideInfo
 from tui_tune.tui.monitor_view import header_markup, run_info_text
 from tui_tune.tui.run_data import RunSeries
-from tui_tune.tui.screens.dialogs import ConfirmDialog, TextDialog
+from tui_tune.tui.screens.dialogs import TextDialog
 from tui_tune.tui.widgets.braille_chart import BrailleChart
 from tui_tune.tui.widgets.panels import GenerationsPanel, LogTail, gpu_text
 
@@ -64,7 +66,7 @@ class MonitorScreen(Screen):
         self.series = RunSeries()
         self.status = "?"
         self.history_loading = True
-        self.watcher = RunWatcher(self.run_dir, self.post_message, sample_gpus=sample_gpus)
+        self.feed = RunFeed(self.run_dir, self.post_message, sample_gpus=sample_gpus)
 
     def compose(self) -> ComposeResult:
         yield Label(f"{self.run_dir.name}  loading...", id="monitor-header", markup=True)
@@ -80,21 +82,20 @@ class MonitorScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.watcher.start()
+        # a worker of this screen: Textual cancels it when the screen closes or the app ends
+        self.run_worker(self.feed.run, name=f"watch-{self.run_dir.name}", group="run-feed",
+                        thread=True, exclusive=True, exit_on_error=False)
 
-    def on_unmount(self) -> None:
-        self.watcher.stop()
-
-    # -- data from the watcher thread -------------------------------------------------------
+    # -- data from the feed -----------------------------------------------------------------
     @on(RunLoaded)
     def _loaded(self, message: RunLoaded) -> None:
         self.series = message.series
         self.history_loading = message.partial
         self._show_series()
-        if message.partial:  # draw now, then let the watcher load the older history
+        if message.partial:  # draw now, then let the feed load the older history
             for chart in self._charts():
                 chart.redraw_now()
-            self.call_after_refresh(self.watcher.first_drawn.set)
+            self.call_after_refresh(self.feed.first_drawn.set)
 
     @on(RunBatch)
     def _batch(self, message: RunBatch) -> None:
@@ -182,34 +183,10 @@ class MonitorScreen(Screen):
                                         run_info_text(self.series, self.run_dir.name)))
 
     def action_stop_run(self) -> None:
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.notify(f"Stopping {self.run_dir.name}: it saves a checkpoint first...")
-                self._stop_in_thread()
-        self.app.push_screen(ConfirmDialog(f"Stop run {escape(self.run_dir.name)}? It saves a "
-                                           "checkpoint and can be resumed.", "Stop"), answered)
-
-    @work(thread=True, exclusive=True, group="run-control")
-    def _stop_in_thread(self) -> None:
-        from tui_tune.runs.control import stop
-        try:
-            status = stop(self.run_dir)
-        except Exception as error:  # noqa: BLE001 - reported in the app, not as a traceback
-            self.app.call_from_thread(self.notify, f"Stop failed: {error}", severity="error")
-            return
-        self.app.call_from_thread(self.notify, f"{self.run_dir.name} is {status}")
+        run_actions.ask_stop(self, self.run_dir)
 
     def action_resume_run(self) -> None:
-        if self.status == "running":
-            self.notify("The run is still running.", severity="warning")
-            return
-        try:
-            from tui_tune.runs.launch import resume
-            pid = resume(self.run_dir)
-        except Exception as error:  # noqa: BLE001 - reported in the app
-            self.notify(f"Resume failed: {error}", severity="error", timeout=10)
-            return
-        self.notify(f"Resumed {self.run_dir.name} (pid {pid})")
+        run_actions.resume(self, self.run_dir, self.status)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:

@@ -101,13 +101,12 @@ class PresetsScreen(Screen):
         if not info:
             return
         from tui_tune.tui.editor_state import EditorState
-        from tui_tune.tui.screens.editor import EditorScreen
         try:
             state = EditorState.from_preset(str(info.path))
         except ConfigError as error:
             self._fail(error)
             return
-        self.app.push_screen(EditorScreen(state))
+        self.app.open_editor(state)
 
     def action_mark(self) -> None:
         self.marked = self.selected

@@ -21,10 +21,10 @@ from textual.widgets import DataTable, Footer, Label
 
 from tui_tune.rundir import RunDir
 from tui_tune.runs.listing import runs_root
+from tui_tune.tui import run_actions
 from tui_tune.tui.formatting import STATUS_COLOURS, duration, format_number
 from tui_tune.tui.runs_listing import FIRST_ROWS, Listing, StagedLister
 from tui_tune.tui.runs_table import fit_columns, progress_cell
-from tui_tune.tui.screens.dialogs import ConfirmDialog
 
 REFRESH_S = 2.0
 # FIRST_ROWS (more than a tall screen shows) are added to the table at once ...
@@ -270,18 +270,16 @@ class RunsScreen(Screen):
     def _row_chosen(self) -> None:
         self.action_open()
 
-    # -- actions ----------------------------------------------------------------------------
+    # -- actions (navigation is the app's, run actions are tui/run_actions.py) ---------------
     def action_new(self) -> None:
         self.action_presets()
 
     def action_presets(self) -> None:
-        from tui_tune.tui.screens.presets import PresetsScreen
-        self.app.push_screen(PresetsScreen())
+        self.app.open_presets()
 
     def action_open(self) -> None:
         if self.selected:
-            from tui_tune.tui.screens.monitor import MonitorScreen
-            self.app.push_screen(MonitorScreen(self.selected.path))
+            self.app.open_monitor(self.selected.path)
 
     def action_mark(self) -> None:
         s = self.selected
@@ -296,42 +294,16 @@ class RunsScreen(Screen):
         if len(paths) < 2:
             self.notify("Mark two or more runs with m (or space) first.", severity="warning")
             return
-        from tui_tune.tui.screens.compare import CompareScreen
-        self.app.push_screen(CompareScreen(paths))
+        self.app.open_compare(paths)
 
     def action_edit_copy(self) -> None:
         if self.selected:
-            self._edit_copy(self.selected)
+            run_actions.edit_copy(self, self.selected)
 
     def action_continue_from(self) -> None:
-        """A new experiment that starts from this run's weights (final/, else its newest
-        checkpoint; an adapter is merged in), with its settings to change first: more steps,
-        other data, a lower lr. `r` instead resumes the run itself, exactly as it was."""
-        from tui_tune.runs.files import continue_weights
-
-        s = self.selected
-        if not s:
-            return
-        weights = continue_weights(s.path)
-        if weights is None:
-            self.notify(f"{s.run_id} has no weights to continue from ({s.status}): neither "
-                        "final/ nor a checkpoint yet.", severity="warning")
-            return
-        self._edit_copy(s, weights=weights)
-
-    def _edit_copy(self, s, weights: Path | None = None) -> None:
-        from tui_tune.config import ConfigError
-        from tui_tune.tui.editor_state import EditorState
-        from tui_tune.tui.screens.editor import EditorScreen
-        try:
-            state = EditorState.from_run_config(RunDir(s.path).config, s.preset)
-        except ConfigError as error:
-            self.notify(f"Cannot edit {s.run_id}: {error}", severity="error", timeout=8)
-            return
-        if weights:
-            state.set_value("general.pretrained_weights", str(weights.resolve()))
-            state.label = f"continue from run {s.run_id}"
-        self.app.push_screen(EditorScreen(state))
+        """A new run from this run's weights; `r` instead resumes the run itself."""
+        if self.selected:
+            run_actions.continue_from(self, self.selected)
 
     def action_stop(self) -> None:
         s = self.selected
@@ -340,50 +312,22 @@ class RunsScreen(Screen):
         if s.status != "running":
             self.notify(f"{s.run_id} is {s.status}, not running.", severity="warning")
             return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.notify(f"Stopping {s.run_id}: it saves a checkpoint first...")
-                self._control(s.path, "stop")
-        self.app.push_screen(ConfirmDialog(f"Stop run {s.run_id}? It saves a checkpoint and "
-                                           "can be resumed.", "Stop"), answered)
+        run_actions.ask_stop(self, s.path, after=self._refresh_after)
 
     def action_resume(self) -> None:
         s = self.selected
         if s and self._checked(s):
-            if s.status == "running":
-                self.notify(f"{s.run_id} is running already.", severity="warning")
-                return
-            self._control(s.path, "resume")
+            run_actions.resume(self, s.path, s.status, after=self._refresh_after)
 
     def action_delete(self) -> None:
         s = self.selected
-        if not s:
-            return
+        if s:
+            run_actions.ask_delete(self, s.path, after=lambda ok: self._deleted(s.run_id, ok))
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._control(s.path, "delete")
-        self.app.push_screen(ConfirmDialog(f"Delete run {s.run_id} and all its files "
-                                           "(checkpoints, final weights)?", "Delete"), answered)
+    def _deleted(self, run_id: str, ok: bool) -> None:
+        if ok:
+            self.marked.discard(run_id)
+        self._refresh_after(ok)
 
-    @work(thread=True, group="run-control")
-    def _control(self, run_dir: Path, verb: str) -> None:
-        try:
-            if verb == "stop":
-                from tui_tune.runs.control import stop
-                result = f"{run_dir.name} is {stop(run_dir)}"
-            elif verb == "resume":
-                from tui_tune.runs.launch import resume
-                result = f"resumed {run_dir.name} (pid {resume(run_dir)})"
-            else:
-                from tui_tune.runs.control import delete
-                delete(run_dir)
-                self.marked.discard(run_dir.name)
-                result = f"deleted {run_dir.name}"
-        except Exception as error:  # noqa: BLE001 - the user sees why, not a traceback
-            self.app.call_from_thread(self.notify, f"{verb} failed: {error}", severity="error",
-                                      timeout=10)
-        else:
-            self.app.call_from_thread(self.notify, result)
+    def _refresh_after(self, _ok: bool) -> None:
         self._wake.set()

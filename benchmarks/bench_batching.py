@@ -16,9 +16,9 @@ SEED, BATCH = 42, 32
 
 def demo_examples(work: Path):
     from tui_tune.config.presets import builtin_dir, resolve
-    from tui_tune.train.data import load_examples
     from tui_tune.train.demo import prepare
     from tui_tune.train.model import load_tokenizer
+    from tui_tune.train.tasks.causal_lm import load_examples
 
     demo = prepare(work / "demo")
     exp = resolve(str(builtin_dir() / "demo-tiny.toml"),

@@ -42,11 +42,11 @@ def measure(session) -> tuple[list[float], list[float]]:
         epoch_loader,
         optimizer_step,
         report_step,
-        train_collator,
     )
 
     session.model.train()
-    loader = iter(epoch_loader(session, 0, 0, train_collator(session)))
+    collate = session.task.train_collator(session.exp, session.tokenizer)
+    loader = iter(epoch_loader(session, 0, 0, collate))
     step_times, report_times = [], []
     for _ in range(STEPS):
         batch = next(loader)

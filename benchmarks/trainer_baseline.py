@@ -16,10 +16,11 @@ from pathlib import Path
 import torch
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
 
-from tui_tune.train.data import load_examples
-from tui_tune.train.model import apply_method, load_backbone, load_tokenizer
+from tui_tune.train.adapters import apply_method
+from tui_tune.train.model import load_backbone, load_tokenizer
 from tui_tune.train.reporting import memory_gib
 from tui_tune.train.setup import read_experiment
+from tui_tune.train.tasks.causal_lm import load_examples
 from tui_tune.train.worker import quiet_libraries
 
 OPTIM = {"paged_adamw_8bit": "paged_adamw_8bit", "paged_adamw_32bit": "paged_adamw_32bit",

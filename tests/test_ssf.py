@@ -4,8 +4,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig, LlamaConfig, LlamaForCausalLM
 
+from tui_tune.train.adapters.ssf import SSFLayer, apply_ssf, load_ssf, save_ssf
 from tui_tune.train.model import keep_4bit_layers_trainable
-from tui_tune.train.ssf import SSFLayer, apply_ssf, load_ssf, save_ssf
 
 
 def tiny_llama():

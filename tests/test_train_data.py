@@ -16,10 +16,14 @@ from tui_tune.train.collate import (
     padding_fraction,
     rank_batches,
 )
-from tui_tune.train.data import load_examples
 from tui_tune.train.errors import UserError
 from tui_tune.train.formatting import IGNORE_INDEX
-from tui_tune.train.losses import causal_lm_loss, forward_batch, training_loss
+from tui_tune.train.tasks.causal_lm import (
+    causal_lm_loss,
+    forward_batch,
+    load_examples,
+    training_loss,
+)
 
 pytestmark = pytest.mark.xdist_group("train-data")  # module fixtures load once
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from tui_tune.config.presets import builtin_dir, resolve
-from tui_tune.train.data import load_examples
-from tui_tune.train.evaluate import generate_answers
+from tui_tune.train.generation import generate_answers
+from tui_tune.train.tasks.causal_lm import load_examples
 
 pytestmark = pytest.mark.xdist_group("train-generation")  # module fixtures load once
 

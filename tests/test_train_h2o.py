@@ -12,8 +12,8 @@ import torch
 from conftest import completed_run, read_events
 
 from tui_tune.config.presets import builtin_dir, resolve
-from tui_tune.train.data import load_examples
 from tui_tune.train.formatting import IGNORE_INDEX, Conversation, Turn, text_pieces
+from tui_tune.train.tasks.causal_lm import load_examples
 
 pytestmark = pytest.mark.xdist_group("train-h2o")  # module fixtures load once
 
@@ -112,7 +112,7 @@ def test_a_three_turn_chain_learns_every_answer_unless_only_last_answer(
 
 def test_an_answer_filling_max_length_leaves_generation_its_prompt(
         demo_assets, conversations, tokenizer, model, accelerator):
-    from tui_tune.train.evaluate import evaluate
+    from tui_tune.train.tasks.causal_lm import evaluate
 
     exp = experiment(demo_assets, conversations, "tokenizer.max_length=16",
                      "dataset.validation_size=0.25", "prediction.max_new_tokens=3",
@@ -201,13 +201,13 @@ def test_marker_template_keeps_quotes_braces_and_newlines(tmp_path, demo_assets,
                                                           tokenizer):
     from transformers import AutoTokenizer
 
-    from tui_tune.train.checkpoint import save_tokenizer
+    from tui_tune.train.tasks.causal_lm import CausalLM
 
     exp = experiment(demo_assets, conversations, 'dataset.text_prompt_start="{{ \\"Q\\" }}\\n"',
                      'dataset.text_answer_separator="\\nA\\\\: "',
                      'dataset.text_system_start="### système\\n"',
                      "dataset.add_eos_to_prompt=false")
-    save_tokenizer(AutoTokenizer.from_pretrained(demo_assets / "model"), exp, tmp_path)
+    CausalLM().write_final(AutoTokenizer.from_pretrained(demo_assets / "model"), exp, tmp_path)
     saved = AutoTokenizer.from_pretrained(tmp_path)
     turns = [("Hi 'you'", "Hello"), ("And?", "Bye")]
     expected = "".join(text for text, _ in text_pieces(
@@ -219,7 +219,7 @@ def test_marker_template_keeps_quotes_braces_and_newlines(tmp_path, demo_assets,
         text for text, _ in text_pieces(Conversation("", [Turn(p, a) for p, a in turns]),
                                         exp.dataset, tokenizer))
     templated = experiment(demo_assets, conversations, "dataset.use_chat_template=true")
-    save_tokenizer(AutoTokenizer.from_pretrained(demo_assets / "model"), templated,
+    CausalLM().write_final(AutoTokenizer.from_pretrained(demo_assets / "model"), templated,
                    tmp_path / "own")
     assert AutoTokenizer.from_pretrained(tmp_path / "own").chat_template == \
         tokenizer.chat_template  # trained with the backbone's template: that one stays
@@ -288,7 +288,7 @@ def test_pretrained_false_starts_from_seeded_random_weights(demo_assets, convers
 
 def test_prediction_temperature_zero_is_greedy_even_when_sampling(
         demo_assets, conversations, tokenizer, model):
-    from tui_tune.train.evaluate import generate_answers
+    from tui_tune.train.generation import generate_answers
 
     exp = experiment(demo_assets, conversations, "prediction.max_new_tokens=6")
     val = load_examples(exp, tokenizer, 1).val[:6]
@@ -316,7 +316,7 @@ class Recorder:
 
 def test_prediction_max_time_ends_generation(demo_assets, conversations, tokenizer, model,
                                              monkeypatch):
-    from tui_tune.train.evaluate import generate_answers
+    from tui_tune.train.generation import generate_answers
 
     forced = ("prediction.max_new_tokens=40", "prediction.min_new_tokens=40")
     val = load_examples(experiment(demo_assets, conversations), tokenizer, 1).val[:2]
@@ -329,7 +329,7 @@ def test_prediction_max_time_ends_generation(demo_assets, conversations, tokeniz
 
 def test_prediction_batch_size_zero_takes_the_training_batch_size(
         demo_assets, conversations, tokenizer, model, accelerator, monkeypatch):
-    from tui_tune.train.evaluate import evaluate
+    from tui_tune.train.tasks.causal_lm import evaluate
 
     exp = experiment(demo_assets, conversations, "prediction.batch_size=0",
                      "training.batch_size=3", 'prediction.metric="bleu"',

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from tui_tune.config.presets import builtin_dir, resolve
+from tui_tune.train.adapters import apply_method
 from tui_tune.train.errors import UserError
 from tui_tune.train.model import (
-    apply_method,
     load_backbone,
     load_tokenizer,
     parameter_counts,
@@ -136,7 +136,7 @@ def test_pissa_and_olora_final_adapters_reload_on_the_original_backbone(tmp_path
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from tui_tune.train.checkpoint import save_trainable
+    from tui_tune.train.adapters import family_for
 
     _, model = built(demo_assets, 'adapter.method="lora"', "adapter.r=4",
                      'adapter.target_modules=["q_proj", "v_proj"]', "adapter.dropout=0",
@@ -145,7 +145,7 @@ def test_pissa_and_olora_final_adapters_reload_on_the_original_backbone(tmp_path
     with torch.no_grad():  # stands in for training: the adapter moves away from its start
         for p in lora_tensors(model, "A") + lora_tensors(model, "B"):
             p.add_(torch.randn_like(p) * 0.05)
-    save_trainable(model, tmp_path / "final")
+    family_for("lora").save(model, tmp_path / "final")
     ids = torch.randint(3, 300, (2, 12))
     trained = model.eval()(ids).logits
     base = AutoModelForCausalLM.from_pretrained(demo_assets / "model")

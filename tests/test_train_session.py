@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tui_tune.train.loop import epoch_loader, train_collator
+from tui_tune.train.loop import epoch_loader
 from tui_tune.train.reporting import Reporter
 from tui_tune.train.setup import build_session
 
@@ -25,8 +25,12 @@ def session(tmp_path_factory, make_run_dir):
     built.reporter.end("completed")
 
 
+def collator(session):
+    return session.task.train_collator(session.exp, session.tokenizer)
+
+
 def test_quantile_left_padding_and_length_groups_reach_the_loader(session):
-    loader = epoch_loader(session, 0, 0, train_collator(session))
+    loader = epoch_loader(session, 0, 0, collator(session))
     spreads = []
     for n, batch in enumerate(loader):
         plan = loader.batch_sampler[n]
@@ -53,7 +57,7 @@ def test_token_masking_in_the_loop_spares_labels_padding_and_the_first_token(ses
     from tui_tune.train.loop import masked_inputs
 
     by_length = sorted(session.data.train, key=len)
-    batch = train_collator(session)(by_length[:8] + by_length[-8:])  # some rows padded
+    batch = collator(session)(by_length[:8] + by_length[-8:])  # some rows padded
     aug = session.exp.augmentation
     aug.token_mask_probability = 0.5
     try:
@@ -82,10 +86,11 @@ def test_checkpoints_of_a_compiled_model_load_back(tmp_path, session):
     weight = session.model.lm_head.weight
     saved = weight.detach().clone()
     args = (session.accelerator, compiled, session.optimizer, session.scheduler)
-    folder = save_checkpoint(tmp_path, *args, session.progress, keep=1)
+    folder = save_checkpoint(tmp_path, *args, session.progress, keep=1,
+                             adapter=session.adapter)
     with torch.no_grad():
         weight.add_(1.0)
-    load_checkpoint(folder, *args)
+    load_checkpoint(folder, *args, session.adapter)
     assert torch.equal(weight, saved)
 
 
@@ -115,7 +120,7 @@ def test_gradient_accumulation_takes_that_many_batches_per_optimizer_step(sessio
     stop = StopRequest()
     stop.requested = True  # stop after the first optimizer step
     try:
-        assert run_epoch(session, train_collator(session), stop, Window()) == "stopped"
+        assert run_epoch(session, collator(session), stop, Window()) == "stopped"
         assert (session.progress.step, session.progress.batch_in_epoch) == (1, 3)
     finally:
         training.grad_accumulation, session.progress = 1, saved

@@ -61,8 +61,9 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(run_dir: Path, accelerator, model, optimizer, scheduler,
-                    progress: Progress, keep: int) -> Path:
-    """Every rank calls this (it synchronises); returns the final folder."""
+                    progress: Progress, keep: int, adapter) -> Path:
+    """Every rank calls this (it synchronises); returns the final folder. `adapter` is the
+    run's adapter family (adapters/), which saves the trainable weights its way."""
     final = RunDir(run_dir).checkpoint(progress.step)
     tmp = final.with_name(final.name + PARTIAL_SUFFIX)
     if accelerator.is_main_process:
@@ -73,7 +74,7 @@ def save_checkpoint(run_dir: Path, accelerator, model, optimizer, scheduler,
     if sharded(accelerator):
         accelerator.save_state(str(tmp / "accelerate"))  # gathers shards; every rank takes part
     elif accelerator.is_main_process:
-        save_trainable(accelerator.unwrap_model(model, keep_torch_compile=False), tmp)
+        adapter.save(accelerator.unwrap_model(model, keep_torch_compile=False), tmp)
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     if accelerator.is_main_process:
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
@@ -92,27 +93,16 @@ def sharded(accelerator) -> bool:
     return accelerator.distributed_type.name in ("FSDP", "DEEPSPEED")
 
 
-def save_final_weights(accelerator, model, folder: Path) -> None:
+def save_final_weights(accelerator, model, folder: Path, adapter) -> None:
     """final/: every rank calls this; sharded models are gathered to rank 0 first."""
     state = accelerator.get_state_dict(model) if sharded(accelerator) else None
     if accelerator.is_main_process:
         folder.mkdir(parents=True, exist_ok=True)
         unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)
         if state is None:
-            save_trainable(unwrapped, folder)
+            adapter.save(unwrapped, folder)
         else:
             unwrapped.save_pretrained(folder, state_dict=state, safe_serialization=True)
-
-
-def save_tokenizer(tokenizer, exp, folder: Path) -> None:
-    """final/'s tokenizer. Trained with text markers, it gets a chat template built from them
-    (replacing the backbone's, which the model never saw), so apply_chat_template downstream
-    writes exactly the training format, as H2O's export does."""
-    from tui_tune.train.formatting import marker_chat_template
-
-    if not exp.dataset.use_chat_template:
-        tokenizer.chat_template = marker_chat_template(exp.dataset, tokenizer)
-    tokenizer.save_pretrained(folder)
 
 
 def prune(run_dir: Path, keep: int, protect: int | None = None) -> None:
@@ -122,39 +112,11 @@ def prune(run_dir: Path, keep: int, protect: int | None = None) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def save_trainable(model, folder: Path) -> None:
-    """The model, its peft adapter, or its SSF scales and shifts, in their loadable formats."""
-    if getattr(model, "ssf_layers", None):
-        from tui_tune.train.ssf import save_ssf
-        save_ssf(model, model.ssf_layers, folder)
-        model.config.save_pretrained(folder)
-        return
-    model.save_pretrained(folder, safe_serialization=True)
-
-
-def load_weights(model, folder: Path) -> None:
-    """Trainable weights back into an already built model (adapter, SSF or full)."""
-    from safetensors.torch import load_file
-
-    from tui_tune.train.ssf import SSF_WEIGHTS
-    if (folder / SSF_WEIGHTS).is_file():
-        model.load_state_dict(torch.load(folder / SSF_WEIGHTS), strict=False)
-        return
-
-    adapter = folder / "adapter_model.safetensors"
-    if adapter.is_file():
-        from peft import set_peft_model_state_dict
-        set_peft_model_state_dict(model, load_file(adapter))
-        return
-    for shard in sorted(folder.glob("model*.safetensors")):
-        model.load_state_dict(load_file(shard), strict=False)
-
-
-def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler) -> Progress:
+def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler, adapter) -> Progress:
     if (folder / "accelerate").is_dir():
         accelerator.load_state(str(folder / "accelerate"))
     else:
-        load_weights(accelerator.unwrap_model(model, keep_torch_compile=False), folder)
+        adapter.load(accelerator.unwrap_model(model, keep_torch_compile=False), folder)
         optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
     scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=False))
     rng_file = folder / f"rng-{accelerator.process_index}.pt"

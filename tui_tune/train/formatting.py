@@ -215,3 +215,33 @@ def assemble(parts: list[tuple[list[int], bool]], max_length: int, conv: Convers
                    prompt_cut=len(prompt_ids) - len(prompt_part),
                    answer_cut=len(answer_ids) - len(answer_part),
                    generation_cut=len(prompt_ids) - len(generation))
+
+
+def truncation_note(train: list[Example], val: list[Example], max_length: int,
+                    side: str) -> str | None:
+    """What tokenizer.max_length cut, in one line: H2O cuts silently, and a prompt cut to
+    nothing is otherwise only seen in odd samples."""
+    cut_train = sum(1 for e in train if e.prompt_cut or e.answer_cut)
+    cut_val = sum(1 for e in val if e.prompt_cut or e.answer_cut)
+    if not cut_train + cut_val:
+        return None
+    cut = [e for e in train + val if e.prompt_cut or e.answer_cut]
+    how = ("the beginning goes first: system, earlier turns, then the prompt" if side == "left"
+           else "the end goes first: the answer, then the prompt")
+    head = (f"tokenizer.max_length = {max_length} cut {cut_train} of {len(train)} training "
+            f"and {cut_val} of {len(val)} validation examples (truncation_side = {side}: {how})")
+    parts = [head]
+    no_prompt = sum(1 for e in cut if e.prompt_length == 0)
+    if no_prompt:
+        parts.append(f"{no_prompt} kept only answer tokens")
+    no_answer = sum(1 for e in cut if e.answer_cut and e.prompt_length == len(e.input_ids))
+    short = sum(1 for e in cut if e.answer_cut) - no_answer
+    if short:
+        parts.append(f"{short} lost the end of their answer")
+    if no_answer:
+        parts.append(f"{no_answer} kept no answer token (nothing to learn)")
+    generation = sum(1 for e in val if e.generation_cut)
+    if generation:
+        parts.append(f"{generation} validation prompts are given to generation as their last "
+                     f"{max_length} tokens")
+    return "; ".join(parts) + "."

@@ -11,18 +11,11 @@ from torch.utils.data import DataLoader
 
 from tui_tune.train.augment import mask_random_tokens
 from tui_tune.train.checkpoint import save_checkpoint
-from tui_tune.train.collate import (
-    PackedCollator,
-    PaddedCollator,
-    epoch_batches,
-    rank_batches,
-    real_tokens,
-)
-from tui_tune.train.evaluate import evaluate
-from tui_tune.train.losses import training_loss
+from tui_tune.train.collate import epoch_batches, rank_batches, real_tokens
 from tui_tune.train.reporting import memory_gib
 from tui_tune.train.setup import Session
 from tui_tune.train.signals import StopRequest
+from tui_tune.train.sinks import EVAL, SAMPLE, STEP
 
 POLICY_REASON = {"last": "last", "each_evaluation": "each", "best": "best"}
 ORPHANED = "orphaned"  # the run directory was deleted while training: end without a trace
@@ -40,13 +33,6 @@ class Window:
         self.loss = loss if self.loss is None else self.loss + loss
         self.steps += 1
         self.tokens += tokens
-
-
-def train_collator(session: Session):
-    if session.exp.training.packing:
-        return PackedCollator()
-    tok = session.exp.tokenizer
-    return PaddedCollator(session.tokenizer.pad_token_id, tok.padding_quantile, tok.padding_side)
 
 
 def epoch_loader(session: Session, epoch: int, skip: int, collate) -> DataLoader:
@@ -89,7 +75,7 @@ def optimizer_step(session: Session, micro_batches: list[dict]) -> tuple[torch.T
         with contextlib.nullcontext() if sync else acc.no_sync(model):
             session.reporter.phase = "forward"
             with acc.autocast():
-                loss = training_loss(model, batch, t.loss)
+                loss = session.task.loss(model, batch, session.exp)
             session.reporter.phase = "backward"
             acc.backward(loss / len(micro_batches))
         total_loss += loss.detach() / len(micro_batches)
@@ -105,10 +91,14 @@ def optimizer_step(session: Session, micro_batches: list[dict]) -> tuple[torch.T
 
 
 def base_lr(session: Session) -> float:
-    """training.lr times the schedule's current factor: the curve of the main parameter
-    group, whichever group (differential lr) happens to come first in the optimizer."""
-    scheduler = session.scheduler
-    return session.exp.training.lr * scheduler.get_last_lr()[0] / scheduler.base_lrs[0]
+    """The learning rate the optimizer uses now for the main parameter group (the one at
+    training.lr; differential_lr groups may come first). When every trainable weight is in a
+    differential group, training.lr times the schedule's current factor."""
+    groups, main = session.optimizer.param_groups, session.exp.training.lr
+    group = next((g for g in groups if g["initial_lr"] == main), None)
+    if group is not None:
+        return group["lr"]
+    return main * groups[0]["lr"] / groups[0]["initial_lr"]
 
 
 def window_numbers(acc, window: Window, gone: bool = False) -> tuple[float, float, bool]:
@@ -134,18 +124,17 @@ def report_step(session: Session, window: Window, grad_norm: torch.Tensor) -> bo
     elapsed = max(time.perf_counter() - window.started, 1e-9)
     lr = session.step_lr
     norm = float(grad_norm) if session.exp.logging.log_grad_norm else None
-    session.reporter.event(
-        "step", step=p.step, epoch=round(p.step / session.steps_per_epoch, 4), loss=loss,
+    write(session, STEP, dict(
+        step=p.step, epoch=round(p.step / session.steps_per_epoch, 4), loss=loss,
         lr=lr, grad_norm=norm, tokens=int(tokens), tokens_seen=p.tokens_seen * acc.num_processes,
         tokens_per_s=round(tokens / elapsed, 1), step_time_s=round(elapsed / window.steps, 5),
-        **memory_gib(acc.device))
-    if session.exp.logging.tracker != "none":
-        acc.log({"train/loss": loss, "train/lr": lr, "train/tokens_per_s": tokens / elapsed,
-                 **({"train/grad_norm": norm} if norm is not None else {})}, step=p.step)
-    if acc.is_main_process and p.step % (session.exp.logging.log_every_steps * 10) == 0:
-        print(f"step {p.step}/{session.steps_total} loss {loss:.4f} "
-              f"{tokens / elapsed:.0f} tok/s", flush=True)
+        **memory_gib(acc.device)))
     return False
+
+
+def write(session: Session, kind: str, record: dict) -> None:
+    for sink in session.sinks:
+        sink.write(kind, record)
 
 
 def eval_interval(session: Session) -> int:
@@ -157,24 +146,21 @@ def run_evaluation(session: Session) -> float | None:
     if not session.data.val:
         return None
     session.reporter.phase = "eval"
-    result = evaluate(session.model, session.tokenizer, session.data.val, session.accelerator,
-                      session.exp)
+    result = session.task.evaluate(session.model, session.tokenizer, session.data.val,
+                                   session.accelerator, session.exp)
     step = session.progress.step
-    session.reporter.event("eval", step=step, val_loss=result.val_loss,
-                           perplexity=result.perplexity, metric=result.metric,
-                           metric_value=result.metric_value)
-    if session.exp.logging.tracker != "none":
-        session.accelerator.log({"eval/val_loss": result.val_loss,
-                                 f"eval/{result.metric}": result.metric_value}, step=step)
+    write(session, EVAL, dict(step=step, val_loss=result.val_loss, **result.values,
+                              metric=result.metric, metric_value=result.metric_value))
     for sample in result.samples:
-        session.reporter.event("sample", step=step, **sample)
+        write(session, SAMPLE, dict(step=step, **sample))
     return result.val_loss
 
 
 def checkpoint(session: Session, reason: str) -> None:
     t = session.exp.training
     path = save_checkpoint(session.run_dir, session.accelerator, session.model, session.optimizer,
-                           session.scheduler, session.progress, t.keep_checkpoints)
+                           session.scheduler, session.progress, t.keep_checkpoints,
+                           session.adapter)
     session.reporter.event("checkpoint", step=session.progress.step, path=str(path), reason=reason)
 
 
@@ -236,7 +222,7 @@ def train(session: Session, stop: StopRequest) -> str:
     session.model.train()
     if stop.agreed(session.accelerator):
         return "stopped"  # asked to stop while loading: nothing trained, nothing to save
-    collate, window = train_collator(session), Window()
+    collate, window = session.task.train_collator(session.exp, session.tokenizer), Window()
     if session.exp.training.evaluate_before_training and session.progress.step == 0:
         run_evaluation(session)
         window = Window()

@@ -1,4 +1,5 @@
-"""Loading the tokenizer and backbone, and choosing which weights learn (adapter method)."""
+"""Loading the tokenizer and the backbone (quantized, with dropout, checkpointing, speedups);
+which weights learn is the adapter family's job (adapters/)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import torch
 from tui_tune.train.errors import UserError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-INIT_WEIGHTS: dict[str, Any] = {"default": True, "gaussian": "gaussian", "pissa": "pissa",
-                                "olora": "olora"}
 
 
 def preflight(exp) -> None:
@@ -106,23 +105,30 @@ def keep_4bit_layers_trainable(model) -> None:
             module.support_avx512bf16_for_cpu = False
 
 
-def load_backbone(exp, tokenizer, device):
-    from transformers import AutoModelForCausalLM
+def load_backbone(exp, tokenizer, device, data=None):
+    """The backbone as the problem type's transformers class (with its head), from the
+    folder's weights or drawn fresh; `data` tells the head what it predicts."""
+    import transformers
 
+    from tui_tune.train.adapters import load_pretrained_weights
+    from tui_tune.train.tasks import task_for
+
+    task = task_for(exp)
+    auto_model = getattr(transformers, task.auto_model)
     arch, general = exp.architecture, exp.general
     quantized = arch.backbone_dtype in ("int4", "int8")
     kwargs: dict[str, Any] = {
         "dtype": DTYPES[exp.quantization.compute_dtype] if quantized else DTYPES[arch.backbone_dtype],
         "attn_implementation": arch.attn_implementation, "trust_remote_code": general.trust_remote_code,
-        "revision": general.revision}
+        "revision": general.revision, **task.model_kwargs(exp, data)}
     if quantized:
         kwargs["quantization_config"] = quantization_config(exp)
         kwargs["device_map"] = {"": device}
     if arch.intermediate_dropout > 0:
         kwargs.update(dropout_settings(exp))
     try:
-        model = AutoModelForCausalLM.from_pretrained(general.backbone, **kwargs) \
-            if arch.pretrained else random_backbone(exp, kwargs)
+        model = auto_model.from_pretrained(general.backbone, **kwargs) \
+            if arch.pretrained else random_backbone(exp, kwargs, auto_model)
     except OSError as error:
         raise UserError(f"cannot load a model from it ({error}).", "general.backbone") from error
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
@@ -141,18 +147,18 @@ def load_backbone(exp, tokenizer, device):
     return model
 
 
-def random_backbone(exp, kwargs: dict[str, Any]):
+def random_backbone(exp, kwargs: dict[str, Any], auto_model):
     """architecture.pretrained = false (H2O's pretrained): the backbone's architecture from its
     config.json, weights drawn fresh (from the run's seed, set before this). The dropout
     overrides go on the config, as from_pretrained would put them."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig
 
     general = exp.general
     loading = {"dtype", "attn_implementation", "trust_remote_code", "revision"}
     config = AutoConfig.from_pretrained(
         general.backbone, trust_remote_code=general.trust_remote_code, revision=general.revision,
         **{k: v for k, v in kwargs.items() if k not in loading})
-    return AutoModelForCausalLM.from_config(
+    return auto_model.from_config(
         config, dtype=kwargs["dtype"], attn_implementation=kwargs["attn_implementation"],
         trust_remote_code=general.trust_remote_code)
 
@@ -180,78 +186,6 @@ def dropout_settings(exp) -> dict[str, float]:
             and not key.startswith(("classifier", "summary"))}
 
 
-def load_pretrained_weights(model, path_text: str, seen: frozenset = frozenset()):
-    """Weights that replace the backbone's: a .safetensors / .bin state dict, a folder of
-    them, or an adapter run's final/ or checkpoint (LoRA/DoRA, merged into the backbone, so a
-    new adapter or full fine-tuning continues from where that run got to)."""
-    from pathlib import Path
-
-    from safetensors.torch import load_file
-
-    from tui_tune.train.ssf import SSF_CONFIG
-
-    path = Path(path_text)
-    if (path / "adapter_config.json").is_file():
-        return merged_adapter(model, path, seen)
-    if (path / SSF_CONFIG).is_file():  # a shift cannot fold into Llama's bias-free layers
-        raise UserError("it is an SSF run's final/: its scales and shifts cannot replace the "
-                        "backbone's weights. Start from that run's backbone with SSF again, or "
-                        "from a LoRA/DoRA or full run's final/.", "general.pretrained_weights",
-                        path_text)
-    files = sorted(path.glob("*.safetensors")) if path.is_dir() else [path]
-    if not path.exists() or not files:
-        raise UserError("not found: give a .safetensors or .bin file, or a folder holding "
-                        "model*.safetensors.", "general.pretrained_weights", path_text)
-    for file in files:
-        state = load_file(file) if file.suffix == ".safetensors" else torch.load(
-            file, map_location="cpu", weights_only=True)
-        result = model.load_state_dict(state, strict=False)
-        if len(result.unexpected_keys) == len(state):
-            raise UserError("none of its weights fit the backbone's layers.",
-                            "general.pretrained_weights", str(file))
-    return model
-
-
-def weights_under(folder):
-    """What the run that saved `folder` (its final/ or checkpoints/step-N) itself started
-    from: its config.toml's general.pretrained_weights, resolved; None when nothing."""
-    from tui_tune.config.toml_io import read_toml
-    from tui_tune.rundir import RunDir
-
-    run = RunDir.holding(folder)
-    run_dir, config = run.root, run.config
-    parent = read_toml(config).get("general", {}).get("pretrained_weights") \
-        if config.is_file() else None
-    if not parent:
-        return None
-    path = (run_dir / parent).resolve()
-    if not path.exists():
-        raise UserError(f"that adapter was trained on top of {parent} (its run's config.toml), "
-                        "which no longer exists: without it the adapter does not fit.",
-                        "general.pretrained_weights", str(folder))
-    return path
-
-
-def merged_adapter(model, folder, seen: frozenset = frozenset()):
-    """peft's adapter loading, then merge_and_unload: the backbone with the adapter folded in.
-    An adapter fits only what its own run started from, so that goes in first (a chain of
-    continued runs; `seen` stops a cycle)."""
-    from peft import PeftModel
-
-    parent = weights_under(folder) if folder.resolve() not in seen else None
-    if parent:
-        model = load_pretrained_weights(model, str(parent), seen | {folder.resolve()})
-    try:
-        merged = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
-    except (ValueError, RuntimeError, KeyError) as error:  # another backbone's adapter
-        raise UserError(f"its adapter does not fit this backbone ({error}).",
-                        "general.pretrained_weights", str(folder)) from error
-    for weight in merged.parameters():  # peft froze them for inference: back to as loaded
-        if weight.is_floating_point():
-            weight.requires_grad_(True)
-    return merged
-
-
 def speedups(model, exp, reporter):
     """liger-kernel fused ops (where installed) and torch.compile, as asked for."""
     arch = exp.architecture
@@ -268,86 +202,11 @@ def speedups(model, exp, reporter):
     return model
 
 
-def apply_method(model, exp):
-    """LoRA family through peft; full and last_layer by requires_grad; freeze by substring."""
-    a = exp.adapter
-    if a.method in ("lora", "dora", "qlora", "qdora"):
-        from peft import LoraConfig, get_peft_model
-
-        targets = "all-linear" if a.target_modules == ["all-linear"] else list(a.target_modules)
-        if targets != "all-linear":
-            check_patterns(model, targets, "adapter.target_modules", suffix=True)
-        check_patterns(model, a.unfreeze_layers, "adapter.unfreeze_layers", suffix=True)
-        config = LoraConfig(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout,
-                            target_modules=targets, use_dora=a.method in ("dora", "qdora"),
-                            use_rslora=a.use_rslora, init_lora_weights=INIT_WEIGHTS[a.init_weights],
-                            modules_to_save=list(a.unfreeze_layers) or None, task_type="CAUSAL_LM")
-        return get_peft_model(model, config)
-    if a.method in ("ssf", "qssf"):
-        return _apply_ssf(model, a)
-    if a.method == "last_layer":
-        last = _last_block_prefix(model)
-        for name, param in model.named_parameters():
-            param.requires_grad = name.startswith(last) or "lm_head" in name or "model.norm" in name
-    check_patterns(model, a.freeze_layers, "adapter.freeze_layers")
-    for name, param in model.named_parameters():
-        if any(pattern in name for pattern in a.freeze_layers):
-            param.requires_grad = False
-    if not any(p.requires_grad for p in model.parameters()):
-        raise UserError("no parameter is left to train.", "adapter.freeze_layers")
-    return model
-
-
-def check_patterns(model, patterns: list[str], setting: str, suffix: bool = False) -> None:
-    """A layer pattern that matches nothing would make its switch silently do nothing.
-    peft matches module names by suffix; our own freezing by substring of parameter names."""
-    names = [n for n, _ in model.named_modules() if n] + [n for n, _ in model.named_parameters()]
-    for pattern in patterns:
-        if suffix:
-            found = any(n == pattern or n.endswith("." + pattern) for n in names)
-        else:
-            found = any(pattern in n for n in names)
-        if not found:
-            leaves = sorted({n.rsplit(".", 1)[-1] for n, _ in model.named_modules()
-                             if n and not n.rsplit(".", 1)[-1].isdigit()})
-            how = "ends a layer name" if suffix else "is part of a layer name"
-            raise UserError(f"'{pattern}' matches no layer of the model (it must be a name that "
-                            f"{how}); its layers are called {', '.join(leaves[:24])}.", setting)
-
-
-def _apply_ssf(model, a):
-    from tui_tune.train.ssf import apply_ssf
-
-    try:
-        model.ssf_layers = apply_ssf(model, list(a.target_modules))
-    except ValueError as error:
-        raise UserError(str(error), "adapter.target_modules") from error
-    check_patterns(model, a.unfreeze_layers, "adapter.unfreeze_layers")
-    for name, param in model.named_parameters():
-        if any(pattern in name for pattern in a.unfreeze_layers):
-            param.requires_grad = True
-    return model
-
-
 def add_augmentation_hooks(model, exp) -> None:
     """NEFTune noise on the input embeddings (train mode only)."""
     from tui_tune.train.augment import add_neftune
 
     add_neftune(model, exp.augmentation.neftune_noise_alpha)
-
-
-def _last_block_prefix(model) -> str:
-    indices = {}
-    for name, _ in model.named_parameters():
-        parts = name.split(".")
-        for n, part in enumerate(parts[:-1]):
-            if part.isdigit() and parts[n - 1] in ("layers", "h", "blocks", "layer"):
-                indices[".".join(parts[:n])] = max(indices.get(".".join(parts[:n]), -1), int(part))
-    if not indices:
-        raise UserError("cannot find the model's blocks; use method full with freeze_layers.",
-                        "adapter.method")
-    stem, last = max(indices.items(), key=lambda kv: kv[1])
-    return f"{stem}.{last}."
 
 
 def parameter_counts(model) -> tuple[int, int]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -14,14 +15,14 @@ from tui_tune.config import ConfigError, validate_experiment
 from tui_tune.config.toml_io import read_toml
 from tui_tune.rundir import CHECKPOINT_STATE, RunDir
 from tui_tune.runs.files import newest_checkpoint
+from tui_tune.train.adapters import family_for
 from tui_tune.train.checkpoint import Progress, load_checkpoint, rescale_position
 from tui_tune.train.collate import steps_per_epoch
-from tui_tune.train.data import SplitData, load_examples
+from tui_tune.train.data import SplitData
 from tui_tune.train.environment import run_environment
 from tui_tune.train.errors import UserError
 from tui_tune.train.model import (
     add_augmentation_hooks,
-    apply_method,
     load_backbone,
     load_tokenizer,
     parameter_counts,
@@ -30,11 +31,15 @@ from tui_tune.train.model import (
 )
 from tui_tune.train.optim import make_optimizer, make_scheduler
 from tui_tune.train.reporting import Reporter, update_run_json
+from tui_tune.train.sinks import Sink, sinks_for
+from tui_tune.train.tasks import Task, task_for
 
 
 @dataclass
 class Session:
     exp: Any
+    task: Task  # the problem type (tasks/)
+    adapter: ModuleType  # the adapter method's family (adapters/)
     run_dir: Path
     accelerator: Any
     model: Any
@@ -50,6 +55,7 @@ class Session:
     all_params: list  # listed once, after prepare: a peft model's parameters() walk is ~0.5 ms
     resumed_from: Path | None = None
     step_lr: float = 0.0  # learning rate of the main parameter group at the last step
+    sinks: list[Sink] = field(default_factory=list)  # where step/eval/sample records go
 
 
 def read_experiment(run_dir: Path):
@@ -119,6 +125,7 @@ def build_session(run_dir: Path, resume: bool, reporter: Reporter) -> Session:
 
     exp = read_experiment(run_dir)
     preflight(exp)
+    task, adapter = task_for(exp), family_for(exp.adapter.method)
     accelerator = make_accelerator(exp, Path(run_dir))
     checkpoint = newest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
@@ -129,13 +136,13 @@ def build_session(run_dir: Path, resume: bool, reporter: Reporter) -> Session:
         update_run_json(run_dir, seed=seed, status="running", world_size=accelerator.num_processes)
     start_trackers(accelerator, exp, Path(run_dir))
     tokenizer = load_tokenizer(exp)
-    data = load_examples(exp, tokenizer, seed)
+    data = task.load_data(exp, tokenizer, seed)
     steps_total, per_epoch = plan_steps(exp, len(data.train), accelerator.num_processes)
     reporter.log(f"data: {len(data.train)} training and {len(data.val)} validation examples, "
                  f"{steps_total} steps of {per_epoch} per epoch")
     for warning in data.warnings:
         reporter.log(warning, "warning")
-    model = apply_method(load_backbone(exp, tokenizer, accelerator.device), exp)
+    model = adapter.apply(load_backbone(exp, tokenizer, accelerator.device, data), exp, task)
     add_augmentation_hooks(model, exp)
     model = speedups(model, exp, reporter)
     optimizer = make_optimizer(model, exp.training, accelerator.device.type == "cuda")
@@ -144,14 +151,16 @@ def build_session(run_dir: Path, resume: bool, reporter: Reporter) -> Session:
     model, optimizer = accelerator.prepare(model, optimizer)
     progress = Progress(seed=seed, world_size=accelerator.num_processes)
     if checkpoint is not None:
-        progress = load_checkpoint(checkpoint, accelerator, model, optimizer, scheduler)
+        progress = load_checkpoint(checkpoint, accelerator, model, optimizer, scheduler,
+                                   adapter)
         reporter.log(f"resumed from {checkpoint.name} (step {progress.step})")
         if rescale_position(progress, accelerator.num_processes):
             reporter.log("resumed with another number of processes: the data order of the "
                          "current epoch differs from an uninterrupted run", "warning")
-    return Session(exp, Path(run_dir), accelerator, model, tokenizer, optimizer, scheduler,
+    return Session(exp, task, adapter, Path(run_dir), accelerator, model, tokenizer, optimizer, scheduler,
                    data, reporter, progress, steps_total, per_epoch, counts,
-                   list(model.parameters()), checkpoint)
+                   list(model.parameters()), checkpoint,
+                   sinks=sinks_for(exp, reporter, accelerator, steps_total))
 
 
 def devices(accelerator) -> list[str]:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tui_tune.rundir import RunDir
-from tui_tune.train.checkpoint import save_final_weights, save_tokenizer
+from tui_tune.train.checkpoint import save_final_weights
 from tui_tune.train.errors import UserError
 from tui_tune.train.reporting import Reporter, memory_gib
 from tui_tune.train.signals import StopRequest
@@ -38,13 +38,14 @@ def _log_all_ranks(run_dir: Path) -> bool:
 
 
 def save_final(session) -> Path:
-    """final/: the model (or adapter) and tokenizer, loadable with transformers / peft."""
+    """final/: the model (or adapter) and what the problem type adds (its tokenizer...),
+    loadable with transformers / peft."""
     folder = RunDir(session.run_dir).final
     acc = session.accelerator
     acc.wait_for_everyone()
-    save_final_weights(acc, session.model, folder)
+    save_final_weights(acc, session.model, folder, session.adapter)
     if acc.is_main_process:
-        save_tokenizer(session.tokenizer, session.exp, folder)
+        session.task.write_final(session.tokenizer, session.exp, folder)
     acc.wait_for_everyone()
     return folder
 

@@ -13,8 +13,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from tui_tune.train.adapters.layers import check_patterns, set_trainable
+from tui_tune.train.errors import UserError
+
 SSF_CONFIG = "ssf_config.json"
 SSF_WEIGHTS = "ssf_weights.pt"
+SAVED_AS = SSF_CONFIG
 
 
 class SSFLayer(nn.Module):
@@ -75,3 +79,33 @@ def load_ssf(model: nn.Module, folder: Path) -> nn.Module:
         raise ValueError(f"SSF weights in {folder} do not fit this model: "
                          f"{missing.unexpected_keys[:3]}")
     return model
+
+
+def apply(model, exp, task):
+    """The backbone frozen, SSF on adapter.target_modules, adapter.unfreeze_layers trained."""
+    a = exp.adapter
+    try:
+        model.ssf_layers = apply_ssf(model, list(a.target_modules))
+    except ValueError as error:
+        raise UserError(str(error), "adapter.target_modules") from error
+    check_patterns(model, a.unfreeze_layers, "adapter.unfreeze_layers")
+    set_trainable(model, a.unfreeze_layers, True)
+    return model
+
+
+def save(model, folder: Path) -> None:
+    """The scales and shifts, which layers carry them, and the backbone's config."""
+    save_ssf(model, model.ssf_layers, folder)
+    model.config.save_pretrained(folder)
+
+
+def load(model, folder: Path) -> None:
+    model.load_state_dict(torch.load(folder / SSF_WEIGHTS), strict=False)
+
+
+def merge_into_backbone(model, folder: Path, seen: frozenset = frozenset()):
+    """A shift cannot fold into Llama's bias-free layers: refused, with what to do instead."""
+    raise UserError("it is an SSF run's final/: its scales and shifts cannot replace the "
+                    "backbone's weights. Start from that run's backbone with SSF again, or "
+                    "from a LoRA/DoRA or full run's final/.", "general.pretrained_weights",
+                    str(folder))

@@ -1,4 +1,5 @@
-"""Evaluation: validation loss and perplexity over all ranks, generated samples, BLEU."""
+"""Generating answers from examples' prompts (evaluation samples, BLEU, predictions), also
+under FSDP, where the gathered weights need every rank."""
 
 from __future__ import annotations
 
@@ -7,40 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tui_tune.train import metrics
-from tui_tune.train.collate import PaddedCollator
-from tui_tune.train.formatting import IGNORE_INDEX, Example
-from tui_tune.train.losses import forward_batch, shifted_labels, token_losses
-
-
-@dataclass
-class EvalResult:
-    val_loss: float
-    perplexity: float
-    metric: str
-    metric_value: float
-    samples: list[dict]
-
-
-@torch.no_grad()
-def validation_loss(model, examples: list[Example], accelerator, batch_size: int,
-                    pad_id: int) -> float:
-    """Token-averaged loss over the validation rows; each rank takes every world-th row."""
-    collate = PaddedCollator(pad_id)
-    mine = examples[accelerator.process_index::accelerator.num_processes]
-    total = torch.zeros(2, device=accelerator.device, dtype=torch.float64)
-    model.eval()
-    for start in range(0, len(mine), batch_size):
-        batch = {k: v.to(accelerator.device) for k, v in
-                 collate(mine[start:start + batch_size]).items()}
-        with accelerator.autocast():
-            logits = forward_batch(model, batch)
-        losses = token_losses(logits, batch["labels"])
-        total[0] += losses.sum().double()
-        total[1] += (shifted_labels(batch["labels"]) != IGNORE_INDEX).sum()
-    model.train()
-    total = accelerator.reduce(total, reduction="sum") if accelerator.num_processes > 1 else total
-    return float(total[0] / total[1].clamp(min=1))
+from tui_tune.train.formatting import Example
 
 
 def generation_kwargs(prediction, tokenizer) -> dict:
@@ -108,27 +76,6 @@ def generate_answers(model, tokenizer, examples: list[Example], prediction, devi
                      batch_size: int | None = None) -> list[str]:
     return [g.answer for g in generate(model, tokenizer, examples, prediction, device,
                                        batch_size)]
-
-
-def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> EvalResult:
-    """Loss on every rank; samples and BLEU on rank 0 (on every rank with FSDP, whose
-    gathered weights need all ranks), others get empty samples."""
-    pred = exp.prediction
-    loss = validation_loss(model, examples, accelerator, exp.training.batch_size,
-                           tokenizer.pad_token_id)
-    perplexity = metrics.perplexity(loss)
-    samples, metric_value = [], perplexity
-    shown = examples[:pred.num_samples]
-    judged = examples if pred.metric == "bleu" else shown
-    made = generate_on_ranks(model, tokenizer, judged, exp, accelerator) if judged else []
-    if accelerator.is_main_process and made is not None:
-        samples = [{"prompt": g.prompt, "generation": g.answer, "reference": e.answer_text}
-                   for e, g in zip(shown, made)]
-        if pred.metric == "bleu":
-            metric_value = metrics.bleu([g.answer for g in made],
-                                        [e.answer_text for e in judged])
-    metric = pred.metric if pred.metric != "none" else "perplexity"
-    return EvalResult(loss, perplexity, metric, metric_value, samples)
 
 
 def generate_on_ranks(model, tokenizer, judged, exp, accelerator) -> list[Generation] | None:

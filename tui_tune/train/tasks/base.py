@@ -1,0 +1,64 @@
+"""The interface every problem type implements: the worker's loop, model loading, checkpoints
+and final/ only ever talk to a problem type through it.
+
+Adding a problem type is one module in this package with a Task subclass, its line in
+tasks.TASKS, and its config, demo and tests (docs/architecture.md, "Adding a problem type").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class EvalResult:
+    """One evaluation: the validation loss, the metric `prediction.metric` chose (charted and
+    compared by name), every other metric of the problem type (more fields of the eval event)
+    and the sample records shown in the monitor (rank 0's; empty elsewhere)."""
+    val_loss: float
+    metric: str
+    metric_value: float
+    values: dict[str, float] = field(default_factory=dict)
+    samples: list[dict] = field(default_factory=list)
+
+
+class Task:
+    """One problem type, chosen by `general.problem_type`."""
+
+    name: str = ""
+    # the transformers Auto class whose from_pretrained/from_config builds the model, and
+    # which loads final/ again (a user's `AutoModelFor...`)
+    auto_model: str = ""
+    # peft's task type: with it, get_peft_model also trains and saves the task's head
+    peft_task_type: str = ""
+    # module names of the head on top of the blocks (last_layer trains them with the last block)
+    head_modules: tuple[str, ...] = ()
+
+    def load_data(self, exp, tokenizer, seed: int):
+        """Rows of the data files -> tokenized examples: a data.SplitData. Each example has a
+        len() in tokens (batches are grouped and planned by it)."""
+        raise NotImplementedError
+
+    def model_kwargs(self, exp, data) -> dict[str, Any]:
+        """Extra from_pretrained arguments (e.g. the number of labels the data holds)."""
+        return {}
+
+    def train_collator(self, exp, tokenizer) -> Callable[[list], dict]:
+        """Examples -> the batch of tensors that `loss` takes."""
+        raise NotImplementedError
+
+    def loss(self, model, batch: dict, exp):
+        """The micro-batch's mean training loss (a scalar tensor with its graph)."""
+        raise NotImplementedError
+
+    def evaluate(self, model, tokenizer, examples: list, accelerator, exp) -> EvalResult:
+        """Called on every rank (the loss is reduced over them)."""
+        raise NotImplementedError
+
+    def write_final(self, tokenizer, exp, folder: Path) -> None:
+        """What final/ holds besides the weights (rank 0): the tokenizer, and whatever a user
+        needs to use the model as it was trained."""
+        tokenizer.save_pretrained(folder)

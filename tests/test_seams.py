@@ -9,7 +9,8 @@ import pytest
 import transformers
 from peft import TaskType
 
-from tui_tune.config.model_groups import ADAPTER_METHODS, SUPPORTED_PROBLEM_TYPES
+from tui_tune.config.model_groups import ADAPTER_METHODS
+from tui_tune.config.problem_types import SUPPORTED_PROBLEM_TYPES
 from tui_tune.train.adapters import (
     FAMILIES,
     FAMILY_FUNCTIONS,

@@ -31,7 +31,26 @@ class Dataset(Group):
         min_length=1)
     prompt_column_separator: str = setting(
         "\n\n", "Text placed between several prompt columns.")
-    answer_column: str = setting("answer", "Column holding the answer the model learns to write.")
+    answer_column: str = setting(
+        "answer", "Column holding the answer the model learns to write (classification and "
+        "regression: the label or target, unless label_columns names several).")
+    label_columns: list[str] = list_setting(
+        [], "Classification and regression: the column(s) to predict; empty reads "
+        "answer_column. One column holds a class id (0 to num_classes-1) or a label text; "
+        "several make a multilabel problem (one 0/1 column per label) or a regression on "
+        "several numbers.")
+    num_classes: int = setting(
+        0, "Classification: the number of classes; 0 counts them in the training file. 1 is "
+        "binary with one output and binary cross-entropy, as in H2O.", ge=0, le=100_000)
+    words_column: str = setting(
+        "tokens", "Token classification: column holding the words (a list, or a text split "
+        "on spaces).")
+    tags_column: str = setting(
+        "tags", "Token classification: column holding one tag per word (a list of tag texts "
+        "or ids, or a text split on spaces, such as BIO tags).")
+    label_all_subtokens: bool = setting(
+        False, "Token classification: a word cut into several tokens has its tag learned on "
+        "every piece; off, only on its first piece (the others are ignored).", advanced=True)
     id_column: str = setting(
         "id", "Column holding a row id, used with parent_id_column to chain conversations.",
         advanced=True)
@@ -64,7 +83,7 @@ class Dataset(Group):
     use_chat_template: bool = setting(
         False, "Format turns with the tokenizer's chat template instead of the text markers.")
 
-    @field_validator("prompt_columns", mode="before")
+    @field_validator("prompt_columns", "label_columns", mode="before")
     @classmethod
     def _one_string_is_a_list(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value

@@ -19,6 +19,7 @@ from tui_tune.config.errors import (
     unknown_key_problems,
 )
 from tui_tune.config.model_groups import Adapter, Architecture, General, Quantization
+from tui_tune.config.problem_types import default_metric
 from tui_tune.config.rules import cross_field_problems
 from tui_tune.config.runtime_groups import Environment, Logging
 from tui_tune.config.training_groups import Prediction, Training
@@ -44,6 +45,21 @@ class Experiment(BaseModel):
     sweep: dict[str, list[Any]] = Field(
         default_factory=dict, description="Grid search: setting path -> values; one run per "
         "combination, for example \"training.lr\" = [1e-4, 2e-4].")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _metric_of_the_problem_type(cls, data: Any) -> Any:
+        """prediction.metric left unset takes the problem type's default (perplexity is no
+        classification metric); a metric that is set is checked by the rules."""
+        if not isinstance(data, dict):
+            return data
+        general, prediction = data.get("general"), data.get("prediction")
+        kind = general.get("problem_type") if isinstance(general, dict) else None
+        if kind is None or (isinstance(prediction, dict) and "metric" in prediction):
+            return data
+        if prediction is not None and not isinstance(prediction, dict):
+            return data
+        return {**data, "prediction": {**(prediction or {}), "metric": default_metric(kind)}}
 
     @field_validator("sweep", mode="before")
     @classmethod

@@ -7,9 +7,8 @@ from typing import Literal
 from pydantic import ConfigDict, field_validator
 
 from tui_tune.config.fields import Group, list_setting, setting
+from tui_tune.config.problem_types import PROBLEM_TYPES
 
-PROBLEM_TYPES = ("causal_lm", "classification", "regression", "seq2seq", "dpo")
-SUPPORTED_PROBLEM_TYPES = ("causal_lm",)
 ADAPTER_METHODS = ("lora", "dora", "qlora", "qdora", "ssf", "qssf", "full", "last_layer")
 LORA_FAMILY = ("lora", "dora", "qlora", "qdora")
 QUANTIZED_METHODS = ("qlora", "qdora", "qssf")
@@ -23,7 +22,9 @@ class General(Group):
         min_length=1, max_length=80)
     problem_type: Literal[PROBLEM_TYPES] = setting(  # type: ignore[valid-type]
         "causal_lm", "What the model learns. causal_lm: continue a prompt with an answer "
-        "(instruction tuning, chat). The others are planned and refused for now.")
+        "(instruction tuning, chat). classification: one class (or several labels) per "
+        "text; regression: one or more numbers per text; token_classification: a tag per "
+        "word (NER, POS, chunking). seq2seq and dpo are planned and refused for now.")
     backbone: str = setting(
         "Qwen/Qwen2.5-0.5B", "The model to start from: a local directory saved with "
         "save_pretrained, or a hub id (needs network access on the training machine).",

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from tui_tune.config.errors import Problem
-from tui_tune.config.model_groups import LORA_FAMILY, QUANTIZED_METHODS, SUPPORTED_PROBLEM_TYPES
+from tui_tune.config.model_groups import LORA_FAMILY, QUANTIZED_METHODS
+from tui_tune.config.problem_types import ONLY_FOR, SUPPORTED_PROBLEM_TYPES, applies, metrics_for
 
 if TYPE_CHECKING:
     from tui_tune.config.experiment import Experiment
@@ -23,9 +24,34 @@ QUANTIZED_TWIN = {"lora": "qlora", "dora": "qdora", "ssf": "qssf"}
 
 
 def _general_rules(exp: Experiment) -> list[Problem]:
-    if exp.general.problem_type not in SUPPORTED_PROBLEM_TYPES:
-        return [Problem("general.problem_type",
-                        f"'{exp.general.problem_type}' is not supported yet; use causal_lm.")]
+    kind = exp.general.problem_type
+    if kind not in SUPPORTED_PROBLEM_TYPES:
+        return [Problem("general.problem_type", f"'{kind}' is not supported yet; use one of "
+                        f"{', '.join(SUPPORTED_PROBLEM_TYPES)}.")]
+    out = []
+    if exp.prediction.metric not in metrics_for(kind):
+        out.append(Problem("prediction.metric", f"'{exp.prediction.metric}' is not a {kind} "
+                           f"metric; pick one of {', '.join(metrics_for(kind))}."))
+    if exp.training.packing and not applies("training.packing", kind):
+        out.append(Problem("training.packing", f"{kind} reads one example per row; packing "
+                           "joins several into one: turn it off."))
+    return out + _label_rules(exp)
+
+
+def _label_rules(exp: Experiment) -> list[Problem]:
+    """Classes and class weights must agree with the label columns."""
+    d, kind, weights = exp.dataset, exp.general.problem_type, exp.training.class_weights
+    if kind != "classification":
+        return []
+    columns = d.label_columns or [d.answer_column]
+    if len(columns) > 1 and d.num_classes not in (0, len(columns)):
+        return [Problem("dataset.num_classes", f"{len(columns)} label columns make a "
+                        f"multilabel problem of {len(columns)} labels, not {d.num_classes}: "
+                        "set num_classes to 0 or to the number of columns.")]
+    classes = len(columns) if len(columns) > 1 else d.num_classes
+    if weights and classes and len(weights) != classes:
+        return [Problem("training.class_weights", f"{len(weights)} weights for {classes} "
+                        "classes: give one weight per class, in class order.")]
     return []
 
 
@@ -159,8 +185,19 @@ def _ignored_other_settings(exp: Experiment) -> list[Problem]:
     return out
 
 
+def _ignored_for_the_problem_type(exp: Experiment) -> list[Problem]:
+    """Settings of another problem type that were changed (a preset switched to another type
+    keeps them; the worker of this type does not read them)."""
+    kind, out = exp.general.problem_type, []
+    for path in ONLY_FOR:
+        group, name = path.split(".")
+        if name in _changed_from_default(getattr(exp, group)) and not applies(path, kind):
+            out.append(_ignored(path, f"not read for problem type '{kind}'."))
+    return out
+
+
 RULES = (_general_rules, _adapter_rules, _training_rules, _data_rules, _environment_rules)
-IGNORED = (_ignored_adapter_settings, _ignored_other_settings)
+IGNORED = (_ignored_adapter_settings, _ignored_other_settings, _ignored_for_the_problem_type)
 
 
 def cross_field_problems(exp: Experiment) -> list[Problem]:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from tui_tune.config.fields import Group, list_setting, setting
+from tui_tune.config.problem_types import ALL_METRICS
 
 OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "adadelta",
               "paged_adamw_32bit", "paged_adamw_8bit", "adamw_8bit")
@@ -20,6 +21,12 @@ class Training(Group):
     loss: Literal["token_avg_ce", "sample_avg_ce"] = setting(
         "token_avg_ce", "Cross-entropy averaged over all answer tokens of a batch, or first per "
         "sample then over samples (short answers weigh as much as long ones).")
+    regression_loss: Literal["mse", "mae", "huber"] = setting(
+        "mse", "Regression: mean squared error, mean absolute error, or Huber (squared near "
+        "the target, absolute far from it).")
+    class_weights: list[float] = list_setting(
+        [], "Classification: a weight per class in the loss, in class order (for multilabel, "
+        "per label: the weight of its positive cases); empty weighs all alike.")
     optimizer: Literal[OPTIMIZERS] = setting(  # type: ignore[valid-type]
         "adamw", "adamw is the safe default. paged_* and adamw_8bit come from bitsandbytes and "
         "save optimizer memory on GPUs.")
@@ -83,8 +90,11 @@ class Training(Group):
 class Prediction(Group):
     model_config = ConfigDict(title="Prediction")
 
-    metric: Literal["perplexity", "bleu", "none"] = setting(
-        "perplexity", "Validation metric besides the loss. bleu generates answers (slower).")
+    metric: Literal[ALL_METRICS] = setting(  # type: ignore[valid-type]
+        "perplexity", "Validation metric besides the loss, charted and compared. causal_lm: "
+        "perplexity, bleu (generates answers, slower) or none; classification: accuracy, auc, "
+        "logloss or f1 (macro); regression: mse, mae or r2; token_classification: f1 (entity "
+        "level) or accuracy. Every metric of the type is written to each eval event.")
     max_new_tokens: int = setting(256, "Longest generated answer.", unit="tokens", ge=1)
     min_new_tokens: int = setting(1, "Shortest generated answer.", unit="tokens", ge=0)
     batch_size: int = setting(

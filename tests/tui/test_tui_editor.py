@@ -286,3 +286,45 @@ async def test_ctrl_s_saves_a_local_preset_in_place_and_asks_a_name_for_a_built_
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, PromptDialog))
+
+
+async def test_the_editor_shows_the_settings_and_metrics_of_the_chosen_problem_type(
+        workdir, monkeypatch):
+    """Switching general.problem_type shows that type's settings, hides the others (kept in
+    the file) and offers only its metrics, the type's default when the old one does not fit."""
+    from textual.widgets import Select
+
+    from tui_tune.config.problem_types import METRICS
+
+    monkeypatch.setattr("tui_tune.config.rules.SUPPORTED_PROBLEM_TYPES", tuple(METRICS))
+    app = TuneApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
+        editor = app.screen
+        await pilot.press("f8")  # general -> dataset
+        await wait_for(pilot, lambda: editor.query("#row-dataset-num_classes"))
+
+        def shown(row: str) -> bool:
+            return editor.query_one(f"#row-{row}").display
+
+        assert not shown("dataset-num_classes") and shown("dataset-answer_column")
+        editor.query_one("#field-general-problem_type", Select).value = "classification"
+        await wait_for(pilot, lambda: shown("dataset-num_classes"))
+        assert shown("dataset-label_columns") and not shown("dataset-tags_column")
+        for _ in range(7):  # dataset -> ... -> prediction
+            await pilot.press("f8")
+        await wait_for(pilot, lambda: editor.query("#field-prediction-metric"))
+        metric = editor.query_one("#field-prediction-metric", Select)
+        offered = [value for _, value in metric._options if value is not Select.NULL]
+        assert offered == list(METRICS["classification"])
+        assert metric.value == "accuracy" == editor.state.value("prediction.metric")
+        assert not editor.state.problems
+        metric.value = "auc"
+        await wait_for(pilot, lambda: editor.state.value("prediction.metric") == "auc")
+        editor.query_one("#field-general-problem_type", Select).value = "token_classification"
+        await wait_for(pilot, lambda: shown("dataset-tags_column"))
+        assert not shown("dataset-num_classes") and not shown("dataset-answer_column")
+        assert [v for _, v in metric._options if v is not Select.NULL] == ["f1", "accuracy"]

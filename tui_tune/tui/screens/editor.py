@@ -30,6 +30,7 @@ from textual.widgets import (
 )
 
 from tui_tune.config import GROUPS, ConfigError
+from tui_tune.config.problem_types import default_metric, metrics_for
 from tui_tune.tui.editor_state import EditorState, save_as_path
 from tui_tune.tui.schema_fields import FieldSpec, group_specs, help_text, text_to_value
 from tui_tune.tui.screens.dialogs import ConfirmDialog, PromptDialog, TextDialog
@@ -89,7 +90,7 @@ class EditorScreen(Screen):
         if group == "sweep":
             pane.mount(SweepEditor(dict(self.state.data.get("sweep", {}))))
         else:
-            form = SettingsForm(group, self.state.data.get(group, {}))
+            form = SettingsForm(group, self.state.data.get(group, {}), self._problem_type())
             form._problems = self.state.problems
             pane.mount(form)
 
@@ -127,11 +128,22 @@ class EditorScreen(Screen):
 
     def _apply(self, spec: FieldSpec, value: Any) -> None:
         if self.state.set_value(spec.path, value):
+            if spec.path == "general.problem_type" and value:
+                self._metric_for(str(value))
             self.revalidate()
+
+    def _metric_for(self, problem_type: str) -> None:
+        """Another problem type: a metric it does not offer becomes the type's default."""
+        if self.state.value("prediction.metric") not in metrics_for(problem_type):
+            self.state.set_value("prediction.metric", default_metric(problem_type))
+
+    def _problem_type(self) -> str:
+        return str(self.state.data.get("general", {}).get("problem_type") or "causal_lm")
 
     def revalidate(self) -> None:
         self.state.validate()
         for form in self.query(SettingsForm):
+            form.show_for(self._problem_type())
             form.show_problems(self.state.problems)
         self._show_problem_list()
         self._mark_tabs()

@@ -8,16 +8,27 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Select, Switch, TextArea
 
+from tui_tune.config.problem_types import applies, metrics_for
 from tui_tune.tui.schema_fields import FieldSpec, group_specs, value_to_text
 
+METRIC = "prediction.metric"
 
-def control_for(spec: FieldSpec, value: Any):
+
+def choices_for(spec: FieldSpec, problem_type: str) -> list:
+    """A choice setting's options; the metric offers only the problem type's."""
+    if spec.path == METRIC:
+        return [c for c in metrics_for(problem_type) if c in spec.choices]  # default first
+    return list(spec.choices)
+
+
+def control_for(spec: FieldSpec, value: Any, problem_type: str):
     """The input widget of one setting: Switch, Select or Input."""
     if spec.kind == "bool":
         return Switch(bool(value), id=spec.widget_id)
     if spec.kind == "choice":
-        options = [(str(c), c) for c in spec.choices]
-        return Select(options, value=value if value in spec.choices else Select.NULL,
+        choices = choices_for(spec, problem_type)
+        return Select([(str(c), c) for c in choices],
+                      value=value if value in choices else Select.NULL,
                       allow_blank=spec.optional, id=spec.widget_id, compact=True)
     placeholder = "(unset)" if spec.optional else ""
     return Input(value_to_text(spec, value), placeholder=placeholder, id=spec.widget_id,
@@ -25,28 +36,47 @@ def control_for(spec: FieldSpec, value: Any):
 
 
 class SettingsForm(VerticalScroll):
-    """All settings of one group; the screen listens to the controls' Changed messages."""
+    """All settings of one group that the problem type reads (the others are hidden, not
+    lost); the screen listens to the controls' Changed messages."""
 
-    def __init__(self, group: str, values: dict[str, Any]):
+    def __init__(self, group: str, values: dict[str, Any], problem_type: str = "causal_lm"):
         super().__init__(id=f"form-{group}", classes="settings-form")
         self.group = group
         self.values = values
         self.specs = group_specs(group)
+        self.problem_type = problem_type
 
     def compose(self) -> ComposeResult:
         for spec in self.specs:
-            with Vertical(classes="field-row", id=f"row-{self.group}-{spec.name}"):
+            row = Vertical(classes="field-row", id=f"row-{self.group}-{spec.name}")
+            row.display = applies(spec.path, self.problem_type)
+            with row:
                 with Horizontal(classes="field-line"):
                     unit = f" [{spec.unit}]" if spec.unit else ""
                     label = Label(f"{spec.name}{unit}", classes="field-label", markup=False)
                     if spec.advanced:
                         label.add_class("advanced")
                     yield label
-                    yield control_for(spec, self.values.get(spec.name))
+                    yield control_for(spec, self.values.get(spec.name), self.problem_type)
                 yield Label("", classes="field-error", markup=False)
 
     def on_mount(self) -> None:
         self.show_problems(getattr(self, "_problems", {}))
+
+    def show_for(self, problem_type: str) -> None:
+        """Another problem type was picked: show its settings and its metric choices."""
+        if problem_type == self.problem_type:
+            return
+        self.problem_type = problem_type
+        for spec in self.specs:
+            for row in self.query(f"#row-{self.group}-{spec.name}"):
+                row.display = applies(spec.path, problem_type)
+            if spec.path == METRIC:
+                for select in self.query(f"#{spec.widget_id}").results(Select):
+                    value = select.value
+                    options = choices_for(spec, problem_type)
+                    select.set_options([(str(c), c) for c in options])
+                    select.value = value if value in options else options[0]  # its default
 
     def show_problems(self, problems: dict[str, str]) -> None:
         """Mark fields whose dotted path has a problem, with the message under the field."""

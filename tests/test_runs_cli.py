@@ -401,7 +401,7 @@ def test_stop_of_a_sweep_ends_its_runner_and_runs_and_cancels_the_queue(workdir)
 def test_live_view_shows_the_numbers_that_matter(workdir):
     from rich.console import Console
 
-    from tui_tune.runs.cli_view import live_panel
+    from tui_tune.cli.view import live_panel
 
     run_dir, sleeper = live_fake_run(RunStore())
     try:

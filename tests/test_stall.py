@@ -10,7 +10,7 @@ import sys
 from rich.console import Console
 
 from tests.stalled_runs import live_run, stop
-from tui_tune.runs.cli_view import live_panel
+from tui_tune.cli.view import live_panel
 from tui_tune.runs.stall import STALL_FACTOR, STALL_MIN_S, stalled_for
 from tui_tune.runs.store import RunStore
 

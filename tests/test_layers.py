@@ -28,12 +28,9 @@ LAYER_OF = {"": GROUND, "rundir": GROUND, "events": GROUND, "config": GROUND, "m
             "runs": RUNS, "train": TRAIN, "tui": TUI, "cli": ENTRY, "serve_guard": ENTRY,
             "__main__": ENTRY}
 
-# Import cycles that exist today (issue 14, items 5 and 6 remove them); each is a set of
+# Import cycles that exist today (issue 14, item 5 removes them); each is a set of
 # modules that reach one another. A cycle may shrink to a part of one of these, never grow.
 KNOWN_CYCLES = [
-    # launch.py re-exports control's delete/export/stop (kept for tests); control.py imports
-    # launch.reap_children inside stop().
-    {"tui_tune.runs.control", "tui_tune.runs.launch"},
     # screens open one another with function-level imports: editor -> runs (back to the
     # list), runs -> editor/presets, presets -> editor.
     {"tui_tune.tui.screens.editor", "tui_tune.tui.screens.presets",

@@ -145,6 +145,14 @@ def test_run_refuses_what_cannot_start_and_leaves_nothing(workdir):
     assert not (workdir / "runs").exists() or not list((workdir / "runs").iterdir())
 
 
+def test_sweep_checks_every_member_before_queueing_any(workdir):
+    result = tui_tune("sweep", "demo-tiny", "--set", 'sweep.dataset.train_file='
+                      '["demo/data/train.jsonl", "missing.jsonl"]', "--detach", cwd=workdir)
+    assert result.returncode == 2, result.stderr
+    assert "dataset.train_file" in result.stderr and "missing.jsonl" in result.stderr
+    assert not (workdir / "runs").exists() or not list((workdir / "runs").iterdir())
+
+
 @pytest.mark.parametrize(("end", "status", "code"), [
     (None, "completed", 0),
     ({"status": "failed", "error_type": "ValueError", "message": "bad column"}, "failed", 1),

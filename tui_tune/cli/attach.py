@@ -20,7 +20,7 @@ from tui_tune.runs.store import RunStore
 def cmd_run(args: argparse.Namespace, store: RunStore) -> int:
     from tui_tune.cli.preset import print_warnings
     from tui_tune.config.presets import resolve
-    from tui_tune.runs.launch import LaunchError, launch
+    from tui_tune.runs.start import start_run
 
     resolved = resolve(args.preset, args.overrides)
     print_warnings(resolved.warnings)
@@ -28,13 +28,7 @@ def cmd_run(args: argparse.Namespace, store: RunStore) -> int:
         return fail(f"{args.preset} has a [sweep] grid: start it with `tui-tune sweep "
                     f"{args.preset}` (or override the swept settings).")
     preset_name = resolved.path.stem if resolved.path else args.preset
-    run_dir = store.create(resolved.experiment, preset_name)
-    try:
-        launch(run_dir)
-    except (LaunchError, OSError):
-        import shutil
-        shutil.rmtree(run_dir, ignore_errors=True)  # never started: leave no empty run behind
-        raise
+    run_dir = start_run(store, resolved.experiment, preset_name)
     print(f"started {run_dir.name}  ({run_dir})", file=sys.stderr)
     return _after_start(args, store, run_dir)
 

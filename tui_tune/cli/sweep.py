@@ -15,7 +15,9 @@ from tui_tune.runs.store import RunStore
 
 def cmd_sweep(args: argparse.Namespace, store: RunStore) -> int:
     from tui_tune.config.presets import resolve
-    from tui_tune.runs.sweep import create_sweep, list_sweeps, start_runner
+    from tui_tune.runs.launch import LaunchError
+    from tui_tune.runs.start import start_sweep
+    from tui_tune.runs.sweep import list_sweeps
 
     if args.continue_sweep:
         return _continue_sweep(args, store)
@@ -31,8 +33,10 @@ def cmd_sweep(args: argparse.Namespace, store: RunStore) -> int:
         return fail(f"{args.preset} has no [sweep] grid; add one (e.g. --set "
                     "'sweep.training.lr=[1e-4, 2e-4]') or use `tui-tune run`.")
     preset_name = resolved.path.stem if resolved.path else args.preset
-    sweep_dir = create_sweep(store, resolved.experiment, preset_name)
-    start_runner(sweep_dir)
+    try:
+        sweep_dir, _ = start_sweep(store, resolved.experiment, preset_name)
+    except LaunchError as error:
+        return fail("cannot start the sweep:\n" + "\n".join(f"  {p}" for p in error.problems))
     print(f"sweep {sweep_dir.name} started (runs one after another):", file=sys.stderr)
     if args.detach:
         print(f"detached; `tui-tune stop {sweep_dir.name}` stops the whole sweep.",

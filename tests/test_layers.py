@@ -3,7 +3,7 @@
     entry   cli/, __main__, serve_guard       may import anything below
     train   the worker   |   tui   the app     never import each other
     runs    run directories, launching, control
-    ground  the package itself, rundir, events, config, monitor
+    ground  the package itself, rundir, events, display, config, monitor
 
 A module imports only its own layer and the layers below it; only train imports the heavy
 stack. Imports inside functions count (they run too); those under `if TYPE_CHECKING:` don't.
@@ -25,6 +25,7 @@ GROUND, RUNS, TRAIN, TUI, ENTRY = "ground", "runs", "train", "tui", "entry"
 RANK = {GROUND: 0, RUNS: 1, TRAIN: 2, TUI: 2, ENTRY: 3}
 # The first name below tui_tune -> its layer; a new top-level module must be placed here.
 LAYER_OF = {"": GROUND, "rundir": GROUND, "events": GROUND, "config": GROUND, "monitor": GROUND,
+            "display": GROUND,
             "runs": RUNS, "train": TRAIN, "tui": TUI, "cli": ENTRY, "serve_guard": ENTRY,
             "__main__": ENTRY}
 

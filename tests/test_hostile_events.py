@@ -17,8 +17,8 @@ import pytest
 from rich.console import Console
 
 from tests.hostile_events import BAD_VALUES, VALID, hostile_cases, hostile_events, write_lines
-from tui_tune.cli_runs import follow_run
-from tui_tune.runs.cli_view import live_panel, plain_line, runs_table
+from tui_tune.cli.attach import follow_run
+from tui_tune.cli.view import live_panel, plain_line, runs_table
 from tui_tune.runs.status import EXIT_CODES
 from tui_tune.runs.store import RunStore
 from tui_tune.runs.summary import EventSummary, SummaryCache

@@ -9,7 +9,7 @@ HEAVY = ("torch", "transformers", "peft", "datasets", "accelerate", "bitsandbyte
 
 
 @pytest.mark.parametrize("module", ["tui_tune", "tui_tune.config", "tui_tune.cli",
-                                    "tui_tune.cli_preset", "tui_tune.events", "tui_tune.rundir"])
+                                    "tui_tune.cli.preset", "tui_tune.events", "tui_tune.rundir"])
 def test_import_stays_light(module):
     code = (f"import sys, {module}; heavy = {HEAVY!r}; "
             "print(','.join(m for m in heavy if m in sys.modules))")

@@ -1,9 +1,9 @@
 """The layer rule, read from the source: every import of every tui_tune module, at any depth.
 
-    entry   cli*, __main__, serve_guard       may import anything below
+    entry   cli/, __main__, serve_guard       may import anything below
     train   the worker   |   tui   the app     never import each other
     runs    run directories, launching, control
-    ground  the package itself, rundir, events, config, monitor
+    ground  the package itself, rundir, events, display, config, monitor
 
 A module imports only its own layer and the layers below it; only train imports the heavy
 stack. Imports inside functions count (they run too); those under `if TYPE_CHECKING:` don't.
@@ -25,14 +25,13 @@ GROUND, RUNS, TRAIN, TUI, ENTRY = "ground", "runs", "train", "tui", "entry"
 RANK = {GROUND: 0, RUNS: 1, TRAIN: 2, TUI: 2, ENTRY: 3}
 # The first name below tui_tune -> its layer; a new top-level module must be placed here.
 LAYER_OF = {"": GROUND, "rundir": GROUND, "events": GROUND, "config": GROUND, "monitor": GROUND,
-            "runs": RUNS, "train": TRAIN, "tui": TUI, "serve_guard": ENTRY, "__main__": ENTRY}
+            "display": GROUND,
+            "runs": RUNS, "train": TRAIN, "tui": TUI, "cli": ENTRY, "serve_guard": ENTRY,
+            "__main__": ENTRY}
 
-# Import cycles that exist today (issue 14, items 5 and 6 remove them); each is a set of
-# modules that reach one another. A cycle may shrink to a part of one of these, never grow.
+# Import cycles that exist today; each is a set of modules that reach one another. A cycle
+# may shrink to a part of one of these, never grow. None is left (issue 14 removed them).
 KNOWN_CYCLES = [
-    # launch.py re-exports control's delete/export/stop (kept for tests); control.py imports
-    # launch.reap_children inside stop().
-    {"tui_tune.runs.control", "tui_tune.runs.launch"},
 ]
 
 
@@ -99,10 +98,7 @@ def scan(root: Path) -> dict[str, list[tuple[str, int]]]:
 
 def layer(module: str) -> str | None:
     parts = module.split(".")
-    first = parts[1] if len(parts) > 1 else ""
-    if first.startswith("cli"):  # cli.py, cli_*.py, and a future tui_tune/cli/ package
-        return ENTRY
-    return LAYER_OF.get(first)
+    return LAYER_OF.get(parts[1] if len(parts) > 1 else "")
 
 
 def own_module(name: str, modules: set[str]) -> str | None:
@@ -221,9 +217,9 @@ def fake_package(tmp_path: Path, files: dict[str, str]) -> Path:
      "tui_tune.train.a:1 imports tui_tune.tui.b (train may not import tui)"),
     ({"events.py": "import tui_tune.runs.b\n", "runs/b.py": ""},
      "tui_tune.events:1 imports tui_tune.runs.b (ground may not import runs)"),
-    ({"config/a.py": "import importlib\nimportlib.import_module('tui_tune.cli_x')\n",
-      "cli_x.py": ""},
-     "tui_tune.config.a:2 imports tui_tune.cli_x (ground may not import entry)"),
+    ({"config/a.py": "import importlib\nimportlib.import_module('tui_tune.cli.x')\n",
+      "cli/x.py": ""},
+     "tui_tune.config.a:2 imports tui_tune.cli.x (ground may not import entry)"),
     ({"runs/a.py": "class A:\n    def f(self):\n        import torch.nn\n"},
      "tui_tune.runs.a:3 imports torch.nn (only train may import it)"),
     ({"widgets.py": ""}, "tui_tune.widgets has no layer: add it to LAYER_OF in test_layers.py"),
@@ -238,7 +234,7 @@ def test_checker_allows_downward_imports_and_type_checking_blocks(tmp_path):
         "runs/b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                      "    from tui_tune.tui import c\nelse:\n    from tui_tune.config import d\n",
         "tui/c.py": "from tui_tune.runs.b import x\n", "events.py": "", "config/d.py": "",
-        "cli_x.py": "from tui_tune.tui import c\nfrom tui_tune.train import a\n",
+        "cli/x.py": "from tui_tune.tui import c\nfrom tui_tune.train import a\n",
     })
     assert violations(scan(root)) == []
 

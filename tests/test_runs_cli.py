@@ -145,6 +145,14 @@ def test_run_refuses_what_cannot_start_and_leaves_nothing(workdir):
     assert not (workdir / "runs").exists() or not list((workdir / "runs").iterdir())
 
 
+def test_sweep_checks_every_member_before_queueing_any(workdir):
+    result = tui_tune("sweep", "demo-tiny", "--set", 'sweep.dataset.train_file='
+                      '["demo/data/train.jsonl", "missing.jsonl"]', "--detach", cwd=workdir)
+    assert result.returncode == 2, result.stderr
+    assert "dataset.train_file" in result.stderr and "missing.jsonl" in result.stderr
+    assert not (workdir / "runs").exists() or not list((workdir / "runs").iterdir())
+
+
 @pytest.mark.parametrize(("end", "status", "code"), [
     (None, "completed", 0),
     ({"status": "failed", "error_type": "ValueError", "message": "bad column"}, "failed", 1),
@@ -213,7 +221,7 @@ def test_ls_names_sweep_members_and_shows_eta_of_a_live_run(workdir):
         assert header.split() == ["run", "name", "preset", "status", "step", "loss",
                                   "tokens/s", "elapsed", "ETA"]
         assert line.split()[1:5] == ["lr-probe", "demo-tiny", "running", "40/1000"]
-        assert re.fullmatch(r"1[45]m\d\ds", line.split()[-1])  # ~15m50s
+        assert re.fullmatch(r"1[45]:\d\d", line.split()[-1])  # ~15:50, as the app shows it
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -401,7 +409,7 @@ def test_stop_of_a_sweep_ends_its_runner_and_runs_and_cancels_the_queue(workdir)
 def test_live_view_shows_the_numbers_that_matter(workdir):
     from rich.console import Console
 
-    from tui_tune.runs.cli_view import live_panel
+    from tui_tune.cli.view import live_panel
 
     run_dir, sleeper = live_fake_run(RunStore())
     try:
@@ -416,6 +424,28 @@ def test_live_view_shows_the_numbers_that_matter(workdir):
     assert header == ["step", "loss", "lr", "grad", "norm", "val", "loss", "tokens/s", "elapsed",
                       "ETA"]
     assert values[:5] == ["20/20", "0.5", "0.0001", "1", "-"] and values[5] == "99"
+
+
+def test_ls_says_status_and_times_as_the_app_does(workdir):
+    """One palette and one duration format (tui_tune/display.py) for the CLI and the app."""
+    from rich.console import Console
+
+    from tui_tune.cli.view import runs_table
+    from tui_tune.tui.formatting import STATUS_COLOURS, duration
+
+    store = RunStore()
+    for status in ("completed", "failed", "stopped"):
+        finished_run(store, end={"status": status})
+    summaries = store.list()
+    table = runs_table(summaries)
+    column = {c.header: c for c in table.columns}
+    assert [cell.style for cell in column["status"].cells] == \
+        [f"bold {STATUS_COLOURS[s.status]}" for s in summaries]
+    console = Console(record=True, width=200, color_system=None)
+    console.print(table)
+    rows = [line.split() for line in console.export_text().splitlines()[1:]]
+    assert [row[-2] for row in rows] == [duration(s.elapsed_s) for s in summaries]
+    assert all(re.fullmatch(r"\d+:\d\d", row[-2]) for row in rows)
 
 
 def test_commands_never_reach_outside_the_runs_folder(workdir):

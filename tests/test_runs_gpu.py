@@ -7,9 +7,10 @@ import pytest
 from test_runs_process import console, create_run, reached_step, wait_for
 
 from tui_tune.monitor import gpu_count, sample_gpus
+from tui_tune.runs.control import stop
 from tui_tune.runs.files import read_run_json
 from tui_tune.runs.follow import read_events
-from tui_tune.runs.launch import launch, stop
+from tui_tune.runs.launch import launch
 from tui_tune.runs.procs import all_processes
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow, pytest.mark.skipif(

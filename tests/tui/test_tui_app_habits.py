@@ -24,7 +24,7 @@ HEAVY = ("torch", "transformers", "peft", "datasets", "accelerate", "bitsandbyte
 
 def test_app_never_imports_torch_and_co():
     # every module of the app, and the runs/monitor modules it imports lazily
-    code = ("import importlib, pkgutil, sys, tui_tune.tui, tui_tune.cli_app\n"
+    code = ("import importlib, pkgutil, sys, tui_tune.tui, tui_tune.cli.app\n"
             "for m in pkgutil.walk_packages(tui_tune.tui.__path__, 'tui_tune.tui.'):\n"
             "    importlib.import_module(m.name)\n"
             "for m in ('launch', 'control', 'sweep', 'status', 'store', 'preflight'):\n"
@@ -141,7 +141,7 @@ def test_watch_of_a_folder_outside_the_runs_folder_is_refused(workdir, make_run)
 
 
 def test_serve_refuses_nothing_but_defaults_to_localhost():
-    from tui_tune.cli_app import build_parser
+    from tui_tune.cli.app import build_parser
     assert build_parser().parse_args([]).host == "127.0.0.1"
 
 
@@ -178,7 +178,7 @@ def test_serve_binds_localhost_only(workdir):
 
 
 def test_sixteen_colour_terminal_gets_the_ansi_theme(monkeypatch):
-    from tui_tune.cli_app import few_colours
+    from tui_tune.cli.app import few_colours
     monkeypatch.delenv("COLORTERM", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm")

@@ -13,7 +13,8 @@ from test_runs_process import console, create_run, reached_step, wait_for
 
 from tests.tui.conftest import wait_for as wait_in_app
 from tui_tune.monitor import gpu_count, sample_gpus
-from tui_tune.runs.launch import launch, stop
+from tui_tune.runs.control import stop
+from tui_tune.runs.launch import launch
 from tui_tune.tui.app import TuneApp
 from tui_tune.tui.screens.monitor import MonitorScreen
 

@@ -347,7 +347,7 @@ class OnScreen(tui_app.TuneApp):
             self.action_help()
 
 tui_app.TuneApp = OnScreen
-from tui_tune.cli_app import open_app
+from tui_tune.cli.app import open_app
 sys.exit(open_app())
 """
 SCREENS = {"editor": b"modified", "monitor": b"completed", "compare": b"Compare",

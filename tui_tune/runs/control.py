@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 
 from tui_tune.rundir import CONFIG, EVENTS, FINAL, RUN_JSON, RunDir
+from tui_tune.runs.children import reap_children
 from tui_tune.runs.files import read_run_json, update_run_json
 from tui_tune.runs.follow import EventFollower
 from tui_tune.runs.procs import (
@@ -52,7 +53,7 @@ def stop(run_dir: Path, grace_s: float = 60.0) -> str:
         _stop_launch(run_dir, grace_s)
     else:
         end_processes(all_processes(run_dir), grace_s)  # strays: no launch on record is alive
-    _reap_own_children()
+    reap_children()
     return run_status(run_dir)
 
 
@@ -114,11 +115,6 @@ def end_event_since(run_dir: Path, launched_at: object) -> bool:
     t = end.get("t")
     return not isinstance(launched_at, (int, float)) or not isinstance(t, (int, float)) \
         or t >= launched_at - 2.0
-
-
-def _reap_own_children() -> None:
-    from tui_tune.runs.launch import reap_children
-    reap_children()
 
 
 def delete(run_dir: Path, force: bool = False) -> None:

@@ -26,6 +26,7 @@ from tui_tune.runs.accelerate_file import (
     multinode_launcher,
     read_accelerate_file,
 )
+from tui_tune.runs.children import adopt, reap_children
 from tui_tune.runs.files import read_run_json, update_run_json
 from tui_tune.runs.lock import LOCK_ENV, RunLocked, lock_path, share, take_for_launch
 from tui_tune.runs.preflight import preflight, visible_cuda_ids
@@ -33,7 +34,6 @@ from tui_tune.runs.procs import main_processes, marker_env, start_time
 
 ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]
 PLAIN_CONFIG = Path(__file__).with_name("accelerate_plain.yaml")  # shields from a default config
-_children: list[subprocess.Popen] = []  # reaped now and then so no zombies pile up in the app
 
 
 class LaunchError(Exception):
@@ -202,23 +202,5 @@ def resume(run_dir: Path) -> int:
     return launch(run_dir, resume=True)
 
 
-def adopt(process: subprocess.Popen) -> None:
-    """Remember a detached child (launcher, sweep runner) so reap_children collects its exit."""
-    _children.append(process)
-
-
-def reap_children() -> None:
-    """Collect exit codes of launchers started by this process (they would linger as zombies)."""
-    for process in list(_children):
-        if process.poll() is not None:
-            _children.remove(process)
-
-
 def _utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
-
-
-from tui_tune.runs.control import delete, export, stop
-
-__all__ = ["LaunchError", "LaunchPlan", "delete", "export", "launch", "plan_launch", "resume",
-           "stop"]

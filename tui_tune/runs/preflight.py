@@ -1,15 +1,21 @@
-"""Checks that depend on this machine (files, CUDA, packages), run before a launch.
+"""The launch checks: every reason an experiment cannot start on this machine, in one list.
 
-The schema's rules are pure functions of the experiment; these look at the host, so a run that
-cannot start is refused with a message saying which setting to change, instead of dying in the
-worker ten seconds later.
+The schema's rules are pure functions of the experiment; these look at the host (files, CUDA,
+packages), so a run that cannot start is refused with a message saying which setting to change,
+instead of dying in the worker ten seconds later. The launcher asks them under the run's lock
+(runs/launch.py) and the worker asks them again before loading anything (train/model.py:
+preflight), so a config launched by hand, without the app or the CLI, is refused the same way.
+Each side says how many CUDA GPUs it sees: the app through NVML (no torch), the worker through
+torch. Nothing here imports torch or accelerate; packages are found without importing them.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tui_tune.config import Experiment, Problem
@@ -19,44 +25,68 @@ from tui_tune.runs.backbone_files import backbone_problems
 from tui_tune.runs.datafiles import FORMAT_NAMES, DataFileError, check_rows, iter_rows
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+# What accelerate asks before it offers a tracker (accelerate.utils.imports.is_*_available): a
+# module it can find whose distribution is installed, as (module, distribution) pairs.
+TRACKER_PACKAGES = {"tensorboard": (("tensorboard", "tensorboard"), ("tensorboardX", "tensorboardX")),
+                    "wandb": (("wandb", "wandb"),),
+                    "mlflow": (("mlflow", "mlflow"), ("mlflow", "mlflow-skinny"))}
+
+Check = Callable[[Experiment, int], list[Problem]]  # (experiment, CUDA GPUs seen) -> problems
 
 
 def looks_like_hub_id(value: str) -> bool:
     return bool(HUB_ID.match(value)) and ".." not in value
 
 
-def preflight(exp: Experiment, cuda_devices: int | None = None) -> list[Problem]:
-    """Every reason this experiment cannot start here (empty when it can)."""
+def preflight(exp: Experiment, cuda_devices: int | None = None,
+              checks: Iterable[Check] | None = None) -> list[Problem]:
+    """Every reason this experiment cannot start here (empty when it can); `checks` defaults to
+    all of LAUNCH_CHECKS, the worker passes WORKER_CHECKS."""
     cuda = gpu_count() if cuda_devices is None else cuda_devices
-    return file_problems(exp) + _device_problems(exp, cuda) + _package_problems(exp)
+    return [p for check in (LAUNCH_CHECKS if checks is None else checks) for p in check(exp, cuda)]
+
+
+def members_problems(members: list[Experiment], cuda_devices: int | None = None) -> list[Problem]:
+    """The launch checks of every member of a sweep, each problem said once; the data files of
+    members that share their dataset settings are read once."""
+    cuda = gpu_count() if cuda_devices is None else cuda_devices
+    read: list = []
+    found: list[Problem] = []
+    for member in members:
+        checks = LAUNCH_CHECKS if member.dataset not in read else WITHOUT_ROWS
+        read.append(member.dataset)
+        found += [p for p in preflight(member, cuda, checks) if p not in found]
+    return found
 
 
 def file_problems(exp: Experiment) -> list[Problem]:
     """What the worker would refuse in the files the experiment names: the data files (format,
-    columns, cells, encoding) and the backbone folder. Also run by `preset validate`."""
-    problems = []
+    columns, cells, encoding), the backbone folder, the other named paths and the accelerate
+    file. Also run by `preset validate`."""
+    return [p for check in FILE_CHECKS for p in check(exp, 0)]
+
+
+# -- the files a run names ---------------------------------------------------------------------
+def _data_settings(exp: Experiment, cuda: int) -> list[Problem]:
     data = exp.dataset
+    problems = []
     if not data.train_file:
         problems.append(Problem("dataset.train_file", f"is empty: name a {FORMAT_NAMES} file "
                                 "with one example per row."))
-    else:
+    if data.validation_strategy == "custom" and not data.validation_file:
+        problems.append(Problem("dataset.validation_file", "is needed with validation_"
+                                "strategy custom; name a file or use strategy auto."))
+    return problems
+
+
+def _data_rows(exp: Experiment, cuda: int) -> list[Problem]:
+    data = exp.dataset
+    problems = []
+    if data.train_file:
         problems += data_file_problems(data.train_file, "dataset.train_file", data)
-    if data.validation_strategy == "custom":
-        if not data.validation_file:
-            problems.append(Problem("dataset.validation_file", "is needed with validation_"
-                                    "strategy custom; name a file or use strategy auto."))
-        else:
-            problems += data_file_problems(data.validation_file, "dataset.validation_file", data)
-    backbone = exp.general.backbone
-    if not Path(backbone).expanduser().is_dir() and not looks_like_hub_id(backbone):
-        problems.append(Problem("general.backbone", f"'{backbone}' is neither a directory here "
-                                "nor a hub id such as Qwen/Qwen2.5-0.5B."))
-    problems += backbone_problems(exp)
-    for key, value in (("general.pretrained_weights", exp.general.pretrained_weights),
-                       ("environment.accelerate_config", exp.environment.accelerate_config)):
-        if value and not Path(value).expanduser().exists():
-            problems.append(Problem(key, f"not found: {value}"))
-    return problems + _accelerate_file_problems(exp)
+    if data.validation_strategy == "custom" and data.validation_file:
+        problems += data_file_problems(data.validation_file, "dataset.validation_file", data)
+    return problems
 
 
 def data_file_problems(path: str, setting: str, dataset) -> list[Problem]:
@@ -68,7 +98,21 @@ def data_file_problems(path: str, setting: str, dataset) -> list[Problem]:
     return []
 
 
-def _accelerate_file_problems(exp: Experiment) -> list[Problem]:
+def _named_paths(exp: Experiment, cuda: int) -> list[Problem]:
+    problems = []
+    backbone = exp.general.backbone
+    if not Path(backbone).expanduser().is_dir() and not looks_like_hub_id(backbone):
+        problems.append(Problem("general.backbone", f"'{backbone}' is neither a directory here "
+                                "nor a hub id such as Qwen/Qwen2.5-0.5B."))
+    problems += backbone_problems(exp)
+    for key, value in (("general.pretrained_weights", exp.general.pretrained_weights),
+                       ("environment.accelerate_config", exp.environment.accelerate_config)):
+        if value and not Path(value).expanduser().exists():
+            problems.append(Problem(key, f"not found: {value}"))
+    return problems
+
+
+def _accelerate_file(exp: Experiment, cuda: int) -> list[Problem]:
     """The accelerate config file must be readable and agree with distributed_backend."""
     env = exp.environment
     if not env.accelerate_config or not Path(env.accelerate_config).expanduser().is_file():
@@ -80,35 +124,49 @@ def _accelerate_file_problems(exp: Experiment) -> list[Problem]:
     return [Problem("environment.distributed_backend", conflict)] if conflict else []
 
 
-def _device_problems(exp: Experiment, cuda: int) -> list[Problem]:
-    problems = []
+# -- the machine -------------------------------------------------------------------------------
+def _cuda_problems(exp: Experiment, cuda: int) -> list[Problem]:
     env, arch = exp.environment, exp.architecture
-    if not cuda:
-        if env.mixed_precision == "fp16":
-            problems.append(Problem("environment.mixed_precision", "fp16 needs a CUDA GPU and "
-                                    "none is visible: use bf16 or no on this machine."))
-        if arch.attn_implementation == "flash_attention_2":
-            problems.append(Problem("architecture.attn_implementation", "flash_attention_2 needs "
-                                    "a CUDA GPU and none is visible: use sdpa."))
-        if arch.backbone_dtype == "int8" and exp.adapter.method in ("dora", "qdora"):
-            problems.append(Problem("adapter.method", "DoRA on an 8-bit backbone fails inside "
-                                    "bitsandbytes without a CUDA GPU: pick qlora (LoRA on 8 bit) "
-                                    "or set backbone_dtype to int4 for qdora."))
-    elif isinstance(env.gpus, list):
-        missing = [g for g in env.gpus if g >= cuda]
-        if missing:
-            problems.append(Problem("environment.gpus", f"no GPU with id {missing}: this machine "
-                                    f"has {cuda} (ids 0-{cuda - 1})."))
-    elif isinstance(env.gpus, int) and env.gpus > cuda:
-        problems.append(Problem("environment.gpus", f"asks for {env.gpus} GPUs; this machine "
-                                f"has {cuda}."))
-    if env.num_nodes > 1 and not env.main_process_ip:
-        problems.append(Problem("environment.main_process_ip", "multi-node runs need the "
-                                "address of node 0."))
+    if cuda:
+        return []
+    problems = []
+    if env.mixed_precision == "fp16":
+        problems.append(Problem("environment.mixed_precision", "fp16 needs a CUDA GPU and "
+                                "none is visible: use bf16 or no on this machine."))
+    if arch.attn_implementation == "flash_attention_2":
+        problems.append(Problem("architecture.attn_implementation", "flash_attention_2 needs "
+                                "a CUDA GPU and none is visible: use sdpa."))
+    if arch.backbone_dtype == "int8" and exp.adapter.method in ("dora", "qdora"):
+        problems.append(Problem("adapter.method", "8-bit DoRA needs a CUDA GPU (bitsandbytes "
+                                "fails on the CPU) and none is visible: pick qlora (LoRA on 8 "
+                                "bit), or set backbone_dtype to int4 for qdora."))
     return problems
 
 
-def _package_problems(exp: Experiment) -> list[Problem]:
+def _gpu_selection(exp: Experiment, cuda: int) -> list[Problem]:
+    """The GPUs environment.gpus asks for must exist (the launch hands them out)."""
+    gpus = exp.environment.gpus
+    if not cuda:
+        return []
+    if isinstance(gpus, list):
+        missing = [g for g in gpus if g >= cuda]
+        if missing:
+            return [Problem("environment.gpus", f"no GPU with id {missing}: this machine "
+                            f"has {cuda} (ids 0-{cuda - 1}).")]
+    elif isinstance(gpus, int) and gpus > cuda:
+        return [Problem("environment.gpus", f"asks for {gpus} GPUs; this machine has {cuda}.")]
+    return []
+
+
+def _nodes(exp: Experiment, cuda: int) -> list[Problem]:
+    env = exp.environment
+    if env.num_nodes > 1 and not env.main_process_ip:
+        return [Problem("environment.main_process_ip", "multi-node runs need the address of "
+                        "node 0.")]
+    return []
+
+
+def _packages(exp: Experiment, cuda: int) -> list[Problem]:
     problems = []
     if exp.environment.distributed_backend == "deepspeed" and not _installed("deepspeed"):
         problems.append(Problem("environment.distributed_backend", "deepspeed is not installed: "
@@ -122,12 +180,60 @@ def _package_problems(exp: Experiment) -> list[Problem]:
     return problems
 
 
+def _tracker(exp: Experiment, cuda: int) -> list[Problem]:
+    """accelerate silently drops a tracker whose package is missing and has none for neptune:
+    say so before loading, instead of a run that reports nowhere."""
+    tracker = exp.logging.tracker
+    if tracker == "none":
+        return []
+    if tracker not in TRACKER_PACKAGES:
+        return [Problem("logging.tracker", f"accelerate has no {tracker} tracker; pick "
+                        "tensorboard, wandb or mlflow (events.jsonl is written whatever the "
+                        "tracker).")]
+    if not tracker_installed(tracker):
+        return [Problem("logging.tracker", f"'{tracker}' needs its package, which is not "
+                        f"installed here: pip install {tracker}, or pick none.")]
+    return []
+
+
+def tracker_installed(tracker: str) -> bool:
+    """Would accelerate offer this tracker here? Asked as accelerate asks, without importing."""
+    return any(_installed(module) and _distribution(name)
+               for module, name in TRACKER_PACKAGES.get(tracker, ()))
+
+
+def _random_weights(exp: Experiment, cuda: int) -> list[Problem]:
+    if not exp.architecture.pretrained and exp.architecture.backbone_dtype in ("int4", "int8"):
+        return [Problem("architecture.pretrained", "random weights (pretrained = false) cannot "
+                        f"be loaded as {exp.architecture.backbone_dtype}: bitsandbytes "
+                        "quantizes trained weights. Pick a float backbone_dtype.")]
+    return []
+
+
 def _installed(module: str) -> bool:
     """Is a package importable, found without importing it (no torch in the app process)."""
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
+
+
+def _distribution(name: str) -> bool:
+    try:
+        importlib.metadata.metadata(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+FILE_CHECKS: tuple[Check, ...] = (_data_settings, _data_rows, _named_paths, _accelerate_file)
+LAUNCH_CHECKS: tuple[Check, ...] = (*FILE_CHECKS, _cuda_problems, _gpu_selection, _nodes,
+                                    _packages, _tracker, _random_weights)
+WITHOUT_ROWS = tuple(c for c in LAUNCH_CHECKS if c is not _data_rows)
+# The worker asks all but two: its loader reads the data rows with the same reader and the same
+# messages, and the GPUs of environment.gpus were handed out by the launch (CUDA_VISIBLE_DEVICES
+# renumbers them, so the worker could not judge the ids).
+WORKER_CHECKS = tuple(c for c in WITHOUT_ROWS if c is not _gpu_selection)
 
 
 def visible_cuda_ids(cuda: int) -> list[str]:

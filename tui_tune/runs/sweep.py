@@ -85,7 +85,7 @@ def _new_sweep_dir(root: Path, base: str) -> Path:
 
 def start_runner(sweep_dir: Path) -> int:
     """Start the detached sweep runner; returns its pid."""
-    from tui_tune.runs.launch import adopt
+    from tui_tune.runs.children import adopt
 
     sweep_dir = Path(sweep_dir).resolve()
     with open(sweep_dir / "runner.log", "ab") as log:

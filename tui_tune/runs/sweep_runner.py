@@ -31,7 +31,7 @@ class SweepRunner:
         return read_json(self.sweep_dir / SWEEP_JSON) or {}
 
     def run(self) -> int:
-        from tui_tune.runs.launch import reap_children
+        from tui_tune.runs.children import reap_children
         from tui_tune.runs.status import run_status
 
         while not self.stopping and not self._config().get("stop_requested"):

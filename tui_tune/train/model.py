@@ -13,43 +13,14 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 def preflight(exp) -> None:
-    """Refuse combinations that cannot run on this machine, before anything heavy is loaded.
-    The backbone folder is checked by the app's own check (runs.backbone_files), so a config
-    written by hand or launched without the app is refused the same way."""
-    from tui_tune.runs.backbone_files import backbone_problems
+    """Refuse what cannot run on this machine before anything heavy is loaded: the launch checks
+    (runs/preflight.py, one list for the launcher and the worker) asked again here, with CUDA as
+    torch sees it, so a config launched by hand without the app is refused the same way."""
+    from tui_tune.runs.preflight import WORKER_CHECKS
+    from tui_tune.runs.preflight import preflight as launch_checks
 
-    for problem in backbone_problems(exp)[:1]:
+    for problem in launch_checks(exp, torch.cuda.device_count(), WORKER_CHECKS)[:1]:
         raise UserError(problem.message, problem.key)
-    dtype, method = exp.architecture.backbone_dtype, exp.adapter.method
-    if dtype == "int8" and method == "qdora" and not torch.cuda.is_available():
-        raise UserError("8-bit DoRA needs a CUDA GPU (bitsandbytes fails on the CPU). Pick "
-                        "backbone_dtype = 'int4' for QDoRA on this machine, or method 'qlora' "
-                        "with 8-bit.", "adapter.method")
-    check_tracker(exp.logging.tracker)
-    if not exp.architecture.pretrained and dtype in ("int4", "int8"):
-        raise UserError(f"random weights (pretrained = false) cannot be loaded as {dtype}: "
-                        "bitsandbytes quantizes trained weights. Pick a float backbone_dtype.",
-                        "architecture.pretrained")
-    if exp.architecture.attn_implementation == "flash_attention_2":
-        import importlib.util
-        if importlib.util.find_spec("flash_attn") is None:
-            raise UserError("flash_attention_2 needs the flash-attn package, which is not "
-                            "installed; pick sdpa.", "architecture.attn_implementation")
-
-
-def check_tracker(tracker: str) -> None:
-    """accelerate silently drops a tracker whose package is missing and has none for neptune:
-    say so before loading, instead of a run that reports nowhere."""
-    if tracker == "none":
-        return
-    if tracker == "neptune":
-        raise UserError("accelerate has no neptune tracker; pick tensorboard, wandb or mlflow "
-                        "(events.jsonl is written whatever the tracker).", "logging.tracker")
-    from accelerate.tracking import get_available_trackers
-
-    if tracker not in {t.value for t in get_available_trackers()}:
-        raise UserError(f"'{tracker}' needs its package, which is not installed here: pip "
-                        f"install {tracker}, or pick none.", "logging.tracker")
 
 
 def load_tokenizer(exp):

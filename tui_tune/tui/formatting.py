@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import math
 
-STATUS_COLOURS = {"running": "green", "queued": "blue", "completed": "cyan", "stopped": "yellow",
-                  "failed": "red", "oom": "red", "died": "red", "stalled": "yellow"}
+from tui_tune.display import STATUS_COLOURS, duration, status_style
+
+__all__ = ["STATUS_COLOURS", "duration", "format_number", "status_markup"]  # shared with the CLI
 
 
 def status_markup(status: str) -> str:
-    colour = STATUS_COLOURS.get(status, "white")
-    return f"[b {colour}]{status}[/]"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "-"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    """The status word in its colour (tui_tune/display.py, the palette the CLI uses too)."""
+    return f"[{status_style(status)}]{status}[/]"
 
 
 def format_number(value: float, width: int = 7) -> str:

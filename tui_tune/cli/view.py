@@ -1,4 +1,5 @@
-"""The compact live view of one run for the CLI (`tui-tune run`, `watch`), drawn with rich.
+"""The compact live view of one run for the CLI (`tui-tune run`, `watch`) and the `ls` table,
+drawn with rich; status colours and durations read as in the app (tui_tune/display.py).
 
 Without a terminal it prints one plain line per new step event instead, so logs of scripted
 runs stay readable.
@@ -15,22 +16,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from tui_tune.display import duration, status_style
 from tui_tune.runs.store import RunStore, RunSummary
-
-STATUS_STYLE = {"running": "bold cyan", "completed": "bold green", "stopped": "yellow",
-                "failed": "bold red", "oom": "bold red", "died": "bold red", "queued": "dim",
-                "stalled": "bold yellow"}
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def number(value: float | None, digits: int = 4) -> str:
@@ -55,10 +42,10 @@ def live_panel(summary: RunSummary) -> Group:
     """Header line, progress bar and one row of the numbers that matter while training."""
     extra = summary.extra
     header = Text.assemble((summary.run_id, "bold"), "  ",
-                           (summary.status, STATUS_STYLE.get(summary.status, "")))
+                           (summary.status, status_style(summary.status)))
     if summary.stalled_s is not None:
         header.append(f"  stalled: no step for {duration(summary.stalled_s)}",
-                      STATUS_STYLE["stalled"])
+                      status_style("stalled"))
     bar = Table.grid(padding=(0, 1))  # a bare ProgressBar ends no line: the table would follow it
     bar.add_row(ProgressBar(total=float(summary.steps_total or 1), completed=float(summary.step),
                             width=48),
@@ -99,7 +86,7 @@ def runs_table(summaries: list[RunSummary]) -> Table:
                          min_width=len(name))
     for s in summaries:
         table.add_row(s.run_id, *((s.name, s.preset) if with_names else ()),
-                      Text(s.shown_status, STATUS_STYLE.get(s.shown_status, "")), progress(s),
+                      Text(s.shown_status, status_style(s.shown_status)), progress(s),
                       number(s.last_loss), rate(s.tokens_per_s), duration(s.elapsed_s),
                       duration(s.eta_s), *((s.sweep_id or "",) if with_sweeps else ()))
     return table

@@ -14,19 +14,19 @@ from tui_tune import __version__
 
 # command -> (module with main(argv) -> int, one-line help)
 COMMANDS = {
-    "preset": ("tui_tune.cli_preset", "list, show, validate, diff and create presets"),
-    "demo": ("tui_tune.cli_demo", "build the offline demo model, tokenizer and data"),
-    "run": ("tui_tune.cli_runs", "launch a run from a preset (attached live view or --detach)"),
-    "ls": ("tui_tune.cli_runs", "list runs, newest first"),
-    "watch": ("tui_tune.cli_runs", "follow a run's live view, read-only"),
-    "logs": ("tui_tune.cli_runs", "print a run's console.log (-f to follow)"),
-    "stop": ("tui_tune.cli_runs", "stop a run gracefully (checkpoint, then exit)"),
-    "resume": ("tui_tune.cli_runs", "resume a stopped run from its newest checkpoint"),
-    "rm": ("tui_tune.cli_runs", "delete a finished run"),
-    "ps": ("tui_tune.cli_runs", "list every tui-tune process on this host, orphans too"),
-    "export": ("tui_tune.cli_runs", "pack a run (config, events, final weights) into a tar.gz"),
-    "sweep": ("tui_tune.cli_runs", "queue and run every combination of a preset's [sweep]"),
-    "serve": ("tui_tune.cli_app", "serve the app in a browser via textual-serve (127.0.0.1)"),
+    "preset": ("tui_tune.cli.preset", "list, show, validate, diff and create presets"),
+    "demo": ("tui_tune.cli.demo", "build the offline demo model, tokenizer and data"),
+    "run": ("tui_tune.cli.runs", "launch a run from a preset (attached live view or --detach)"),
+    "ls": ("tui_tune.cli.runs", "list runs, newest first"),
+    "watch": ("tui_tune.cli.runs", "follow a run's live view, read-only"),
+    "logs": ("tui_tune.cli.runs", "print a run's console.log (-f to follow)"),
+    "stop": ("tui_tune.cli.runs", "stop a run gracefully (checkpoint, then exit)"),
+    "resume": ("tui_tune.cli.runs", "resume a stopped run from its newest checkpoint"),
+    "rm": ("tui_tune.cli.runs", "delete a finished run"),
+    "ps": ("tui_tune.cli.runs", "list every tui-tune process on this host, orphans too"),
+    "export": ("tui_tune.cli.runs", "pack a run (config, events, final weights) into a tar.gz"),
+    "sweep": ("tui_tune.cli.runs", "queue and run every combination of a preset's [sweep]"),
+    "serve": ("tui_tune.cli.app", "serve the app in a browser via textual-serve (127.0.0.1)"),
 }
 
 
@@ -55,5 +55,5 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(COMMANDS[argv[0]][0])
         return module.main(argv)
     args = build_parser().parse_args(argv)
-    app = importlib.import_module("tui_tune.cli_app")
+    app = importlib.import_module("tui_tune.cli.app")
     return app.open_app(watch=args.watch, mouse=not args.no_mouse, runs_dir=args.runs_dir)

@@ -1,0 +1,97 @@
+"""`tui-tune run | ls | ps | watch | logs | stop | resume | rm | export | sweep`: the arguments
+of each command and the dispatch to the module that carries it out.
+
+Runs are detached processes: this CLI only starts, watches and stops them, so Ctrl-C here or a
+dropped SSH session never kills training. RUN is a run id or a unique prefix of one.
+Exit codes of run, resume, watch and sweep follow the run status: 0 completed (or still running
+when detaching), 1 failed, 2 usage or settings error, 3 stopped (also when stopped from the
+Ctrl-C prompt), 4 out of memory, 5 died. `stop` exits 0 when the run ended stopped or completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tui_tune.cli import archive, attach, listing, stop, sweep
+from tui_tune.cli.common import fail, file_system_error
+from tui_tune.config import ConfigError
+from tui_tune.runs.control import NotARun
+from tui_tune.runs.launch import LaunchError
+from tui_tune.runs.store import RunNotFound, RunStore
+
+
+def build_parser(command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"tui-tune {command}", description=_DESCRIPTIONS[command],
+                                     epilog=_EXIT_CODES_HELP if command in
+                                     ("run", "resume", "watch", "sweep", "stop") else None)
+    parser.add_argument("--runs-dir", metavar="DIR",
+                        help="where runs live (default ./runs or $TUI_TUNE_RUNS)")
+    if command in ("run", "sweep"):
+        parser.add_argument("preset", nargs="?" if command == "sweep" else None,
+                            help="preset name or path to a .toml file")
+        parser.add_argument("--set", dest="overrides", action="append", default=[],
+                            metavar="KEY=VALUE", help="override a setting, e.g. training.lr=2e-4")
+    if command in ("run", "resume", "sweep"):
+        parser.add_argument("--detach", action="store_true",
+                            help="start it and return at once (follow later with `watch`)")
+    if command == "sweep":
+        parser.add_argument("--list", action="store_true", help="list sweeps and their runs")
+        parser.add_argument("--continue", dest="continue_sweep", metavar="SWEEP",
+                            help="restart the runner of a sweep whose runner was killed")
+    if command in ("watch", "logs", "stop", "resume", "rm", "export"):
+        parser.add_argument("run", metavar="RUN", help="run id, a unique prefix of it or the "
+                            "path of a run in the runs folder" +
+                            ("; or a sweep id, or a PID or run directory that `tui-tune ps` "
+                             "lists" if command == "stop" else ""))
+    if command == "logs":
+        parser.add_argument("-f", "--follow", action="store_true",
+                            help="keep printing new output until the run ends")
+    if command == "stop":
+        parser.add_argument("--grace", type=float, default=60.0, metavar="SECONDS",
+                            help="time the run gets to checkpoint before it is killed (60)")
+    if command == "rm":
+        parser.add_argument("--force", action="store_true", help="stop a live run, then delete")
+        parser.add_argument("-y", "--yes", action="store_true", help="do not ask to confirm")
+    if command == "export":
+        parser.add_argument("-o", "--output", type=Path, help="archive path or folder")
+    if command in ("ls", "ps"):
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+_EXIT_CODES_HELP = ("exit codes follow the run's final status: 0 completed (or detached), 1 failed, "
+                    "2 usage or settings error, 3 stopped, 4 out of memory, 5 died; `stop` exits "
+                    "0 once the run is stopped.")
+_DESCRIPTIONS = {
+    "run": "Launch a run from a preset. Attached by default: a live view; Ctrl-C asks whether "
+           "to stop the run or detach from it.",
+    "ls": "List runs, newest first.", "watch": "Follow a run's live view, read-only.",
+    "logs": "Print a run's console.log.", "stop": "Stop a run (checkpoint, then exit) or a sweep.",
+    "resume": "Resume a stopped run from its newest checkpoint.",
+    "rm": "Delete a run directory (asks first; -y where no terminal can ask).",
+    "ps": "List every tui-tune process on this host with its run directory, also those whose "
+          "run directory was deleted; `tui-tune stop PID` ends them.",
+    "export": "Pack config, events and final weights into a tar.gz.",
+    "sweep": "Queue and run every combination of a preset's [sweep] grid.",
+}
+
+
+def main(argv: list[str]) -> int:
+    command, rest = argv[0], argv[1:]
+    args = build_parser(command).parse_args(rest)
+    store = RunStore(args.runs_dir)
+    try:
+        return HANDLERS[command](args, store)
+    except (RunNotFound, ConfigError, NotARun) as error:
+        return fail(str(error))
+    except LaunchError as error:
+        return fail("cannot start the run:\n" + "\n".join(f"  {p}" for p in error.problems))
+    except OSError as error:  # a read-only or full runs folder: one line, not a traceback
+        return fail(file_system_error(error, store.root))
+
+
+HANDLERS = {"run": attach.cmd_run, "resume": attach.cmd_resume, "watch": attach.cmd_watch,
+            "ls": listing.cmd_ls, "ps": listing.cmd_ps, "logs": listing.cmd_logs,
+            "stop": stop.cmd_stop, "rm": archive.cmd_rm, "export": archive.cmd_export,
+            "sweep": sweep.cmd_sweep}

@@ -1,0 +1,27 @@
+"""How a run's status and its durations read, the same in the CLI (`ls`, `watch`) and the app.
+
+Plain strings: rich style names and text, no rich or Textual import, so both sides share them.
+"""
+
+from __future__ import annotations
+
+import math
+
+STATUS_COLOURS = {"running": "green", "queued": "blue", "completed": "cyan", "stopped": "yellow",
+                  "failed": "red", "oom": "red", "died": "red", "stalled": "yellow"}
+OTHER_COLOUR = "white"  # a status this version does not know
+
+
+def status_style(status: str) -> str:
+    """The rich style of a status word: bold, in the status's colour."""
+    return f"bold {STATUS_COLOURS.get(status, OTHER_COLOUR)}"
+
+
+def duration(seconds: float | None) -> str:
+    """Elapsed or remaining time as m:ss, or h:mm:ss from an hour on; "-" when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "-"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

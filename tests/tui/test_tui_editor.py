@@ -106,9 +106,10 @@ async def test_launch_that_cannot_start_says_why(workdir):
     app = TuneApp(start=lambda: EditorScreen(state))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
-        await pilot.pause()
+        await wait_for(pilot, lambda: "Launch failed" in str(
+            app.screen.query_one("#problems").render()))
         problems = str(app.screen.query_one("#problems").render())
-        assert "Launch failed" in problems and "no/such/file.jsonl" in problems
+        assert "no/such/file.jsonl" in problems
         assert isinstance(app.screen, EditorScreen)
     assert not list((workdir / "runs").glob("*")) if (workdir / "runs").exists() else True
 
@@ -328,3 +329,33 @@ async def test_the_editor_shows_the_settings_and_metrics_of_the_chosen_problem_t
         await wait_for(pilot, lambda: shown("dataset-tags_column"))
         assert not shown("dataset-num_classes") and not shown("dataset-answer_column")
         assert [v for _, v in metric._options if v is not Select.NULL] == ["f1", "accuracy"]
+
+
+async def test_the_launch_checks_run_off_the_ui_thread(workdir, monkeypatch):
+    """Reading every data file must not freeze the editor: while the start is under way the
+    screen answers keys, a second launch is refused, and the failure still comes back."""
+    import threading
+
+    release, entered = threading.Event(), threading.Event()
+
+    def slow_start(app, experiment, preset_name):
+        entered.set()
+        release.wait(20)
+        return None, "the checks said no"
+
+    monkeypatch.setattr("tui_tune.tui.launching.launch_experiment", slow_start)
+    state = EditorState.from_preset("demo-tiny")
+    app = TuneApp(start=lambda: EditorScreen(state))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, entered.is_set)
+        await pilot.press("f8")  # the UI thread is free: the next tab opens
+        await wait_for(pilot, lambda: app.screen.query_one("#editor-tabs").active
+                       == "tab-dataset")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: any("Already starting" in str(n.message)
+                                          for n in app._notifications))
+        release.set()
+        await wait_for(pilot, lambda: "the checks said no" in str(
+            app.screen.query_one("#problems").render()))
+        assert isinstance(app.screen, EditorScreen)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.markup import escape
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -58,6 +58,7 @@ class EditorScreen(Screen):
         self.specs: dict[str, FieldSpec] = {s.widget_id: s for g in GROUPS
                                             for s in group_specs(g)}
         self.mounted_groups: set[str] = set()
+        self._launching = False  # a start is under way (its checks run off the UI thread)
 
     def compose(self) -> ComposeResult:
         yield Label("", id="editor-title", classes="status-line")
@@ -249,12 +250,30 @@ class EditorScreen(Screen):
             self.notify("Cannot launch: fix the problems listed on the right first.",
                         severity="error", timeout=8)
             return
-        if experiment.sweep:
-            self._launch_sweep(experiment)
+        if self._launching:
+            self.notify("Already starting it: one moment.", timeout=4)
             return
-        from tui_tune.tui.launching import launch_experiment
-        run_dir, error = launch_experiment(self.app, experiment, self.state.preset_name())
-        if error:
+        self._launching = True
+        self.notify("Checking and starting..." if not experiment.sweep else
+                    "Checking every member of the sweep...", timeout=4)
+        self._start(experiment, self.state.preset_name())
+
+    @work(thread=True, group="launch")
+    def _start(self, experiment, preset_name: str) -> None:
+        """The launch checks read every data file: off the UI thread, so the screen stays
+        responsive; the outcome comes back on the app thread."""
+        from tui_tune.tui.launching import launch_experiment, launch_sweep
+
+        if experiment.sweep:
+            count, error = launch_sweep(self.app, experiment, preset_name)
+            self.app.call_from_thread(self._sweep_started, count, error)
+        else:
+            run_dir, error = launch_experiment(self.app, experiment, preset_name)
+            self.app.call_from_thread(self._run_started, run_dir, error)
+
+    def _run_started(self, run_dir: Path | None, error: str) -> None:
+        self._launching = False
+        if error or run_dir is None:
             self._show_launch_error(error)
             return
         self.app.show_new_run(run_dir)
@@ -264,9 +283,8 @@ class EditorScreen(Screen):
                                                    f"{escape(error)}")
         self.notify(f"Launch failed: {error}", severity="error", timeout=10)
 
-    def _launch_sweep(self, experiment) -> None:
-        from tui_tune.tui.launching import launch_sweep
-        count, error = launch_sweep(self.app, experiment, self.state.preset_name())
+    def _sweep_started(self, count: int, error: str) -> None:
+        self._launching = False
         if error:
             self._show_launch_error(error)
             return

@@ -6,6 +6,7 @@ well under a second and the app stays responsive (and quick to exit) while they 
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
 from functools import partial
@@ -137,6 +138,10 @@ class RunsScreen(Screen):
         """Every run's row from the folders and run.json, here on the UI thread (a few ms for
         a thousand runs; see runs_listing), then the details and later passes from the worker.
         The runs layer behind the details (pydantic with it) is loaded only after that."""
+        if not gc.get_freeze_count():
+            # what start-up made lives as long as the app: frozen, a full collection (set off
+            # by the rows' objects, before they were drawn) need not walk it (50-70 ms)
+            gc.freeze()
         root = runs_root(self.app.runs_dir)
         # (the worker finds it here: as its argument, the worker's name would repr every row)
         self._lister = StagedLister(root, self.app.run_store, self._sparkline)

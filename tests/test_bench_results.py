@@ -78,3 +78,63 @@ def test_cases_pick_a_whole_label_else_every_label_with_the_word():
     assert chosen(GPU_CASES, ["lora"]) == ["gpu lora r16", "gpu lora r16 dropout 0",
                                            "gpu qlora nf4"]
     assert chosen(GPU_CASES, None) == list(GPU_CASES)
+
+
+NOTED = """# Benchmark results
+
+<!-- cpu -->
+Measured 2026-11-01 on a test box.
+Re-measured 2026-11-02 on the same machine while other jobs shared it: ls rows (added by hand).
+The ls rows were timed by hand.
+
+| benchmark | measured | goal | verdict | detail |
+|---|---|---|---|---|
+| ls in a new process | 2.6 s |  |  |  |
+| runs screen, 10 runs: rows drawn | 0.6 s |  |  |  |
+| runs screen, 1,000 runs: rows drawn | 1.2 s | < 1 s | FAIL |  |
+| app first frame | 0.5 s | < 1 s | pass |  |
+
+A note under the table.
+<!-- cpu -->
+"""
+HAND_WRITTEN = [("Re-measured 2026-11-02 on the same machine while other jobs shared it: ls rows "
+                "(added by hand)."), "The ls rows were timed by hand.", "A note under the table."]
+APP = [Result("app first frame", 0.4, "s", "< 1"),
+       Result("runs screen, 10 runs: rows drawn", 0.6, "s"),
+       Result("runs screen, 1,000 runs: rows drawn", 0.8, "s", "< 1")]
+
+
+def provenance(text: str) -> list[str]:
+    return [line for line in text.splitlines() if "easured 20" in line]
+
+
+def test_partial_writes_keep_lines_they_did_not_write_and_replace_their_own(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    path.write_text(NOTED)
+    for _ in range(2):  # the same benchmarks twice: one line names them, not two
+        write_results(APP, gpu=False, partial=True, path=path, where="a test box")
+    text = path.read_text()
+    assert all(line in text.splitlines() for line in HAND_WRITTEN)
+    today = provenance(text)[-1].split(" on ")[0]
+    assert provenance(text) == [
+        "Measured 2026-11-01 on a test box.", HAND_WRITTEN[0],
+        (f"{today} on the same machine: app first frame, runs screen, 10 runs, "
+        "runs screen, 1,000 runs.")]
+    # re-measuring some of a line's benchmarks takes them off that line
+    write_results(APP[1:2], gpu=False, partial=True, path=path, where="another box")
+    assert provenance(path.read_text())[2:] == [
+        f"{today} on the same machine: app first frame, runs screen, 1,000 runs.",
+        f"{today} on another box: runs screen, 10 runs."]
+    assert "| runs screen, 1,000 runs: rows drawn | 0.8 s | < 1 s | pass |  |" in path.read_text()
+    assert path.read_text().count("\n\n") == NOTED.count("\n\n")  # no blank lines pile up
+
+
+def test_whole_write_replaces_its_own_lines_and_keeps_the_others(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    path.write_text(NOTED)
+    write_results(APP, gpu=False, partial=True, path=path, where="a test box")
+    write_results(APP, gpu=False, path=path, where="a test box")
+    text = path.read_text()
+    assert provenance(text)[1:] == [HAND_WRITTEN[0]] and "2026-11-01" not in text
+    assert all(line in text.splitlines() for line in HAND_WRITTEN)
+    assert rows_of(text) == [r.name for r in APP]

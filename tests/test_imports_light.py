@@ -25,3 +25,13 @@ def test_help_does_not_import_heavy_modules():
                 if "|" in line}
     assert not imported & set(HEAVY)
     assert "usage: tui-tune" in result.stdout
+
+
+def test_asking_for_kept_editor_changes_does_not_load_the_settings_schema():
+    """Every start asks right after the runs screen's first frame, on the UI thread: importing
+    the settings schema there (pydantic, ~0.3 s) held up the runs list."""
+    code = ("import sys; from tui_tune.tui import recovery; recovery.kept(); "
+            "print('pydantic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui_tune.rundir import RunDir
+from tui_tune.rundir import CONFIG, RUN_JSON, RunDir
 
 RUNS_ENV = "TUI_TUNE_RUNS"
 
@@ -25,6 +25,14 @@ def is_run_dir(path: Path) -> bool:
     """A directory holding run.json or config.toml (what every run has from its creation)."""
     run = RunDir(path)
     return run.root.is_dir() and (run.run_json.exists() or run.config.exists())
+
+
+def _holds_run_files(folder: str) -> bool:
+    """is_run_dir for a folder already known to be one: a single stat for almost every run
+    (a thousand of them list in milliseconds, and each file check in a thread waits for the
+    interpreter again, which a busy UI thread can make take milliseconds)."""
+    return os.path.exists(os.path.join(folder, RUN_JSON)) or \
+        os.path.exists(os.path.join(folder, CONFIG))
 
 
 def scan_run_dirs(root: Path) -> tuple[list[Path], list[str]]:
@@ -43,7 +51,7 @@ def scan_run_dirs(root: Path) -> tuple[list[Path], list[str]]:
         path = Path(entry.path)
         if not entry.is_dir():
             warnings.append(f"skipping {path}: not a run directory")
-        elif not is_run_dir(path):
+        elif not _holds_run_files(entry.path):
             warnings.append(f"skipping {path}: no run.json or config.toml inside")
         elif entry.is_symlink() and Path(os.path.realpath(path)).parent != real_root:
             warnings.append(f"skipping {path}: a link to {os.path.realpath(path)}, outside "

@@ -1,17 +1,22 @@
 """Unsaved editor changes kept when the app ends without asking (a hang-up, SIGTERM), so that
 losing the terminal loses nothing: one JSON file per editor under <config dir>/recovery/,
-offered by the next start (open it or delete it)."""
+offered by the next start (open it or delete it).
+
+Every start asks `kept()`, right after the runs screen's first frame: it stays light (the
+settings schema, pydantic with it, ~0.3 s, is imported only to keep or load a file), so the
+UI thread is free to draw the runs list meanwhile."""
 
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tui_tune.config import ConfigError, experiment_dict, validate_experiment
 from tui_tune.runs.files import read_json, write_json_atomic
-from tui_tune.tui.editor_state import EditorState
+
+if TYPE_CHECKING:
+    from tui_tune.tui.editor_state import EditorState
 
 VERSION = 1
 
@@ -26,6 +31,7 @@ def recovery_dir() -> Path:
 
 def keep(state: EditorState) -> Path:
     """Write the editor's state (as typed, problems and all) to a new recovery file."""
+    from tui_tune.config import experiment_dict
     now = time.time()
     path = recovery_dir() / f"editor-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-" \
                             f"{os.getpid()}-{id(state):x}.json"
@@ -47,6 +53,8 @@ def kept() -> list[Path]:
 
 def load(path: Path) -> tuple[EditorState, float | None] | None:
     """The kept state (marked modified) and when it was kept; None for a damaged file."""
+    from tui_tune.config import ConfigError, validate_experiment
+    from tui_tune.tui.editor_state import EditorState
     record = read_json(path)
     if record is None or not isinstance(record.get("data"), dict):
         return None

@@ -6,8 +6,10 @@ well under a second and the app stays responsive (and quick to exit) while they 
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -78,6 +80,7 @@ class RunsScreen(Screen):
         self._detailed: frozenset[str] = frozenset()
         self._shown_ids: list[str] = []  # every row's id, in order (the table may hold fewer yet)
         self._added = 0  # how many of them the table holds
+        self._batch = 0  # counts the batches of rows added, to tell a stale paint news
         self._cursor_to: str | None = None  # the run the cursor goes back to once added
         self._wanted: list[str] = []  # ids on screen: the worker reads their details first
         self.marked: set[str] = set()
@@ -87,6 +90,7 @@ class RunsScreen(Screen):
         self._sparks: dict[str, tuple[tuple[int, int], str]] = {}
         self._shown_sparks: dict[str, str] = {}
         self.columns: list[tuple[str, str, int]] = []
+        self._lister: StagedLister | None = None  # what the worker knows of each run
 
     def compose(self) -> ComposeResult:
         yield Label("[b]Runs[/b]", id="runs-title", classes="status-line")
@@ -100,9 +104,9 @@ class RunsScreen(Screen):
         table.focus()
         self.watch(table, "scroll_y", self._note_visible, init=False)
         # the table measures new rows when idle, then paints them
-        self.watch(table, "virtual_size", lambda: self.call_after_refresh(self._painted),
-                   init=False)
-        self.call_after_refresh(self._poll_runs)  # draw the first frame before listing runs
+        self.watch(table, "virtual_size",
+                   lambda: self.call_after_refresh(self._painted, self._batch), init=False)
+        self.call_after_refresh(self._list_first)  # draw the first frame before listing runs
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -130,12 +134,34 @@ class RunsScreen(Screen):
     def action_refresh(self) -> None:
         self._wake.set()
 
+    def _list_first(self) -> None:
+        """Every run's row from the folders and run.json, here on the UI thread (a few ms for
+        a thousand runs; see runs_listing), then the details and later passes from the worker.
+        The runs layer behind the details (pydantic with it) is loaded only after that."""
+        if not gc.get_freeze_count():
+            # what start-up made lives as long as the app: frozen, a full collection (set off
+            # by the rows' objects, before they were drawn) need not walk it (50-70 ms)
+            gc.freeze()
+        root = runs_root(self.app.runs_dir)
+        # (the worker finds it here: as its argument, the worker's name would repr every row)
+        self._lister = StagedLister(root, self.app.run_store, self._sparkline)
+        try:
+            listing = self._lister.first_rows()
+        except Exception:  # noqa: BLE001 - the worker's first pass lists them, and says why not
+            self._lister = StagedLister(root, self.app.run_store, self._sparkline)
+            listing = None
+        else:
+            self._drawn.clear()
+            self._show(RunsListed(listing))
+        self._poll_runs(listing is not None and bool(listing.changed))
+
     @work(thread=True, exclusive=True, group="runs-poll")
-    def _poll_runs(self) -> None:
+    def _poll_runs(self, rows_shown: bool) -> None:
         """Lists runs every few seconds off the app thread, posting each stage of a pass."""
-        # the first rows come from the folders and run.json alone; the runs layer behind the
-        # details (pydantic with it) is loaded once they are out
-        lister = StagedLister(runs_root(self.app.runs_dir), self.app.run_store, self._sparkline)
+        lister = self._lister
+        assert lister is not None
+        if rows_shown:  # let the first rows be drawn before the details compete with drawing
+            self._drawn.wait(DRAW_WAIT_S)
         while not self._stop.is_set():
             try:
                 for listing in lister.passes(lambda: self._wanted, self._stop.is_set):
@@ -205,9 +231,12 @@ class RunsScreen(Screen):
         self._cursor_to = current
         self._add_rows(FIRST_ROWS)
 
-    def _painted(self) -> None:
-        """New rows were measured and painted: only now the next batch (it would hold up
-        the paint), and only now the worker's details (they would slow it down)."""
+    def _painted(self, batch: int) -> None:
+        """The newest rows were measured and painted: only now the next batch (it would hold
+        up the paint), and only now the worker's details (they would slow it down). News of an
+        earlier batch (the empty table's size, before the runs were listed) is no such news."""
+        if batch != self._batch:
+            return
         self._drawn.set()
         if self._added < len(self.rows):
             self._add_rows(MORE_ROWS)
@@ -219,10 +248,11 @@ class RunsScreen(Screen):
         for s in self.rows[start:end]:
             table.add_row(*self._row(s, self._shown_sparks.get(s.run_id, "")), key=s.run_id)
         self._added = end
+        self._batch += 1
         if current in self._shown_ids[start:end]:
             table.move_cursor(row=self._shown_ids.index(current))
         if end < len(self.rows):  # in case the table's size came out as before (no paint
-            self.set_timer(STALL_S, self._painted)  # news): go on anyway
+            self.set_timer(STALL_S, partial(self._painted, self._batch))  # news): go on
         self._note_visible()
 
     def _note_visible(self, *_) -> None:

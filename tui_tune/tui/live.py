@@ -15,7 +15,8 @@ from pathlib import Path
 from textual.message import Message
 
 from tui_tune.rundir import RunDir
-from tui_tune.tui.run_data import EventTail, RunSeries, decode_chunk, load_prefix, read_recent
+from tui_tune.runs.follow import EventFollower
+from tui_tune.tui.run_data import RunSeries, fold_new, load_prefix, read_recent
 
 POLL_S = 0.2
 SLOW_POLL_S = 2.0
@@ -69,18 +70,19 @@ class RunWatcher(threading.Thread):
 
     def run(self) -> None:
         try:
-            tail = self._initial_load()
+            follower = self._initial_load()
         except OSError:  # the run directory went away while loading
-            tail = EventTail(RunDir(self.run_dir).events)
+            follower = EventFollower(RunDir(self.run_dir).events)
         while not self.stopped.is_set():
             try:
-                self._poll_events(tail)
+                self._poll_events(follower)
                 if time.monotonic() - self._last_side >= SLOW_POLL_S:
                     self._last_side = time.monotonic()
                     self._poll_side()
             except OSError:
                 pass  # deleted or unreadable for a moment: try again at the next poll
             self.stopped.wait(self.poll_s)
+        follower.close()
 
     def _note(self, series: RunSeries) -> RunSeries:
         if series.last_start_t is not None:
@@ -89,7 +91,7 @@ class RunWatcher(threading.Thread):
             self._facts.end = series.end
         return series
 
-    def _initial_load(self) -> EventTail:
+    def _initial_load(self) -> EventFollower:
         recent, start, end = read_recent(self.run_dir, max_bytes=2 << 20)
         self._note(recent)
         if start > 0:
@@ -104,22 +106,15 @@ class RunWatcher(threading.Thread):
             self._poll_side()
             self._last_side = time.monotonic()
         self.post(RunLoaded(recent, partial=False))
-        tail = EventTail(RunDir(self.run_dir).events)
-        tail.offset = end
-        return tail
+        return EventFollower.at_offset(RunDir(self.run_dir).events, end)
 
-    def _poll_events(self, tail: EventTail) -> None:
-        data, restarted = tail.read()
+    def _poll_events(self, follower: EventFollower) -> None:
+        series, restarted = fold_new(follower)
         if restarted:
-            series = RunSeries()
-            series.add(decode_chunk(data))
             self._facts = RunSeries()
             self.post(RunLoaded(self._note(series), partial=False))
-            return
-        if data:
-            batch = RunSeries()
-            batch.add(decode_chunk(data))
-            self.post(RunBatch(self._note(batch)))
+        elif series.events:
+            self.post(RunBatch(self._note(series)))
 
     def _poll_side(self) -> None:
         self.post(RunSideInfo(self._status(), self._console(), *self._gpus()))

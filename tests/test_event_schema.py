@@ -14,6 +14,7 @@ from pathlib import Path
 from tests.hostile_events import VALID
 from tui_tune import events
 from tui_tune.events import METRICS, REQUIRED, contract_problems, encode, make_event
+from tui_tune.runs.summary import EventSummary, SummaryCache
 from tui_tune.tui.monitor_view import chart_choices
 from tui_tune.tui.run_data import load_run
 
@@ -170,3 +171,19 @@ def test_a_new_metric_is_one_line_in_the_schema(tmp_path, monkeypatch):
     assert title == "top5_accuracy" and [line[1:] for line in lines] == [[0.75]]
     title, lines = seen["compare"]
     assert title == "tokens_dropped" and [line[1:] for line in lines] == [[3.5], [3.5]]
+
+
+def test_the_summary_finds_a_metric_last_written_long_before(tmp_path):
+    """A metric is taken from the latest step that holds it, however far back in the file
+    (a block's last step lines are read first, the rest only for what they lacked)."""
+    steps = [{**VALID["step"], "step": s, "grad_norm": 0.5 if s == 1 else None,
+              "loss": float(s)} for s in range(1, 301)]
+    lines = [make_event("start", **VALID["start"]), *(make_event("step", **s) for s in steps)]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(encode(e) for e in lines))
+    from_dicts = EventSummary()
+    from_dicts.update(lines)
+    for summary in (SummaryCache(persist=False).summary(path), from_dicts):
+        assert (summary.step, summary.last_grad_norm, summary.last_loss) == (300, 0.5, 300.0)
+        assert summary.metrics == {**{n: VALID["step"][n] for n in METRICS["step"]},
+                                   "grad_norm": 0.5, "loss": 300.0}

@@ -162,18 +162,20 @@ Wire = float | str | None  # a metric as a line holds it: a number, "nan"/"inf",
 NONFINITE = ("nan", "inf", "-inf")  # how encode spells the floats JSON has no numbers for
 
 
-def reader_struct(name: str, numbers: Iterable[str] = (),
-                  others: Iterable[str] = ()) -> type[Struct]:
+def reader_struct(name: str, numbers: Iterable[str] = (), others: Iterable[str] = (),
+                  texts: Iterable[str] = ()) -> type[Struct]:
     """A flat struct that decodes only the named fields of any kind, for bulk decoding with
     msgspec (one type for every line, unknown fields skipped): `numbers` as `Wire` (NaN when
-    absent), the rest as whatever JSON they hold (None when absent). Each name must be in the
+    absent), `texts` as str ("" when absent; a line holding anything else there does not
+    decode), the rest as whatever JSON they hold (None when absent). Each name must be in the
     envelope or a record, so a reader cannot ask for a field the contract does not have."""
     known = set(ENVELOPE).union(*FIELDS.values())
-    numbers, others = tuple(numbers), tuple(others)
-    unknown = [n for n in (*numbers, *others) if n not in known]
+    numbers, others, texts = tuple(numbers), tuple(others), tuple(texts)
+    unknown = [n for n in (*texts, *numbers, *others) if n not in known]
     if unknown:
         raise ValueError(f"{name}: {', '.join(unknown)} not in the event contract")
-    fields = [(n, Wire, NAN) for n in numbers] + [(n, Any, None) for n in others]
+    fields = ([(n, str, "") for n in texts] + [(n, Wire, NAN) for n in numbers]
+              + [(n, Any, None) for n in others])
     # decoded JSON has no cycles: untracked by the GC is faster
     return msgspec.defstruct(name, fields, gc=False, module=__name__)
 

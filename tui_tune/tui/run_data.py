@@ -32,12 +32,13 @@ NAN = math.nan
 STEP_COLUMNS = ("step", *METRICS["step"], "t")
 EVAL_COLUMNS = ("step", *METRICS["eval"], "t")
 # what the monitor shows of the other kinds (run info, header, samples, log, end)
-OTHER_FIELDS = ("kind", "metric", "prompt", "generation", "reference", "level", "message",
+OTHER_FIELDS = ("metric", "prompt", "generation", "reference", "level", "message",
                 "status", "error_type", "traceback", "path", "reason", "run_id", "steps_total",
                 "world_size", "devices", "params_total", "params_trainable", "train_rows",
                 "val_rows", "method", "environment")
 # one flat struct for every line: the numbers as events.Wire (NaN when absent), the rest as JSON
-RawEvent = reader_struct("RawEvent", dict.fromkeys((*STEP_COLUMNS, *EVAL_COLUMNS)), OTHER_FIELDS)
+RawEvent = reader_struct("RawEvent", dict.fromkeys((*STEP_COLUMNS, *EVAL_COLUMNS)), OTHER_FIELDS,
+                         texts=("kind",))
 CHUNK_BYTES = 8 << 20
 _DECODER = msgspec.json.Decoder(RawEvent)
 

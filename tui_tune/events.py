@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, get_args, get_origin
 
 import msgspec
 from msgspec import Meta, Struct
@@ -135,19 +135,19 @@ FIELDS: dict[str, tuple[str, ...]] = {
     kind: tuple(f.name for f in msgspec.structs.fields(record)) for kind, record in RECORDS.items()}
 
 
-def _metric_title(field: msgspec.inspect.Field) -> str | None:
-    """The chart title of a float field (its Meta title, else its name); None for others."""
+def _metric_title(field: msgspec.structs.FieldInfo) -> str | None:
+    """The chart title of a float field (its Meta title, else its name); None for others.
+    (typing, not msgspec.inspect: that one imports `inspect` and more, for nothing here.)"""
     kind, title = field.type, field.name
-    if isinstance(kind, msgspec.inspect.Metadata):
-        title = (kind.extra_json_schema or {}).get("title", title)
-        kind = kind.type
-    members = kind.types if isinstance(kind, msgspec.inspect.UnionType) else (kind,)
-    return title if any(isinstance(m, msgspec.inspect.FloatType) for m in members) else None
+    if get_origin(kind) is Annotated:
+        kind, *metas = get_args(kind)
+        title = next((m.title for m in metas if getattr(m, "title", None)), title)
+    return title if kind is float or float in get_args(kind) else None
 
 
 # kind -> {metric name: chart title}, in declaration order: the numbers of `step` and `eval`
 METRICS: dict[str, dict[str, str]] = {
-    kind: {f.name: title for f in msgspec.inspect.type_info(RECORDS[kind]).fields
+    kind: {f.name: title for f in msgspec.structs.fields(RECORDS[kind])
            if (title := _metric_title(f)) is not None}
     for kind in ("step", "eval")}
 

@@ -7,11 +7,12 @@ import json
 import numpy as np
 
 from tests.tui.conftest import fixed_events, step_event
+from tui_tune.runs.follow import EventFollower
 from tui_tune.tui.health import health_warnings
 from tui_tune.tui.run_data import (
-    EventTail,
     RunSeries,
     decode_chunk,
+    fold_new,
     load_prefix,
     load_run,
     read_recent,
@@ -104,18 +105,36 @@ def test_recent_part_first_then_history_equals_one_full_read(tmp_path):
 
 
 def test_tail_keeps_partial_lines_and_notices_truncation(tmp_path):
+    """The app follows a run with the one tailer (runs/follow.py) in its raw mode."""
     path = tmp_path / "events.jsonl"
-    tail = EventTail(path)
+    follower = EventFollower(path)
     line = json.dumps(step_event(1, 1.0)) + "\n"
     path.write_text(line + line[:20])
-    data, restarted = tail.read()
-    assert data == line.encode() and not restarted
+    assert b"".join(follower.poll_blocks()) + b"\n" == line.encode()
+    assert follower.restarts == 0
     with open(path, "a") as handle:
         handle.write(line[20:])
-    assert len(decode_chunk(tail.read()[0])) == 1
+    assert fold_new(follower)[0].events == 1
     path.write_text(line)  # replaced by a shorter file
-    data, restarted = tail.read()
-    assert restarted and len(decode_chunk(data)) == 1
+    series, restarted = fold_new(follower)
+    assert restarted and series.events == 1
+
+
+def test_the_app_goes_on_where_its_own_first_read_ended(tmp_path):
+    """After the recent part is read by offset, the follower reads only what follows, and
+    a truncation below that offset restarts from the top."""
+    write_events(tmp_path / "events.jsonl", fixed_events(steps=100, status=None))
+    _, _, end = read_recent(tmp_path)
+    follower = EventFollower.at_offset(tmp_path / "events.jsonl", end)
+    assert fold_new(follower)[0].events == 0
+    write_events(tmp_path / "more.jsonl", [step_event(101, 0.5)])
+    with open(tmp_path / "events.jsonl", "a") as handle:
+        handle.write((tmp_path / "more.jsonl").read_text())
+    series, restarted = fold_new(follower)
+    assert not restarted and list(series.step_values("step")) == [101]
+    write_events(tmp_path / "events.jsonl", fixed_events(steps=3, status=None))
+    series, restarted = fold_new(follower)
+    assert restarted and series.step_values("step").size == 3
 
 
 def series_from(events) -> RunSeries:

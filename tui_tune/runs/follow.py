@@ -1,9 +1,12 @@
-"""Incremental reader of a growing events.jsonl, for the app, the CLI and run listing.
+"""The one reader of a growing events.jsonl, for the app, the CLI and run listing.
 
 The worker appends whole lines in buffered batches, so a poll may see half a line: it is kept
 until its newline arrives. Truncation (size shrinks, or the bytes before our position change)
-and replacement (new inode) restart reading from the top of the new content. Lines are parsed
-in bulk (one `json.loads` over many lines) because per-line Python work dominates otherwise.
+and replacement (new inode) restart reading from the top of the new content. Two modes:
+`poll()` parses lines into dicts (in bulk: one decode over many lines, because per-line Python
+work dominates otherwise); `poll_blocks()`, the raw mode, hands out the complete lines unparsed,
+so a reader decodes only the fields it needs into its own struct (events.reader_struct): the run
+summary (runs/summary.py) and the monitor's series (tui/run_data.py) are folds over it.
 """
 
 from __future__ import annotations
@@ -55,9 +58,10 @@ class EventFollower:
         return batch
 
     def poll_blocks(self) -> Iterator[bytes]:
-        """The complete lines appended since the last call, unparsed, one read (<= 8 MiB and a
-        line) at a time: readers that decode only the fields they need (run summaries) go
-        through a big file in bounded memory. Check `restarts` before using each block."""
+        """Raw mode: the complete lines appended since the last call, unparsed, one read
+        (<= 8 MiB and a line) at a time, so readers that decode only the fields they need go
+        through a big file in bounded memory. `restarts` grows when the file was truncated or
+        replaced: check it before using each block (what came before belongs to the old file)."""
         if self._pending:
             raise RuntimeError("poll_blocks after poll(max_events) left events pending")
         self._blocks = []
@@ -92,6 +96,22 @@ class EventFollower:
             follower._inode, follower._offset, follower._fingerprint = inode, offset, fingerprint
             follower._first_open = follower._skip_existing = False
             follower.resumed = True
+        return follower
+
+    @classmethod
+    def at_offset(cls, path: str | os.PathLike[str], offset: int) -> EventFollower:
+        """A follower that goes on from byte `offset` of the file as it is now, whose bytes
+        before it the caller has read itself (the app reads a big file's recent part first).
+        Truncation or replacement from now on counts as a restart, as always."""
+        follower = cls(path)
+        follower._first_open = follower._skip_existing = False
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return follower  # when a file appears, reading it is a restart
+        follower._inode, follower._offset = (stat.st_dev, stat.st_ino), offset
+        if stat.st_size >= offset:
+            follower._fingerprint = _bytes_before(follower.path, offset)
         return follower
 
     @property

@@ -80,6 +80,7 @@ class RunSummary:
     sweep_id: str | None = None
     parent: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # lr, grad_norm, val_loss, mem_peak
+    metrics: dict[str, float] = field(default_factory=dict)  # latest of each events.METRICS
     environment: dict[str, Any] | None = None  # what the latest start ran on (events.py)
     stalled_s: float | None = None  # running, but no progress for this long (runs/stall.py)
 

@@ -176,7 +176,7 @@ class RunStore:
             extra={"lr": events.last_lr, "grad_norm": events.last_grad_norm,
                    "val_loss": events.last_val_loss, "mem_peak_gib": events.mem_peak_gib,
                    "pids": state.pids, "last_checkpoint": events.last_checkpoint},
-            environment=events.environment)
+            environment=events.environment, metrics=dict(events.metrics))
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)

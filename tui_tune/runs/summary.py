@@ -2,24 +2,27 @@
 
 `EventSummary` folds events in one pass and can be fed more later, so a growing file is read
 only once: `SummaryCache` keeps one follower + summary per events file and skips files whose
-size and mtime did not change. A big file is read one block at a time and each line decoded
-into the few fields a summary needs (`EventFields`), so a 1M-event file takes bounded memory;
-only the latest `end` and `checkpoint` lines are decoded whole. Every field goes through
+size and mtime did not change. A big file is read one block at a time (the follower's raw
+mode) and each line decoded into the few fields a summary needs (`EventFields`: the metrics of
+events.METRICS and what progress and time need), so a 1M-event file takes bounded memory; only
+the latest `end` and `checkpoint` lines are decoded whole. Every field goes through
 event_values, so no value in an event can make the summary fail.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from tui_tune.events import METRICS, reader_struct
 from tui_tune.rundir import RunDir
 from tui_tune.runs.event_values import count, finite, measure, timestamp
 from tui_tune.runs.files import read_json, write_json_atomic
@@ -28,30 +31,25 @@ from tui_tune.runs.stall import stalled_for
 
 RATE_WINDOW = 20  # step events used for the steps/s behind the ETA
 DISK_CACHE_MIN_BYTES = 1 << 20  # smaller files are re-read faster than a cache is checked
-CACHE_VERSION = 3  # 2: streamed fields, 3: environment
+CACHE_VERSION = 4  # 2: streamed fields, 3: environment, 4: every metric
 PROGRESS_KINDS = ("step", "eval", "start")  # what counts as progress for the stall rule
-STEP_READINGS = {"loss": "last_loss", "lr": "last_lr", "grad_norm": "last_grad_norm",
-                 "tokens_per_s": "tokens_per_s", "mem_peak_gib": "mem_peak_gib"}
-
-
-class EventFields(msgspec.Struct, gc=False):
-    """The fields a summary reads, as whatever JSON value the line holds (typed later)."""
-
-    kind: Any = None
-    t: Any = None
-    step: Any = None
-    loss: Any = None
-    lr: Any = None
-    grad_norm: Any = None
-    tokens_per_s: Any = None
-    mem_peak_gib: Any = None
-    val_loss: Any = None
-    steps_total: Any = None
-    environment: Any = None  # start only: what the run ran on (events.ENVIRONMENT_FIELDS)
-
-
+STEP_METRICS, EVAL_METRICS = tuple(METRICS["step"]), tuple(METRICS["eval"])
+METRIC_NAMES = frozenset((*STEP_METRICS, *EVAL_METRICS))
+# the fields a summary reads from every line, as whatever JSON value the line holds (typed by
+# event_values); environment: start only, what the run ran on (events.ENVIRONMENT_FIELDS)
+EventFields = reader_struct("EventFields", others=(
+    "kind", "t", "step", *EVAL_METRICS, "steps_total", "environment"))
 FIELD_NAMES = EventFields.__struct_fields__
 _DECODER = msgspec.json.Decoder(EventFields)
+# the step metrics are read only from the last step lines of a block (decoding them from every
+# line made a cold `ls` of a 1M-line run 30% slower); one not found there is looked for alone
+StepMetrics = reader_struct("StepMetrics", others=("kind", *STEP_METRICS))
+_STEP_DECODER = msgspec.json.Decoder(StepMetrics)
+TAIL_STEP_LINES = 64  # step lines read back from a block's end for its latest metrics
+
+
+def _latest(name: str) -> property:
+    return property(lambda self: self.metrics.get(name), doc=f"The latest {name}, or None.")
 
 
 @dataclass
@@ -63,17 +61,17 @@ class EventSummary:
     last_progress_t: float | None = None  # the latest step, eval or start event
     steps_total: int | None = None
     step: int = 0
-    last_loss: float | None = None
-    last_lr: float | None = None
-    last_grad_norm: float | None = None
-    tokens_per_s: float | None = None
-    mem_peak_gib: float | None = None
-    last_val_loss: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # the latest of each, NaN included
     last_checkpoint: dict[str, Any] | None = None
     end: dict[str, Any] | None = None  # the latest `end` event
     environment: dict[str, Any] | None = None  # from the latest `start` (events.py)
     events: int = 0
     recent_steps: deque = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
+
+    # the readings `ls`, `watch` and the runs screen show by name
+    last_loss, last_lr = _latest("loss"), _latest("lr")
+    last_grad_norm, tokens_per_s = _latest("grad_norm"), _latest("tokens_per_s")
+    mem_peak_gib, last_val_loss = _latest("mem_peak_gib"), _latest("val_loss")
 
     def update(self, events: list[dict[str, Any]]) -> None:
         """Fold in events already parsed (dicts, as EventFollower.poll returns them)."""
@@ -83,6 +81,9 @@ class EventSummary:
         def latest(kind: str) -> dict[str, Any] | None:
             return next((e for e in reversed(events) if e.get("kind") == kind), None)
         self._fold(records, latest)
+        self._take_step_metrics(
+            (StepMetrics(**{name: e.get(name) for name in StepMetrics.__struct_fields__})
+             for e in reversed(events) if e.get("kind") == "step"), STEP_METRICS)
 
     def update_block(self, block: bytes) -> None:
         """Fold in a block of complete lines; lines that are not JSON objects are skipped."""
@@ -91,6 +92,15 @@ class EventSummary:
         except msgspec.DecodeError:  # some line is not an object: decode them one by one
             records = [r for r in map(_fields_or_none, block.split(b"\n")) if r is not None]
         self._fold(records, lambda kind: _latest_in_block(block, kind))
+        missing = self._take_step_metrics(_last_step_lines(block), STEP_METRICS)
+        if missing:  # not in the last lines (grad_norm null all along): through the block
+            narrow = _narrow_decoder(missing)
+            try:
+                steps = narrow.decode_lines(block)
+            except msgspec.DecodeError:
+                steps = [r for r in (_decoded_or_none(narrow, line)
+                                     for line in block.split(b"\n")) if r is not None]
+            self._take_step_metrics((r for r in reversed(steps) if r.kind == "step"), missing)
 
     def _fold(self, records: list[EventFields],
               latest: Callable[[str], dict[str, Any] | None]) -> None:
@@ -113,7 +123,7 @@ class EventSummary:
                 t = timestamp(event.t)
                 known_at, known_t, last_start = i + 1, t if t is not None else before, i
             elif event.kind == "eval":
-                self.last_val_loss = _number(event.val_loss, self.last_val_loss)
+                self._take_metrics(event, EVAL_METRICS)
         self.last_t = _time_before(events, len(events), known_at, known_t)
         self._take_steps(events, last_start)
         self.last_progress_t = next(
@@ -140,10 +150,33 @@ class EventSummary:
             self.environment = event.environment
         self.recent_steps.clear()
 
+    def _take_metrics(self, event: EventFields, names: tuple[str, ...]) -> list[str]:
+        """Keep each metric the event holds a number for (NaN and inf included); the names
+        it holds none for (missing, null, text) are returned."""
+        missing = []
+        for name in names:
+            value = measure(getattr(event, name))
+            if value is None:
+                missing.append(name)
+            else:
+                self.metrics[name] = value
+        return missing
+
+    def _take_step_metrics(self, newest_first: Iterable[Any], names: tuple[str, ...]
+                           ) -> tuple[str, ...]:
+        """The latest number of each step metric, from step records newest first; the names
+        none of them holds a number for are returned."""
+        missing = names
+        for event in newest_first:
+            missing = self._take_metrics(event, missing)
+            if not missing:
+                break
+        return tuple(missing)
+
     def _take_steps(self, events: list[EventFields], last_start: int) -> None:
-        """The latest valid step number and readings, and the rate window after the last
-        start, scanning backwards (usually only the last few events)."""
-        missing, need_step, recent = dict(STEP_READINGS), True, []
+        """The latest valid step number, and the rate window after the last start, scanning
+        backwards (usually only the last few events)."""
+        need_step, recent = True, []
         for i in range(len(events) - 1, -1, -1):
             event = events[i]
             if event.kind != "step":
@@ -151,15 +184,11 @@ class EventSummary:
             step = count(event.step)
             if need_step and step is not None:
                 self.step, need_step = step, False
-            for name in list(missing):
-                value = measure(getattr(event, name))
-                if value is not None:
-                    setattr(self, missing.pop(name), value)
             if i > last_start and len(recent) < RATE_WINDOW and step is not None:
                 t = timestamp(event.t)
                 if t is not None:
                     recent.append((t, step))
-            if not need_step and not missing and (len(recent) == RATE_WINDOW or i < last_start):
+            if not need_step and (len(recent) == RATE_WINDOW or i < last_start):
                 break
         self.recent_steps.extend(reversed(recent))
 
@@ -193,9 +222,6 @@ class EventSummary:
     def from_dict(cls, data: dict[str, Any]) -> EventSummary:
         """A summary from the disk cache, each value checked like an event's (the file may have
         been edited or damaged)."""
-        def number(name: str) -> float | None:
-            return measure(data.get(name))
-
         def whole(name: str) -> dict[str, Any] | None:
             value = data.get(name)
             return value if isinstance(value, dict) else None
@@ -206,9 +232,8 @@ class EventSummary:
             last_t=timestamp(data.get("last_t")),
             last_progress_t=timestamp(data.get("last_progress_t")),
             steps_total=count(data.get("steps_total")) or None, step=count(data.get("step")) or 0,
-            last_loss=number("last_loss"), last_lr=number("last_lr"),
-            last_grad_norm=number("last_grad_norm"), tokens_per_s=number("tokens_per_s"),
-            mem_peak_gib=number("mem_peak_gib"), last_val_loss=number("last_val_loss"),
+            metrics={name: value for name, stored in (whole("metrics") or {}).items()
+                     if name in METRIC_NAMES and (value := measure(stored)) is not None},
             last_checkpoint=whole("last_checkpoint"), end=whole("end"),
             events=count(data.get("events")) or 0)
         pairs = data.get("recent_steps")
@@ -218,12 +243,6 @@ class EventSummary:
                 if t is not None and step is not None:
                     summary.recent_steps.append((t, step))
         return summary
-
-
-def _number(value: Any, default: float | None) -> float | None:
-    """The new reading when the field holds a number (NaN and inf included), else the old one."""
-    number = measure(value)
-    return number if number is not None else default
 
 
 def _time_before(events: list[EventFields], index: int, known_at: int,
@@ -238,10 +257,35 @@ def _time_before(events: list[EventFields], index: int, known_at: int,
 
 
 def _fields_or_none(line: bytes) -> EventFields | None:
+    return _decoded_or_none(_DECODER, line)
+
+
+def _decoded_or_none(decoder: msgspec.json.Decoder, line: bytes) -> Any:
     try:
-        return _DECODER.decode(line) if line.strip() else None
+        return decoder.decode(line) if line.strip() else None
     except msgspec.DecodeError:
         return None
+
+
+def _last_step_lines(block: bytes, limit: int = TAIL_STEP_LINES) -> Iterator[Any]:
+    """The step metrics of the block's last `limit` step lines, newest first (a look at no
+    more than 4 x limit lines, whatever their kind)."""
+    end = len(block)
+    for _ in range(4 * limit):
+        if end <= 0 or limit <= 0:
+            return
+        start = block.rfind(b"\n", 0, end) + 1
+        event = _decoded_or_none(_STEP_DECODER, block[start:end])
+        end = start - 1
+        if event is not None and event.kind == "step":
+            limit -= 1
+            yield event
+
+
+@functools.cache
+def _narrow_decoder(names: tuple[str, ...]) -> msgspec.json.Decoder:
+    """A decoder of just these step metrics (and the kind), to look through a whole block."""
+    return msgspec.json.Decoder(reader_struct("StepMetricsLeft", others=("kind", *names)))
 
 
 def _latest_in_block(block: bytes, kind: str) -> dict[str, Any] | None:

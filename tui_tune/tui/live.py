@@ -17,7 +17,8 @@ from textual.message import Message
 from textual.worker import get_current_worker
 
 from tui_tune.rundir import RunDir
-from tui_tune.tui.run_data import EventTail, RunSeries, decode_chunk, load_prefix, read_recent
+from tui_tune.runs.follow import EventFollower
+from tui_tune.tui.run_data import RunSeries, fold_new, load_prefix, read_recent
 
 POLL_S = 0.2
 SLOW_POLL_S = 2.0
@@ -70,18 +71,19 @@ class RunFeed:
         """Load, then poll until the worker running it is cancelled."""
         stopped = get_current_worker().cancelled_event
         try:
-            tail = self._initial_load()
+            follower = self._initial_load()
         except OSError:  # the run directory went away while loading
-            tail = EventTail(RunDir(self.run_dir).events)
+            follower = EventFollower(RunDir(self.run_dir).events)
         while not stopped.is_set():
             try:
-                self._poll_events(tail)
+                self._poll_events(follower)
                 if time.monotonic() - self._last_side >= SLOW_POLL_S:
                     self._last_side = time.monotonic()
                     self._poll_side()
             except OSError:
                 pass  # deleted or unreadable for a moment: try again at the next poll
             stopped.wait(self.poll_s)
+        follower.close()
 
     def _note(self, series: RunSeries) -> RunSeries:
         if series.last_start_t is not None:
@@ -90,7 +92,7 @@ class RunFeed:
             self._facts.end = series.end
         return series
 
-    def _initial_load(self) -> EventTail:
+    def _initial_load(self) -> EventFollower:
         recent, start, end = read_recent(self.run_dir, max_bytes=2 << 20)
         self._note(recent)
         if start > 0:
@@ -105,22 +107,15 @@ class RunFeed:
             self._poll_side()
             self._last_side = time.monotonic()
         self.post(RunLoaded(recent, partial=False))
-        tail = EventTail(RunDir(self.run_dir).events)
-        tail.offset = end
-        return tail
+        return EventFollower.at_offset(RunDir(self.run_dir).events, end)
 
-    def _poll_events(self, tail: EventTail) -> None:
-        data, restarted = tail.read()
+    def _poll_events(self, follower: EventFollower) -> None:
+        series, restarted = fold_new(follower)
         if restarted:
-            series = RunSeries()
-            series.add(decode_chunk(data))
             self._facts = RunSeries()
             self.post(RunLoaded(self._note(series), partial=False))
-            return
-        if data:
-            batch = RunSeries()
-            batch.add(decode_chunk(data))
-            self.post(RunBatch(self._note(batch)))
+        elif series.events:
+            self.post(RunBatch(self._note(series)))
 
     def _poll_side(self) -> None:
         self.post(RunSideInfo(self._status(), self._console(), *self._gpus()))

@@ -6,8 +6,32 @@ import math
 
 import numpy as np
 
+from tui_tune.events import METRICS
 from tui_tune.tui.formatting import duration, status_markup
 from tui_tune.tui.run_data import RunSeries
+
+
+def chart_choices() -> list[tuple[str, str]]:
+    """("kind.metric", title) for every metric of step and eval events (events.METRICS): what
+    the chart pickers of the monitor and compare offer, so a new metric needs no edit here."""
+    return [(f"{kind}.{name}", f"{title} ({kind})" if kind == "eval" else title)
+            for kind, names in METRICS.items() for name, title in names.items()]
+
+
+def chart_title(series: RunSeries, choice: str) -> str:
+    """The picked metric's title; the eval metric is called by its name (bleu, perplexity)."""
+    kind, name = choice.split(".", 1)
+    if choice == "eval.metric_value" and series.metric_name:
+        return series.metric_name
+    return METRICS[kind][name]
+
+
+def chart_values(series: RunSeries, choice: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of a picked metric ("kind.metric", as chart_choices names it)."""
+    kind, name = choice.split(".", 1)
+    if kind == "step":
+        return series.step_values("step"), series.step_values(name)
+    return series.eval_values("step"), series.eval_values(name)
 
 
 def step_rate(series: RunSeries, window: int = 50) -> float | None:

@@ -10,7 +10,6 @@ x axis), and the rarer kinds keep only values of the type the screens expect (ev
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -21,58 +20,26 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from tui_tune.events import METRICS, reader_struct
 from tui_tune.rundir import RunDir
 from tui_tune.runs.event_values import MAX_COUNT, MAX_MAGNITUDE, count, text, text_lines, timestamp
+from tui_tune.runs.follow import EventFollower
 
-# the event writer turns NaN/inf into "nan"/"inf" strings; null is a reading not taken
-# (grad_norm with logging.log_grad_norm off): NaN, the step itself still counts
-Number = float | str | None
 NAN = math.nan
-STEP_COLUMNS = ("step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "step_time_s",
-                "mem_allocated_gib", "mem_reserved_gib", "mem_peak_gib", "t")
-EVAL_COLUMNS = ("step", "val_loss", "perplexity", "metric_value", "t")
+# the columns: the step number (x axis), every metric of the kind (events.METRICS), the time.
+# A metric is NaN where the line holds null (a reading not taken: grad_norm with
+# logging.log_grad_norm off; the step itself still counts), text, or nothing.
+STEP_COLUMNS = ("step", *METRICS["step"], "t")
+EVAL_COLUMNS = ("step", *METRICS["eval"], "t")
+# what the monitor shows of the other kinds (run info, header, samples, log, end)
+OTHER_FIELDS = ("metric", "prompt", "generation", "reference", "level", "message",
+                "status", "error_type", "traceback", "path", "reason", "run_id", "steps_total",
+                "world_size", "devices", "params_total", "params_trainable", "train_rows",
+                "val_rows", "method", "environment")
+# one flat struct for every line: the numbers as events.Wire (NaN when absent), the rest as JSON
+RawEvent = reader_struct("RawEvent", dict.fromkeys((*STEP_COLUMNS, *EVAL_COLUMNS)), OTHER_FIELDS,
+                         texts=("kind",))
 CHUNK_BYTES = 8 << 20
-
-
-class RawEvent(msgspec.Struct, gc=False):  # decoded JSON has no cycles; untracked is faster
-    kind: str = ""
-    t: Number = NAN
-    step: Number = NAN
-    epoch: Number = NAN
-    loss: Number = NAN
-    lr: Number = NAN
-    grad_norm: Number = NAN
-    tokens_per_s: Number = NAN
-    step_time_s: Number = NAN
-    mem_allocated_gib: Number = NAN
-    mem_reserved_gib: Number = NAN
-    mem_peak_gib: Number = NAN
-    val_loss: Number = NAN
-    perplexity: Number = NAN
-    metric_value: Number = NAN
-    metric: Any = None
-    prompt: Any = None
-    generation: Any = None
-    reference: Any = None
-    level: Any = None
-    message: Any = None
-    status: Any = None
-    error_type: Any = None
-    traceback: Any = None
-    path: Any = None
-    reason: Any = None
-    run_id: Any = None
-    steps_total: Any = None
-    world_size: Any = None
-    devices: Any = None
-    params_total: Any = None
-    params_trainable: Any = None
-    train_rows: Any = None
-    val_rows: Any = None
-    method: Any = None
-    environment: Any = None
-
-
 _DECODER = msgspec.json.Decoder(RawEvent)
 
 
@@ -244,52 +211,24 @@ def decode_chunk(data: bytes) -> list[RawEvent]:
         return out
 
 
-class EventTail:
-    """Reads events.jsonl from where it left off: complete lines only, in chunks.
-
-    Notices truncation or replacement (smaller size or another inode) and reports it, so the
-    caller can start over.
-    """
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.offset = 0
-        self._inode: int | None = None
-
-    def read(self, max_bytes: int = CHUNK_BYTES) -> tuple[bytes, bool]:
-        """(complete lines read, restarted?) with restarted True after truncation/replacement."""
-        try:
-            stat = os.stat(self.path)
-        except FileNotFoundError:
-            return b"", False
-        restarted = False
-        if (self._inode is not None and stat.st_ino != self._inode) or stat.st_size < self.offset:
-            self.offset, restarted = 0, True
-        self._inode = stat.st_ino
-        if stat.st_size == self.offset:
-            return b"", restarted
-        with open(self.path, "rb") as handle:
-            handle.seek(self.offset)
-            data = handle.read(max_bytes)
-        cut = data.rfind(b"\n") + 1
-        if cut == 0 and len(data) == max_bytes:  # one enormous line: skip it
-            cut = len(data)
-            data = b""
-        self.offset += cut
-        return data[:cut], restarted
+def load_run(path: Path, follower: EventFollower | None = None
+             ) -> tuple[RunSeries, EventFollower]:
+    """Every event written so far, read block by block (memory stays flat), and the follower,
+    which can go on from there."""
+    follower = follower or EventFollower(RunDir(path).events)
+    return fold_new(follower)[0], follower
 
 
-def load_run(path: Path, tail: EventTail | None = None) -> tuple[RunSeries, EventTail]:
-    """Read all events written so far (in chunks, to keep memory flat)."""
-    tail = tail or EventTail(RunDir(path).events)
-    series = RunSeries()
-    while True:
-        data, restarted = tail.read()
-        if restarted:
-            series = RunSeries()
-        if not data:
-            return series, tail
-        series.add(decode_chunk(data))
+def fold_new(follower: EventFollower) -> tuple[RunSeries, bool]:
+    """(the events appended since the last call, restarted?): after a truncation or
+    replacement the series holds the new file's events, from its start."""
+    series, before = RunSeries(), follower.restarts
+    restarts = before
+    for block in follower.poll_blocks():
+        if follower.restarts != restarts:  # what came before belongs to the old file
+            series, restarts = RunSeries(), follower.restarts
+        series.add(decode_chunk(block))
+    return series, follower.restarts != before
 
 
 def read_recent(path: Path, max_bytes: int = CHUNK_BYTES) -> tuple[RunSeries, int, int]:

@@ -1,4 +1,6 @@
-"""Compare: two or more runs, loss curves overlaid with a legend, and their config differences."""
+"""Compare: two or more runs, loss curves overlaid with a legend, and their config differences.
+
+The left chart shows train loss at first; `c` picks any metric the events carry instead."""
 
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from tui_tune.config import ConfigError, validate_experiment
 from tui_tune.config.experiment import flatten
 from tui_tune.config.toml_io import read_toml
 from tui_tune.rundir import RunDir
+from tui_tune.tui.monitor_view import chart_choices, chart_title, chart_values
 from tui_tune.tui.run_data import RunSeries, load_run
+from tui_tune.tui.screens.dialogs import ChoiceDialog
 from tui_tune.tui.widgets.braille_chart import PALETTE, BrailleChart
 
 
@@ -55,6 +59,7 @@ class CompareScreen(Screen):
         Binding("z", "zoom", "Zoom", id="compare.zoom"),
         Binding("l", "log_scale", "Log scale", id="compare.log"),
         Binding("e", "smoothing", "Smoothing", id="compare.smoothing"),
+        Binding("c", "pick_chart", "Pick chart", id="compare.pick_chart"),
         Binding("escape", "back", "Back", id="compare.back"),
     ]
 
@@ -62,6 +67,8 @@ class CompareScreen(Screen):
         super().__init__()
         self.run_dirs = [Path(p) for p in run_dirs]
         self.labels = [short_label(i, p) for i, p in enumerate(self.run_dirs)]
+        self.picked = "step.loss"  # what the left chart shows ("kind.metric")
+        self.loaded: dict[str, RunSeries] = {}
 
     def compose(self) -> ComposeResult:
         names = "  ".join(f"[{PALETTE[i % len(PALETTE)]}]{label}[/]"
@@ -90,14 +97,28 @@ class CompareScreen(Screen):
 
     @on(CompareLoaded)
     def _show(self, message: CompareLoaded) -> None:
-        train = self.query_one("#compare-train", BrailleChart)
+        self.loaded = message.series
         val = self.query_one("#compare-val", BrailleChart)
         for i, (label, series) in enumerate(message.series.items()):
-            colour = PALETTE[i % len(PALETTE)]
-            name = label.split()[0]
-            train.set_series(name, series.step_values("step"), series.step_values("loss"), colour)
-            val.set_series(name, series.eval_values("step"), series.eval_values("val_loss"),
-                           colour)
+            val.set_series(label.split()[0], series.eval_values("step"),
+                           series.eval_values("val_loss"), PALETTE[i % len(PALETTE)])
+        self._show_picked()
+
+    def _show_picked(self) -> None:
+        chart = self.query_one("#compare-train", BrailleChart)
+        for i, (label, series) in enumerate(self.loaded.items()):
+            chart.set_series(label.split()[0], *chart_values(series, self.picked),
+                             PALETTE[i % len(PALETTE)])
+            chart.title = chart_title(series, self.picked)
+
+    def action_pick_chart(self) -> None:
+        """Overlay any metric of the runs' step or eval events in the left chart."""
+        def picked(choice: str | None) -> None:
+            if choice:
+                self.picked = choice
+                self._show_picked()
+        self.app.push_screen(ChoiceDialog("Compare which metric?", chart_choices(),
+                                          self.picked), picked)
 
     def _charts(self) -> list[BrailleChart]:
         return list(self.query(BrailleChart))

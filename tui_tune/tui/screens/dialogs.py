@@ -1,4 +1,5 @@
-"""Small modal dialogs: confirm, ask for text, show text. Escape always cancels."""
+"""Small modal dialogs: confirm, ask for text, pick from a list, show text. Escape always
+cancels."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -83,4 +85,34 @@ class TextDialog(ModalScreen[None]):
             yield Label("Escape to close", classes="hint")
 
     def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ChoiceDialog(ModalScreen[str | None]):
+    """Pick one of a list: Enter picks the highlighted entry, Escape cancels (returns None)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="choice.cancel")]
+
+    def __init__(self, question: str, choices: list[tuple[str, str]], current: str = ""):
+        super().__init__()
+        self.question = question
+        self.choices = choices  # (key returned, label shown)
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question, classes="question")
+            yield OptionList(*(Option(label, id=key) for key, label in self.choices))
+            yield Label("Enter to pick, Escape to cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        keys = [key for key, _ in self.choices]
+        options.highlighted = keys.index(self.current) if self.current in keys else 0
+        options.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
         self.dismiss(None)

@@ -23,13 +23,20 @@ from textual.widgets import Footer, Label, Static
 from tui_tune.tui import run_actions
 from tui_tune.tui.health import health_warnings
 from tui_tune.tui.live import RunBatch, RunFeed, RunLoaded, RunSideInfo
-from tui_tune.tui.monitor_view import header_markup, run_info_text
+from tui_tune.tui.monitor_view import (
+    chart_choices,
+    chart_title,
+    chart_values,
+    header_markup,
+    run_info_text,
+)
 from tui_tune.tui.run_data import RunSeries
-from tui_tune.tui.screens.dialogs import TextDialog
+from tui_tune.tui.screens.dialogs import ChoiceDialog, TextDialog
 from tui_tune.tui.widgets.braille_chart import BrailleChart
 from tui_tune.tui.widgets.panels import GenerationsPanel, LogTail, gpu_text
 
-# chart id -> title, [(series name, source ("step"/"eval"), column, colour)]
+# chart id -> title, [(series name, source ("step"/"eval"), column, colour)]; the last one,
+# "picked", shows any metric the events carry (`c` picks it; the eval metric at first)
 CHARTS = {
     "loss": ("loss", [("train", "step", "loss", "cyan"), ("val", "eval", "val_loss", "yellow")]),
     "lr": ("learning rate", [("lr", "step", "lr", "green")]),
@@ -40,6 +47,14 @@ CHARTS = {
                            ("peak", "step", "mem_peak_gib", "red")]),
     "metric": ("eval metric", [("metric", "eval", "metric_value", "green")]),
 }
+PICKED_CHART, PICKED_DEFAULT = "metric", "eval.metric_value"
+
+
+def line_name(choice: str) -> str:
+    """A picked metric's name in the legend: as the fixed charts call it, else its own."""
+    kind, column = choice.split(".", 1)
+    return next((name for _, lines in CHARTS.values() for name, source, col, _ in lines
+                 if (source, col) == (kind, column)), column)
 
 
 class MonitorScreen(Screen):
@@ -49,6 +64,7 @@ class MonitorScreen(Screen):
         Binding("l", "log_scale", "Log scale", id="monitor.log"),
         Binding("e", "smoothing", "Smoothing", id="monitor.smoothing"),
         Binding("f", "focus_loss", "Loss only", id="monitor.focus_loss"),
+        Binding("c", "pick_chart", "Pick chart", id="monitor.pick_chart"),
         Binding("left_square_bracket", "generations(-1)", "Earlier samples",
                 id="monitor.samples_earlier"),
         Binding("right_square_bracket", "generations(1)", "Later samples",
@@ -66,6 +82,7 @@ class MonitorScreen(Screen):
         self.series = RunSeries()
         self.status = "?"
         self.history_loading = True
+        self.picked = PICKED_DEFAULT  # what the last chart shows ("kind.metric")
         self.feed = RunFeed(self.run_dir, self.post_message, sample_gpus=sample_gpus)
 
     def compose(self) -> ComposeResult:
@@ -115,18 +132,23 @@ class MonitorScreen(Screen):
 
     def _show_series(self) -> None:
         for chart_id, (_, lines) in CHARTS.items():
+            if chart_id == PICKED_CHART:
+                continue
             chart = self.query_one(f"#chart-{chart_id}", BrailleChart)
             for name, source, column, colour in lines:
-                if source == "step":
-                    x, y = self.series.step_values("step"), self.series.step_values(column)
-                else:
-                    x, y = self.series.eval_values("step"), self.series.eval_values(column)
-                chart.set_series(name, x, y, colour)
-            if chart_id == "metric" and self.series.metric_name:
-                chart.title = self.series.metric_name
+                chart.set_series(name, *chart_values(self.series, f"{source}.{column}"), colour)
+        self._show_picked()
         self.query_one(GenerationsPanel).set_samples(self.series.samples)
         self._show_header()
         self._show_health()
+
+    def _show_picked(self) -> None:
+        chart = self.query_one(f"#chart-{PICKED_CHART}", BrailleChart)
+        name = line_name(self.picked)
+        if set(chart.series) - {name}:
+            chart.clear()
+        chart.set_series(name, *chart_values(self.series, self.picked), "green")
+        chart.title = chart_title(self.series, self.picked)
 
     def _show_header(self) -> None:
         text = header_markup(self.series, self.status)
@@ -173,6 +195,15 @@ class MonitorScreen(Screen):
     def action_focus_loss(self) -> None:
         """Show only the loss chart, full size (handy at 80x24), or all charts again."""
         self.query_one("#charts").toggle_class("-loss-only")
+
+    def action_pick_chart(self) -> None:
+        """Show any metric of the run's step or eval events in the last chart."""
+        def picked(choice: str | None) -> None:
+            if choice:
+                self.picked = choice
+                self._show_picked()
+        self.app.push_screen(ChoiceDialog("Chart which metric?", chart_choices(), self.picked),
+                             picked)
 
     def action_generations(self, delta: int) -> None:
         self.query_one(GenerationsPanel).show_step(delta)

@@ -1,0 +1,56 @@
+"""The chart pickers of the monitor and compare offer every metric of the event schema."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.tui.conftest import wait_for
+from tui_tune.tui.app import TuneApp
+from tui_tune.tui.monitor_view import chart_choices
+from tui_tune.tui.screens.compare import CompareScreen
+from tui_tune.tui.screens.dialogs import ChoiceDialog
+from tui_tune.tui.screens.monitor import MonitorScreen
+
+
+async def choose(pilot, app, label: str | None) -> list[str]:
+    """Open the picker, check what it offers, pick `label` (None: Escape)."""
+    await pilot.press("c")
+    await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+    options = app.screen.query_one("OptionList")
+    labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+    if label is None:
+        await pilot.press("escape")
+    else:
+        options.highlighted = labels.index(label)
+        await pilot.press("enter")
+    await wait_for(pilot, lambda: not isinstance(app.screen, ChoiceDialog))
+    return labels
+
+
+async def test_monitor_picks_any_metric_for_its_last_chart(make_run):
+    run = make_run("20260101-000000-demo-tiny")
+    app = TuneApp(start=lambda: MonitorScreen(run, sample_gpus=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        chart = screen.query_one("#chart-metric")
+        await wait_for(pilot, lambda: "metric" in chart.series and not screen.history_loading)
+        assert chart.title == "perplexity"  # the eval metric, by its name
+        labels = await choose(pilot, app, None)
+        assert labels == [title for _, title in chart_choices()]
+        assert chart.title == "perplexity" and list(chart.series) == ["metric"]
+        await choose(pilot, app, "learning rate")
+        assert chart.title == "learning rate" and list(chart.series) == ["lr"]
+        np.testing.assert_array_equal(chart.series["lr"].y, screen.series.step_values("lr"))
+
+
+async def test_compare_overlays_the_picked_metric(make_run):
+    a = make_run("20260101-000000-demo-tiny")
+    b = make_run("20260101-000100-lora", preset="lora")
+    app = TuneApp(start=lambda: CompareScreen([a, b]))
+    async with app.run_test(size=(100, 30)) as pilot:
+        chart = app.screen.query_one("#compare-train")
+        await wait_for(pilot, lambda: len(chart.series) == 2)
+        assert chart.title == "train loss"
+        await choose(pilot, app, "perplexity (eval)")
+        assert chart.title == "perplexity" and list(chart.series) == ["A", "B"]
+        assert all(s.y.tolist() == [5.0, 5.0, 5.0] for s in chart.series.values())

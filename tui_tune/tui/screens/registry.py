@@ -40,6 +40,7 @@ ENTRIES: tuple[ScreenEntry, ...] = (
     ScreenEntry("confirm", _HERE + "dialogs", "ConfirmDialog", "confirm"),
     ScreenEntry("prompt", _HERE + "dialogs", "PromptDialog", "prompt"),
     ScreenEntry("text", _HERE + "dialogs", "TextDialog", "text"),
+    ScreenEntry("choice", _HERE + "dialogs", "ChoiceDialog", "choice"),
 )
 
 

@@ -4,6 +4,7 @@ and `tui-tune --watch RUN`."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import random
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.tui.conftest import fixed_events, write_run
+from tests.worker_env import worker_env
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
 
@@ -385,3 +387,30 @@ def test_unsaved_editor_changes_survive_a_hang_up_and_the_next_start_offers_them
     assert not problem, problem
     again = list((tmp_path / "config" / "recovery").glob("editor-*.json"))
     assert len(again) == 1 and again != first and "0.000123" in again[0].read_text()
+
+
+def test_the_server_ends_the_apps_it_started_and_never_a_run(tmp_path):
+    """What `tui-tune serve` sends SIGTERM to as it ends: its descendants in its own session
+    (the apps textual-serve started), never a run (launched in a session of its own). Played
+    in a process of its own, standing in for the server."""
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import json, subprocess, sys\n"
+        "from tui_tune.tui.exit_guard import end_served_apps, served_apps\n"
+        "sleeper = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
+        "app = subprocess.Popen(sleeper, stdout=subprocess.DEVNULL,\n"
+        "                       stderr=subprocess.DEVNULL)\n"
+        "run = subprocess.Popen(sleeper, start_new_session=True, stdout=subprocess.DEVNULL,\n"
+        "                       stderr=subprocess.DEVNULL)\n"
+        "listed = sorted(p.pid for p in served_apps())\n"
+        "end_served_apps()\n"
+        "print(json.dumps({'app': app.pid, 'run': run.pid, 'listed': listed,\n"
+        "                  'app_end': app.wait(timeout=10), 'run_alive': run.poll() is None}))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=worker_env(), timeout=60, check=True).stdout
+    seen = json.loads(out)
+    try:
+        assert seen["listed"] == [seen["app"]]
+        assert seen["app_end"] == -signal.SIGTERM and seen["run_alive"]
+    finally:
+        os.kill(seen["run"], signal.SIGKILL)

@@ -133,7 +133,9 @@ class ExitGuard:
 def serve_bounded(server) -> None:
     """textual-serve's `Server.serve()`, which also ends on SIGHUP (and a hang-up of its
     stdin) and always within the bound: its own graceful exit (SIGINT, SIGTERM) can wait a
-    minute on open websockets. The apps it started see their stdin close and end themselves."""
+    minute on open websockets. The apps it started are sent SIGTERM as it goes (they would
+    also end on seeing their stdin close, but only after the server has gone, which on a
+    loaded machine took longer than the bound)."""
     guard = ExitGuard()
     guard.install()
     loop = asyncio.new_event_loop()
@@ -143,8 +145,36 @@ def serve_bounded(server) -> None:
     def bounded_exit() -> None:
         if guard.watchdog is not None:
             guard.watchdog.arm()
+        end_served_apps()
         graceful_exit()  # raises aiohttp's GracefulExit out of the loop
 
     server.request_exit = bounded_exit  # what Server.serve() hands SIGINT and SIGTERM
     guard.attach(loop, lambda _reason: bounded_exit())
     server.serve()
+
+
+def served_apps() -> list:
+    """This process's descendants in its own session: the apps textual-serve started (and
+    the shell around each). A run an app launched has a session of its own and is left out:
+    runs outlive the app and the server."""
+    import psutil
+
+    session = os.getsid(0)
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if os.getsid(child.pid) == session:
+                found.append(child)
+        except OSError:
+            continue  # ended meanwhile
+    return found
+
+
+def end_served_apps() -> None:
+    import psutil
+
+    for app in served_apps():
+        try:
+            app.terminate()
+        except psutil.Error:
+            continue

@@ -16,7 +16,13 @@ from tui_tune.config import Experiment, Problem
 from tui_tune.monitor.gpu import gpu_count
 from tui_tune.runs.accelerate_file import AccelerateFileError, backend_conflict
 from tui_tune.runs.backbone_files import backbone_problems
-from tui_tune.runs.datafiles import FORMAT_NAMES, DataFileError, check_rows, iter_rows
+from tui_tune.runs.datafiles import (
+    FORMAT_NAMES,
+    DataFileError,
+    check_rows,
+    check_validation_tags,
+    iter_rows,
+)
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
@@ -35,18 +41,21 @@ def file_problems(exp: Experiment) -> list[Problem]:
     """What the worker would refuse in the files the experiment names: the data files (format,
     columns, cells, encoding) and the backbone folder. Also run by `preset validate`."""
     problems = []
-    data = exp.dataset
+    data, kind = exp.dataset, exp.general.problem_type
     if not data.train_file:
         problems.append(Problem("dataset.train_file", f"is empty: name a {FORMAT_NAMES} file "
                                 "with one example per row."))
     else:
-        problems += data_file_problems(data.train_file, "dataset.train_file", data)
+        problems += data_file_problems(data.train_file, "dataset.train_file", data, kind)
     if data.validation_strategy == "custom":
         if not data.validation_file:
             problems.append(Problem("dataset.validation_file", "is needed with validation_"
                                     "strategy custom; name a file or use strategy auto."))
         else:
-            problems += data_file_problems(data.validation_file, "dataset.validation_file", data)
+            problems += data_file_problems(data.validation_file, "dataset.validation_file", data,
+                                           kind)
+    if kind == "token_classification" and data.validation_strategy == "custom" and not problems:
+        problems += validation_tag_problems(data)
     backbone = exp.general.backbone
     if not Path(backbone).expanduser().is_dir() and not looks_like_hub_id(backbone):
         problems.append(Problem("general.backbone", f"'{backbone}' is neither a directory here "
@@ -59,12 +68,24 @@ def file_problems(exp: Experiment) -> list[Problem]:
     return problems + _accelerate_file_problems(exp)
 
 
-def data_file_problems(path: str, setting: str, dataset) -> list[Problem]:
+def data_file_problems(path: str, setting: str, dataset,
+                       problem_type: str = "causal_lm") -> list[Problem]:
     """The file read as the worker reads it (the same reader), columns and cells checked."""
     try:
-        check_rows(iter_rows(path), dataset)
+        check_rows(iter_rows(path), dataset, problem_type)
     except DataFileError as error:
         return [Problem(error.setting or setting, f"file {path}: {error.message}")]
+    return []
+
+
+def validation_tag_problems(dataset) -> list[Problem]:
+    """Token classification: every validation tag is one the training file teaches."""
+    try:
+        check_validation_tags(iter_rows(dataset.train_file), iter_rows(dataset.validation_file),
+                              dataset)
+    except DataFileError as error:
+        return [Problem("dataset.validation_file",
+                        f"file {dataset.validation_file}: {error.message}")]
     return []
 
 

@@ -17,6 +17,7 @@ import torch
 from conftest import read_events, run_worker
 from worker_env import worker_env
 
+from tui_tune.events import contract_problems
 from tui_tune.train.setup import read_experiment
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train-tokens")]
@@ -101,6 +102,8 @@ def test_the_encoder_learns_the_demo_tags(trained):
     assert first["reference"] == " ".join(f"{w}/{t}" for w, t in zip(first["words"],
                                                                       first["truth"]))
     assert read_events(trained, "end")[-1]["status"] == "completed"
+    problems = [p for e in read_events(trained) for p in contract_problems(e)]
+    assert not problems, problems
 
 
 def test_final_loads_as_a_token_classifier_and_gives_the_logged_scores(trained):
@@ -231,3 +234,31 @@ def test_the_llama_demo_model_tags_text_columns(tmp_path, make_run_dir, demo_ass
     assert evals and 0 <= evals[-1]["f1"] <= 1 and evals[-1]["accuracy"] > 0.5
     assert read_events(run_dir, "sample")[0]["generation"].count("/") == len(
         read_events(run_dir, "sample")[0]["words"])
+
+
+@pytest.mark.skipif(torch.cuda.device_count() == 1,
+                    reason="one GPU: two nccl ranks cannot share it; the gloo CPU run covers "
+                    "two ranks")
+def test_two_ranks_score_every_validation_row(tmp_path, make_run_dir, demo_assets):
+    """Each rank predicts half the rows: the logged scores are those of the whole set, as
+    final/ gives them in one process."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    run_dir = tokens_run_dir(make_run_dir, demo_assets, tmp_path / "ddp", [
+        "training.max_steps=20", "training.eval_every_steps=20", "training.lr=0.005"])
+    accelerate = str(Path(sys.executable).with_name("accelerate"))
+    result = subprocess.run(
+        [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
+         "-m", "tui_tune.train", str(run_dir)],
+        env=worker_env(), capture_output=True, text=True, timeout=400, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert read_events(run_dir, "start")[0]["world_size"] == 2
+    evals = read_events(run_dir, "eval")
+    assert len(evals) == 1 and 0.1 < evals[0]["f1"] < 1.0
+    model = AutoModelForTokenClassification.from_pretrained(run_dir / "final")
+    words, truth = validation_rows(run_dir)
+    expected = seqeval_scores(truth, reference_tags(
+        model, AutoTokenizer.from_pretrained(run_dir / "final"), words))
+    for name, value in expected.items():
+        assert evals[0][name] == pytest.approx(value, abs=1e-9), name

@@ -139,19 +139,25 @@ def make_tagged_rows(count: int, seed: int = SEED + 2) -> list[dict[str, list[st
     return [tagged_row(rng) for _ in range(count)]
 
 
-def build_encoder_tokenizer(texts: list[str], vocab_size: int = 400):
-    """A cased WordPiece vocabulary trained on `texts` (every ASCII character in it, so no text
-    becomes [UNK]), as a BertTokenizer (transformers' fast, `tokenizers`-backed class)."""
+def build_encoder_tokenizer(texts: list[str], pieces: int = 240):
+    """A cased WordPiece tokenizer over `texts` (every ASCII character in it, so no text becomes
+    [UNK]), as a BertTokenizer (transformers' fast, `tokenizers`-backed class).
+
+    The pieces are learned with the `tokenizers` BPE trainer and each is allowed both to start
+    a word and to continue one ("##" + piece): its WordPiece trainer breaks ties in hash order,
+    so two builds would differ, while the plain BPE trainer is reproducible."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import BertTokenizer
 
-    core = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    core = Tokenizer(models.BPE())
     core.normalizer = normalizers.BertNormalizer(lowercase=False)
     core.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=ENCODER_SPECIALS,
-                                        initial_alphabet=ENCODER_ALPHABET, show_progress=False)
+    trainer = trainers.BpeTrainer(vocab_size=pieces, initial_alphabet=ENCODER_ALPHABET,
+                                  show_progress=False)
     core.train_from_iterator(texts, trainer=trainer)
-    return BertTokenizer(vocab=core.get_vocab(), do_lower_case=False)
+    learned = sorted(core.get_vocab().items(), key=lambda item: item[1])
+    vocab = ENCODER_SPECIALS + [p for p, _ in learned] + [f"##{p}" for p, _ in learned]
+    return BertTokenizer(vocab={piece: i for i, piece in enumerate(vocab)}, do_lower_case=False)
 
 
 def build_encoder_model(tokenizer, seed: int = SEED):

@@ -22,7 +22,7 @@ from tui_tune.train.setup import read_experiment
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train-tokens")]
 
-QUICK = ["training.max_steps=60", "training.eval_every_steps=30",
+QUICK = ["training.max_steps=90", "training.eval_every_steps=45",
          "training.evaluate_before_training=true", "logging.log_every_steps=1"]
 # LoRA with dropout: the resumed losses match only if the RNG state is restored too
 LORA = ['adapter.method="lora"', "adapter.dropout=0.1", "training.max_steps=24",
@@ -89,11 +89,11 @@ def seqeval_scores(truth, predicted) -> dict[str, float]:
 
 def test_the_encoder_learns_the_demo_tags(trained):
     evals = read_events(trained, "eval")
-    assert [e["step"] for e in evals] == [0, 30, 60]
+    assert [e["step"] for e in evals] == [0, 45, 90]
     assert all(e["metric"] == "f1" and e["metric_value"] == e["f1"] for e in evals)
     assert evals[0]["f1"] < 0.2 and evals[-1]["f1"] > 0.8, evals
     assert evals[-1]["accuracy"] > 0.9 and evals[-1]["val_loss"] < evals[0]["val_loss"] / 5
-    samples = [s for s in read_events(trained, "sample") if s["step"] == 60]
+    samples = [s for s in read_events(trained, "sample") if s["step"] == 90]
     assert len(samples) == 4
     first = samples[0]
     assert first["prompt"] == " ".join(first["words"])

@@ -7,7 +7,14 @@ PYTEST_PARALLEL ?= -n 2 --dist loadgroup
 # Exact versions of everything but torch (see tools/write_lock.py); `make lock` refreshes it.
 LOCK := requirements.lock
 # (the venv's own pip may predate --build-constraint: the locked pip is installed first)
-PIP_LOCKED = -m pip install -q -c $(LOCK) --build-constraint $(LOCK)
+# vendor/ holds wheels we build ourselves for dependencies published only as an sdist:
+# seqeval 1.2.2 (its last release, 2020) has no wheel, and building it from source needs
+# setuptools_scm from an index at install time, so a fresh machine or an offline mirror
+# without the sdist could not install it. Its wheel is pure Python (py3-none-any), built once
+# with `pip wheel --no-deps seqeval==1.2.2 -w vendor/` and found with --find-links; the lock
+# still pins the version, so pip takes exactly that wheel.
+VENDOR := vendor
+PIP_LOCKED = -m pip install -q --find-links $(VENDOR) -c $(LOCK) --build-constraint $(LOCK)
 # Scratch environments: newest allowed releases, for `make lock` and `make test-latest`.
 LOCK_VENV ?= .venv-lock
 LATEST_VENV ?= .venv-latest
@@ -19,7 +26,7 @@ LATEST_TORCH_SPEC ?= $(TORCH_SPEC)
 install: $(VENV)/.installed
 
 # Re-run whenever the lock, the dependencies or TORCH_SPEC (in this file) change.
-$(VENV)/.installed: pyproject.toml $(LOCK) Makefile
+$(VENV)/.installed: pyproject.toml $(LOCK) Makefile $(wildcard $(VENDOR)/*.whl)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -c $(LOCK) --upgrade pip
 	$(PY) $(PIP_LOCKED) "$(TORCH_SPEC)"
@@ -35,7 +42,7 @@ lock:
 	python3 -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip hatchling
 	$(LOCK_VENV)/bin/python -m pip install -q "$(TORCH_SPEC)"
-	$(LOCK_VENV)/bin/python -m pip install -q '.[dev]'
+	$(LOCK_VENV)/bin/python -m pip install -q --find-links $(VENDOR) '.[dev]'
 	$(LOCK_VENV)/bin/python tools/write_lock.py $(LOCK)
 	rm -rf $(LOCK_VENV)
 
@@ -45,7 +52,7 @@ test-latest:
 	python3 -m venv $(LATEST_VENV)
 	$(LATEST_VENV)/bin/python -m pip install -q --upgrade pip
 	$(LATEST_VENV)/bin/python -m pip install -q "$(LATEST_TORCH_SPEC)"
-	$(LATEST_VENV)/bin/python -m pip install -q -e '.[dev]'
+	$(LATEST_VENV)/bin/python -m pip install -q --find-links $(VENDOR) -e '.[dev]'
 	$(LATEST_VENV)/bin/python tools/write_lock.py --compare $(LOCK)
 	TUI_TUNE_UNLOCKED=1 OMP_NUM_THREADS=1 $(LATEST_VENV)/bin/python -m pytest \
 		$(PYTEST_PARALLEL) $(PYTEST_ARGS)

@@ -19,7 +19,8 @@ def test_prepare_cli_builds_loadable_reproducible_assets(tmp_path, demo_assets):
     subprocess.run([sys.executable, "-m", "tui_tune", "demo", "prepare", str(tmp_path / "d")],
                    check=True, capture_output=True)
     for name in ("model/model.safetensors", "model/tokenizer.json", "data/train.jsonl",
-                 "data/chained.jsonl"):
+                 "data/chained.jsonl", "encoder/model.safetensors", "encoder/tokenizer.json",
+                 "data/ner.jsonl"):
         assert _digest(tmp_path / "d" / name) == _digest(demo_assets / name), name
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -47,3 +48,36 @@ def test_demo_preset_points_at_the_demo_layout():
     exp = resolve(str(builtin_dir() / "demo-tiny.toml")).experiment
     assert exp.general.backbone == "demo/model"
     assert exp.dataset.train_file == "demo/data/train.jsonl"
+
+
+def test_the_encoder_is_a_cased_wordpiece_bert_that_splits_names(demo_assets):
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(demo_assets / "encoder")
+    assert tokenizer.is_fast and tokenizer.pad_token == "[PAD]" and 300 < len(tokenizer) < 700
+    encoded = tokenizer(["Zoe", "visited", "Kuala", "Lumpur", "!"], is_split_into_words=True)
+    pieces = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
+    assert pieces[0] == "[CLS]" and pieces[-1] == "[SEP]" and "[UNK]" not in pieces
+    assert encoded.word_ids()[1:3] == [0, 0] and pieces[2].startswith("##")  # Z ##o ##e
+    assert tokenizer.decode(encoded["input_ids"], skip_special_tokens=True) == \
+        "Zoe visited Kuala Lumpur!"
+    model = AutoModelForTokenClassification.from_pretrained(demo_assets / "encoder", num_labels=3)
+    assert type(model).__name__ == "BertForTokenClassification"
+    assert 0.05e6 < sum(p.numel() for p in model.parameters()) < 0.5e6
+
+
+def test_tagged_rows_have_one_bio_tag_per_word(demo_assets):
+    rows = [json.loads(x) for x in (demo_assets / "data/ner.jsonl").read_text().splitlines()]
+    assert len(rows) == 2000 and all(len(r["tokens"]) == len(r["tags"]) for r in rows)
+    tags = {t for r in rows for t in r["tags"]}
+    assert tags == {"O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"}
+    for row in rows:  # an inside tag continues an entity of its type
+        for before, tag in zip(["O", *row["tags"]], row["tags"]):
+            assert not tag.startswith("I-") or before[2:] == tag[2:], row
+
+
+def test_tokens_preset_points_at_the_encoder_and_tagged_data():
+    exp = resolve(str(builtin_dir() / "demo-tokens.toml")).experiment
+    assert exp.general.problem_type == "token_classification"
+    assert exp.general.backbone == "demo/encoder"
+    assert exp.dataset.train_file == "demo/data/ner.jsonl"

@@ -79,3 +79,24 @@ def test_make_install_installs_from_the_lock_and_reruns_when_it_changes(tmp_path
     assert len(installs) == 3 and all("-c requirements.lock" in line for line in installs)
     assert "--build-constraint requirements.lock -e '.[dev]'" in installs[-1]
     assert 'torch==2.13.0"' in installs[1] and "+cpu" not in commands
+
+
+def test_vendored_wheels_are_locked_and_install_without_an_index(tmp_path):
+    """Dependencies published only as an sdist (seqeval) come as wheels in vendor/, which
+    make install finds: they install with the lock and no index at all."""
+    wheels = sorted((ROOT / "vendor").glob("*.whl"))
+    assert [w.name.split("-")[0] for w in wheels] == ["seqeval"]
+    pinned = read_lock(LOCK)
+    for wheel in wheels:
+        name, version = wheel.name.split("-")[:2]
+        assert pinned[canonical(name)] == version, wheel.name
+    installs = [line for line in make_dry_run("-W", "requirements.lock", "install",
+                                              f"VENV={tmp_path / 'venv'}").splitlines()
+                if "'.[dev]'" in line]
+    assert "--find-links vendor" in installs[0]
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
+                    "--target", str(target), "-c", str(LOCK), "--find-links",
+                    str(ROOT / "vendor"), "seqeval"], check=True, capture_output=True)
+    assert (target / "seqeval" / "metrics" / "__init__.py").is_file()
+    assert list(target.glob("seqeval-1.2.2.dist-info"))

@@ -75,9 +75,22 @@ class Eval(Struct, kw_only=True):
 
     step: int
     val_loss: Annotated[float, Meta(title="val loss")]
-    perplexity: float
-    metric: str  # the name of metric_value (logging.metric; "perplexity" when none)
+    metric: str  # the name of metric_value (prediction.metric; "perplexity" when none)
     metric_value: Annotated[float, Meta(title="eval metric")]
+    # every metric of the run's problem type (train/tasks/), absent for the other types
+    perplexity: Annotated[float | None, Meta(title="perplexity")] = None  # causal_lm
+    accuracy: Annotated[float | None, Meta(title="accuracy")] = None
+    auc: Annotated[float | None, Meta(title="ROC AUC")] = None
+    logloss: Annotated[float | None, Meta(title="log loss")] = None
+    f1: Annotated[float | None, Meta(title="F1")] = None
+    precision: Annotated[float | None, Meta(title="precision")] = None
+    recall: Annotated[float | None, Meta(title="recall")] = None
+    mse: Annotated[float | None, Meta(title="MSE")] = None
+    mae: Annotated[float | None, Meta(title="MAE")] = None
+    r2: Annotated[float | None, Meta(title="R²")] = None
+    # classification: counts[true][predicted] over the validation rows, and the class names
+    confusion: list[list[int]] | None = None
+    labels: list[str] | None = None
 
 
 class Sample(Struct, kw_only=True):
@@ -85,8 +98,14 @@ class Sample(Struct, kw_only=True):
 
     step: int
     prompt: str
-    generation: str
+    generation: str  # what the model wrote (labelling types: its labels, values or tags)
     reference: str
+    # labelling types, structured: the predicted and true labels / values / tags, the words
+    # of a tagged row, and the class probabilities of a classified one
+    predicted: Any = None
+    truth: Any = None
+    words: list[str] | None = None
+    probabilities: dict[str, float] | None = None
 
 
 class Checkpoint(Struct, kw_only=True):

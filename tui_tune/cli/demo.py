@@ -13,9 +13,11 @@ from pathlib import Path
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tui-tune demo", description="Offline demo assets: a tiny Llama, its BPE tokenizer "
-        "and an arithmetic dataset, matching the demo-tiny preset.")
+        "and an arithmetic dataset, matching the demo-tiny preset; a tiny BERT-style encoder "
+        "with its WordPiece tokenizer and a tagging (NER) dataset, matching demo-tokens.")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    prepare = sub.add_parser("prepare", help="build DIR/model and DIR/data (default ./demo)")
+    prepare = sub.add_parser("prepare", help="build DIR/model, DIR/encoder and DIR/data "
+                         "(default ./demo)")
     prepare.add_argument("dir", nargs="?", default="demo", help="target folder (default: demo)")
     prepare.add_argument("--rows", type=int, default=4000, help="training rows (default 4000)")
     prepare.add_argument("--force", action="store_true", help="rebuild even if DIR exists")
@@ -34,6 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     from tui_tune.train.demo import prepare  # heavy: torch + transformers
 
     prepare(target, train_rows=args.rows)
-    print(f"demo model, tokenizer and data written to {target}/model and {target}/data;\n"
-          f"train it with: tui-tune run demo-tiny")
+    print(f"demo models, tokenizers and data written to {target}/model, {target}/encoder and "
+          f"{target}/data;\ntrain them with: tui-tune run demo-tiny, tui-tune run demo-tokens")
     return 0

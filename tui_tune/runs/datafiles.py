@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tui_tune.runs import tag_rows
+
 # file extension -> format; .pq is how H2O LLM Studio names parquet files
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "json",
            ".json": "json"}
@@ -144,17 +146,22 @@ def wanted_columns(ds) -> dict[str, list[str]]:
     return wanted
 
 
-def check_rows(rows, ds) -> None:
+def check_rows(rows, ds, problem_type: str = "causal_lm") -> None:
     """Every named column exists, every row has an answer, and every cell read is a plain
-    value in valid UTF-8; DataFileError naming the column setting and the row otherwise.
+    value in valid UTF-8 (token_classification: words and one tag per word, tag_rows.py);
+    DataFileError naming the column setting and the row otherwise.
     `rows` may be a stream: it is read once."""
-    wanted = wanted_columns(ds)
+    tagged = problem_type == "token_classification"
+    wanted = tag_rows.wanted_columns(ds) if tagged else wanted_columns(ds)
     setting_of = {c: s for s, columns in wanted.items() for c in columns}
     seen: set[str] = set()
     first_problem: DataFileError | None = None
     for number, row in enumerate(rows, 1):
         seen.update(row)
-        if first_problem is None:
+        if first_problem is None and tagged:
+            found = tag_rows.row_problem(number, row, ds)
+            first_problem = DataFileError(found[1], found[0]) if found else None
+        elif first_problem is None:
             first_problem = _row_problem(number, row, ds.answer_column, setting_of)
     for setting, columns in wanted.items():
         missing = [c for c in columns if c not in seen]
@@ -163,6 +170,14 @@ def check_rows(rows, ds) -> None:
                                 f"file (it has: {', '.join(sorted(seen))}).", setting)
     if first_problem is not None:
         raise first_problem
+
+
+def check_validation_tags(train_rows, validation_rows, ds) -> None:
+    """Token classification with a validation file: DataFileError naming the first validation
+    row whose tag no training row has (the model has no output for it)."""
+    problem = tag_rows.unknown_tag(validation_rows, tag_rows.tag_set(train_rows, ds), ds)
+    if problem:
+        raise DataFileError(problem, "dataset.validation_file")
 
 
 def _row_problem(number: int, row: dict[str, Any], answer: str,

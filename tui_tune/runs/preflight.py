@@ -22,7 +22,13 @@ from tui_tune.config import Experiment, Problem
 from tui_tune.monitor.gpu import gpu_count
 from tui_tune.runs.accelerate_file import AccelerateFileError, backend_conflict
 from tui_tune.runs.backbone_files import backbone_problems
-from tui_tune.runs.datafiles import FORMAT_NAMES, DataFileError, check_rows, iter_rows
+from tui_tune.runs.datafiles import (
+    FORMAT_NAMES,
+    DataFileError,
+    check_rows,
+    check_validation_tags,
+    iter_rows,
+)
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 # What accelerate asks before it offers a tracker (accelerate.utils.imports.is_*_available): a
@@ -80,19 +86,23 @@ def _data_settings(exp: Experiment, cuda: int) -> list[Problem]:
 
 
 def _data_rows(exp: Experiment, cuda: int) -> list[Problem]:
-    data = exp.dataset
+    data, kind = exp.dataset, exp.general.problem_type
     problems = []
     if data.train_file:
-        problems += data_file_problems(data.train_file, "dataset.train_file", data)
+        problems += data_file_problems(data.train_file, "dataset.train_file", data, kind)
     if data.validation_strategy == "custom" and data.validation_file:
-        problems += data_file_problems(data.validation_file, "dataset.validation_file", data)
+        problems += data_file_problems(data.validation_file, "dataset.validation_file", data,
+                                       kind)
+        if kind == "token_classification" and data.train_file and not problems:
+            problems += validation_tag_problems(data)
     return problems
 
 
-def data_file_problems(path: str, setting: str, dataset) -> list[Problem]:
+def data_file_problems(path: str, setting: str, dataset,
+                       problem_type: str = "causal_lm") -> list[Problem]:
     """The file read as the worker reads it (the same reader), columns and cells checked."""
     try:
-        check_rows(iter_rows(path), dataset)
+        check_rows(iter_rows(path), dataset, problem_type)
     except DataFileError as error:
         return [Problem(error.setting or setting, f"file {path}: {error.message}")]
     return []
@@ -110,6 +120,17 @@ def _named_paths(exp: Experiment, cuda: int) -> list[Problem]:
         if value and not Path(value).expanduser().exists():
             problems.append(Problem(key, f"not found: {value}"))
     return problems
+
+
+def validation_tag_problems(dataset) -> list[Problem]:
+    """Token classification: every validation tag is one the training file teaches."""
+    try:
+        check_validation_tags(iter_rows(dataset.train_file), iter_rows(dataset.validation_file),
+                              dataset)
+    except DataFileError as error:
+        return [Problem("dataset.validation_file",
+                        f"file {dataset.validation_file}: {error.message}")]
+    return []
 
 
 def _accelerate_file(exp: Experiment, cuda: int) -> list[Problem]:

@@ -16,7 +16,9 @@ INIT_WEIGHTS: dict[str, Any] = {"default": True, "gaussian": "gaussian", "pissa"
 
 
 def apply(model, exp, task):
-    """peft's task type makes the task's head train and save along with the adapter."""
+    """peft's task type makes the task's head train and save along with the adapter; all-linear
+    leaves the head out (a classifier head is a linear layer that peft would otherwise give an
+    adapter and then refuse to train whole)."""
     from peft import LoraConfig, get_peft_model
 
     a = exp.adapter
@@ -28,6 +30,8 @@ def apply(model, exp, task):
                         target_modules=targets, use_dora=a.method in ("dora", "qdora"),
                         use_rslora=a.use_rslora, init_lora_weights=INIT_WEIGHTS[a.init_weights],
                         modules_to_save=list(a.unfreeze_layers) or None,
+                        exclude_modules=list(task.head_modules) if targets == "all-linear"
+                        else None,
                         task_type=task.peft_task_type)
     return get_peft_model(model, config)
 

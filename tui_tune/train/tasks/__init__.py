@@ -13,6 +13,7 @@ from tui_tune.train.tasks.base import EvalResult, Task
 
 TASKS = {
     "causal_lm": "tui_tune.train.tasks.causal_lm:CausalLM",
+    "token_classification": "tui_tune.train.tasks.token_classification:TokenClassification",
 }
 
 __all__ = ["TASKS", "EvalResult", "Task", "task_for", "task_named"]

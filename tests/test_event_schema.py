@@ -45,7 +45,9 @@ def test_required_fields_and_metrics_come_from_the_records():
     assert REQUIRED["step"] == ("step", "epoch", "loss", "lr", "grad_norm", "tokens",
                                 "tokens_per_s", "step_time_s", "mem_allocated_gib",
                                 "mem_reserved_gib", "mem_peak_gib")
-    assert list(METRICS["eval"]) == ["val_loss", "perplexity", "metric_value"]
+    assert REQUIRED["eval"] == ("step", "val_loss", "metric", "metric_value")
+    assert list(METRICS["eval"]) == ["val_loss", "metric_value", "perplexity", "accuracy", "auc",
+                                     "logloss", "f1", "precision", "recall", "mse", "mae", "r2"]
     assert "tokens" not in METRICS["step"] and "step" not in METRICS["step"]  # counts
     assert not set(METRICS["step"]) & set(METRICS["eval"])  # one name, one meaning
     for kind in REQUIRED:
@@ -165,7 +167,8 @@ def test_a_new_metric_is_one_line_in_the_schema(tmp_path, monkeypatch):
     (accuracy, dropped) = seen["series"]  # the first eval and step were written without them
     assert math.isnan(accuracy[0]) and accuracy[1:] == [0.75]
     assert math.isnan(dropped[0]) and dropped[1:] == [3.5]
-    assert seen["choices"][-1] == "eval.top5_accuracy"
+    choices = seen["choices"]  # where the line went in the record
+    assert choices.index("eval.top5_accuracy") == choices.index("eval.metric_value") + 1
     assert seen["choices"][len(METRICS["step"])] == "step.tokens_dropped"
     title, lines = seen["monitor"]
     assert title == "top5_accuracy" and [line[1:] for line in lines] == [[0.75]]

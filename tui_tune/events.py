@@ -24,7 +24,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
               "steps_total", "train_rows", "val_rows"),
     "step": ("step", "epoch", "loss", "lr", "grad_norm", "tokens", "tokens_per_s",
              "step_time_s", "mem_allocated_gib", "mem_reserved_gib", "mem_peak_gib"),
-    "eval": ("step", "val_loss", "perplexity", "metric", "metric_value"),
+    "eval": ("step", "val_loss", "metric", "metric_value"),  # causal_lm: perplexity too
     "sample": ("step", "prompt", "generation", "reference"),
     "checkpoint": ("step", "path", "reason"),
     "log": ("level", "message"),

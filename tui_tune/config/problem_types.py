@@ -7,7 +7,7 @@ from __future__ import annotations
 PROBLEM_TYPES = ("causal_lm", "classification", "regression", "token_classification",
                  "seq2seq", "dpo")
 # the types the worker trains; tests/test_seams.py checks this against train/tasks/TASKS
-SUPPORTED_PROBLEM_TYPES = ("causal_lm",)
+SUPPORTED_PROBLEM_TYPES = ("causal_lm", "classification", "regression")
 LABELLING_TYPES = ("classification", "regression", "token_classification")
 
 METRICS: dict[str, tuple[str, ...]] = {

@@ -40,13 +40,15 @@ def file_problems(exp: Experiment) -> list[Problem]:
         problems.append(Problem("dataset.train_file", f"is empty: name a {FORMAT_NAMES} file "
                                 "with one example per row."))
     else:
-        problems += data_file_problems(data.train_file, "dataset.train_file", data)
+        problems += data_file_problems(data.train_file, "dataset.train_file", data,
+                                       exp.general.problem_type)
     if data.validation_strategy == "custom":
         if not data.validation_file:
             problems.append(Problem("dataset.validation_file", "is needed with validation_"
                                     "strategy custom; name a file or use strategy auto."))
         else:
-            problems += data_file_problems(data.validation_file, "dataset.validation_file", data)
+            problems += data_file_problems(data.validation_file, "dataset.validation_file",
+                                           data, exp.general.problem_type)
     backbone = exp.general.backbone
     if not Path(backbone).expanduser().is_dir() and not looks_like_hub_id(backbone):
         problems.append(Problem("general.backbone", f"'{backbone}' is neither a directory here "
@@ -59,10 +61,11 @@ def file_problems(exp: Experiment) -> list[Problem]:
     return problems + _accelerate_file_problems(exp)
 
 
-def data_file_problems(path: str, setting: str, dataset) -> list[Problem]:
+def data_file_problems(path: str, setting: str, dataset,
+                       problem_type: str = "causal_lm") -> list[Problem]:
     """The file read as the worker reads it (the same reader), columns and cells checked."""
     try:
-        check_rows(iter_rows(path), dataset)
+        check_rows(iter_rows(path), dataset, problem_type)
     except DataFileError as error:
         return [Problem(error.setting or setting, f"file {path}: {error.message}")]
     return []

@@ -40,9 +40,10 @@ def read_rows(path_text: str, setting: str) -> list[dict[str, Any]]:
             from None
 
 
-def check_columns(rows: list[dict[str, Any]], ds, setting_file: str, path: str) -> None:
+def check_columns(rows: list[dict[str, Any]], ds, setting_file: str, path: str,
+                  problem_type: str = "causal_lm") -> None:
     try:
-        check_rows(rows, ds)
+        check_rows(rows, ds, problem_type)
     except DataFileError as error:
         raise UserError(error.message, error.setting or setting_file, path) from None
 

@@ -90,8 +90,13 @@ def build_model(tokenizer, seed: int = SEED):
 
 
 def prepare(target: Path, train_rows: int = 4000, chained_conversations: int = 1000) -> Path:
-    """Build DIR/model (tokenizer + weights) and DIR/data (train.jsonl, chained.jsonl)."""
+    """Build DIR/model (tokenizer + weights) and DIR/data (train.jsonl, chained.jsonl, and
+    demo_labels' sentiment.jsonl and weather.jsonl)."""
+    from tui_tune.train.demo_labels import label_datasets
+
     target = Path(target)
+    for name, label_rows in label_datasets().items():
+        write_jsonl(target / "data" / name, label_rows)
     rows = make_rows(train_rows)
     write_jsonl(target / "data" / "train.jsonl", rows)
     chained = make_chained_rows(chained_conversations)

@@ -208,8 +208,11 @@ class Classification(Task):
         return self.data
 
     def model_kwargs(self, exp, data) -> dict[str, Any]:
+        """Binary: the one output is the positive class's logit, and id2label names it (a
+        transformers config has as many labels as id2label entries)."""
         labels = data.labels
-        return head_kwargs(labels.outputs, labels.problem_type, labels.names, data.pad_token_id)
+        names = labels.names[1:] if labels.kind == "binary" else labels.names
+        return head_kwargs(labels.outputs, labels.problem_type, names, data.pad_token_id)
 
     def train_collator(self, exp, tokenizer):
         kind = self.data.labels.kind if self.data else "multiclass"

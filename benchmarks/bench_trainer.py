@@ -157,9 +157,13 @@ def run(cases: list[str] | None = None) -> list[Result]:
             "training.save_checkpoint=\"disable\"", "logging.log_every_steps=1",
             "training.warmup_ratio=0", "prediction.num_samples=0"]
     lora = ["adapter.method=\"lora\"", "adapter.r=16", "adapter.alpha=32", "training.lr=1e-3"]
-    results, runs = [], {"cpu full": base, "cpu lora": base + lora}
+    classify = [*base, f'dataset.train_file="{demo / "data" / "sentiment.jsonl"}"',
+                "training.evaluate_before_training=false"]
+    results, runs = [], {"cpu full": base, "cpu lora": base + lora, "cpu classify": classify}
+    presets = {"cpu classify": "demo-classify"}  # AutoModelForSequenceClassification
     for label in chosen(runs, cases):
-        run_dir = write_run(work / label.replace(" ", "-"), "demo-tiny", runs[label])
+        run_dir = write_run(work / label.replace(" ", "-"), presets.get(label, "demo-tiny"),
+                            runs[label])
         results += compare(label, run_dir, CPU_STEPS, CPU_SKIP, bench_env(), rounds=CPU_ROUNDS)
     return results
 

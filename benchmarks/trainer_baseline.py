@@ -1,4 +1,5 @@
-"""transformers' Trainer on exactly the model and tokenized data our worker uses.
+"""transformers' Trainer on exactly the model and tokenized data our worker uses (causal_lm,
+or a classification/regression run: AutoModelForSequenceClassification and its `labels=`).
 
 Run as `python -m benchmarks.trainer_baseline RUN_DIR STEPS SKIP`; prints one JSON line with
 tokens/s over steps SKIP+1..STEPS and peak memory. The model and examples come from our own
@@ -14,13 +15,19 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
+from transformers import (
+    DataCollatorForSeq2Seq,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 
 from tui_tune.train.adapters import apply_method
 from tui_tune.train.model import load_backbone, load_tokenizer
 from tui_tune.train.reporting import memory_gib
 from tui_tune.train.setup import read_experiment
-from tui_tune.train.tasks.causal_lm import load_examples
+from tui_tune.train.tasks import task_for
 from tui_tune.train.worker import quiet_libraries
 
 OPTIM = {"paged_adamw_8bit": "paged_adamw_8bit", "paged_adamw_32bit": "paged_adamw_32bit",
@@ -40,8 +47,9 @@ class StepClock(TrainerCallback):
 class CountingCollator:
     """Pads like our worker (to the longest in the batch) and counts real tokens per batch."""
 
-    def __init__(self, tokenizer):
-        self.inner = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    def __init__(self, tokenizer, token_labels: bool = True):
+        self.inner = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100) \
+            if token_labels else DataCollatorWithPadding(tokenizer, padding=True)
         self.tokens: list[int] = []
 
     def __call__(self, features):
@@ -55,10 +63,11 @@ def main(run_dir: str, steps: int, skip: int) -> None:
     exp = read_experiment(Path(run_dir))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer = load_tokenizer(exp)
-    data = load_examples(exp, tokenizer, exp.environment.seed)
-    model = apply_method(load_backbone(exp, tokenizer, device), exp)
-    rows = [{"input_ids": e.input_ids, "attention_mask": [1] * len(e), "labels": e.labels}
-            for e in data.train]
+    data = task_for(exp).load_data(exp, tokenizer, exp.environment.seed)
+    model = apply_method(load_backbone(exp, tokenizer, device, data), exp)
+    causal = exp.general.problem_type == "causal_lm"
+    rows = [{"input_ids": e.input_ids, "attention_mask": [1] * len(e),
+             "labels": e.labels if causal else e.target} for e in data.train]
     t, mp = exp.training, exp.environment.mixed_precision
     args = TrainingArguments(
         output_dir=tempfile.mkdtemp(), per_device_train_batch_size=t.batch_size,
@@ -72,7 +81,7 @@ def main(run_dir: str, steps: int, skip: int) -> None:
         logging_steps=max(1, steps), save_strategy="no", report_to=[],
         dataloader_num_workers=0, remove_unused_columns=False, seed=exp.environment.seed,
         disable_tqdm=True)
-    clock, collator = StepClock(), CountingCollator(tokenizer)
+    clock, collator = StepClock(), CountingCollator(tokenizer, token_labels=causal)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator,

@@ -33,21 +33,25 @@ def uninterrupted(tmp_path_factory, make_run_dir):
     return run_dir
 
 
-@pytest.fixture(scope="module")
-def stopped(tmp_path_factory, make_run_dir):
-    """The same run, sent SIGTERM once step 12 is logged."""
-    run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "stopped", SETTINGS)
+def stop_at_step(run_dir, step: int):
+    """The worker on run_dir, sent SIGTERM once `step` is logged; asserts it ended cleanly."""
     proc = subprocess.Popen([sys.executable, "-m", "tui_tune.train", str(run_dir)],
                             env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
-        if any(e["step"] >= 12 for e in read_events(run_dir, "step")):
+        if any(e["step"] >= step for e in read_events(run_dir, "step")):
             break
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=120)[0].decode(errors="replace")
     assert proc.returncode == 0, output[-3000:]
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory, make_run_dir):
+    """The same run, sent SIGTERM once step 12 is logged."""
+    return stop_at_step(make_run_dir(tmp_path_factory.mktemp("runs") / "stopped", SETTINGS), 12)
 
 
 def test_sigterm_checkpoints_and_ends_stopped(stopped):

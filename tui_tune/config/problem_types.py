@@ -7,7 +7,8 @@ from __future__ import annotations
 PROBLEM_TYPES = ("causal_lm", "classification", "regression", "token_classification",
                  "seq2seq", "dpo")
 # the types the worker trains; tests/test_seams.py checks this against train/tasks/TASKS
-SUPPORTED_PROBLEM_TYPES = ("causal_lm", "token_classification")
+SUPPORTED_PROBLEM_TYPES = ("causal_lm", "classification", "regression",
+                           "token_classification")
 LABELLING_TYPES = ("classification", "regression", "token_classification")
 
 METRICS: dict[str, tuple[str, ...]] = {

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_tune.runs import tag_rows
+from tui_tune.runs.labels import LABELLED, LabelCheck, label_setting
 
 # file extension -> format; .pq is how H2O LLM Studio names parquet files
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "json",
@@ -134,10 +135,13 @@ def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
         raise DataFileError(f"cannot read it as parquet ({error}).") from None
 
 
-def wanted_columns(ds) -> dict[str, list[str]]:
+def wanted_columns(ds, problem_type: str = "causal_lm") -> dict[str, list[str]]:
     """Column setting -> the columns it names, for the columns a run reads."""
-    wanted = {"dataset.prompt_columns": list(ds.prompt_columns),
-              "dataset.answer_column": [ds.answer_column]}
+    if problem_type == "token_classification":
+        return tag_rows.wanted_columns(ds)
+    target = label_setting(ds) if problem_type in LABELLED else (
+        "dataset.answer_column", [ds.answer_column])
+    wanted = {"dataset.prompt_columns": list(ds.prompt_columns), target[0]: target[1]}
     if ds.system_column:
         wanted["dataset.system_column"] = [ds.system_column]
     if ds.parent_id_column:
@@ -147,13 +151,16 @@ def wanted_columns(ds) -> dict[str, list[str]]:
 
 
 def check_rows(rows, ds, problem_type: str = "causal_lm") -> None:
-    """Every named column exists, every row has an answer, and every cell read is a plain
-    value in valid UTF-8 (token_classification: words and one tag per word, tag_rows.py);
-    DataFileError naming the column setting and the row otherwise.
+    """Every named column exists, every row has an answer (classification and regression:
+    targets that fit, runs/labels.py; token_classification: words and one tag per word,
+    runs/tag_rows.py), and every cell read is a plain value in valid UTF-8; DataFileError
+    naming the column setting and the row otherwise.
     `rows` may be a stream: it is read once."""
     tagged = problem_type == "token_classification"
-    wanted = tag_rows.wanted_columns(ds) if tagged else wanted_columns(ds)
+    wanted = wanted_columns(ds, problem_type)
     setting_of = {c: s for s, columns in wanted.items() for c in columns}
+    labels = LabelCheck(ds, problem_type) if problem_type in LABELLED else None
+    answer = None if labels else ds.answer_column
     seen: set[str] = set()
     first_problem: DataFileError | None = None
     for number, row in enumerate(rows, 1):
@@ -162,7 +169,10 @@ def check_rows(rows, ds, problem_type: str = "causal_lm") -> None:
             found = tag_rows.row_problem(number, row, ds)
             first_problem = DataFileError(found[1], found[0]) if found else None
         elif first_problem is None:
-            first_problem = _row_problem(number, row, ds.answer_column, setting_of)
+            first_problem = _row_problem(number, row, answer, setting_of)
+        if first_problem is None and labels is not None:
+            message = labels.problem(number, row)
+            first_problem = DataFileError(message, labels.setting) if message else None
     for setting, columns in wanted.items():
         missing = [c for c in columns if c not in seen]
         if missing:
@@ -180,7 +190,7 @@ def check_validation_tags(train_rows, validation_rows, ds) -> None:
         raise DataFileError(problem, "dataset.validation_file")
 
 
-def _row_problem(number: int, row: dict[str, Any], answer: str,
+def _row_problem(number: int, row: dict[str, Any], answer: str | None,
                  setting_of: dict[str, str]) -> DataFileError | None:
     for column, setting in setting_of.items():
         value = row.get(column)

@@ -182,8 +182,13 @@ def write_encoder(folder: Path, texts: list[str]) -> Path:
 def prepare(target: Path, train_rows: int = 4000, chained_conversations: int = 1000,
             tagged_rows: int = 2000) -> Path:
     """Build DIR/model (tokenizer + weights), DIR/encoder (the same for the encoder) and
-    DIR/data (train.jsonl, chained.jsonl, ner.jsonl)."""
+    DIR/data (train.jsonl, chained.jsonl, ner.jsonl, and demo_labels' sentiment.jsonl and
+    weather.jsonl)."""
+    from tui_tune.train.demo_labels import label_datasets
+
     target = Path(target)
+    for name, label_rows in label_datasets().items():
+        write_jsonl(target / "data" / name, label_rows)
     rows = make_rows(train_rows)
     write_jsonl(target / "data" / "train.jsonl", rows)
     chained = make_chained_rows(chained_conversations)

@@ -13,6 +13,8 @@ from tui_tune.train.tasks.base import EvalResult, Task
 
 TASKS = {
     "causal_lm": "tui_tune.train.tasks.causal_lm:CausalLM",
+    "classification": "tui_tune.train.tasks.classification:Classification",
+    "regression": "tui_tune.train.tasks.regression:Regression",
     "token_classification": "tui_tune.train.tasks.token_classification:TokenClassification",
 }
 

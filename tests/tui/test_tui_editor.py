@@ -302,6 +302,9 @@ async def test_the_editor_shows_the_settings_and_metrics_of_the_chosen_problem_t
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        names = [p.name for p in app.screen.presets]
+        for _ in range(names.index("demo-tiny")):  # a causal_lm preset
+            await pilot.press("down")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
         editor = app.screen

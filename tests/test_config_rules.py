@@ -86,12 +86,6 @@ def test_problem_type_not_supported_yet():
         "general.problem_type"]
 
 
-def test_ssf_is_refused_for_a_new_head_until_it_trains_and_saves_one():
-    found = problems({"general": {"problem_type": "regression"}, "adapter": {"method": "ssf"}})
-    assert "does not train or save the new regression head" in found["adapter.method"]
-    validate_experiment({"adapter": {"method": "ssf"}})  # causal_lm: fine
-
-
 def test_several_problems_reported_together():
     found = problems({"training": {"warmup_epochs": 1, "warmup_ratio": 0.1},
                       "dataset": {"validation_strategy": "custom"},

@@ -91,3 +91,59 @@ def test_4bit_layers_stay_trainable_after_evaluation_on_an_avx512_bf16_cpu(tmp_p
     assert states and not any(getattr(s, "packing_format_for_cpu", False) for s in states)
     grads = [p.grad for n, p in model.named_parameters() if n.endswith("ssf_scale")]
     assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
+
+
+def ssf_settings(unfreeze=()):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(adapter=SimpleNamespace(target_modules=["all-linear"],
+                                                   unfreeze_layers=list(unfreeze)))
+
+
+def test_ssf_trains_and_saves_a_new_task_head(tmp_path):
+    """A classifier's head is drawn at random when the backbone loads: SSF leaves it unwrapped,
+    trains it whole (as peft's modules_to_save does for LoRA) and saves it with the scales."""
+    from transformers import LlamaForSequenceClassification
+
+    from tui_tune.train.adapters import family_for
+    from tui_tune.train.tasks import task_named
+
+    def classifier():
+        torch.manual_seed(0)
+        config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                             num_labels=3, pad_token_id=0)
+        return LlamaForSequenceClassification(config).eval()
+
+    ssf = family_for("ssf")
+    model = ssf.apply(classifier(), ssf_settings(), task_named("classification"))
+    assert not any("score" in name for name in model.ssf_layers)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert "score.weight" in trainable
+    assert trainable - {"score.weight"} and all(
+        n.endswith(("ssf_scale", "ssf_shift")) for n in trainable - {"score.weight"})
+    with torch.no_grad():  # stands in for training: the head and a scale move
+        model.score.weight.add_(0.5)
+        next(m for m in model.modules() if isinstance(m, SSFLayer)).ssf_scale.mul_(1.5)
+    ids = torch.randint(1, 64, (2, 8))
+    ssf.save(model, tmp_path)
+    reloaded = load_ssf(classifier(), tmp_path)
+    assert torch.allclose(reloaded(ids).logits, model(ids).logits, atol=1e-6)
+
+
+def test_ssf_saves_the_layers_it_unfreezes(tmp_path):
+    """adapter.unfreeze_layers learn beside the scales, so they are saved with them (a resume
+    or final/ without them would silently lose that training)."""
+    from tui_tune.train.adapters import family_for
+    from tui_tune.train.tasks import task_named
+
+    ssf = family_for("ssf")
+    model = ssf.apply(tiny_llama(), ssf_settings(["lm_head"]), task_named("causal_lm"))
+    assert model.lm_head.weight.requires_grad
+    with torch.no_grad():
+        model.lm_head.weight.add_(0.25)
+    ids = torch.randint(0, 64, (2, 8))
+    ssf.save(model, tmp_path)
+    fresh = ssf.apply(tiny_llama(), ssf_settings(["lm_head"]), task_named("causal_lm"))
+    ssf.load(fresh, tmp_path)  # as a resume loads a checkpoint
+    assert torch.allclose(fresh(ids).logits, model(ids).logits, atol=1e-6)

@@ -68,10 +68,6 @@ def _adapter_rules(exp: Experiment) -> list[Problem]:
     if method == "last_layer" and a.unfreeze_layers:
         out.append(Problem("adapter.unfreeze_layers", "unfreezing needs an adapter method; "
                            "with 'last_layer' use full with freeze_layers to choose what trains."))
-    if method in ("ssf", "qssf") and exp.general.problem_type in ("classification", "regression"):
-        out.append(Problem("adapter.method", f"{method} does not train or save the new "
-                           f"{exp.general.problem_type} head yet: pick lora, dora, full or "
-                           "last_layer."))
     if method in QUANTIZED_METHODS and dtype not in QUANTIZED_DTYPES:
         out.append(Problem("architecture.backbone_dtype", f"adapter method '{method}' trains on "
                            "a quantized backbone: set backbone_dtype to int4 (or int8)."))

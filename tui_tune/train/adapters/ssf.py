@@ -36,20 +36,29 @@ class SSFLayer(nn.Module):
         return out * self.ssf_scale.to(out.dtype) + self.ssf_shift.to(out.dtype)
 
 
-def _is_target(name: str, module: nn.Module, targets: list[str]) -> bool:
+HEADS = ("lm_head",)  # output layers "all-linear" leaves out (a task adds its own)
+
+
+def in_head(name: str, heads: tuple[str, ...]) -> bool:
+    """Whether a module or parameter name lies in one of the named head modules."""
+    return any(part in heads for part in name.split("."))
+
+
+def _is_target(name: str, module: nn.Module, targets: list[str],
+               heads: tuple[str, ...]) -> bool:
     if not isinstance(module, nn.Linear) or isinstance(module, SSFLayer):
         return False
-    leaf = name.rsplit(".", 1)[-1]
     if targets == ["all-linear"]:
-        return leaf != "lm_head"
+        return not in_head(name, heads)
+    leaf = name.rsplit(".", 1)[-1]
     return leaf in targets or any(name.endswith(t) for t in targets)
 
 
-def apply_ssf(model: nn.Module, targets: list[str]) -> list[str]:
+def apply_ssf(model: nn.Module, targets: list[str], heads: tuple[str, ...] = HEADS) -> list[str]:
     """Freeze the model and wrap every target layer; returns the wrapped layer names."""
     for param in model.parameters():
         param.requires_grad_(False)
-    chosen = [(n, m) for n, m in model.named_modules() if _is_target(n, m, targets)]
+    chosen = [(n, m) for n, m in model.named_modules() if _is_target(n, m, targets, heads)]
     if not chosen:
         raise ValueError(f"adapter.target_modules {targets} matched no linear layer of the model")
     for name, module in chosen:
@@ -60,8 +69,11 @@ def apply_ssf(model: nn.Module, targets: list[str]) -> list[str]:
 
 
 def ssf_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The scales and shifts, and every other weight that learns beside them (a task's new
+    head, adapter.unfreeze_layers): all a frozen backbone needs to become the trained model."""
+    learned = {n for n, p in model.named_parameters() if p.requires_grad}
     return {k: v.detach().cpu() for k, v in model.state_dict().items()
-            if k.endswith(("ssf_scale", "ssf_shift"))}
+            if k.endswith(("ssf_scale", "ssf_shift")) or k in learned}
 
 
 def save_ssf(model: nn.Module, layers: list[str], folder: Path) -> None:
@@ -82,12 +94,18 @@ def load_ssf(model: nn.Module, folder: Path) -> nn.Module:
 
 
 def apply(model, exp, task):
-    """The backbone frozen, SSF on adapter.target_modules, adapter.unfreeze_layers trained."""
+    """The backbone frozen, SSF on adapter.target_modules, adapter.unfreeze_layers and a
+    task's new head trained."""
     a = exp.adapter
+    heads = tuple(dict.fromkeys((*HEADS, *task.head_modules)))
     try:
-        model.ssf_layers = apply_ssf(model, list(a.target_modules))
+        model.ssf_layers = apply_ssf(model, list(a.target_modules), heads)
     except ValueError as error:
         raise UserError(str(error), "adapter.target_modules") from error
+    if task.head_is_new:  # drawn at random on load: it must learn, as peft's modules_to_save
+        for name, param in model.named_parameters():
+            if in_head(name, task.head_modules):
+                param.requires_grad = True
     check_patterns(model, a.unfreeze_layers, "adapter.unfreeze_layers")
     set_trainable(model, a.unfreeze_layers, True)
     return model

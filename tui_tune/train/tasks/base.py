@@ -36,6 +36,9 @@ class Task:
     peft_task_type: str = ""
     # module names of the head on top of the blocks (last_layer trains them with the last block)
     head_modules: tuple[str, ...] = ()
+    # whether that head is new (drawn at random when the backbone loads), so that every
+    # adapter method trains it; a causal LM's lm_head comes trained
+    head_is_new: bool = False
 
     def load_data(self, exp, tokenizer, seed: int):
         """Rows of the data files -> tokenized examples: a data.SplitData. Each example has a

@@ -188,6 +188,7 @@ class Classification(Task):
     auto_model = "AutoModelForSequenceClassification"
     peft_task_type = "SEQ_CLS"  # peft then trains and saves `score` / `classifier` too
     head_modules = ("score", "classifier")  # causal LMs' head / BERT-style encoders'
+    head_is_new = True
 
     def __init__(self):
         self.data: ClassData | None = None

@@ -67,6 +67,7 @@ class Regression(Task):
     auto_model = "AutoModelForSequenceClassification"
     peft_task_type = "SEQ_CLS"  # peft then trains and saves `score` / `classifier` too
     head_modules = ("score", "classifier")
+    head_is_new = True
 
     def __init__(self):
         self.data: TargetData | None = None

@@ -60,6 +60,7 @@ class TokenClassification(Task):
     auto_model = "AutoModelForTokenClassification"
     peft_task_type = "TOKEN_CLS"
     head_modules = ("classifier", "score")  # BERT-style encoders; Llama, Qwen, Mistral...
+    head_is_new = True
 
     def __init__(self):
         self.labels: list[str] = []  # the tag of each label id, once load_data has read them

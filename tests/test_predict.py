@@ -161,6 +161,28 @@ def test_an_interrupted_predict_leaves_no_output(causal_run, test_rows, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jsonl"]
 
 
+@pytest.mark.skipif(torch.cuda.device_count() == 1,
+                    reason="one GPU: two nccl ranks cannot share it; the gloo CPU run covers "
+                    "two ranks")
+def test_two_ranks_share_the_rows_and_write_them_in_order(causal_run, tmp_path):
+    """The prediction process under `accelerate launch` with two ranks (gloo on the CPU):
+    each generates every other row, rank 0 writes them all in the file's order, the same
+    answers as one process gave, and the progress line and the path come once."""
+    accelerate = str(Path(sys.executable).with_name("accelerate"))
+    out = tmp_path / "two.csv"
+    test_file = RunDir(causal_run).root.parent / "test.csv"
+    result = subprocess.run(
+        [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
+         "-m", "tui_tune.train.predict", str(causal_run), "--file", str(test_file),
+         "--out", str(out)],
+        env=worker_env(), capture_output=True, text=True, timeout=400, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == str(out)
+    assert result.stderr.count("predict: 24/24 rows") == 1
+    assert out.read_text() == RunDir(causal_run).predictions(".csv").read_text()
+
+
 def test_classification_predictions_equal_final_as_a_sequence_classifier(classify_run,
                                                                           demo_assets):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer

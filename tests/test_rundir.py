@@ -43,3 +43,12 @@ def test_checkpoints_complete_partial_and_foreign(tmp_path):
     assert continue_weights(tmp_path) == run.checkpoint(100)
     run.final.mkdir()
     assert continue_weights(tmp_path) == run.final
+
+
+def test_predictions_files_for_the_test_file_and_for_later_files():
+    run = RunDir("/runs/a")
+    assert [p.as_posix() for p in (
+        run.predictions(".csv"), run.predictions(".parquet", "/data/new.parquet"),
+        run.predictions(".csv", "later.jsonl", "step-40"))] == [
+        "/runs/a/predictions.csv", "/runs/a/predictions-new.parquet",
+        "/runs/a/predictions-later-step-40.csv"]

@@ -33,7 +33,7 @@ def test_a_task_implements_the_interface(name):
     assert hasattr(transformers, task.auto_model), task.auto_model
     assert task.peft_task_type in {t.value for t in TaskType}
     assert task.head_modules
-    for method in ("load_data", "train_collator", "loss", "evaluate"):
+    for method in ("load_data", "train_collator", "loss", "evaluate", "predict"):
         assert getattr(type(task), method) is not getattr(Task, method), f"{name}.{method}"
 
 

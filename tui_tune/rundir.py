@@ -12,6 +12,9 @@ name in it. Pure pathlib: every layer imports this (config, runs, train, tui, th
     worker.lock          held by the launch and every rank while any of them lives
     checkpoints/step-N   resumable checkpoints (step-N.tmp while being written)
     final/               the trained model or adapter and its tokenizer
+    predictions.csv      predictions for dataset.test_file (.parquet for a parquet test file),
+                         written at the end of a completed run; `tui-tune predict` writes
+                         predictions-<file>[-step-N].csv beside it
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ CHECKPOINT_PREFIX = "step-"
 PARTIAL_SUFFIX = ".tmp"  # a checkpoint being written; renamed when complete
 CHECKPOINT_STATE = "trainer_state.json"  # inside a checkpoint: the loop position
 FINAL = "final"
+PREDICTIONS = "predictions"  # + the output format's suffix (.csv, .parquet)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,14 @@ class RunDir:
     @property
     def final(self) -> Path:
         return self.root / FINAL
+
+    def predictions(self, suffix: str, source: str | None = None,
+                    checkpoint: str | None = None) -> Path:
+        """predictions<suffix> for dataset.test_file; for another file (`tui-tune predict`)
+        predictions-<its stem>[-<checkpoint>]<suffix>, so neither replaces the other."""
+        parts = [PREDICTIONS] + ([Path(source).stem] if source else []) + (
+            [checkpoint] if checkpoint else [])
+        return self.root / ("-".join(parts) + suffix)
 
 
 def checkpoint_step(folder: Path) -> int | None:

@@ -1,5 +1,5 @@
-"""`tui-tune run | ls | ps | watch | logs | stop | resume | rm | export | sweep`: the arguments
-of each command and the dispatch to the module that carries it out.
+"""`tui-tune run | ls | ps | watch | logs | stop | resume | rm | export | sweep | predict`: the
+arguments of each command and the dispatch to the module that carries it out.
 
 Runs are detached processes: this CLI only starts, watches and stops them, so Ctrl-C here or a
 dropped SSH session never kills training. RUN is a run id or a unique prefix of one.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tui_tune.cli import archive, attach, listing, stop, sweep
+from tui_tune.cli import archive, attach, listing, predict, stop, sweep
 from tui_tune.cli.common import fail, file_system_error
 from tui_tune.config import ConfigError
 from tui_tune.runs.control import NotARun
@@ -39,7 +39,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--list", action="store_true", help="list sweeps and their runs")
         parser.add_argument("--continue", dest="continue_sweep", metavar="SWEEP",
                             help="restart the runner of a sweep whose runner was killed")
-    if command in ("watch", "logs", "stop", "resume", "rm", "export"):
+    if command in ("watch", "logs", "stop", "resume", "rm", "export", "predict"):
         parser.add_argument("run", metavar="RUN", help="run id, a unique prefix of it or the "
                             "path of a run in the runs folder" +
                             ("; or a sweep id, or a PID or run directory that `tui-tune ps` "
@@ -55,6 +55,16 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("-y", "--yes", action="store_true", help="do not ask to confirm")
     if command == "export":
         parser.add_argument("-o", "--output", type=Path, help="archive path or folder")
+    if command == "predict":
+        parser.add_argument("--file", required=True, metavar="F",
+                            help="the rows to predict: .csv, .parquet (.pq) or .jsonl with the "
+                            "run's prompt columns (answers and labels not needed)")
+        parser.add_argument("--out", metavar="O", help="the predictions file (.csv, .parquet "
+                            "or .jsonl); default: predictions-<F's name>.csv (.parquet for a "
+                            "parquet F) in the run's folder")
+        parser.add_argument("--checkpoint", metavar="step-N",
+                            help="predict with this checkpoint instead of final/")
+        parser.add_argument("--force", action="store_true", help="replace an existing output")
     if command in ("ls", "ps"):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -74,6 +84,9 @@ _DESCRIPTIONS = {
           "run directory was deleted; `tui-tune stop PID` ends them.",
     "export": "Pack config, events and final weights into a tar.gz.",
     "sweep": "Queue and run every combination of a preset's [sweep] grid.",
+    "predict": "Predict every row of a file with a run's final/ weights (or a checkpoint): "
+               "every input column plus the predictions, written whole or not at all. Runs "
+               "in a process of its own, on every GPU when there are several.",
 }
 
 
@@ -94,4 +107,4 @@ def main(argv: list[str]) -> int:
 HANDLERS = {"run": attach.cmd_run, "resume": attach.cmd_resume, "watch": attach.cmd_watch,
             "ls": listing.cmd_ls, "ps": listing.cmd_ps, "logs": listing.cmd_logs,
             "stop": stop.cmd_stop, "rm": archive.cmd_rm, "export": archive.cmd_export,
-            "sweep": sweep.cmd_sweep}
+            "sweep": sweep.cmd_sweep, "predict": predict.cmd_predict}

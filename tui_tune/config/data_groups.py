@@ -19,6 +19,11 @@ class Dataset(Group):
         "validation_file.")
     validation_file: str | None = setting(
         None, "Validation data with the same columns as the training file (strategy custom).")
+    test_file: str = setting(
+        "", "Test data (the seeds' test dataframe): when set, a completed run writes the "
+        "model's predictions for every row into its folder (predictions.csv, or .parquet for a "
+        "parquet file): every input column plus the predictions. It needs the prompt columns "
+        "only (no answers or labels). Empty for none.")
     validation_size: float = setting(
         0.01, "Fraction of training rows held out for validation (strategy auto).",
         gt=0.0, lt=1.0)

@@ -218,7 +218,8 @@ def new_preset(name: str, base: str, overrides: list[str], folder: Path | None =
 
 
 PATH_SETTINGS = ("general.backbone", "general.pretrained_weights", "dataset.train_file",
-                 "dataset.validation_file", "environment.accelerate_config")
+                 "dataset.validation_file", "dataset.test_file",
+                 "environment.accelerate_config")
 
 
 def confirmation_reasons(resolved: ResolvedPreset, workdir: Path | None = None) -> list[str]:

@@ -135,13 +135,17 @@ def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
         raise DataFileError(f"cannot read it as parquet ({error}).") from None
 
 
-def wanted_columns(ds, problem_type: str = "causal_lm") -> dict[str, list[str]]:
-    """Column setting -> the columns it names, for the columns a run reads."""
+def wanted_columns(ds, problem_type: str = "causal_lm",
+                   targets: bool = True) -> dict[str, list[str]]:
+    """Column setting -> the columns it names, for the columns a run reads (without the
+    answer or label columns when not `targets`: a test file)."""
     if problem_type == "token_classification":
-        return tag_rows.wanted_columns(ds)
+        return tag_rows.wanted_columns(ds, targets)
     target = label_setting(ds) if problem_type in LABELLED else (
         "dataset.answer_column", [ds.answer_column])
-    wanted = {"dataset.prompt_columns": list(ds.prompt_columns), target[0]: target[1]}
+    wanted = {"dataset.prompt_columns": list(ds.prompt_columns)}
+    if targets:
+        wanted[target[0]] = target[1]
     if ds.system_column:
         wanted["dataset.system_column"] = [ds.system_column]
     if ds.parent_id_column:
@@ -150,23 +154,24 @@ def wanted_columns(ds, problem_type: str = "causal_lm") -> dict[str, list[str]]:
     return wanted
 
 
-def check_rows(rows, ds, problem_type: str = "causal_lm") -> None:
+def check_rows(rows, ds, problem_type: str = "causal_lm", targets: bool = True) -> None:
     """Every named column exists, every row has an answer (classification and regression:
     targets that fit, runs/labels.py; token_classification: words and one tag per word,
     runs/tag_rows.py), and every cell read is a plain value in valid UTF-8; DataFileError
-    naming the column setting and the row otherwise.
+    naming the column setting and the row otherwise. A test file (not `targets`) needs no
+    answers, labels or tags: its rows are predicted.
     `rows` may be a stream: it is read once."""
     tagged = problem_type == "token_classification"
-    wanted = wanted_columns(ds, problem_type)
+    wanted = wanted_columns(ds, problem_type, targets)
     setting_of = {c: s for s, columns in wanted.items() for c in columns}
-    labels = LabelCheck(ds, problem_type) if problem_type in LABELLED else None
-    answer = None if labels else ds.answer_column
+    labels = LabelCheck(ds, problem_type) if problem_type in LABELLED and targets else None
+    answer = ds.answer_column if targets and labels is None else None
     seen: set[str] = set()
     first_problem: DataFileError | None = None
     for number, row in enumerate(rows, 1):
         seen.update(row)
         if first_problem is None and tagged:
-            found = tag_rows.row_problem(number, row, ds)
+            found = tag_rows.row_problem(number, row, ds, targets)
             first_problem = DataFileError(found[1], found[0]) if found else None
         elif first_problem is None:
             first_problem = _row_problem(number, row, answer, setting_of)

@@ -95,14 +95,18 @@ def _data_rows(exp: Experiment, cuda: int) -> list[Problem]:
                                        kind)
         if kind == "token_classification" and data.train_file and not problems:
             problems += validation_tag_problems(data)
+    if data.test_file:
+        problems += data_file_problems(data.test_file, "dataset.test_file", data, kind,
+                                       targets=False)
     return problems
 
 
-def data_file_problems(path: str, setting: str, dataset,
-                       problem_type: str = "causal_lm") -> list[Problem]:
-    """The file read as the worker reads it (the same reader), columns and cells checked."""
+def data_file_problems(path: str, setting: str, dataset, problem_type: str = "causal_lm",
+                       targets: bool = True) -> list[Problem]:
+    """The file read as the worker reads it (the same reader), columns and cells checked (a
+    test file's without its answers or labels: `targets` False)."""
     try:
-        check_rows(iter_rows(path), dataset, problem_type)
+        check_rows(iter_rows(path), dataset, problem_type, targets)
     except DataFileError as error:
         return [Problem(error.setting or setting, f"file {path}: {error.message}")]
     return []

@@ -34,8 +34,8 @@ log = logging.getLogger("tui_tune.runs")
 log.addHandler(logging.NullHandler())  # callers show `warnings` themselves; no stray stderr copy
 # settings holding file paths, frozen to absolute paths when they exist relative to the cwd
 PATH_SETTINGS = (("dataset", "train_file"), ("dataset", "validation_file"),
-                 ("general", "backbone"), ("general", "pretrained_weights"),
-                 ("environment", "accelerate_config"))
+                 ("dataset", "test_file"), ("general", "backbone"),
+                 ("general", "pretrained_weights"), ("environment", "accelerate_config"))
 
 
 class RunNotFound(LookupError):

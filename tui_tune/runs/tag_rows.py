@@ -33,24 +33,30 @@ def words_and_tags(row: dict[str, Any], ds) -> tuple[list[str], list[str]]:
     return cell_items(row[ds.words_column]) or [], cell_items(row[ds.tags_column]) or []
 
 
-def wanted_columns(ds) -> dict[str, list[str]]:
-    return {WORDS: [ds.words_column], TAGS: [ds.tags_column]}
+def wanted_columns(ds, targets: bool = True) -> dict[str, list[str]]:
+    """The columns a file must have; a test file (targets False) needs only the words."""
+    return {WORDS: [ds.words_column], **({TAGS: [ds.tags_column]} if targets else {})}
 
 
-def row_problem(number: int, row: dict[str, Any], ds) -> tuple[str, str] | None:
+def row_problem(number: int, row: dict[str, Any], ds,
+                targets: bool = True) -> tuple[str, str] | None:
     """(setting, message) for a row the task cannot use: no words, a cell that is neither a
-    list nor a text, or not one tag per word."""
+    list nor a text, or not one tag per word (tags are checked only with `targets`)."""
     words, tags = row.get(ds.words_column), row.get(ds.tags_column)
-    for setting, column, value in ((WORDS, ds.words_column, words), (TAGS, ds.tags_column, tags)):
+    cells = ((WORDS, ds.words_column, words), (TAGS, ds.tags_column, tags))
+    for setting, column, value in cells[:2 if targets else 1]:
         if value is None:
             return setting, f"row {number} has no value in column '{column}'."
         if cell_items(value) is None:
             return setting, (f"row {number}, column '{column}' holds a {type(value).__name__}; "
                              "give a list of texts (or ids), or one text of items separated "
                              "by spaces.")
-    words, tags = cell_items(words), cell_items(tags)
+    words = cell_items(words)
     if not words:
         return WORDS, f"row {number} has no words in column '{ds.words_column}'."
+    if not targets:
+        return None
+    tags = cell_items(tags)
     if len(words) != len(tags):
         return TAGS, (f"row {number} has {len(words)} words in '{ds.words_column}' but "
                       f"{len(tags)} tags in '{ds.tags_column}': give one tag per word.")

@@ -98,3 +98,47 @@ def generate_on_ranks(model, tokenizer, judged, exp, accelerator) -> list[Genera
     if accelerator.device.type == "cuda":
         torch.cuda.empty_cache()  # the generation cache must not crowd the training steps
     return made
+
+
+def generate_all(model, tokenizer, examples: list[Example], exp, accelerator,
+                 progress=None) -> list[str] | None:
+    """Answers to every example (predictions), on rank 0; None on the other ranks. Each rank
+    generates every world-th example and the answers are gathered; under FSDP (whose gathered
+    weights need every rank in each forward) every rank generates them all."""
+    from tui_tune.train.errors import UserError
+
+    kind = accelerator.distributed_type.name
+    world, rank = accelerator.num_processes, accelerator.process_index
+    indices = list(range(rank, len(examples), world))
+    context = contextlib.nullcontext()
+    if kind == "DEEPSPEED":
+        raise UserError("DeepSpeed ZeRO-3 weights are whole on no rank, so no answers can be "
+                        "generated in the run; predict afterwards with `tui-tune predict`.",
+                        "environment.distributed_backend")
+    if kind == "FSDP":
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        if not isinstance(model, FullyShardedDataParallel):
+            raise UserError("FSDP2 cannot gather whole weights to generate in the run; predict "
+                            "afterwards with `tui-tune predict`.",
+                            "environment.distributed_backend")
+        context = FullyShardedDataParallel.summon_full_params(model, writeback=False)
+        indices = list(range(len(examples)))
+    size = prediction_batch_size(exp)
+    answers: list[str] = []
+    with context, accelerator.autocast():
+        plain = accelerator.unwrap_model(model, keep_torch_compile=False)
+        for start in range(0, len(indices), size):
+            chunk = [examples[i] for i in indices[start:start + size]]
+            answers += generate_answers(plain, tokenizer, chunk, exp.prediction,
+                                        accelerator.device, size)
+            if progress is not None:
+                progress(len(chunk))
+    pairs = list(zip(indices, answers))
+    if world > 1 and kind != "FSDP":
+        from accelerate.utils import gather_object
+
+        pairs = gather_object(pairs)
+    if not accelerator.is_main_process:
+        return None
+    return [answer for _, answer in sorted(pairs)]

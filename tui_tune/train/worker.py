@@ -9,6 +9,7 @@ from pathlib import Path
 from tui_tune.rundir import RunDir
 from tui_tune.train.checkpoint import save_final_weights
 from tui_tune.train.errors import UserError
+from tui_tune.train.predict import predict_test_file
 from tui_tune.train.reporting import Reporter, memory_gib
 from tui_tune.train.signals import StopRequest
 
@@ -70,6 +71,8 @@ def run_worker(run_dir: Path, resume: bool) -> int:
                   file=sys.stderr, flush=True)
             return 0
         final = save_final(session) if status == "completed" else None
+        if final is not None:
+            predict_test_file(session)
         if session.exp.logging.tracker != "none":
             session.accelerator.end_training()
         best = session.progress.best_step

@@ -61,6 +61,20 @@ class Task:
         """Called on every rank (the loss is reduced over them)."""
         raise NotImplementedError
 
+    def predict_setup(self, exp, tokenizer, seed: int) -> Any:
+        """What model_kwargs needs to build the trained model again when only predicting (the
+        label set, read from the training file as training read it); None when nothing."""
+        return None
+
+    def predict(self, model, tokenizer, rows: list[dict[str, Any]], accelerator, exp,
+                progress: Callable[[int], None] | None = None) -> list[dict[str, Any]] | None:
+        """The prediction columns of every row, in order, on rank 0 (None on the others).
+        Called on every rank with the model `evaluate` gets; each rank predicts a share and
+        calls progress(n) as it finishes n rows. The rows are a test file's: the prompt columns
+        (or words) are there, answers and labels may not be. Column names are `prediction`,
+        `prediction_<column>` or `probability_<label>` (runs/predictions.py)."""
+        raise NotImplementedError
+
     def write_final(self, tokenizer, exp, folder: Path) -> None:
         """What final/ holds besides the weights (rank 0): the tokenizer, and whatever a user
         needs to use the model as it was trained."""

@@ -24,7 +24,7 @@ from tui_tune.train.formatting import (
     tokenize_conversations,
     truncation_note,
 )
-from tui_tune.train.generation import generate_on_ranks
+from tui_tune.train.generation import generate_all, generate_on_ranks
 from tui_tune.train.tasks.base import EvalResult, Task
 
 
@@ -49,6 +49,12 @@ class CausalLM(Task):
     def evaluate(self, model, tokenizer, examples: list[Example], accelerator,
                  exp) -> EvalResult:
         return evaluate(model, tokenizer, examples, accelerator, exp)
+
+    def predict(self, model, tokenizer, rows, accelerator, exp, progress=None):
+        """The generated answer of each row (prediction.* settings), as `prediction`."""
+        answers = generate_all(model, tokenizer, prompt_examples(rows, exp, tokenizer), exp,
+                               accelerator, progress)
+        return None if answers is None else [{"prediction": a} for a in answers]
 
     def write_final(self, tokenizer, exp, folder: Path) -> None:
         """Trained with text markers, the tokenizer gets a chat template built from them
@@ -87,6 +93,16 @@ def load_examples(exp, tokenizer, seed: int) -> SplitData:
     note = truncation_note(train, val, max_length, side)
     return SplitData(train, val, train_examples if augmented else None,
                      [note] if note else [])
+
+
+def prompt_examples(rows: list[dict], exp, tokenizer) -> list[Example]:
+    """One example per test row, its generation prompt built as in training (a chained row
+    with its earlier turns from the same file); a missing answer is empty."""
+    ds = exp.dataset.model_copy(update={"limit_chained_samples": False})
+    rows = [r if r.get(ds.answer_column) is not None else {**r, ds.answer_column: ""}
+            for r in rows]
+    return _examples(rows, rows, ds, tokenizer, exp.tokenizer.max_length,
+                     exp.tokenizer.truncation_side)
 
 
 def _examples(rows, lookup, ds, tokenizer, max_length, side, augment=None) -> list[Example]:

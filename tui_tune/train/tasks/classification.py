@@ -30,6 +30,7 @@ from tui_tune.train.tasks.sequence_head import (
     make_split,
     model_inputs,
     predict,
+    prediction_examples,
     read_split_rows,
     row_text,
     write_head_config,
@@ -183,6 +184,18 @@ def sample_record(example: TextExample, probs: np.ndarray, labels: LabelSet) -> 
             "probabilities": {n: round(p, 4) for n, p in by_name.items()}}
 
 
+def prediction_columns(probs: np.ndarray, labels: LabelSet) -> dict[str, Any]:
+    """A test row's predicted label and a probability per class; several label columns: a 0/1
+    prediction and a probability per column."""
+    if labels.kind == "multilabel":
+        return {**{f"prediction_{n}": int(p > 0.5) for n, p in zip(labels.names, probs)},
+                **{f"probability_{n}": float(p) for n, p in zip(labels.names, probs)}}
+    by_name = dict(zip(labels.names, probs.tolist())) if labels.kind == "multiclass" \
+        else {labels.names[0]: 1.0 - float(probs[0]), labels.names[1]: float(probs[0])}
+    return {"prediction": max(by_name, key=by_name.get),
+            **{f"probability_{n}": p for n, p in by_name.items()}}
+
+
 class Classification(Task):
     name = "classification"
     auto_model = "AutoModelForSequenceClassification"
@@ -240,6 +253,21 @@ class Classification(Task):
             if accelerator.is_main_process else []
         metric = exp.prediction.metric
         return EvalResult(val_loss, metric, values[metric], values, samples)
+
+    def predict_setup(self, exp, tokenizer, seed: int) -> ClassData:
+        """The label set, from the training file as training found it (not tokenized)."""
+        labels = label_set(read_split_rows(exp, seed).all_train, exp.dataset)
+        self.data = ClassData([], [], labels=labels, pad_token_id=tokenizer.pad_token_id)
+        return self.data
+
+    def predict(self, model, tokenizer, rows, accelerator, exp, progress=None):
+        labels = self.data.labels
+        stand_in = 0 if labels.kind == "multiclass" else [0.0] * labels.outputs
+        logits = predict(model, prediction_examples(rows, exp, tokenizer, stand_in), accelerator,
+                         eval_batch_size(exp), self.train_collator(exp, tokenizer), progress)
+        if not accelerator.is_main_process:
+            return None
+        return [prediction_columns(p, labels) for p in probabilities(logits, labels.kind)]
 
     def write_final(self, tokenizer, exp, folder: Path) -> None:
         tokenizer.save_pretrained(folder)

@@ -24,6 +24,7 @@ from tui_tune.train.tasks.sequence_head import (
     make_split,
     model_inputs,
     predict,
+    prediction_examples,
     read_split_rows,
     row_text,
     write_head_config,
@@ -117,6 +118,23 @@ class Regression(Task):
             if accelerator.is_main_process else []
         metric = exp.prediction.metric
         return EvalResult(val_loss, metric, values[metric], values, samples)
+
+    def predict_setup(self, exp, tokenizer, seed: int) -> TargetData:
+        """The target columns are the settings' (no file needs reading)."""
+        self.data = TargetData([], [], columns=label_setting(exp.dataset)[1],
+                               pad_token_id=tokenizer.pad_token_id)
+        return self.data
+
+    def predict(self, model, tokenizer, rows, accelerator, exp, progress=None):
+        """The predicted value as `prediction`; several target columns: prediction_<column>."""
+        columns = self.data.columns
+        examples = prediction_examples(rows, exp, tokenizer, [0.0] * len(columns))
+        outputs = predict(model, examples, accelerator, eval_batch_size(exp),
+                          self.train_collator(exp, tokenizer), progress)
+        if not accelerator.is_main_process:
+            return None
+        names = ["prediction"] if len(columns) == 1 else [f"prediction_{c}" for c in columns]
+        return [dict(zip(names, out)) for out in outputs.tolist()]
 
     def write_final(self, tokenizer, exp, folder: Path) -> None:
         tokenizer.save_pretrained(folder)

@@ -153,10 +153,10 @@ def head_kwargs(num_labels: int, problem_type: str, names: list[str],
 
 @torch.no_grad()
 def predict(model, examples: list[TextExample], accelerator, batch_size: int,
-            collate: HeadCollator) -> torch.Tensor:
+            collate: HeadCollator, progress=None) -> torch.Tensor:
     """The head's outputs (float32, on the CPU, in example order) for every example, on every
     rank: each rank runs every world-th example, as many batches on each (FSDP needs all ranks
-    in every forward), then the outputs are gathered."""
+    in every forward), then the outputs are gathered. progress(n) after each batch of n."""
     from accelerate.utils import gather_object
 
     world, rank = accelerator.num_processes, accelerator.process_index
@@ -171,13 +171,22 @@ def predict(model, examples: list[TextExample], accelerator, batch_size: int,
         inputs = {k: v.to(accelerator.device) for k, v in model_inputs(batch).items()}
         with accelerator.autocast():
             logits = model(**inputs).logits.float().cpu()
-        rows += [(i, out) for n, (i, out) in enumerate(zip(chunk, logits.tolist()))
-                 if start + n < len(mine)]
+        done = [(i, out) for n, (i, out) in enumerate(zip(chunk, logits.tolist()))
+                if start + n < len(mine)]
+        rows += done
+        if progress is not None:
+            progress(len(done))
     model.train()
     if world > 1:
         rows = gather_object(rows)
     rows.sort(key=lambda pair: pair[0])
     return torch.tensor([out for _, out in rows], dtype=torch.float32)
+
+
+def prediction_examples(rows: list[dict[str, Any]], exp, tokenizer,
+                        target: Any) -> list[TextExample]:
+    """Test rows as examples with a stand-in target (the collator stacks one per row)."""
+    return [TextExample(ids, target, "", "") for ids in encode_texts(rows, exp, tokenizer)]
 
 
 def eval_batch_size(exp) -> int:

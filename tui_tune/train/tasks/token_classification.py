@@ -83,6 +83,28 @@ class TokenClassification(Task):
                  exp) -> EvalResult:
         return evaluate(model, tokenizer, examples, accelerator, exp, self.labels)
 
+    def predict_setup(self, exp, tokenizer, seed: int) -> TagData:
+        """The tag set, from the training file as training found it (not tokenized)."""
+        self.labels = training_rows(exp, seed)[2]
+        return TagData([], [], labels=self.labels)
+
+    def predict(self, model, tokenizer, rows, accelerator, exp, progress=None):
+        """A tag per word, joined by spaces as a tags cell is read (`-` for a word that
+        tokenizer.max_length cut off)."""
+        from accelerate.utils import gather_object
+
+        examples = word_examples(rows, exp.dataset, tokenizer, exp.tokenizer)
+        model.eval()
+        _, mine = predict(model, examples, accelerator, exp.training.batch_size,
+                          tokenizer.pad_token_id, progress)
+        if accelerator.num_processes > 1:
+            mine = gather_object(mine)
+        if not accelerator.is_main_process:
+            return None
+        by_index = dict(mine)
+        return [{"prediction": " ".join(word_tags(examples[i], self.labels, by_index[i]))}
+                for i in range(len(examples))]
+
     def write_final(self, tokenizer, exp, folder: Path) -> None:
         """The tokenizer, and the labelled config where the weights came without one (an
         adapter's final/): id2label is how a user reads the predictions."""
@@ -101,12 +123,18 @@ def label_kwargs(labels: list[str]) -> dict:
             "label2id": {tag: i for i, tag in enumerate(labels)}}
 
 
+def training_rows(exp, seed: int) -> tuple[list[dict], list[dict], list[str]]:
+    """The training file read, checked and split, and the tag set of its rows."""
+    ds = exp.dataset
+    rows = read_rows(ds.train_file, TRAIN)
+    check_columns(rows, ds, TRAIN, ds.train_file, exp.general.problem_type)
+    train_rows, val_rows = split_rows(rows, ds, seed)
+    return train_rows, val_rows, tag_rows.tag_set(train_rows + val_rows, ds)
+
+
 def load_examples(exp, tokenizer, seed: int) -> TagData:
     ds, kind = exp.dataset, exp.general.problem_type
-    rows = read_rows(ds.train_file, TRAIN)
-    check_columns(rows, ds, TRAIN, ds.train_file, kind)
-    train_rows, val_rows = split_rows(rows, ds, seed)
-    labels = tag_rows.tag_set(train_rows + val_rows, ds)
+    train_rows, val_rows, labels = training_rows(exp, seed)
     if ds.validation_strategy == "custom":
         val_rows = read_rows(ds.validation_file or "", VALIDATION)
         check_columns(val_rows, ds, VALIDATION, ds.validation_file, kind)
@@ -121,24 +149,29 @@ def load_examples(exp, tokenizer, seed: int) -> TagData:
     return TagData(train + extra, val, warnings=[note] if note else [], labels=labels)
 
 
-def tokenize_rows(rows: list[dict], ids: dict[str, int], ds, tokenizer,
-                  tok) -> list[TaggedExample]:
+def encode_words(word_lists: list[list[str]], tokenizer, tok):
     """Words -> sub-word tokens (a fast tokenizer's word_ids say which word each came from),
     cut to tokenizer.max_length from the side truncation_side names."""
-    if not rows:
-        return []
-    pairs = [tag_rows.words_and_tags(row, ds) for row in rows]
     side = tokenizer.truncation_side
     tokenizer.truncation_side = tok.truncation_side
     try:
-        encoded = tokenizer([words for words, _ in pairs], is_split_into_words=True,
-                            truncation=True, max_length=tok.max_length)
+        encoded = tokenizer(word_lists, is_split_into_words=True, truncation=True,
+                            max_length=tok.max_length)
     finally:
         tokenizer.truncation_side = side
     if not encoded.encodings:
         raise UserError("token classification needs a fast tokenizer (one that says which "
                         "word each token came from); this backbone's tokenizer is not one.",
                         "general.backbone")
+    return encoded
+
+
+def tokenize_rows(rows: list[dict], ids: dict[str, int], ds, tokenizer,
+                  tok) -> list[TaggedExample]:
+    if not rows:
+        return []
+    pairs = [tag_rows.words_and_tags(row, ds) for row in rows]
+    encoded = encode_words([words for words, _ in pairs], tokenizer, tok)
     examples = []
     for n, (words, tags) in enumerate(pairs):
         word_ids = encoded.word_ids(n)
@@ -174,6 +207,17 @@ def first_tokens(word_ids: list[int | None], n_words: int) -> list[int]:
     return first
 
 
+def word_examples(rows: list[dict], ds, tokenizer, tok) -> list[TaggedExample]:
+    """Test rows: their words alone (no tags, nothing labelled)."""
+    if not rows:
+        return []
+    words = [tag_rows.cell_items(row[ds.words_column]) for row in rows]
+    encoded = encode_words(words, tokenizer, tok)
+    return [TaggedExample(encoded["input_ids"][n], [IGNORE_INDEX] * len(encoded["input_ids"][n]),
+                          row_words, [], first_tokens(encoded.word_ids(n), len(row_words)))
+            for n, row_words in enumerate(words)]
+
+
 def truncation_note(train: list[TaggedExample], val: list[TaggedExample],
                     max_length: int) -> str | None:
     """How many words max_length left without a token (never learned, not scored)."""
@@ -192,9 +236,9 @@ def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def predict(model, examples: list[TaggedExample], accelerator, batch_size: int,
-            pad_id: int) -> tuple[torch.Tensor, list[tuple[int, list[int]]]]:
+            pad_id: int, progress=None) -> tuple[torch.Tensor, list[tuple[int, list[int]]]]:
     """This rank's share (every world-th example): (loss sum and labelled token count, the
-    predicted label id of each scored word, by example index)."""
+    predicted label id of each scored word, by example index); progress(n) per batch."""
     collate = PaddedCollator(pad_id)
     rank, world = accelerator.process_index, accelerator.num_processes
     indices = list(range(rank, len(examples), world))
@@ -213,6 +257,8 @@ def predict(model, examples: list[TaggedExample], accelerator, batch_size: int,
         for row, i in enumerate(chunk):
             positions = [examples[i].word_token[w] for w in examples[i].scored]
             predicted.append((i, best[row, positions].tolist()))
+        if progress is not None:
+            progress(len(chunk))
     return total, predicted
 
 
@@ -243,12 +289,18 @@ def evaluate(model, tokenizer, examples: list[TaggedExample], accelerator, exp,
                       samples)
 
 
-def sample(example: TaggedExample, labels: list[str], predicted_ids: list[int]) -> dict:
-    """The monitor's sample fields (the words, then word/tag pairs predicted and true) and the
-    same as lists; a word without a prediction (cut) shows '-'."""
+def word_tags(example: TaggedExample, labels: list[str], predicted_ids: list[int]) -> list[str]:
+    """The predicted tag of each word; '-' for a word without a prediction (cut)."""
     predicted = ["-"] * len(example.words)
     for w, p in zip(example.scored, predicted_ids):
         predicted[w] = labels[p]
+    return predicted
+
+
+def sample(example: TaggedExample, labels: list[str], predicted_ids: list[int]) -> dict:
+    """The monitor's sample fields (the words, then word/tag pairs predicted and true) and the
+    same as lists; a word without a prediction (cut) shows '-'."""
+    predicted = word_tags(example, labels, predicted_ids)
     truth = [labels[t] for t in example.tags]
     return {"prompt": " ".join(example.words),
             "generation": " ".join(f"{w}/{t}" for w, t in zip(example.words, predicted)),

@@ -304,7 +304,10 @@ def adapter_usage(exp, family, target: Path) -> str:
                 f"from transformers import {task.auto_model}\n\n"
                 f'model = load_ssf({task.auto_model}.from_pretrained("{exp.general.backbone}"), '
                 f'Path("{target.name}"))')
-    return ("from peft import PeftModel\n"
+    first = (f"# trained on top of {exp.general.pretrained_weights} (general.pretrained_weights):"
+             "\n# merge that into the backbone first, or use the --merged export\n"
+             if exp.general.pretrained_weights else "")
+    return (first + "from peft import PeftModel\n"
             f"from transformers import {task.auto_model}\n\n"
             f'base = {task.auto_model}.from_pretrained("{exp.general.backbone}")\n'
             f'model = PeftModel.from_pretrained(base, "{target.name}")')

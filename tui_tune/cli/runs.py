@@ -55,6 +55,16 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("-y", "--yes", action="store_true", help="do not ask to confirm")
     if command == "export":
         parser.add_argument("-o", "--output", type=Path, help="archive path or folder")
+        parser.add_argument("--merged", type=Path, metavar="DIR", help="write a Hugging Face "
+                            "model folder: the adapter merged into the backbone")
+        parser.add_argument("--adapter", type=Path, metavar="DIR",
+                            help="write the adapter alone (LoRA/DoRA: a peft adapter; SSF)")
+        parser.add_argument("--checkpoint", metavar="step-N",
+                            help="with --merged/--adapter: a complete checkpoint, not final/")
+        parser.add_argument("--force", action="store_true",
+                            help="with --merged/--adapter: replace a folder that is not empty")
+        parser.add_argument("--max-shard-size", default="5GB", metavar="SIZE",
+                            help="with --merged: largest safetensors shard (5GB)")
     if command == "predict":
         parser.add_argument("--file", required=True, metavar="F",
                             help="the rows to predict: .csv, .parquet (.pq) or .jsonl with the "
@@ -82,7 +92,8 @@ _DESCRIPTIONS = {
     "rm": "Delete a run directory (asks first; -y where no terminal can ask).",
     "ps": "List every tui-tune process on this host with its run directory, also those whose "
           "run directory was deleted; `tui-tune stop PID` ends them.",
-    "export": "Pack config, events and final weights into a tar.gz.",
+    "export": "Pack config, events and final weights into a tar.gz; or, with --merged DIR "
+              "and/or --adapter DIR, write the trained model as a Hugging Face folder.",
     "sweep": "Queue and run every combination of a preset's [sweep] grid.",
     "predict": "Predict every row of a file with a run's final/ weights (or a checkpoint): "
                "every input column plus the predictions, written whole or not at all. Runs "

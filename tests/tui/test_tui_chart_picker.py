@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tests.tui.conftest import wait_for
+from tui_tune.events import METRICS
 from tui_tune.tui.app import TuneApp
 from tui_tune.tui.monitor_view import chart_choices
 from tui_tune.tui.screens.compare import CompareScreen
@@ -27,6 +28,15 @@ async def choose(pilot, app, label: str | None) -> list[str]:
     return labels
 
 
+def schema_titles() -> list[tuple[str, str, str]]:
+    """(kind, name, picker label) of every metric, the chosen one called perplexity."""
+    def label(kind: str, name: str, title: str) -> str:
+        title = "perplexity, chosen metric" if name == "metric_value" else title
+        return f"{title} (eval)" if kind == "eval" else title
+    return [(kind, name, label(kind, name, title))
+            for kind, names in METRICS.items() for name, title in names.items()]
+
+
 async def test_monitor_picks_any_metric_for_its_last_chart(make_run):
     run = make_run("20260101-000000-demo-tiny")
     app = TuneApp(start=lambda: MonitorScreen(run, sample_gpus=False))
@@ -36,7 +46,13 @@ async def test_monitor_picks_any_metric_for_its_last_chart(make_run):
         await wait_for(pilot, lambda: "metric" in chart.series and not screen.history_loading)
         assert chart.title == "perplexity"  # the eval metric, by its name
         labels = await choose(pilot, app, None)
-        assert labels == [title for _, title in chart_choices()]
+        assert labels == [title for _, title in chart_choices([screen.series])]
+        assert sorted(labels) == sorted(  # every metric, those of other problem types last
+            title + ("  - no values" if kind == "eval" and name not in
+                     ("val_loss", "metric_value", "perplexity") else "")
+            for kind, name, title in schema_titles())
+        assert labels.index("accuracy (eval)  - no values") > labels.index("perplexity (eval)")
+        assert "perplexity, chosen metric (eval)" in labels
         assert chart.title == "perplexity" and list(chart.series) == ["metric"]
         await choose(pilot, app, "learning rate")
         assert chart.title == "learning rate" and list(chart.series) == ["lr"]

@@ -23,7 +23,7 @@ def confusion_text(matrix: Confusion | None, width: int, height: int) -> Text:
     header, then one row per true class (counts, its recall)."""
     if matrix is None:
         return Text("no evaluation yet", style="dim")
-    names = max(MIN_NAME, min(max(len(n) for n in matrix.labels), 12, width // 4))
+    names = max(MIN_NAME, min(max(9, *map(len, matrix.labels)), 12, width // 4))
     cell = _cell_width(matrix, width - names - RECALL_WIDTH)
     keep = min((width - names - RECALL_WIDTH) // cell, height - 2, matrix.size)
     shown = matrix.folded(keep) if keep >= 2 else None

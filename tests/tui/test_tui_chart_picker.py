@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.tui.chart_picking import choose
 from tests.tui.conftest import wait_for
 from tui_tune.events import METRICS
 from tui_tune.tui.app import TuneApp
 from tui_tune.tui.monitor_view import chart_choices
 from tui_tune.tui.screens.compare import CompareScreen
-from tui_tune.tui.screens.dialogs import ChoiceDialog
 from tui_tune.tui.screens.monitor import MonitorScreen
-
-
-async def choose(pilot, app, label: str | None) -> list[str]:
-    """Open the picker, check what it offers, pick `label` (None: Escape)."""
-    await pilot.press("c")
-    await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
-    options = app.screen.query_one("OptionList")
-    labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
-    if label is None:
-        await pilot.press("escape")
-    else:
-        options.highlighted = labels.index(label)
-        await pilot.press("enter")
-    await wait_for(pilot, lambda: not isinstance(app.screen, ChoiceDialog))
-    return labels
 
 
 def schema_titles() -> list[tuple[str, str, str]]:

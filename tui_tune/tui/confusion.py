@@ -11,7 +11,7 @@ import numpy as np
 
 from tui_tune.runs.event_values import count, text
 
-MAX_CLASSES = 4096  # a bigger matrix in an event is not one the monitor could show anyway
+MAX_CLASSES = 1000  # a bigger matrix (a hand-written line?) is not read: 1M cells at most
 
 
 @dataclass(frozen=True)

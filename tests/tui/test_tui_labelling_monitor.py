@@ -164,3 +164,22 @@ def test_a_hand_written_sample_of_any_shape_does_not_break_the_panel(tmp_path):
     assert first.words is None and first.probabilities is None
     assert "✗ wrong" in sample_text(second).plain and "a 0.50" in sample_text(second).plain
     assert sample_text(first).plain  # shown somehow, no error
+
+
+def test_multilabel_and_multi_target_samples():
+    from tui_tune.tui.run_data import Sample
+    from tui_tune.tui.widgets.panels import sample_right, sample_text
+
+    both = Sample(40, "spicy and cheap", "spicy (0.91), cheap (0.62)", "cheap, spicy",
+                  predicted=["spicy", "cheap"], truth=["cheap", "spicy"],
+                  probabilities={"spicy": 0.91, "cheap": 0.62, "slow": 0.1})
+    assert sample_right(both) is True  # a set of labels: the order does not matter
+    assert "model  spicy 0.91, cheap 0.62  ✓ right" in sample_text(both).plain
+    missed = Sample(40, "slow", "(none)", "slow", predicted=[], truth=["slow"],
+                    probabilities={"slow": 0.4})
+    assert "model  (none)  ✗ wrong" in sample_text(missed).plain
+    assert "truth  slow 0.40" in sample_text(missed).plain
+    values = Sample(40, "warm", "lo = 1.5, hi = 3", "lo = 1, hi = 3.5",
+                    predicted=[1.5, 3.0], truth=[1.0, 3.5])
+    assert sample_right(values) is None
+    assert "error +0.5, -0.5" in sample_text(values).plain

@@ -453,6 +453,11 @@ def test_ls_and_watch_show_the_eval_metric_by_its_name(workdir):
     assert rows[classified.name][4:6] == ["accuracy", "0.875"]
     assert rows[regressed.name][4:6] == ["MSE", "0.0125"]
     assert rows[plain.name][4] == "-"  # no eval yet
+    narrow = Console(record=True, width=80, color_system=None)  # no room: the ids stay whole
+    narrow.print(runs_table(list(by_dir.values()), width=80))
+    text = narrow.export_text()
+    assert "metric" not in text and classified.name in text
+    assert "metric" in tui_tune("ls", cwd=workdir, env_extra={"COLUMNS": "120"}).stdout
     console = Console(record=True, width=160, color_system=None)
     console.print(live_panel(by_dir[regressed]))
     header, values = [line.split() for line in console.export_text().splitlines()[2:4]]

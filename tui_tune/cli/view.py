@@ -11,7 +11,7 @@ import math
 import time
 from pathlib import Path
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -86,14 +86,23 @@ def plain_line(summary: RunSummary) -> str:
             f"ETA {duration(summary.eta_s)}")
 
 
-def runs_table(summaries: list[RunSummary]) -> Table:
+def runs_table(summaries: list[RunSummary], width: int | None = None) -> Table:
     """`tui-tune ls`: one row per run. Name and preset get columns when some run's experiment
     name differs from its preset (sweep members, renamed runs); else the run id shows both.
-    Once a run has evaluated, `metric` shows each run's eval metric by name (accuracy 0.93)."""
+    Once a run has evaluated, `metric` shows each run's eval metric by name (accuracy 0.93),
+    where the table still fits `width` (else the run ids would wrap; `--json` has it)."""
+    with_metrics = any(s.metric for s in summaries)
+    table = _runs_table(summaries, with_metrics)
+    if with_metrics and width is not None \
+            and Console(width=10_000).measure(table).maximum > width:
+        table = _runs_table(summaries, with_metrics=False)
+    return table
+
+
+def _runs_table(summaries: list[RunSummary], with_metrics: bool) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False)
     with_sweeps = any(s.sweep_id for s in summaries)
     with_names = any(s.name != s.preset for s in summaries)
-    with_metrics = any(s.metric for s in summaries)
     columns = [("run", "left")] + ([("name", "left"), ("preset", "left")] if with_names else []) \
         + [("status", "left"), ("step", "right"), ("loss", "right")] \
         + ([("metric", "right")] if with_metrics else []) \

@@ -77,6 +77,23 @@ async def test_classification_monitor_shows_the_confusion_matrix_and_follows_eva
         assert samples.display and "(latest)" in shown(screen, "#generations-text")
 
 
+async def test_the_matrix_and_its_key_appear_with_the_first_evaluation(make_run):
+    events = classification_events(steps=30)[:-1]  # 30 steps, no eval yet, still running
+    run = make_run("20260101-000000-demo-classify", preset="demo-classify", events=events)
+    app = TuneApp(start=lambda: MonitorScreen(run, sample_gpus=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.series.step_values("step").size == 30)
+        screen = app.screen
+        assert not screen.query_one("#confusion").display
+        assert screen.check_action("toggle_matrix", ()) is False
+        append_line(run / "events.jsonl",
+                    json.dumps(classification_eval(40, ["negative", "neutral", "positive"])))
+        await wait_for(pilot, lambda: screen.query_one("#confusion").display)
+        assert screen.check_action("toggle_matrix", ()) is True
+        assert "step 40" in shown(screen, "#confusion")
+        assert not screen.query_one("#generations").display
+
+
 @pytest.mark.parametrize(("events", "title", "sample_lines"), [
     (regression_events, "MSE", ["model  2.75", "truth  2.5  error +0.25",
                                 "truth  4  error -1"]),

@@ -163,8 +163,8 @@ class MonitorScreen(Screen):
         """A classification run's latest confusion matrix, in the samples' place (`m`); other
         runs have none, and neither the panel nor the key shows."""
         panel = self.query_one(ConfusionPanel)
-        if panel.matrix is None and self.series.confusion is not None:
-            self.refresh_bindings()  # `m` appears in the footer
+        if (panel.matrix is None) != (self.series.confusion is None):
+            self.refresh_bindings()  # `m` appears in the footer (or goes: a rewritten file)
         panel.set_matrix(self.series.confusion)
         shown = panel.matrix is not None and self.matrix_wanted
         self.set_class(panel.matrix is not None, "-matrix")  # a taller bottom row (app.tcss)

@@ -426,6 +426,54 @@ def test_live_view_shows_the_numbers_that_matter(workdir):
     assert values[:5] == ["20/20", "0.5", "0.0001", "1", "-"] and values[5] == "99"
 
 
+def with_eval(run_dir, metric: str, value: float, **others) -> None:
+    """Append an eval event naming its metric, as a labelling run's worker writes it."""
+    with open(run_dir / "events.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(encode(make_event("eval", step=20, val_loss=0.4, metric=metric,
+                                       metric_value=value, **{metric: value}, **others)))
+
+
+def test_ls_and_watch_show_the_eval_metric_by_its_name(workdir):
+    from rich.console import Console
+
+    from tui_tune.cli.view import live_panel, plain_line, runs_table
+    from tui_tune.runs.summary import EventSummary
+
+    store = RunStore()
+    classified, regressed, plain = finished_run(store), finished_run(store), finished_run(store)
+    with_eval(classified, "accuracy", 0.875, confusion=[[7, 1], [0, 8]], labels=["no", "yes"])
+    with_eval(regressed, "mse", 0.0125)
+    by_dir = {s.path: s for s in store.list()}
+    console = Console(record=True, width=160, color_system=None)
+    console.print(runs_table(list(by_dir.values())))
+    table = console.export_text().splitlines()
+    assert table[0].split() == ["run", "status", "step", "loss", "metric", "tokens/s",
+                                "elapsed", "ETA"]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    assert rows[classified.name][4:6] == ["accuracy", "0.875"]
+    assert rows[regressed.name][4:6] == ["MSE", "0.0125"]
+    assert rows[plain.name][4] == "-"  # no eval yet
+    narrow = Console(record=True, width=80, color_system=None)  # no room: the ids stay whole
+    narrow.print(runs_table(list(by_dir.values()), width=80))
+    text = narrow.export_text()
+    assert "metric" not in text and classified.name in text
+    assert "metric" in tui_tune("ls", cwd=workdir, env_extra={"COLUMNS": "120"}).stdout
+    console = Console(record=True, width=160, color_system=None)
+    console.print(live_panel(by_dir[regressed]))
+    header, values = [line.split() for line in console.export_text().splitlines()[2:4]]
+    assert header[header.index("loss", 2) + 1] == "MSE" and values[5] == "0.0125"
+    assert "MSE 0.0125" in plain_line(by_dir[regressed])
+    assert "accuracy 0.875" in plain_line(by_dir[classified])
+    listed = {r["run_id"]: r for r in json.loads(tui_tune("ls", "--json", cwd=workdir).stdout)}
+    assert listed[classified.name]["metric"] == "accuracy"
+    assert listed[classified.name]["metrics"]["metric_value"] == 0.875
+    assert listed[plain.name]["metric"] is None
+    summary = store.summary(classified)
+    cached = EventSummary.from_dict(json.loads(json.dumps(  # the disk cache of a big run
+        EventSummary(metric_name=summary.metric).to_dict(), default=str)))
+    assert cached.metric_name == "accuracy"
+
+
 def test_ls_says_status_and_times_as_the_app_does(workdir):
     """One palette and one duration format (tui_tune/display.py) for the CLI and the app."""
     from rich.console import Console

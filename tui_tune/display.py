@@ -1,4 +1,5 @@
-"""How a run's status and its durations read, the same in the CLI (`ls`, `watch`) and the app.
+"""How a run's status, its durations and its metric's name read, the same in the CLI (`ls`,
+`watch`) and the app.
 
 Plain strings: rich style names and text, no rich or Textual import, so both sides share them.
 """
@@ -6,6 +7,8 @@ Plain strings: rich style names and text, no rich or Textual import, so both sid
 from __future__ import annotations
 
 import math
+
+from tui_tune.events import METRICS
 
 STATUS_COLOURS = {"running": "green", "queued": "blue", "completed": "cyan", "stopped": "yellow",
                   "failed": "red", "oom": "red", "died": "red", "stalled": "yellow"}
@@ -25,3 +28,9 @@ def duration(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def metric_title(name: str) -> str:
+    """A run's eval metric (prediction.metric) by its title in the event schema: mse -> MSE,
+    auc -> ROC AUC, f1 -> F1; a name the schema has no field for (bleu) as it is."""
+    return METRICS["eval"].get(name, name) if name not in ("val_loss", "metric_value") else name

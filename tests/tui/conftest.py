@@ -88,3 +88,89 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 10.0) 
             return
         await pilot.pause(0.05)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def _start(total: int = 200) -> dict:
+    return {"v": 1, "t": FIXED_T, "kind": "start", "run_id": "x", "world_size": 1,
+            "devices": ["cpu"], "params_total": 900_000, "params_trainable": 900_000,
+            "steps_total": total, "train_rows": 1000, "val_rows": 50}
+
+
+def confusion_counts(classes: int, step: int) -> list[list[int]]:
+    """A fixed confusion matrix that gets better with the step: row i has 20 + i rows on the
+    diagonal and 3 - step // 40 + i in every other cell."""
+    return [[(20 if i == j else 3 - step // 40) + i for j in range(classes)]
+            for i in range(classes)]
+
+
+def classification_eval(step: int, labels: list[str]) -> dict:
+    accuracy = 0.5 + step / 400
+    return {"v": 1, "t": FIXED_T + step, "kind": "eval", "step": step,
+            "val_loss": 1.2 / (1 + step / 30), "metric": "accuracy", "metric_value": accuracy,
+            "accuracy": accuracy, "auc": 0.8, "logloss": 0.5, "f1": accuracy - 0.05,
+            "confusion": confusion_counts(len(labels), step), "labels": labels}
+
+
+def classification_events(labels: tuple[str, ...] = ("negative", "neutral", "positive"),
+                          steps: int = 120) -> list[dict]:
+    """A classification run as the worker writes it: evals with accuracy & co., the confusion
+    matrix and class names; two samples per eval, the second one wrong."""
+    events, labels = [_start()], list(labels)
+    for step in range(1, steps + 1):
+        events.append(step_event(step, 1.1 / (1 + step / 25)))
+        if step % 40 == 0:
+            events.append(classification_eval(step, labels))
+            for k, (truth, predicted) in enumerate([(labels[0], labels[0]),
+                                                    (labels[-1], labels[1])]):
+                probabilities = {name: 0.8 if name == predicted else 0.2 / (len(labels) - 1)
+                                 for name in labels}
+                events.append({"v": 1, "t": FIXED_T + step, "kind": "sample", "step": step,
+                               "prompt": f"review {k}: it was {truth}",
+                               "generation": f"{predicted} (0.80)", "reference": truth,
+                               "predicted": predicted, "truth": truth,
+                               "probabilities": probabilities})
+    events.append({"v": 1, "t": FIXED_T + steps + 1, "kind": "end", "status": "completed"})
+    return events
+
+
+def regression_events(steps: int = 120) -> list[dict]:
+    """A regression run: MSE as its metric, samples with predicted and true values."""
+    events = [_start()]
+    for step in range(1, steps + 1):
+        events.append(step_event(step, 9.0 / (1 + step / 10)))
+        if step % 40 == 0:
+            mse = 9.0 / (1 + step / 10)
+            events.append({"v": 1, "t": FIXED_T + step, "kind": "eval", "step": step,
+                           "val_loss": mse, "metric": "mse", "metric_value": mse, "mse": mse,
+                           "mae": mse ** 0.5, "r2": 1 - mse / 9})
+            for k, (predicted, truth) in enumerate([(2.75, 2.5), (3.0, 4.0)]):
+                events.append({"v": 1, "t": FIXED_T + step, "kind": "sample", "step": step,
+                               "prompt": f"warm and mild {k}", "generation": f"{predicted:g}",
+                               "reference": f"{truth:g}", "predicted": [predicted],
+                               "truth": [truth]})
+    events.append({"v": 1, "t": FIXED_T + steps + 1, "kind": "end", "status": "completed"})
+    return events
+
+
+def token_events(steps: int = 120) -> list[dict]:
+    """A token classification run: F1 as its metric; one tagged sample per eval, its last
+    tag wrong until the last eval."""
+    events = [_start()]
+    words = ["John", "lives", "in", "New", "York"]
+    truth = ["B-PER", "O", "O", "B-LOC", "I-LOC"]
+    for step in range(1, steps + 1):
+        events.append(step_event(step, 2.0 / (1 + step / 10)))
+        if step % 40 == 0:
+            f1 = step / 130
+            events.append({"v": 1, "t": FIXED_T + step, "kind": "eval", "step": step,
+                           "val_loss": 2.0 / (1 + step / 10), "metric": "f1",
+                           "metric_value": f1, "f1": f1, "precision": f1, "recall": f1,
+                           "accuracy": 0.9})
+            predicted = truth if step == steps else [*truth[:-1], "O"]
+            events.append({"v": 1, "t": FIXED_T + step, "kind": "sample", "step": step,
+                           "prompt": " ".join(words),
+                           "generation": " ".join(f"{w}/{t}" for w, t in zip(words, predicted)),
+                           "reference": " ".join(f"{w}/{t}" for w, t in zip(words, truth)),
+                           "words": words, "predicted": predicted, "truth": truth})
+    events.append({"v": 1, "t": FIXED_T + steps + 1, "kind": "end", "status": "completed"})
+    return events

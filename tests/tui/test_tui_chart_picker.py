@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.tui.chart_picking import choose
 from tests.tui.conftest import wait_for
+from tui_tune.events import METRICS
 from tui_tune.tui.app import TuneApp
 from tui_tune.tui.monitor_view import chart_choices
 from tui_tune.tui.screens.compare import CompareScreen
-from tui_tune.tui.screens.dialogs import ChoiceDialog
 from tui_tune.tui.screens.monitor import MonitorScreen
 
 
-async def choose(pilot, app, label: str | None) -> list[str]:
-    """Open the picker, check what it offers, pick `label` (None: Escape)."""
-    await pilot.press("c")
-    await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
-    options = app.screen.query_one("OptionList")
-    labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
-    if label is None:
-        await pilot.press("escape")
-    else:
-        options.highlighted = labels.index(label)
-        await pilot.press("enter")
-    await wait_for(pilot, lambda: not isinstance(app.screen, ChoiceDialog))
-    return labels
+def schema_titles() -> list[tuple[str, str, str]]:
+    """(kind, name, picker label) of every metric, the chosen one called perplexity."""
+    def label(kind: str, name: str, title: str) -> str:
+        title = "perplexity, chosen metric" if name == "metric_value" else title
+        return f"{title} (eval)" if kind == "eval" else title
+    return [(kind, name, label(kind, name, title))
+            for kind, names in METRICS.items() for name, title in names.items()]
 
 
 async def test_monitor_picks_any_metric_for_its_last_chart(make_run):
@@ -36,7 +31,13 @@ async def test_monitor_picks_any_metric_for_its_last_chart(make_run):
         await wait_for(pilot, lambda: "metric" in chart.series and not screen.history_loading)
         assert chart.title == "perplexity"  # the eval metric, by its name
         labels = await choose(pilot, app, None)
-        assert labels == [title for _, title in chart_choices()]
+        assert labels == [title for _, title in chart_choices([screen.series])]
+        assert sorted(labels) == sorted(  # every metric, those of other problem types last
+            title + ("  - no values" if kind == "eval" and name not in
+                     ("val_loss", "metric_value", "perplexity") else "")
+            for kind, name, title in schema_titles())
+        assert labels.index("accuracy (eval)  - no values") > labels.index("perplexity (eval)")
+        assert "perplexity, chosen metric (eval)" in labels
         assert chart.title == "perplexity" and list(chart.series) == ["metric"]
         await choose(pilot, app, "learning rate")
         assert chart.title == "learning rate" and list(chart.series) == ["lr"]

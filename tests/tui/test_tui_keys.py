@@ -10,7 +10,7 @@ import socket
 import pytest
 from textual.binding import Binding
 
-from tests.tui.conftest import FIXED_T, fixed_events, wait_for
+from tests.tui.conftest import FIXED_T, classification_events, fixed_events, wait_for
 from tui_tune.tui.app import TuneApp
 from tui_tune.tui.editor_state import EditorState
 from tui_tune.tui.screens.compare import CompareScreen
@@ -24,12 +24,15 @@ from tui_tune.tui.screens.runs import RunsScreen
 
 APP_IDS = {"app.help", "app.quit"}
 READ_ONLY_HIDDEN = {"monitor.stop", "monitor.resume"}
+MATRIX_ONLY = {"monitor.matrix"}  # keys of a classification run's monitor alone
 
 
 def screen_factories(make_run):
     """name -> (factory of the screen, the Screen class)."""
     a = make_run("20260101-000000-demo-tiny")
     b = make_run("20260101-000100-lora", preset="lora")
+    c = make_run("20260101-000200-demo-classify", preset="demo-classify",
+                 events=classification_events())
     return {
         "runs": (RunsScreen, RunsScreen),
         "presets": (PresetsScreen, PresetsScreen),
@@ -37,6 +40,7 @@ def screen_factories(make_run):
         "monitor": (lambda: MonitorScreen(a, sample_gpus=False), MonitorScreen),
         "watch": (lambda: MonitorScreen(a, read_only=True, sample_gpus=False), MonitorScreen),
         "compare": (lambda: CompareScreen([a, b]), CompareScreen),
+        "classify": (lambda: MonitorScreen(c, sample_gpus=False), MonitorScreen),
     }
 
 
@@ -44,18 +48,24 @@ def own_ids(screen_class) -> set[str]:
     return {b.id for b in screen_class.BINDINGS if isinstance(b, Binding) and b.id}
 
 
-SCREENS = ["runs", "presets", "editor", "monitor", "watch", "compare"]
+SCREENS = ["runs", "presets", "editor", "monitor", "watch", "compare", "classify"]
+
+
+def hidden_keys(name: str) -> set[str]:
+    """Ids of the keys that do not apply on that screen (and are not listed)."""
+    return (READ_ONLY_HIDDEN if name == "watch" else set()) \
+        | (MATRIX_ONLY if name in ("monitor", "watch") else set())
 
 
 @pytest.mark.parametrize("name", SCREENS)
 async def test_f1_lists_every_key_of_the_current_screen(make_run, name):
     factory, screen_class = screen_factories(make_run)[name]
-    expected = own_ids(screen_class) | APP_IDS
-    if name == "watch":
-        expected -= READ_ONLY_HIDDEN
+    expected = own_ids(screen_class) - hidden_keys(name) | APP_IDS
     app = TuneApp(start=factory)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, screen_class))
+        if name == "classify":  # its key shows once the events are read
+            await wait_for(pilot, lambda: app.screen.series.confusion is not None)
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         table = app.screen.query_one("DataTable")
@@ -70,10 +80,12 @@ async def test_f1_lists_every_key_of_the_current_screen(make_run, name):
 async def test_command_palette_lists_every_action_of_the_current_screen(make_run, name):
     factory, screen_class = screen_factories(make_run)[name]
     expected = {b.description for b in screen_class.BINDINGS if isinstance(b, Binding)
-                and (name != "watch" or b.id not in READ_ONLY_HIDDEN)}
+                and b.id not in hidden_keys(name)}
     app = TuneApp(start=factory)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, screen_class))
+        if name == "classify":
+            await wait_for(pilot, lambda: app.screen.series.confusion is not None)
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert expected | {"Help", "Quit"} <= set(titles)
         assert titles.count("Quit") == 1

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tests.tui.conftest import wait_for
+import pytest
+
+from tests.tui.chart_picking import choose
+from tests.tui.conftest import classification_events, wait_for
 from tui_tune.tui.app import TuneApp
 from tui_tune.tui.screens.compare import CompareScreen, config_differences
 from tui_tune.tui.screens.dialogs import ConfirmDialog
@@ -35,6 +38,42 @@ def test_config_differences_lists_only_differences(make_run):
     b = make_run("b", overrides=["training.lr=0.002"])
     _, rows = config_differences([a, b])
     assert rows == [["training.lr", "0.001", "0.002"]]
+
+
+async def test_two_classification_runs_compare_by_accuracy(make_run):
+    a = make_run("20260101-000000-demo-classify", preset="demo-classify",
+                 events=classification_events())
+    b = make_run("20260101-000100-demo-classify", preset="demo-classify",
+                 overrides=["training.lr=0.002"], events=classification_events(steps=80))
+    app = TuneApp(start=lambda: CompareScreen([a, b]))
+    async with app.run_test(size=(100, 30)) as pilot:
+        chart = app.screen.query_one("#compare-train")
+        await wait_for(pilot, lambda: len(chart.series) == 2)
+        assert not app.screen.query_one("#compare-note").display  # one type: nothing to say
+        labels = await choose(pilot, app, "accuracy, chosen metric (eval)")
+        assert labels.index("accuracy (eval)") < labels.index("perplexity (eval)  - no values")
+        assert chart.title == "accuracy"
+        assert [s.y.tolist() for s in chart.series.values()] == [[0.6, 0.7, 0.8], [0.6, 0.7]]
+        await choose(pilot, app, "F1 (eval)")
+        assert chart.title == "F1" and chart.series["B"].y.tolist() == pytest.approx([0.55, 0.65])
+
+
+async def test_runs_of_different_types_compare_with_a_note(make_run):
+    a = make_run("20260101-000000-demo-classify", preset="demo-classify",
+                 events=classification_events())
+    b = make_run("20260101-000100-demo-tiny")
+    app = TuneApp(start=lambda: CompareScreen([a, b]))
+    async with app.run_test(size=(100, 30)) as pilot:
+        chart = app.screen.query_one("#compare-train")
+        await wait_for(pilot, lambda: len(chart.series) == 2)
+        note = app.screen.query_one("#compare-note")
+        assert note.display
+        assert "A classification, B causal_lm" in str(note.render())
+        await choose(pilot, app, "eval metric: accuracy / perplexity, chosen metric (eval)")
+        assert chart.title == "eval metric: accuracy / perplexity"
+        await choose(pilot, app, "accuracy (eval)")  # only A has it
+        assert chart.series["A"].y.tolist() == [0.6, 0.7, 0.8]
+        assert not (chart.series["B"].y == chart.series["B"].y).any()  # NaN: B has none
 
 
 async def test_open_monitor_and_back_then_delete_asks(make_run):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import classification_events, wait_for
 from tui_tune.tui.app import TuneApp
 from tui_tune.tui.editor_state import EditorState
 from tui_tune.tui.screens.compare import CompareScreen
@@ -46,6 +46,26 @@ def test_monitor_screen(snap_compare, two_runs, size):
         await wait_for(pilot, lambda: app.screen.series.step_values("step").size == 120
                        and "GPU sampling off" in str(app.screen.query_one("#gpu-text").render())
                        and "checkpoint saved" in str(app.screen.query_one("#log-text").render()))
+        await pilot.pause(0.6)  # charts redraw on their 4 Hz timer
+
+    assert snap_compare(app, terminal_size=size, run_before=loaded)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("classes", [3, 20])
+def test_classification_monitor_screen(snap_compare, make_run, size, classes):
+    """The confusion matrix in the samples' place: 3 classes whole; 20 folded to what fits."""
+    labels = ("negative", "neutral", "positive") if classes == 3 else \
+        tuple(f"class-{i:02d}" for i in range(classes))
+    run = make_run("20260101-000000-demo-classify", preset="demo-classify",
+                   events=classification_events(labels))
+    app = TuneApp(start=lambda: MonitorScreen(run, sample_gpus=False))
+
+    async def loaded(pilot):
+        await wait_for(pilot, lambda: app.screen.series.confusion is not None
+                       and not app.screen.history_loading
+                       and "GPU sampling off" in str(app.screen.query_one("#gpu-text").render())
+                       and "training" in str(app.screen.query_one("#log-text").render()))
         await pilot.pause(0.6)  # charts redraw on their 4 Hz timer
 
     assert snap_compare(app, terminal_size=size, run_before=loaded)

@@ -29,7 +29,8 @@ def cmd_ls(args: argparse.Namespace, store: RunStore) -> int:
     from rich.console import Console
 
     from tui_tune.cli.view import runs_table
-    Console().print(runs_table(summaries))
+    console = Console()
+    console.print(runs_table(summaries, console.width))
     return 0
 
 

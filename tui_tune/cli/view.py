@@ -11,12 +11,12 @@ import math
 import time
 from pathlib import Path
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from tui_tune.display import duration, status_style
+from tui_tune.display import duration, metric_title, status_style
 from tui_tune.runs.store import RunStore, RunSummary
 
 
@@ -38,8 +38,16 @@ def progress(summary: RunSummary) -> str:
     return f"{summary.step}/{total}" if total else str(summary.step or "-")
 
 
+def eval_metric(summary: RunSummary) -> tuple[str, str] | None:
+    """(the run's eval metric by its name, its latest value), once an eval named it."""
+    if not summary.metric:
+        return None
+    return metric_title(summary.metric), number(summary.metrics.get("metric_value"))
+
+
 def live_panel(summary: RunSummary) -> Group:
-    """Header line, progress bar and one row of the numbers that matter while training."""
+    """Header line, progress bar and one row of the numbers that matter while training (the
+    eval metric by its name: accuracy, MSE, perplexity)."""
     extra = summary.extra
     header = Text.assemble((summary.run_id, "bold"), "  ",
                            (summary.status, status_style(summary.status)))
@@ -51,12 +59,17 @@ def live_panel(summary: RunSummary) -> Group:
                             width=48),
                 f"{100 * summary.step / summary.steps_total:.0f}%" if summary.steps_total else "")
     table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 2))
-    for name in ("step", "loss", "lr", "grad norm", "val loss", "tokens/s", "elapsed", "ETA"):
+    metric = eval_metric(summary)
+    names = ["step", "loss", "lr", "grad norm", "val loss", "tokens/s", "elapsed", "ETA"]
+    values = [progress(summary), number(summary.last_loss), number(extra.get("lr"), 3),
+              number(extra.get("grad_norm"), 3), number(extra.get("val_loss")),
+              rate(summary.tokens_per_s), duration(summary.elapsed_s), duration(summary.eta_s)]
+    if metric:  # after val loss
+        names.insert(5, metric[0])
+        values.insert(5, metric[1])
+    for name in names:
         table.add_column(name, justify="right", style="cyan" if name == "loss" else None)
-    table.add_row(progress(summary), number(summary.last_loss), number(extra.get("lr"), 3),
-                  number(extra.get("grad_norm"), 3), number(extra.get("val_loss")),
-                  rate(summary.tokens_per_s), duration(summary.elapsed_s),
-                  duration(summary.eta_s))
+    table.add_row(*values)
     parts: list = [header, bar, table]
     if summary.reason and summary.status not in ("running", "completed"):
         parts.append(Text(summary.reason, style="red"))
@@ -65,21 +78,36 @@ def live_panel(summary: RunSummary) -> Group:
 
 def plain_line(summary: RunSummary) -> str:
     extra = summary.extra
+    metric = eval_metric(summary)
     return (f"step {progress(summary)}  loss {number(summary.last_loss)}  "
             f"lr {number(extra.get('lr'), 3)}  grad_norm {number(extra.get('grad_norm'), 3)}  "
-            f"tokens/s {rate(summary.tokens_per_s)}  elapsed {duration(summary.elapsed_s)}  "
+            + (f"{metric[0]} {metric[1]}  " if metric else "")
+            + f"tokens/s {rate(summary.tokens_per_s)}  elapsed {duration(summary.elapsed_s)}  "
             f"ETA {duration(summary.eta_s)}")
 
 
-def runs_table(summaries: list[RunSummary]) -> Table:
+def runs_table(summaries: list[RunSummary], width: int | None = None) -> Table:
     """`tui-tune ls`: one row per run. Name and preset get columns when some run's experiment
-    name differs from its preset (sweep members, renamed runs); else the run id shows both."""
+    name differs from its preset (sweep members, renamed runs); else the run id shows both.
+    Once a run has evaluated, `metric` shows each run's eval metric by name (accuracy 0.93),
+    where the table still fits `width` (else the run ids would wrap; `--json` has it)."""
+    with_metrics = any(s.metric for s in summaries)
+    table = _runs_table(summaries, with_metrics)
+    if with_metrics and width is not None \
+            and Console(width=10_000).measure(table).maximum > width:
+        table = _runs_table(summaries, with_metrics=False)
+    return table
+
+
+def _runs_table(summaries: list[RunSummary], with_metrics: bool) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False)
     with_sweeps = any(s.sweep_id for s in summaries)
     with_names = any(s.name != s.preset for s in summaries)
     columns = [("run", "left")] + ([("name", "left"), ("preset", "left")] if with_names else []) \
-        + [("status", "left"), ("step", "right"), ("loss", "right"), ("tokens/s", "right"),
-           ("elapsed", "right"), ("ETA", "right")] + ([("sweep", "left")] if with_sweeps else [])
+        + [("status", "left"), ("step", "right"), ("loss", "right")] \
+        + ([("metric", "right")] if with_metrics else []) \
+        + [("tokens/s", "right"), ("elapsed", "right"), ("ETA", "right")] \
+        + ([("sweep", "left")] if with_sweeps else [])
     for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=name != "run",
                          overflow="fold" if name == "run" else "ellipsis",
@@ -87,7 +115,9 @@ def runs_table(summaries: list[RunSummary]) -> Table:
     for s in summaries:
         table.add_row(s.run_id, *((s.name, s.preset) if with_names else ()),
                       Text(s.shown_status, status_style(s.shown_status)), progress(s),
-                      number(s.last_loss), rate(s.tokens_per_s), duration(s.elapsed_s),
+                      number(s.last_loss),
+                      *((" ".join(eval_metric(s) or ("-",)),) if with_metrics else ()),
+                      rate(s.tokens_per_s), duration(s.elapsed_s),
                       duration(s.eta_s), *((s.sweep_id or "",) if with_sweeps else ()))
     return table
 

@@ -81,6 +81,7 @@ class RunSummary:
     parent: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # lr, grad_norm, val_loss, mem_peak
     metrics: dict[str, float] = field(default_factory=dict)  # latest of each events.METRICS
+    metric: str | None = None  # the name of metrics["metric_value"] (prediction.metric)
     environment: dict[str, Any] | None = None  # what the latest start ran on (events.py)
     stalled_s: float | None = None  # running, but no progress for this long (runs/stall.py)
 

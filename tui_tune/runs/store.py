@@ -176,7 +176,8 @@ class RunStore:
             extra={"lr": events.last_lr, "grad_norm": events.last_grad_norm,
                    "val_loss": events.last_val_loss, "mem_peak_gib": events.mem_peak_gib,
                    "pids": state.pids, "last_checkpoint": events.last_checkpoint},
-            environment=events.environment, metrics=dict(events.metrics))
+            environment=events.environment, metrics=dict(events.metrics),
+            metric=events.metric_name)
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)

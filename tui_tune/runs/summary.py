@@ -31,14 +31,15 @@ from tui_tune.runs.stall import stalled_for
 
 RATE_WINDOW = 20  # step events used for the steps/s behind the ETA
 DISK_CACHE_MIN_BYTES = 1 << 20  # smaller files are re-read faster than a cache is checked
-CACHE_VERSION = 4  # 2: streamed fields, 3: environment, 4: every metric
+CACHE_VERSION = 5  # 2: streamed fields, 3: environment, 4: every metric, 5: metric_name
 PROGRESS_KINDS = ("step", "eval", "start")  # what counts as progress for the stall rule
 STEP_METRICS, EVAL_METRICS = tuple(METRICS["step"]), tuple(METRICS["eval"])
 METRIC_NAMES = frozenset((*STEP_METRICS, *EVAL_METRICS))
 # the fields a summary reads from every line, as whatever JSON value the line holds (typed by
-# event_values); environment: start only, what the run ran on (events.ENVIRONMENT_FIELDS)
+# event_values); environment: start only, what the run ran on (events.ENVIRONMENT_FIELDS);
+# metric: eval only, the name of metric_value (prediction.metric)
 EventFields = reader_struct("EventFields", others=(
-    "kind", "t", "step", *EVAL_METRICS, "steps_total", "environment"))
+    "kind", "t", "step", *EVAL_METRICS, "metric", "steps_total", "environment"))
 FIELD_NAMES = EventFields.__struct_fields__
 _DECODER = msgspec.json.Decoder(EventFields)
 # the step metrics are read only from the last step lines of a block (decoding them from every
@@ -62,6 +63,7 @@ class EventSummary:
     steps_total: int | None = None
     step: int = 0
     metrics: dict[str, float] = field(default_factory=dict)  # the latest of each, NaN included
+    metric_name: str | None = None  # what the latest eval calls metric_value (accuracy, mse)
     last_checkpoint: dict[str, Any] | None = None
     end: dict[str, Any] | None = None  # the latest `end` event
     environment: dict[str, Any] | None = None  # from the latest `start` (events.py)
@@ -124,6 +126,7 @@ class EventSummary:
                 known_at, known_t, last_start = i + 1, t if t is not None else before, i
             elif event.kind == "eval":
                 self._take_metrics(event, EVAL_METRICS)
+                self.metric_name = _name(event.metric) or self.metric_name
         self.last_t = _time_before(events, len(events), known_at, known_t)
         self._take_steps(events, last_start)
         self.last_progress_t = next(
@@ -234,6 +237,7 @@ class EventSummary:
             steps_total=count(data.get("steps_total")) or None, step=count(data.get("step")) or 0,
             metrics={name: value for name, stored in (whole("metrics") or {}).items()
                      if name in METRIC_NAMES and (value := measure(stored)) is not None},
+            metric_name=_name(data.get("metric_name")),
             last_checkpoint=whole("last_checkpoint"), end=whole("end"),
             events=count(data.get("events")) or 0)
         pairs = data.get("recent_steps")
@@ -243,6 +247,11 @@ class EventSummary:
                 if t is not None and step is not None:
                     summary.recent_steps.append((t, step))
         return summary
+
+
+def _name(value: Any) -> str | None:
+    """A metric's name as events and the cache hold it: a short text, else None."""
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
 
 
 def _time_before(events: list[EventFields], index: int, known_at: int,

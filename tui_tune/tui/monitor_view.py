@@ -3,26 +3,47 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
+from tui_tune.display import metric_title
 from tui_tune.events import METRICS
 from tui_tune.tui.formatting import duration, status_markup
 from tui_tune.tui.run_data import RunSeries
 
+METRIC_VALUE = "eval.metric_value"  # the run's chosen metric (prediction.metric), by any name
 
-def chart_choices() -> list[tuple[str, str]]:
+
+def chart_choices(runs: Sequence[RunSeries] = ()) -> list[tuple[str, str]]:
     """("kind.metric", title) for every metric of step and eval events (events.METRICS): what
-    the chart pickers of the monitor and compare offer, so a new metric needs no edit here."""
-    return [(f"{kind}.{name}", f"{title} ({kind})" if kind == "eval" else title)
-            for kind, names in METRICS.items() for name, title in names.items()]
+    the chart pickers of the monitor and compare offer, so a new metric needs no edit here.
+    The eval metric is called by its name in `runs` (accuracy, MSE); metrics that none of
+    `runs` has a value of (another problem type's) come last, marked."""
+    with_values, without = [], []
+    for kind, names in METRICS.items():
+        for name, title in names.items():
+            choice = f"{kind}.{name}"
+            if choice == METRIC_VALUE and runs:
+                title = f"{chart_title(runs, choice)}, chosen metric"
+            label = f"{title} ({kind})" if kind == "eval" else title
+            if not runs or any(np.isfinite(chart_values(r, choice)[1]).any() for r in runs):
+                with_values.append((choice, label))
+            else:
+                without.append((choice, f"{label}  - no values"))
+    return with_values + without
 
 
-def chart_title(series: RunSeries, choice: str) -> str:
-    """The picked metric's title; the eval metric is called by its name (bleu, perplexity)."""
+def chart_title(runs: RunSeries | Sequence[RunSeries], choice: str) -> str:
+    """The picked metric's title; the eval metric is called by its name (accuracy, MSE,
+    perplexity), or by each run's when they differ."""
+    runs = [runs] if isinstance(runs, RunSeries) else list(runs)
     kind, name = choice.split(".", 1)
-    if choice == "eval.metric_value" and series.metric_name:
-        return series.metric_name
+    names = list(dict.fromkeys(metric_title(r.metric_name) for r in runs if r.metric_name))
+    if choice == METRIC_VALUE and len(names) == 1:
+        return names[0]
+    if choice == METRIC_VALUE and names:
+        return f"eval metric: {' / '.join(names)}"
     return METRICS[kind][name]
 
 

@@ -22,8 +22,17 @@ import numpy as np
 
 from tui_tune.events import METRICS, reader_struct
 from tui_tune.rundir import RunDir
-from tui_tune.runs.event_values import MAX_COUNT, MAX_MAGNITUDE, count, text, text_lines, timestamp
+from tui_tune.runs.event_values import (
+    MAX_COUNT,
+    MAX_MAGNITUDE,
+    count,
+    measure,
+    text,
+    text_lines,
+    timestamp,
+)
 from tui_tune.runs.follow import EventFollower
+from tui_tune.tui.confusion import Confusion
 
 NAN = math.nan
 # the columns: the step number (x axis), every metric of the kind (events.METRICS), the time.
@@ -32,7 +41,8 @@ NAN = math.nan
 STEP_COLUMNS = ("step", *METRICS["step"], "t")
 EVAL_COLUMNS = ("step", *METRICS["eval"], "t")
 # what the monitor shows of the other kinds (run info, header, samples, log, end)
-OTHER_FIELDS = ("metric", "prompt", "generation", "reference", "level", "message",
+OTHER_FIELDS = ("metric", "confusion", "labels", "prompt", "generation", "reference",
+                "predicted", "truth", "words", "probabilities", "level", "message",
                 "status", "error_type", "traceback", "path", "reason", "run_id", "steps_total",
                 "world_size", "devices", "params_total", "params_trainable", "train_rows",
                 "val_rows", "method", "environment")
@@ -66,10 +76,17 @@ class Column:
 
 @dataclass
 class Sample:
+    """One sample event. Labelling runs add the structured fields (events.Sample), each
+    None where the event holds nothing of the expected type."""
+
     step: int
     prompt: str
     generation: str
     reference: str
+    predicted: str | float | list | None = None  # a label, values, labels or tags
+    truth: str | float | list | None = None
+    words: list[str] | None = None  # token classification: one tag per word
+    probabilities: dict[str, float] | None = None  # classification: class -> probability
 
 
 @dataclass
@@ -85,6 +102,7 @@ class RunSeries:
     start: dict[str, Any] = field(default_factory=dict)
     end: dict[str, Any] = field(default_factory=dict)
     metric_name: str = ""
+    confusion: Confusion | None = None  # the latest eval's (classification runs)
     events: int = 0
     last_start_t: float | None = None  # the latest `start` (a resume starts a new segment)
     environment: dict[str, Any] = field(default_factory=dict)  # the latest start's (events.py)
@@ -109,6 +127,9 @@ class RunSeries:
         evals = [e for e in events if e.kind == "eval"]
         if evals and _extend_placed(self.evals, evals):
             self.metric_name = text(evals[-1].metric) or self.metric_name
+            self.confusion = next(
+                (matrix for e in reversed(evals) if e.confusion is not None
+                 and (matrix := Confusion.read(e.step, e.confusion, e.labels))), self.confusion)
         if len(steps) + len(evals) < len(events):
             for event in events:
                 if event.kind not in ("step", "eval"):
@@ -116,8 +137,7 @@ class RunSeries:
 
     def _add_other(self, e: RawEvent) -> None:
         if e.kind == "sample":
-            self.samples.append(Sample(count(e.step) or 0, text(e.prompt) or "",
-                                       text(e.generation) or "", text(e.reference) or ""))
+            self.samples.append(_sample(e))
         elif e.kind == "log":
             self.logs.append((text(e.level) or "info", text(e.message) or ""))
         elif e.kind == "checkpoint":
@@ -148,7 +168,29 @@ class RunSeries:
         self.last_start_t = newer.last_start_t or self.last_start_t
         self.environment = newer.environment or self.environment
         self.metric_name = newer.metric_name or self.metric_name
+        self.confusion = newer.confusion or self.confusion
         self.events += newer.events
+
+
+def _sample(e: RawEvent) -> Sample:
+    """A sample event's fields, the structured ones kept only where they hold what
+    events.Sample says (a hand-written line may hold anything)."""
+    words = e.words if isinstance(e.words, list) else None
+    probabilities = e.probabilities if isinstance(e.probabilities, dict) else {}
+    probabilities = {str(k): p for k, v in probabilities.items()
+                     if (p := measure(v)) is not None} or None
+    return Sample(count(e.step) or 0, text(e.prompt) or "", text(e.generation) or "",
+                  text(e.reference) or "", _label(e.predicted), _label(e.truth),
+                  [text(w) or "" for w in words] if words is not None else None, probabilities)
+
+
+def _label(value: Any) -> str | float | list | None:
+    """A predicted or true label, value, or list of them (labels as text, numbers as float)."""
+    if isinstance(value, list):
+        return [_label(item) for item in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return text(value)
 
 
 def _start_facts(e: RawEvent) -> dict[str, Any]:

@@ -1,12 +1,14 @@
 """Compare: two or more runs, loss curves overlaid with a legend, and their config differences.
 
-The left chart shows train loss at first; `c` picks any metric the events carry instead."""
+The left chart shows train loss at first; `c` picks any metric the events carry instead. Runs
+of different problem types are said to be so: each has its own metrics, and its own loss."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -31,8 +33,8 @@ class CompareLoaded(Message):
         self.series = series
 
 
-def config_differences(run_dirs: list[Path]) -> tuple[list[str], list[list[str]]]:
-    """(setting paths, one row of values per path) for settings that differ between runs."""
+def flat_configs(run_dirs: list[Path]) -> list[dict[str, object]]:
+    """Each run's settings as {"group.name": value} ({"(config)": why} where unreadable)."""
     flats = []
     for run_dir in run_dirs:
         try:
@@ -40,6 +42,13 @@ def config_differences(run_dirs: list[Path]) -> tuple[list[str], list[list[str]]
             flats.append(flatten(exp.model_dump(mode="json")))
         except ConfigError as error:
             flats.append({"(config)": f"unreadable: {error.problems[0]}"})
+    return flats
+
+
+def config_differences(run_dirs: list[Path], flats: list[dict[str, object]] | None = None
+                       ) -> tuple[list[str], list[list[str]]]:
+    """(setting paths, one row of values per path) for settings that differ between runs."""
+    flats = flat_configs(run_dirs) if flats is None else flats
     keys = sorted(set().union(*flats))
     rows = []
     for key in keys:
@@ -47,6 +56,17 @@ def config_differences(run_dirs: list[Path]) -> tuple[list[str], list[list[str]]
         if any(v != values[0] for v in values[1:]):
             rows.append([key, *("(unset)" if v is None else str(v) for v in values)])
     return keys, rows
+
+
+def type_note(labels: list[str], flats: list[dict[str, object]]) -> str:
+    """A line saying the runs are of different problem types (their metrics and losses are
+    not the same measure), or "" when they are of one type."""
+    types = [str(flat.get("general.problem_type") or "?") for flat in flats]
+    if len(set(types)) < 2:
+        return ""
+    runs = ", ".join(f"{label.split()[0]} {kind}" for label, kind in zip(labels, types))
+    return (f"Different problem types ({runs}): a metric shows only for the runs of a type "
+            "that has it, and each type's loss is its own.")
 
 
 def short_label(index: int, run_dir: Path) -> str:
@@ -74,6 +94,7 @@ class CompareScreen(Screen):
         names = "  ".join(f"[{PALETTE[i % len(PALETTE)]}]{label}[/]"
                           for i, label in enumerate(self.labels))
         yield Label(f"[b]Compare[/b] {names}", classes="status-line")
+        yield Label("", id="compare-note")
         with Horizontal(id="compare-charts"):
             yield BrailleChart("train loss", id="compare-train")
             yield BrailleChart("val loss", id="compare-val")
@@ -83,7 +104,11 @@ class CompareScreen(Screen):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("setting", *(label.split()[0] for label in self.labels))
-        _, rows = config_differences(self.run_dirs)
+        flats = flat_configs(self.run_dirs)
+        _, rows = config_differences(self.run_dirs, flats)
+        note = type_note(self.labels, flats)
+        self.query_one("#compare-note", Label).update(Text(note, style="yellow"))
+        self.query_one("#compare-note", Label).display = bool(note)
         for row in rows:
             table.add_row(*row)
         if not rows:
@@ -109,7 +134,7 @@ class CompareScreen(Screen):
         for i, (label, series) in enumerate(self.loaded.items()):
             chart.set_series(label.split()[0], *chart_values(series, self.picked),
                              PALETTE[i % len(PALETTE)])
-            chart.title = chart_title(series, self.picked)
+        chart.title = chart_title(list(self.loaded.values()), self.picked)
 
     def action_pick_chart(self) -> None:
         """Overlay any metric of the runs' step or eval events in the left chart."""
@@ -117,7 +142,8 @@ class CompareScreen(Screen):
             if choice:
                 self.picked = choice
                 self._show_picked()
-        self.app.push_screen(ChoiceDialog("Compare which metric?", chart_choices(),
+        self.app.push_screen(ChoiceDialog("Compare which metric?",
+                                          chart_choices(list(self.loaded.values())),
                                           self.picked), picked)
 
     def _charts(self) -> list[BrailleChart]:

@@ -1,4 +1,6 @@
-"""Run monitor: live charts, header, health line, GPUs, generations and console.log.
+"""Run monitor: live charts, header, health line, GPUs, generations and console.log; for a
+classification run also the confusion matrix of the latest evaluation (in the samples' place;
+`m` switches between them).
 
 A RunFeed (tui/live.py), run as this screen's thread worker, reads the run directory and posts
 messages; this screen (app thread) keeps the numpy series and hands views of them to the
@@ -33,10 +35,12 @@ from tui_tune.tui.monitor_view import (
 from tui_tune.tui.run_data import RunSeries
 from tui_tune.tui.screens.dialogs import ChoiceDialog, TextDialog
 from tui_tune.tui.widgets.braille_chart import BrailleChart
+from tui_tune.tui.widgets.confusion_panel import ConfusionPanel
 from tui_tune.tui.widgets.panels import GenerationsPanel, LogTail, gpu_text
 
 # chart id -> title, [(series name, source ("step"/"eval"), column, colour)]; the last one,
-# "picked", shows any metric the events carry (`c` picks it; the eval metric at first)
+# "picked", shows any metric the events carry (`c` picks it; the run's eval metric at first,
+# titled by its name: accuracy, MSE, perplexity)
 CHARTS = {
     "loss": ("loss", [("train", "step", "loss", "cyan"), ("val", "eval", "val_loss", "yellow")]),
     "lr": ("learning rate", [("lr", "step", "lr", "green")]),
@@ -59,6 +63,7 @@ def line_name(choice: str) -> str:
 
 class MonitorScreen(Screen):
     HELP_TITLE = "Run monitor"
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (36, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("z", "zoom", "Zoom", id="monitor.zoom"),
         Binding("l", "log_scale", "Log scale", id="monitor.log"),
@@ -69,6 +74,7 @@ class MonitorScreen(Screen):
                 id="monitor.samples_earlier"),
         Binding("right_square_bracket", "generations(1)", "Later samples",
                 id="monitor.samples_later"),
+        Binding("m", "toggle_matrix", "Confusion/samples", id="monitor.matrix"),
         Binding("x", "stop_run", "Stop run", id="monitor.stop"),
         Binding("r", "resume_run", "Resume run", id="monitor.resume"),
         Binding("i", "run_info", "Run info", id="monitor.info"),
@@ -83,6 +89,7 @@ class MonitorScreen(Screen):
         self.status = "?"
         self.history_loading = True
         self.picked = PICKED_DEFAULT  # what the last chart shows ("kind.metric")
+        self.matrix_wanted = True  # the confusion matrix over the samples, where there is one
         self.feed = RunFeed(self.run_dir, self.post_message, sample_gpus=sample_gpus)
 
     def compose(self) -> ComposeResult:
@@ -95,6 +102,7 @@ class MonitorScreen(Screen):
             with VerticalScroll(id="gpu-panel"):
                 yield Static("[dim]reading GPUs...[/dim]", id="gpu-text")
             yield GenerationsPanel(id="generations")
+            yield ConfusionPanel(id="confusion")
             yield LogTail(id="log-tail")
         yield Footer()
 
@@ -139,6 +147,7 @@ class MonitorScreen(Screen):
                 chart.set_series(name, *chart_values(self.series, f"{source}.{column}"), colour)
         self._show_picked()
         self.query_one(GenerationsPanel).set_samples(self.series.samples)
+        self._show_matrix()
         self._show_header()
         self._show_health()
 
@@ -149,6 +158,19 @@ class MonitorScreen(Screen):
             chart.clear()
         chart.set_series(name, *chart_values(self.series, self.picked), "green")
         chart.title = chart_title(self.series, self.picked)
+
+    def _show_matrix(self) -> None:
+        """A classification run's latest confusion matrix, in the samples' place (`m`); other
+        runs have none, and neither the panel nor the key shows."""
+        panel = self.query_one(ConfusionPanel)
+        if (panel.matrix is None) != (self.series.confusion is None):
+            self.refresh_bindings()  # `m` appears in the footer (or goes: a rewritten file)
+        panel.set_matrix(self.series.confusion)
+        shown = panel.matrix is not None and self.matrix_wanted
+        self.set_class(panel.matrix is not None, "-matrix")  # a taller bottom row (app.tcss)
+        if panel.display != shown:
+            panel.display = shown
+            self.query_one(GenerationsPanel).display = not shown
 
     def _show_header(self) -> None:
         text = header_markup(self.series, self.status)
@@ -174,6 +196,8 @@ class MonitorScreen(Screen):
 
     # -- keys -------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_matrix":
+            return self.series.confusion is not None
         return not (action in ("stop_run", "resume_run") and self.read_only)
 
     def _charts(self) -> list[BrailleChart]:
@@ -202,10 +226,19 @@ class MonitorScreen(Screen):
             if choice:
                 self.picked = choice
                 self._show_picked()
-        self.app.push_screen(ChoiceDialog("Chart which metric?", chart_choices(), self.picked),
-                             picked)
+        self.app.push_screen(ChoiceDialog("Chart which metric?", chart_choices([self.series]),
+                                          self.picked), picked)
+
+    def action_toggle_matrix(self) -> None:
+        """Switch between the confusion matrix and the samples (classification runs)."""
+        self.matrix_wanted = not self.matrix_wanted
+        self._show_matrix()
 
     def action_generations(self, delta: int) -> None:
+        """Browse the samples by evaluation step (first, show them where the matrix is)."""
+        if self.query_one(ConfusionPanel).display:
+            self.action_toggle_matrix()
+            return
         self.query_one(GenerationsPanel).show_step(delta)
 
     def action_run_info(self) -> None:

@@ -1,4 +1,5 @@
-"""The monitor's side panels: GPUs, generations (browsable by step) and the console.log tail."""
+"""The monitor's side panels: GPUs, generations or labelling samples (browsable by step) and the
+console.log tail."""
 
 from __future__ import annotations
 
@@ -67,17 +68,113 @@ class GenerationsPanel(VerticalScroll):
         index = len(self.steps) - 1 if self.index is None else self.index
         step = self.steps[index]
         follow = " (latest)" if self.index is None else "  [dim]\\[ ] browse[/dim]"
-        out = Text.from_markup(f"[b]step {step}[/b]  {index + 1}/{len(self.steps)}{follow}\n")
-        for sample in [s for s in self.samples if s.step == step]:
-            out.append("prompt ", "dim")
-            out.append(sample.prompt.strip() + "\n")
-            ok = sample.generation.strip() == sample.reference.strip()
-            out.append("model  ", "dim")
-            out.append(sample.generation.strip() + "\n", "green" if ok else "yellow")
-            if sample.reference:
-                out.append("ref    ", "dim")
-                out.append(sample.reference.strip() + "\n", "cyan")
+        shown = [s for s in self.samples if s.step == step]
+        verdicts = [right for s in shown if (right := sample_right(s)) is not None]
+        verdict = f"  {verdicts.count(False)}/{len(verdicts)} wrong" if verdicts else ""
+        out = Text.from_markup(f"[b]step {step}[/b]  {index + 1}/{len(self.steps)}{follow}"
+                               f"{verdict}\n")
+        for sample in shown:
+            out.append_text(sample_text(sample))
         text.update(out)
+
+
+def sample_right(sample: Sample) -> bool | None:
+    """Whether a labelling sample's prediction is the truth (every tag, every label of a
+    multilabel row); None where right and wrong do not apply (generations, regression)."""
+    predicted, truth = sample.predicted, sample.truth
+    if predicted is None or truth is None or _numbers(predicted):
+        return None
+    if isinstance(predicted, list) and isinstance(truth, list) and sample.words is None:
+        return sorted(map(str, predicted)) == sorted(map(str, truth))  # multilabel: a set
+    return str(predicted) == str(truth)
+
+
+def sample_text(sample: Sample) -> Text:
+    """One sample: a generation beside its reference, or a labelling prediction beside the
+    truth (the class probabilities; a tagged row's word/TAG pairs), wrong ones marked."""
+    if sample.words is not None and isinstance(sample.predicted, list) \
+            and isinstance(sample.truth, list):
+        return _tagged(sample)
+    if sample.predicted is not None and sample.truth is not None:
+        return _labelled(sample)
+    out = Text()
+    out.append("prompt ", "dim")
+    out.append(sample.prompt.strip() + "\n")
+    ok = sample.generation.strip() == sample.reference.strip()
+    out.append("model  ", "dim")
+    out.append(sample.generation.strip() + "\n", "green" if ok else "yellow")
+    if sample.reference:
+        out.append("ref    ", "dim")
+        out.append(sample.reference.strip() + "\n", "cyan")
+    return out
+
+
+def _labelled(sample: Sample) -> Text:
+    """text, then the predicted label(s) with their probability (or values), then the truth
+    (unless the prediction is right)."""
+    out = Text()
+    out.append("text   ", "dim")
+    out.append(sample.prompt.strip() + "\n")
+    right = sample_right(sample)
+    out.append("model  ", "dim")
+    if right is None:  # numbers: show them with the error
+        out.append(sample.generation.strip() + "\n", "green")
+        out.append("truth  ", "dim")
+        out.append(sample.reference.strip(), "cyan")
+        errors = _errors(sample.predicted, sample.truth)
+        out.append(f"  error {errors}\n" if errors else "\n", "dim")
+        return out
+    out.append(_with_probability(sample.predicted, sample.probabilities),
+               "green" if right else "red")
+    if right:  # the truth is what the model said
+        out.append("  ✓ right\n", "green")
+        return out
+    out.append("  ✗ wrong\n", "bold red")
+    out.append("truth  ", "dim")
+    out.append(_with_probability(sample.truth, sample.probabilities) + "\n", "cyan")
+    return out
+
+
+def _with_probability(labels: object, probabilities: dict[str, float] | None) -> str:
+    """`label 0.91` (or `a 0.91, b 0.62` for several; `(none)` for an empty multilabel)."""
+    items = labels if isinstance(labels, list) else [labels]
+    shown = [f"{item} {probabilities[str(item)]:.2f}"
+             if probabilities and str(item) in probabilities else str(item) for item in items]
+    return ", ".join(shown) or "(none)"
+
+
+def _numbers(value: object) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return bool(values) and all(isinstance(v, float) for v in values)
+
+
+def _errors(predicted: object, truth: object) -> str:
+    """predicted - truth per target, signed; "" when they are not numbers of one length."""
+    pairs = list(zip(predicted, truth, strict=False)) \
+        if isinstance(predicted, list) and isinstance(truth, list) else [(predicted, truth)]
+    if not pairs or not all(isinstance(p, float) and isinstance(t, float) for p, t in pairs):
+        return ""
+    return ", ".join(f"{p - t:+.3g}" for p, t in pairs)
+
+
+def _tagged(sample: Sample) -> Text:
+    """word/TAG pairs: a wrong tag in red followed by the true one in brackets."""
+    out = Text()
+    pairs = list(zip(sample.words or [], sample.predicted, sample.truth, strict=False))
+    wrong = 0
+    for n, (word, predicted, truth) in enumerate(pairs):
+        out.append(" " if n else "")
+        out.append(f"{word}/")
+        if predicted == truth:
+            out.append(str(predicted), "dim" if predicted == "O" else "green")
+        else:
+            wrong += 1
+            out.append(str(predicted), "bold red")
+            out.append(f"({truth})", "cyan")
+    out.append("\n")
+    out.append(f"  ✗ {wrong} of {len(pairs)} tags wrong\n" if wrong
+               else f"  ✓ all {len(pairs)} tags right\n", "bold red" if wrong else "green")
+    return out
 
 
 class LogTail(VerticalScroll):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,8 +19,9 @@ import torch.nn.functional as F
 from tui_tune.runs.labels import as_class_id, label_setting
 from tui_tune.train.data import SplitData
 from tui_tune.train.errors import UserError
-from tui_tune.train.tasks.base import EvalResult, Task
+from tui_tune.train.tasks.base import EvalResult
 from tui_tune.train.tasks.sequence_head import (
+    SequenceHeadTask,
     TextExample,
     collator_for,
     encode_texts,
@@ -33,7 +33,6 @@ from tui_tune.train.tasks.sequence_head import (
     prediction_examples,
     read_split_rows,
     row_text,
-    write_head_config,
 )
 
 
@@ -196,15 +195,9 @@ def prediction_columns(probs: np.ndarray, labels: LabelSet) -> dict[str, Any]:
             **{f"probability_{n}": p for n, p in by_name.items()}}
 
 
-class Classification(Task):
+class Classification(SequenceHeadTask):
     name = "classification"
-    auto_model = "AutoModelForSequenceClassification"
-    peft_task_type = "SEQ_CLS"  # peft then trains and saves `score` / `classifier` too
-    head_modules = ("score", "classifier")  # causal LMs' head / BERT-style encoders'
-    head_is_new = True
-
-    def __init__(self):
-        self.data: ClassData | None = None
+    data: ClassData | None
 
     def load_data(self, exp, tokenizer, seed: int) -> ClassData:
         rows, ds = read_split_rows(exp, seed), exp.dataset
@@ -268,7 +261,3 @@ class Classification(Task):
         if not accelerator.is_main_process:
             return None
         return [prediction_columns(p, labels) for p in probabilities(logits, labels.kind)]
-
-    def write_final(self, tokenizer, exp, folder: Path) -> None:
-        tokenizer.save_pretrained(folder)
-        write_head_config(exp, folder, self.model_kwargs(exp, self.data), len(tokenizer))

@@ -5,7 +5,6 @@ MAE and R² (averaged over the columns)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,8 +13,9 @@ import torch.nn.functional as F
 
 from tui_tune.runs.labels import as_number, label_setting
 from tui_tune.train.data import SplitData
-from tui_tune.train.tasks.base import EvalResult, Task
+from tui_tune.train.tasks.base import EvalResult
 from tui_tune.train.tasks.sequence_head import (
+    SequenceHeadTask,
     TextExample,
     collator_for,
     encode_texts,
@@ -27,7 +27,6 @@ from tui_tune.train.tasks.sequence_head import (
     prediction_examples,
     read_split_rows,
     row_text,
-    write_head_config,
 )
 
 
@@ -63,15 +62,9 @@ def shown_values(values, columns: list[str]) -> str:
     return ", ".join(f"{c} = {n}" for c, n in zip(columns, numbers))
 
 
-class Regression(Task):
+class Regression(SequenceHeadTask):
     name = "regression"
-    auto_model = "AutoModelForSequenceClassification"
-    peft_task_type = "SEQ_CLS"  # peft then trains and saves `score` / `classifier` too
-    head_modules = ("score", "classifier")
-    head_is_new = True
-
-    def __init__(self):
-        self.data: TargetData | None = None
+    data: TargetData | None
 
     def load_data(self, exp, tokenizer, seed: int) -> TargetData:
         rows, ds = read_split_rows(exp, seed), exp.dataset
@@ -135,7 +128,3 @@ class Regression(Task):
             return None
         names = ["prediction"] if len(columns) == 1 else [f"prediction_{c}" for c in columns]
         return [dict(zip(names, out)) for out in outputs.tolist()]
-
-    def write_final(self, tokenizer, exp, folder: Path) -> None:
-        tokenizer.save_pretrained(folder)
-        write_head_config(exp, folder, self.model_kwargs(exp, self.data), len(tokenizer))

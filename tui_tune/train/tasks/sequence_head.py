@@ -20,6 +20,7 @@ from tui_tune.train.collate import PaddedCollator
 from tui_tune.train.data import SplitData, check_columns, read_rows, split_rows
 from tui_tune.train.errors import UserError
 from tui_tune.train.formatting import Conversation, Turn, chat_pieces, prompt_of, text_pieces
+from tui_tune.train.tasks.base import Task
 
 
 @dataclass
@@ -207,3 +208,22 @@ def write_head_config(exp, folder: Path, kwargs: dict[str, Any], vocab: int) -> 
     if getattr(config, "vocab_size", vocab) < vocab:
         config.vocab_size = vocab  # the tokenizer grew (add_prompt_answer_tokens)
     config.save_pretrained(folder)
+
+
+class SequenceHeadTask(Task):
+    """What classification and regression have in common as tasks: the model class, the new
+    head peft trains and saves with the adapter, and final/ (the tokenizer, and for an adapter
+    run the head's settings in config.json). `self.data` is the split `load_data` (or
+    `predict_setup`) found, which `model_kwargs` reads."""
+
+    auto_model = "AutoModelForSequenceClassification"
+    peft_task_type = "SEQ_CLS"  # peft then trains and saves `score` / `classifier` too
+    head_modules = ("score", "classifier")  # causal LMs' head / BERT-style encoders'
+    head_is_new = True
+
+    def __init__(self):
+        self.data = None
+
+    def write_final(self, tokenizer, exp, folder: Path) -> None:
+        tokenizer.save_pretrained(folder)
+        write_head_config(exp, folder, self.model_kwargs(exp, self.data), len(tokenizer))

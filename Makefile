@@ -12,7 +12,8 @@ LOCK := requirements.lock
 # setuptools_scm from an index at install time, so a fresh machine or an offline mirror
 # without the sdist could not install it. Its wheel is pure Python (py3-none-any), built once
 # with `pip wheel --no-deps seqeval==1.2.2 -w vendor/` and found with --find-links; the lock
-# still pins the version, so pip takes exactly that wheel.
+# still pins the version, so pip takes exactly that wheel. rouge-score 0.1.2 (seq2seq's ROUGE,
+# last release 2022) is the same case, built the same way.
 VENDOR := vendor
 PIP_LOCKED = -m pip install -q --find-links $(VENDOR) -c $(LOCK) --build-constraint $(LOCK)
 # Scratch environments: newest allowed releases, for `make lock` and `make test-latest`.

@@ -82,10 +82,10 @@ def test_make_install_installs_from_the_lock_and_reruns_when_it_changes(tmp_path
 
 
 def test_vendored_wheels_are_locked_and_install_without_an_index(tmp_path):
-    """Dependencies published only as an sdist (seqeval) come as wheels in vendor/, which
-    make install finds: they install with the lock and no index at all."""
+    """Dependencies published only as an sdist (seqeval, rouge-score) come as wheels in vendor/,
+    which make install finds: they install with the lock and no index at all."""
     wheels = sorted((ROOT / "vendor").glob("*.whl"))
-    assert [w.name.split("-")[0] for w in wheels] == ["seqeval"]
+    assert [w.name.split("-")[0] for w in wheels] == ["rouge_score", "seqeval"]
     pinned = read_lock(LOCK)
     for wheel in wheels:
         name, version = wheel.name.split("-")[:2]
@@ -97,6 +97,8 @@ def test_vendored_wheels_are_locked_and_install_without_an_index(tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
                     "--target", str(target), "-c", str(LOCK), "--find-links",
-                    str(ROOT / "vendor"), "seqeval"], check=True, capture_output=True)
+                    str(ROOT / "vendor"), "seqeval", "rouge-score"], check=True,
+                   capture_output=True)
     assert (target / "seqeval" / "metrics" / "__init__.py").is_file()
     assert list(target.glob("seqeval-1.2.2.dist-info"))
+    assert (target / "rouge_score" / "rouge_scorer.py").is_file()

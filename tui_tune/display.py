@@ -34,3 +34,12 @@ def metric_title(name: str) -> str:
     """A run's eval metric (prediction.metric) by its title in the event schema: mse -> MSE,
     auc -> ROC AUC, f1 -> F1; a name the schema has no field for (bleu) as it is."""
     return METRICS["eval"].get(name, name) if name not in ("val_loss", "metric_value") else name
+
+
+SHORT_TITLES = {"perplexity": "ppl", "accuracy": "acc", "ROC AUC": "AUC", "log loss": "logloss"}
+
+
+def metric_short(name: str) -> str:
+    """A metric's title where a column is narrow (the runs list): accuracy -> acc."""
+    title = metric_title(name)
+    return SHORT_TITLES.get(title, title)

@@ -150,9 +150,14 @@ async def test_runs_table_fits_the_terminal_width_without_scrolling_sideways(mak
 
         def shown() -> list[str]:
             return [str(c.label) for c in table.columns.values()]
-        assert shown() == ["status", "run", "progress", "loss", "trend", "tok/s", "elapsed",
-                           "ETA", "preset"]
+        assert shown() == ["status", "run", "progress", "loss", "trend", "metric", "tok/s",
+                           "elapsed", "ETA"]
         assert table.virtual_size.width <= 120
+        row = [str(cell) for cell in table.get_row_at(0)]
+        assert row[5] == "ppl 4" and len(row[5]) <= 11  # the eval metric by its short name
+        await pilot.resize_terminal(160, 40)
+        await wait_for(pilot, lambda: "preset" in shown())
+        assert table.virtual_size.width <= 160
         await pilot.resize_terminal(80, 24)
         await wait_for(pilot, lambda: "preset" not in shown())
         assert {"status", "run", "progress", "loss", "trend", "tok/s", "ETA"} <= set(shown())

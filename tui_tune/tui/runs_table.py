@@ -1,8 +1,9 @@
 """Which columns the runs table shows at a given terminal width, and how each cell looks.
 
-At 120 columns everything fits; at 100 the preset column goes (the run id ends with the preset
-name anyway); at 80 elapsed goes too and the narrow widths are used, so status, run, progress,
-loss with its trend, tokens/s and ETA stay visible without scrolling sideways.
+At 120 columns everything but the preset fits (the run id ends with the preset name anyway); at
+100 elapsed goes too; at 80 the eval metric goes as well and the narrow widths are used, so
+status, run, progress, loss with its trend, tokens/s and ETA stay visible without scrolling
+sideways.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from rich.text import Text
 
 # key, label, wide width, narrow width ("run" takes what is left)
 COLUMNS = (("status", "status", 10, 10), ("run", "run", 0, 0), ("progress", "progress", 16, 12),
-           ("loss", "loss", 7, 6), ("trend", "trend", 10, 6), ("tok/s", "tok/s", 7, 6),
+           ("loss", "loss", 7, 6), ("trend", "trend", 10, 6), ("metric", "metric", 12, 10),
+           ("tok/s", "tok/s", 7, 6),
            ("elapsed", "elapsed", 8, 7), ("eta", "ETA", 8, 7), ("preset", "preset", 14, 14))
 RUN_WIDTH = (25, 27)  # wanted (a run id with a short preset name), most useful
 RUN_MIN = 12
 CELL_PADDING = 2  # DataTable: one cell each side of every column
 SCROLLBAR = 2
-LAYOUTS = ((False, ()), (True, ()), (True, ("preset",)), (True, ("preset", "elapsed")))
+LAYOUTS = ((False, ()), (True, ()), (True, ("preset",)), (True, ("preset", "elapsed")),
+           (True, ("preset", "elapsed", "metric")))
 
 
 def fit_columns(width: int) -> list[tuple[str, str, int]]:

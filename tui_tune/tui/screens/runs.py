@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
+from tui_tune.display import metric_short
 from tui_tune.rundir import RunDir
 from tui_tune.runs.listing import runs_root
 from tui_tune.tui import run_actions
@@ -53,6 +54,14 @@ def _number(value: float | None, width: int) -> str:
     if value is None or not math.isfinite(value):
         return "-"
     return f"{value:,.0f}" if 100 <= abs(value) < 1e5 else format_number(value, width)
+
+
+def _metric_cell(s, width: int) -> str:
+    """The run's eval metric by its short name and latest value (acc 0.931), once evaluated."""
+    if not s.metric:
+        return "-"
+    name = metric_short(s.metric)
+    return f"{name} {_number(s.metrics.get('metric_value'), max(4, width - len(name) - 1))}"
 
 
 class RunsScreen(Screen):
@@ -277,6 +286,7 @@ class RunsScreen(Screen):
                  "progress": progress_cell(s.step, s.steps_total, width.get("progress", 16)),
                  "loss": _number(s.last_loss, width.get("loss", 7)),
                  "trend": Text(spark[-width.get("trend", 10):], style="cyan"),
+                 "metric": _metric_cell(s, width.get("metric", 12)),
                  "tok/s": _number(s.tokens_per_s, width.get("tok/s", 7)),
                  "elapsed": duration(s.elapsed_s), "eta": duration(s.eta_s),
                  "preset": s.preset}

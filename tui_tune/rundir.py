@@ -35,6 +35,7 @@ PARTIAL_SUFFIX = ".tmp"  # a checkpoint being written; renamed when complete
 CHECKPOINT_STATE = "trainer_state.json"  # inside a checkpoint: the loop position
 FINAL = "final"
 PREDICTIONS = "predictions"  # + the output format's suffix (.csv, .parquet)
+CHATS = "chats"  # conversations saved from the chat screen, as dataset rows (jsonl)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,10 @@ class RunDir:
     @property
     def final(self) -> Path:
         return self.root / FINAL
+
+    @property
+    def chats(self) -> Path:
+        return self.root / CHATS
 
     def predictions(self, suffix: str, source: str | None = None,
                     checkpoint: str | None = None) -> Path:

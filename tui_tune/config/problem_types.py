@@ -10,6 +10,8 @@ PROBLEM_TYPES = ("causal_lm", "classification", "regression", "token_classificat
 SUPPORTED_PROBLEM_TYPES = ("causal_lm", "classification", "regression",
                            "token_classification")
 LABELLING_TYPES = ("classification", "regression", "token_classification")
+# whose final/ is a causal LM that generates text: chat and serve-model work with these
+CHAT_TYPES = ("causal_lm", "dpo", "grpo")
 
 METRICS: dict[str, tuple[str, ...]] = {
     "causal_lm": ("perplexity", "bleu", "none"),

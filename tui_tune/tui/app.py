@@ -162,6 +162,10 @@ class TuneApp(App[int]):
     def open_compare(self, run_dirs: list[Path]) -> None:
         self.open_screen("compare", run_dirs)
 
+    def open_chat(self, run_dirs: list[Path], with_base: bool = False) -> None:
+        """Chat with one run's model, two side by side, or one beside its base model."""
+        self.open_screen("chat", run_dirs, with_base=with_base)
+
     def back_to_runs(self) -> None:
         """Close every screen above the runs list (the editor, the presets under it). A screen
         opened without a runs list below (tests, --watch) stays under what comes next."""

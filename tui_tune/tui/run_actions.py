@@ -50,6 +50,30 @@ def ask_delete(screen: Screen, run_dir: Path, after: After | None = None) -> Non
                                          "(checkpoints, final weights)?", "Delete"), answered)
 
 
+def chat(screen: Screen, run_dirs: list[Path], with_base: bool = False) -> None:
+    """The chat screen on the runs' models, once each has weights a model can answer with."""
+    from tui_tune.config.errors import ConfigError
+    from tui_tune.config.problem_types import CHAT_TYPES
+    from tui_tune.runs.files import continue_weights
+    from tui_tune.runs.launch import load_experiment
+
+    for run_dir in run_dirs:
+        try:
+            kind = load_experiment(run_dir).general.problem_type
+        except (ConfigError, OSError) as error:
+            screen.notify(f"{run_dir.name}: {escape(str(error))}", severity="error")
+            return
+        if kind not in CHAT_TYPES:
+            screen.notify(f"{run_dir.name} is a {kind} run: its model labels text rather "
+                          "than answering; chat needs a causal LM run.", severity="warning")
+            return
+        if continue_weights(run_dir) is None:
+            screen.notify(f"{run_dir.name} has no weights yet: chat once it saves a "
+                          "checkpoint or completes.", severity="warning")
+            return
+    screen.app.open_chat(run_dirs, with_base=with_base)
+
+
 def _stop(run_dir: Path) -> str:
     from tui_tune.runs.control import stop
     return f"{run_dir.name} is {stop(run_dir)}"

@@ -78,6 +78,7 @@ class MonitorScreen(Screen):
         Binding("x", "stop_run", "Stop run", id="monitor.stop"),
         Binding("r", "resume_run", "Resume run", id="monitor.resume"),
         Binding("i", "run_info", "Run info", id="monitor.info"),
+        Binding("t", "chat", "Chat", id="monitor.chat"),
         Binding("escape", "back", "Back", id="monitor.back"),
     ]
 
@@ -240,6 +241,9 @@ class MonitorScreen(Screen):
             self.action_toggle_matrix()
             return
         self.query_one(GenerationsPanel).show_step(delta)
+
+    def action_chat(self) -> None:
+        run_actions.chat(self, [self.run_dir])
 
     def action_run_info(self) -> None:
         """What the run is and what it ran on: versions, CUDA, GPUs, driver, commit."""

@@ -36,6 +36,7 @@ ENTRIES: tuple[ScreenEntry, ...] = (
     ScreenEntry("presets", _HERE + "presets", "PresetsScreen", "presets"),
     ScreenEntry("monitor", _HERE + "monitor", "MonitorScreen", "monitor"),
     ScreenEntry("compare", _HERE + "compare", "CompareScreen", "compare"),
+    ScreenEntry("chat", _HERE + "chat", "ChatScreen", "chat"),
     ScreenEntry("help", _HERE + "help", "HelpScreen", "help"),
     ScreenEntry("confirm", _HERE + "dialogs", "ConfirmDialog", "confirm"),
     ScreenEntry("prompt", _HERE + "dialogs", "PromptDialog", "prompt"),

@@ -73,6 +73,8 @@ class RunsScreen(Screen):
         Binding("r", "resume", "Resume", id="runs.resume"),
         Binding("m,space", "mark", "Mark for compare", id="runs.mark"),
         Binding("c", "compare", "Compare marked", id="runs.compare"),
+        Binding("t", "chat", "Chat", id="runs.chat"),
+        Binding("T", "chat_base", "Chat A/B with base", id="runs.chat_base", show=False),
         Binding("e", "edit_copy", "Edit a copy", id="runs.edit_copy"),
         Binding("f", "continue_from", "New run from its weights", id="runs.continue_from",
                 show=False),
@@ -335,6 +337,21 @@ class RunsScreen(Screen):
             self.notify("Mark two or more runs with m (or space) first.", severity="warning")
             return
         self.app.open_compare(paths)
+
+    def action_chat(self) -> None:
+        """Chat with the selected run's model; with two runs marked, with both side by side."""
+        marked = [s.path for s in self.rows if s.run_id in self.marked]
+        if len(marked) == 2:
+            run_actions.chat(self, marked)
+        elif len(marked) > 2:
+            self.notify("Chat side by side takes two marked runs.", severity="warning")
+        elif self.selected:
+            run_actions.chat(self, [self.selected.path])
+
+    def action_chat_base(self) -> None:
+        """The selected run's model beside its base model, the same prompt to both."""
+        if self.selected:
+            run_actions.chat(self, [self.selected.path], with_base=True)
 
     def action_edit_copy(self) -> None:
         if self.selected:

@@ -54,11 +54,16 @@ def export(runs: Path, name: str, *args: str) -> subprocess.CompletedProcess:
     return tui_tune("export", "--runs-dir", str(runs), name, *args, cwd=runs.parent)
 
 
-def exported(runs: Path, name: str, kind: str, *args: str) -> Path:
-    out = runs.parent / f"{name}-{kind}-{'-'.join(args) or 'final'}"
-    result = export(runs, name, f"--{kind}", str(out), *args)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().splitlines()[-1] == str(out)
+def exported(runs: Path, name: str, kind: str, checkpoint: str | None = None,
+             **options) -> Path:
+    """Export in this process (the `tui-tune export` command around it, a process of its own
+    per call, is tested by the refusal tests below): the same functions, without paying
+    torch's import a dozen times."""
+    from tui_tune.train.export import export_adapter, export_merged
+
+    out = runs.parent / "-".join([name, kind, checkpoint or "final", *map(str, options.values())])
+    write = export_merged if kind == "merged" else export_adapter
+    assert write(runs / name, out, checkpoint, **options) == out
     return out
 
 
@@ -107,7 +112,7 @@ def with_adapter(run_dir: Path, folder: Path, auto: str):
 def test_merged_causal_lm_gives_the_adapters_logits(runs, name):
     from transformers import AutoModelForCausalLM, GenerationConfig
 
-    out = exported(runs, name, "merged", "--max-shard-size", "200KB")
+    out = exported(runs, name, "merged", max_shard_size="200KB")
     merged = AutoModelForCausalLM.from_pretrained(out)
     assert not any("lora" in key for key in merged.state_dict())
     assert len(list(out.glob("model-*-of-*.safetensors"))) > 1  # sharded as asked
@@ -226,7 +231,7 @@ def test_adapter_folder_loads_with_peft(runs):
 def test_a_checkpoint_exports_its_own_weights(runs):
     from transformers import AutoModelForCausalLM
 
-    out = exported(runs, "lora", "merged", "--checkpoint", "step-3")
+    out = exported(runs, "lora", "merged", "step-3")
     inputs = batch(out)
     step3 = with_adapter(runs / "lora", runs / "lora" / "checkpoints" / "step-3",
                          "AutoModelForCausalLM")
@@ -252,6 +257,7 @@ def test_output_folder_refusals_and_force(runs):
     assert (runs / "lora" / "final" / "adapter_model.safetensors").is_file()
     forced = export(runs, "lora", "--adapter", str(target), "--force")
     assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.strip().splitlines()[-1] == str(target)
     assert not (target / "keep.txt").exists() and (target / "adapter_config.json").is_file()
     assert not list(runs.parent.glob("*.partial")) and not list(runs.parent.glob("*.replaced"))
     alone = export(runs, "lora", "--checkpoint", "step-3")

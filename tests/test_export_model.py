@@ -28,6 +28,8 @@ RUNS = {  # name -> (preset, overrides)
     "full": ("demo-tiny", ['adapter.method="full"']),
     "classify": ("demo-classify", ['adapter.method="lora"', "training.lr=0.01"]),
     "tokens": ("demo-tokens", ['adapter.method="lora"', "training.lr=0.01"]),
+    "ssf-classify": ("demo-classify", ['adapter.method="ssf"', "training.lr=0.05",
+                                       'adapter.unfreeze_layers=["layers.1.mlp.down_proj"]']),
 }
 
 
@@ -172,6 +174,47 @@ def test_merged_ssf_folds_scale_and_shift_into_weights_and_biases(runs):
     inputs = batch(out)
     reference = load_ssf(backbone(runs / "ssf", "AutoModelForCausalLM"), runs / "ssf" / "final")
     assert_same_logits(merged, reference, backbone(runs / "ssf", "AutoModelForCausalLM"), inputs)
+
+
+def test_merged_ssf_with_a_new_head_and_unfrozen_layers_gives_the_trained_logits(runs):
+    """ssf_weights.pt holds the head and the unfrozen layer beside the scales and shifts."""
+    from transformers import AutoModelForSequenceClassification
+
+    from tui_tune.train.adapters.ssf import load_ssf
+
+    final = runs / "ssf-classify" / "final"
+    saved = torch.load(final / "ssf_weights.pt")
+    assert any("score" in key for key in saved) and any("down_proj" in k and "ssf" not in k
+                                                        for k in saved)
+    out = exported(runs, "ssf-classify", "merged")
+    merged = AutoModelForSequenceClassification.from_pretrained(out)
+    labels = merged.config.id2label
+    kwargs = {"id2label": labels, "label2id": {v: k for k, v in labels.items()}}
+    reference = load_ssf(backbone(runs / "ssf-classify", "AutoModelForSequenceClassification",
+                                  **kwargs), final)
+    plain = backbone(runs / "ssf-classify", "AutoModelForSequenceClassification", **kwargs)
+    inputs = batch(out)
+    assert_same_logits(merged, reference, plain, inputs)
+
+
+def test_an_ssf_folder_without_its_head_weights_is_refused(runs, tmp_path):
+    """Folders saved before ssf_weights.pt held the head: merging them would draw it anew."""
+    import shutil
+
+    from tui_tune.train.errors import UserError
+    from tui_tune.train.export import check_ssf_run
+    from tui_tune.train.setup import read_experiment
+    from tui_tune.train.tasks import task_for
+
+    old = tmp_path / "old"
+    shutil.copytree(runs / "ssf-classify" / "final", old)
+    saved = torch.load(old / "ssf_weights.pt")
+    torch.save({k: v for k, v in saved.items() if k.endswith(("ssf_scale", "ssf_shift"))},
+               old / "ssf_weights.pt")
+    exp = read_experiment(runs / "ssf-classify")
+    with pytest.raises(UserError, match="no weights for the new classification head"):
+        check_ssf_run(exp, task_for(exp), old)
+    check_ssf_run(exp, task_for(exp), runs / "ssf-classify" / "final")  # today's: fine
 
 
 def test_ssf_shift_on_a_layer_no_setting_gives_a_bias_is_refused(demo_assets):

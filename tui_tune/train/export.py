@@ -128,7 +128,7 @@ def merged_model(exp, run: RunDir, source: Path, tokenizer):
         model = load_plain_backbone(exp, task, tokenizer, kwargs)
         return peft_lora.merge_into_backbone(model, source)
     if family is ssf:
-        check_ssf_run(exp, task)
+        check_ssf_run(exp, task, source)
         model = load_plain_backbone(exp, task, tokenizer, kwargs)
         if exp.general.pretrained_weights:
             model = load_pretrained_weights(model, exp.general.pretrained_weights)
@@ -139,15 +139,19 @@ def merged_model(exp, run: RunDir, source: Path, tokenizer):
                                       trust_remote_code=exp.general.trust_remote_code)
 
 
-def check_ssf_run(exp, task) -> None:
-    """What an SSF final/ cannot give back: it saves only the scales and shifts."""
-    if task.auto_model != "AutoModelForCausalLM":
-        raise UserError(f"an SSF run's final/ holds no weights for the new {task.name} head "
-                        "(it was drawn at random and not saved), so it cannot be merged; export "
-                        "it with --adapter, or train with lora, dora or full.", "adapter.method")
-    if exp.adapter.unfreeze_layers:
-        raise UserError("an SSF run's final/ holds only the scales and shifts, not the weights "
-                        "of the unfrozen layers, so a merged model would differ from the "
+def check_ssf_run(exp, task, source: Path) -> None:
+    """A new head and unfrozen layers merge only from an SSF folder that saved their weights
+    beside the scales and shifts (every run since ssf_weights.pt holds all that learned)."""
+    saved = [key for key in torch.load(source / ssf.SSF_WEIGHTS, map_location="cpu")
+             if not key.endswith(("ssf_scale", "ssf_shift"))]
+    if task.head_is_new and not any(ssf.in_head(key, task.head_modules) for key in saved):
+        raise UserError(f"this SSF folder holds no weights for the new {task.name} head "
+                        "(saved by an older version, which kept only the scales and shifts), "
+                        "so it cannot be merged; export it with --adapter.", "adapter.method")
+    unfrozen = [p for p in exp.adapter.unfreeze_layers if not any(p in key for key in saved)]
+    if unfrozen:
+        raise UserError(f"this SSF folder holds no weights for the unfrozen layers {unfrozen} "
+                        "(saved by an older version), so a merged model would differ from the "
                         "trained one; export it with --adapter.", "adapter.unfreeze_layers")
 
 
@@ -216,7 +220,8 @@ def with_biases(model, task, needs_bias: list):
     with torch.no_grad():
         for key in result.missing_keys:
             rebuilt.get_parameter(key).zero_()
-    rebuilt.generation_config = model.generation_config
+    if getattr(model, "generation_config", None) is not None:  # a labelling model has none
+        rebuilt.generation_config = model.generation_config
     return rebuilt
 
 

@@ -315,7 +315,6 @@ def estimate(shape: ModelShape, s: Settings) -> MemoryEstimate:
     grads = c.trainable * c.trainable_bytes / (w if stage >= 2 else 1)
     ddp_buckets = grads if s.world_size > 1 and s.backend == "ddp" else 0.0
     held_grads = grads if s.grad_accumulation > 1 else 0.0
-    static = weights + copies + adapter + states
     layer_grads = grads / max(c.grad_blocks, 1)
     residual_grads = 2 * c.checkpoint_act * tokens
     if s.gradient_checkpointing:
@@ -335,7 +334,7 @@ def estimate(shape: ModelShape, s: Settings) -> MemoryEstimate:
     phase, (act, head_act, loss_act, grad_now) = max(
         phases.items(), key=lambda item: sum(item[1]))
     quant = {"int4": "4-bit", "int8": "8-bit"}.get(s.backbone_dtype, s.backbone_dtype)
-    parts = [Part("weights", (weights) / GIB, f"{shape.total_params / 1e9:.2f}B at {quant}"
+    parts = [Part("weights", (weights) / GIB, f"{shape.total_params / 1e6:,.0f}M at {quant}"
                   + (f", / {w} GPUs" if stage >= 3 else "")),
              Part("autocast 16-bit copies", copies / GIB, "fp32 weights cast for bf16/fp16"),
              Part("adapter weights", adapter / GIB, f"{c.adapter / 1e6:.1f}M fp32"),

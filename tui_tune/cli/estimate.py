@@ -98,8 +98,8 @@ def print_report(result) -> None:
     if result.changes:
         console.print("changes that make it fit, largest saving first:")
         for change in result.changes:
-            alone = len(change.settings) == 1 or change is not result.changes[-1]
-            mark = "fits" if change.fits else ("not enough alone" if alone else "still too big")
+            mark = "fits" if change.fits else (
+                "still too big" if change.combined else "not enough alone")
             console.print(f"  --set {change.text}  -> {change.total_gib:.1f} GiB "
                           f"(-{change.saving_gib:.1f}; {mark})")
     _print_time(console, result)

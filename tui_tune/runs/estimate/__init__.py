@@ -64,7 +64,8 @@ class Estimate:
                         for g in self.gpus],
                "largest_batch_size": self.largest_batch,
                "changes": [{"set": c.settings, "total_gib": round(c.total_gib, 2),
-                            "saving_gib": round(c.saving_gib, 2), "fits": c.fits}
+                            "saving_gib": round(c.saving_gib, 2), "fits": c.fits,
+                            "combined": c.combined}
                            for c in self.changes]}
         if self.no_gpu:
             out["no_gpu"] = self.no_gpu

@@ -37,6 +37,7 @@ class Change:
     total_gib: float
     saving_gib: float
     fits: bool
+    combined: bool = False  # several of the changes above, together
 
     @property
     def text(self) -> str:
@@ -131,7 +132,7 @@ def changes(shape: ModelShape, s: Settings, budget_gib: float) -> list[Change]:
             settings["training.batch_size"] = batch
             combined = combined.but(batch_size=batch)
         after = total(shape, combined)
-        found.append(Change(settings, after, now - after, after <= budget_gib))
+        found.append(Change(settings, after, now - after, after <= budget_gib, combined=True))
     return found
 
 

@@ -190,6 +190,13 @@ GPU_CASES = {
                      "architecture.gradient_checkpointing=true"],
 }
 
+# every GPU case's settings besides its own (tests/test_estimate.py estimates these cases)
+GPU_BASE = [f"training.max_steps={GPU_STEPS}", "training.eval_every_steps=100000",
+            "training.save_checkpoint=\"disable\"", "logging.log_every_steps=1",
+            "training.warmup_ratio=0", "prediction.num_samples=0", "training.batch_size=8",
+            f"tokenizer.max_length={GPU_SEQ_LEN}", "environment.mixed_precision=\"bf16\"",
+            "architecture.gradient_checkpointing=false", "dataset.validation_size=0.01"]
+
 
 def run_gpu(cases: list[str] | None = None) -> list[Result]:
     from benchmarks.gpu_model import SHAPE, prepare_gpu_assets
@@ -197,12 +204,7 @@ def run_gpu(cases: list[str] | None = None) -> list[Result]:
     labels = chosen(GPU_CASES, cases)  # before the 1B model is built: a typo fails at once
     work = Path(tempfile.mkdtemp(prefix="bench-trainer-gpu-"))
     model_dir, data_file = prepare_gpu_assets(work)
-    base = [f'general.backbone="{model_dir}"', f'dataset.train_file="{data_file}"',
-            f"training.max_steps={GPU_STEPS}", "training.eval_every_steps=100000",
-            "training.save_checkpoint=\"disable\"", "logging.log_every_steps=1",
-            "training.warmup_ratio=0", "prediction.num_samples=0", "training.batch_size=8",
-            f"tokenizer.max_length={GPU_SEQ_LEN}", "environment.mixed_precision=\"bf16\"",
-            "architecture.gradient_checkpointing=false", "dataset.validation_size=0.01"]
+    base = [f'general.backbone="{model_dir}"', f'dataset.train_file="{data_file}"', *GPU_BASE]
     results = []
     for label in labels:
         run_dir = write_run(work / label.replace(" ", "-"), "demo-tiny", base + GPU_CASES[label])

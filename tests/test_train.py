@@ -260,3 +260,13 @@ def test_start_records_what_the_run_ran_on(lora_run):
     assert env["git_commit"] == (head.stdout.strip() if head.returncode == 0 else None)
     if not torch.cuda.is_available():
         assert (env["cuda"], env["gpus"], env["driver"]) == (None, [], None)
+
+
+def test_the_start_event_carries_the_memory_estimate(epochs_run):
+    """runs/estimate's peak for the run's own settings (the worker computes it, no torch)."""
+    from tui_tune.config.presets import resolve
+    from tui_tune.runs.estimate import peak_gib
+
+    start = read_events(epochs_run, "start")[0]
+    exp = resolve(str(epochs_run / "config.toml")).experiment
+    assert start["mem_estimate_gib"] == peak_gib(exp, 1) > 0

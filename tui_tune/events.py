@@ -51,6 +51,7 @@ class Start(Struct, kw_only=True):
     mixed_precision: str | None = None
     resumed_from_step: int | None = None  # null on a fresh start
     environment: dict[str, Any] | None = None  # ENVIRONMENT_FIELDS; rank 0 only
+    mem_estimate_gib: float | None = None  # runs/estimate's peak per GPU; null: no config.json
 
 
 class Step(Struct, kw_only=True):

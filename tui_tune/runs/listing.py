@@ -84,6 +84,7 @@ class RunSummary:
     metric: str | None = None  # the name of metrics["metric_value"] (prediction.metric)
     environment: dict[str, Any] | None = None  # what the latest start ran on (events.py)
     stalled_s: float | None = None  # running, but no progress for this long (runs/stall.py)
+    mem_estimate_gib: float | None = None  # the estimated peak per GPU; measured: metrics
 
     @property
     def shown_status(self) -> str:

@@ -177,6 +177,7 @@ class RunStore:
                    "val_loss": events.last_val_loss, "mem_peak_gib": events.mem_peak_gib,
                    "pids": state.pids, "last_checkpoint": events.last_checkpoint},
             environment=events.environment, metrics=dict(events.metrics),
+            mem_estimate_gib=events.mem_estimate_gib,
             metric=events.metric_name)
 
     def _warn(self, message: str) -> None:

@@ -31,7 +31,8 @@ from tui_tune.runs.stall import stalled_for
 
 RATE_WINDOW = 20  # step events used for the steps/s behind the ETA
 DISK_CACHE_MIN_BYTES = 1 << 20  # smaller files are re-read faster than a cache is checked
-CACHE_VERSION = 5  # 2: streamed fields, 3: environment, 4: every metric, 5: metric_name
+CACHE_VERSION = 6  # 2: streamed fields, 3: environment, 4: every metric, 5: metric_name,
+# 6: mem_estimate_gib
 PROGRESS_KINDS = ("step", "eval", "start")  # what counts as progress for the stall rule
 STEP_METRICS, EVAL_METRICS = tuple(METRICS["step"]), tuple(METRICS["eval"])
 METRIC_NAMES = frozenset((*STEP_METRICS, *EVAL_METRICS))
@@ -39,7 +40,8 @@ METRIC_NAMES = frozenset((*STEP_METRICS, *EVAL_METRICS))
 # event_values); environment: start only, what the run ran on (events.ENVIRONMENT_FIELDS);
 # metric: eval only, the name of metric_value (prediction.metric)
 EventFields = reader_struct("EventFields", others=(
-    "kind", "t", "step", *EVAL_METRICS, "metric", "steps_total", "environment"))
+    "kind", "t", "step", *EVAL_METRICS, "metric", "steps_total", "environment",
+    "mem_estimate_gib"))
 FIELD_NAMES = EventFields.__struct_fields__
 _DECODER = msgspec.json.Decoder(EventFields)
 # the step metrics are read only from the last step lines of a block (decoding them from every
@@ -67,6 +69,7 @@ class EventSummary:
     last_checkpoint: dict[str, Any] | None = None
     end: dict[str, Any] | None = None  # the latest `end` event
     environment: dict[str, Any] | None = None  # from the latest `start` (events.py)
+    mem_estimate_gib: float | None = None  # the latest start's estimated peak (runs/estimate)
     events: int = 0
     recent_steps: deque = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
 
@@ -151,6 +154,7 @@ class EventSummary:
             self.steps_total = total
         if isinstance(event.environment, dict):
             self.environment = event.environment
+        self.mem_estimate_gib = finite(event.mem_estimate_gib)
         self.recent_steps.clear()
 
     def _take_metrics(self, event: EventFields, names: tuple[str, ...]) -> list[str]:
@@ -238,6 +242,7 @@ class EventSummary:
             metrics={name: value for name, stored in (whole("metrics") or {}).items()
                      if name in METRIC_NAMES and (value := measure(stored)) is not None},
             metric_name=_name(data.get("metric_name")),
+            mem_estimate_gib=finite(data.get("mem_estimate_gib")),
             last_checkpoint=whole("last_checkpoint"), end=whole("end"),
             events=count(data.get("events")) or 0)
         pairs = data.get("recent_steps")

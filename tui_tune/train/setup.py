@@ -171,6 +171,7 @@ def devices(accelerator) -> list[str]:
 
 def start_event(session: Session) -> None:
     """The start event (rank 0), and each rank's world size and data shard in its rank file."""
+    from tui_tune.runs.estimate import peak_gib
     from tui_tune.train.collate import epoch_batches, rank_batches
 
     acc, t = session.accelerator, session.exp.training
@@ -189,4 +190,5 @@ def start_event(session: Session) -> None:
         steps_per_epoch=session.steps_per_epoch, method=exp.adapter.method,
         resumed_from_step=session.progress.step if session.resumed_from else None,
         mixed_precision=exp.environment.mixed_precision,
-        environment=run_environment() if session.reporter.is_main else None)
+        environment=run_environment() if session.reporter.is_main else None,
+        mem_estimate_gib=peak_gib(exp, acc.num_processes))

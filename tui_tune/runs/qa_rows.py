@@ -1,7 +1,7 @@
 """Extractive question answering rows: the question, the context and where the answer is in it.
 
 A row's answer is a text of its context: at the offset the answer_start column gives (SQuAD's
-answer_start, in characters), or, without that column, its first occurrence. An empty answer
+answer_start, in characters), or, without that column or offset, its first occurrence. An empty answer
 means the context does not answer the question (SQuAD v2). Shared by the launch preflight
 (through datafiles.check_rows) and the worker's task (train/tasks/extractive_qa.py), so both
 read a row the same way. No torch here.
@@ -38,10 +38,9 @@ def answer_span(row: dict[str, Any], ds) -> tuple[int, int] | None:
     answer, context = answer_text(row, ds), str(row.get(ds.context_column) or "")
     if not answer.strip():
         return None
-    start = _offset(row.get(ds.answer_start_column)) if ds.answer_start_column else None
-    if start is None:
-        start = context.find(answer)
-    if start < 0 or context[start:start + len(answer)] != answer:
+    raw = row.get(ds.answer_start_column) if ds.answer_start_column else None
+    start = context.find(answer) if raw is None else _offset(raw)
+    if start is None or start < 0 or context[start:start + len(answer)] != answer:
         return None
     return start, start + len(answer)
 
@@ -80,8 +79,8 @@ def row_problem(number: int, row: dict[str, Any], ds,
     if not answer.strip() or answer_span(row, ds) is not None:
         return None
     context = row[ds.context_column]
-    if ds.answer_start_column:
-        raw = row.get(ds.answer_start_column)
+    raw = row.get(ds.answer_start_column) if ds.answer_start_column else None
+    if raw is not None:
         start = _offset(raw)
         if start is None:
             return START, (f"row {number}, column '{ds.answer_start_column}' holds {raw!r}; "

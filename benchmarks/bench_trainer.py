@@ -159,8 +159,13 @@ def run(cases: list[str] | None = None) -> list[Result]:
     lora = ["adapter.method=\"lora\"", "adapter.r=16", "adapter.alpha=32", "training.lr=1e-3"]
     classify = [*base, f'dataset.train_file="{demo / "data" / "sentiment.jsonl"}"',
                 "training.evaluate_before_training=false"]
-    results, runs = [], {"cpu full": base, "cpu lora": base + lora, "cpu classify": classify}
-    presets = {"cpu classify": "demo-classify"}  # AutoModelForSequenceClassification
+    qa = [*base, f'general.backbone="{demo / "encoder"}"',
+          f'dataset.train_file="{demo / "data" / "qa.jsonl"}"',
+          "training.evaluate_before_training=false"]
+    results, runs = [], {"cpu full": base, "cpu lora": base + lora, "cpu classify": classify,
+                         "cpu qa": qa}
+    presets = {"cpu classify": "demo-classify",  # AutoModelForSequenceClassification
+               "cpu qa": "demo-qa"}  # AutoModelForQuestionAnswering
     for label in chosen(runs, cases):
         run_dir = write_run(work / label.replace(" ", "-"), presets.get(label, "demo-tiny"),
                             runs[label])

@@ -1,5 +1,6 @@
 """transformers' Trainer on exactly the model and tokenized data our worker uses (causal_lm,
-or a classification/regression run: AutoModelForSequenceClassification and its `labels=`).
+or a classification/regression run: AutoModelForSequenceClassification and its `labels=`, or
+an extractive_qa run: AutoModelForQuestionAnswering and its start/end positions).
 
 Run as `python -m benchmarks.trainer_baseline RUN_DIR STEPS SKIP`; prints one JSON line with
 tokens/s over steps SKIP+1..STEPS and peak memory. The model and examples come from our own
@@ -58,6 +59,13 @@ class CountingCollator:
         return batch
 
 
+def qa_rows(windows) -> list[dict]:
+    """extractive_qa: AutoModelForQuestionAnswering's inputs and its start/end positions."""
+    return [{"input_ids": w.input_ids, "token_type_ids": w.token_type_ids,
+             "attention_mask": [1] * len(w), "start_positions": w.start,
+             "end_positions": w.end} for w in windows]
+
+
 def main(run_dir: str, steps: int, skip: int) -> None:
     quiet_libraries(Path(run_dir), rank=0)
     exp = read_experiment(Path(run_dir))
@@ -67,7 +75,8 @@ def main(run_dir: str, steps: int, skip: int) -> None:
     model = apply_method(load_backbone(exp, tokenizer, device, data), exp)
     causal = exp.general.problem_type == "causal_lm"
     rows = [{"input_ids": e.input_ids, "attention_mask": [1] * len(e),
-             "labels": e.labels if causal else e.target} for e in data.train]
+             "labels": e.labels if causal else e.target} for e in data.train] \
+        if exp.general.problem_type != "extractive_qa" else qa_rows(data.train)
     t, mp = exp.training, exp.environment.mixed_precision
     args = TrainingArguments(
         output_dir=tempfile.mkdtemp(), per_device_train_batch_size=t.batch_size,

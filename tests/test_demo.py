@@ -20,7 +20,7 @@ def test_prepare_cli_builds_loadable_reproducible_assets(tmp_path, demo_assets):
                    check=True, capture_output=True)
     for name in ("model/model.safetensors", "model/tokenizer.json", "data/train.jsonl",
                  "data/chained.jsonl", "encoder/model.safetensors", "encoder/tokenizer.json",
-                 "data/ner.jsonl"):
+                 "data/ner.jsonl", "data/qa.jsonl"):
         assert _digest(tmp_path / "d" / name) == _digest(demo_assets / name), name
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -81,3 +81,23 @@ def test_tokens_preset_points_at_the_encoder_and_tagged_data():
     assert exp.general.problem_type == "token_classification"
     assert exp.general.backbone == "demo/encoder"
     assert exp.dataset.train_file == "demo/data/ner.jsonl"
+
+
+def test_qa_rows_answer_from_their_context_and_some_need_windows(demo_assets):
+    """Every answer is at its answer_start, about one in seven has none, and at the demo-qa
+    preset's max_length some contexts are read in several windows."""
+    from transformers import AutoTokenizer
+
+    rows = [json.loads(x) for x in (demo_assets / "data/qa.jsonl").read_text().splitlines()]
+    assert len(rows) == 2000
+    for row in rows:
+        start, answer = row["answer_start"], row["answer"]
+        assert row["context"][start:start + len(answer)] == answer if answer else start == -1
+    assert 0.1 < sum(1 for r in rows if not r["answer"]) / len(rows) < 0.2
+    exp = resolve(str(builtin_dir() / "demo-qa.toml")).experiment
+    assert exp.general.problem_type == "extractive_qa"
+    assert (exp.general.backbone, exp.dataset.train_file) == ("demo/encoder", "demo/data/qa.jsonl")
+    tokenizer = AutoTokenizer.from_pretrained(demo_assets / "encoder")
+    lengths = [len(ids) for ids in tokenizer([r["question"] for r in rows[:200]],
+                                             [r["context"] for r in rows[:200]])["input_ids"]]
+    assert 0.1 < sum(1 for n in lengths if n > exp.tokenizer.max_length) / 200 < 0.6

@@ -89,6 +89,7 @@ class Eval(Struct, kw_only=True):
     mse: Annotated[float | None, Meta(title="MSE")] = None
     mae: Annotated[float | None, Meta(title="MAE")] = None
     r2: Annotated[float | None, Meta(title="R²")] = None
+    exact_match: Annotated[float | None, Meta(title="exact match")] = None  # extractive_qa
     # classification: counts[true][predicted] over the validation rows, and the class names
     confusion: list[list[int]] | None = None
     labels: list[str] | None = None
@@ -107,6 +108,11 @@ class Sample(Struct, kw_only=True):
     truth: Any = None
     words: list[str] | None = None
     probabilities: dict[str, float] | None = None
+    # extractive_qa: the context, and the predicted and true answers' [start, end) character
+    # offsets in it (null: no answer), so the monitor can mark them
+    context: str | None = None
+    span: list[int] | None = None
+    truth_span: list[int] | None = None
 
 
 class Checkpoint(Struct, kw_only=True):

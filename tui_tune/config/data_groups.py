@@ -56,6 +56,20 @@ class Dataset(Group):
     label_all_subtokens: bool = setting(
         False, "Token classification: a word cut into several tokens has its tag learned on "
         "every piece; off, only on its first piece (the others are ignored).", advanced=True)
+    question_column: str = setting(
+        "question", "Extractive QA: column holding the question.")
+    context_column: str = setting(
+        "context", "Extractive QA: column holding the text the answer is taken from; "
+        "answer_column holds the answer as it is written there (empty: the context does not "
+        "answer the question, as in SQuAD v2).")
+    answer_start_column: str | None = setting(
+        None, "Extractive QA: column holding the answer's start offset in the context, in "
+        "characters (SQuAD's answer_start); empty: the answer's first occurrence in the "
+        "context.")
+    doc_stride: int = setting(
+        128, "Extractive QA: a context longer than tokenizer.max_length is read in windows; "
+        "consecutive windows share this many tokens, so an answer cut by one is whole in the "
+        "next.", unit="tokens", ge=0, le=1_048_576, advanced=True)
     id_column: str = setting(
         "id", "Column holding a row id, used with parent_id_column to chain conversations.",
         advanced=True)

@@ -5,10 +5,12 @@ and the worker's tasks (train/tasks/, one per supported type)."""
 from __future__ import annotations
 
 PROBLEM_TYPES = ("causal_lm", "classification", "regression", "token_classification",
-                 "seq2seq", "dpo")
+                 "seq2seq", "dpo",
+                 "extractive_qa")
 # the types the worker trains; tests/test_seams.py checks this against train/tasks/TASKS
 SUPPORTED_PROBLEM_TYPES = ("causal_lm", "classification", "regression",
-                           "token_classification")
+                           "token_classification",
+                           "extractive_qa")
 LABELLING_TYPES = ("classification", "regression", "token_classification")
 # whose final/ is a causal LM that generates text: chat and serve-model work with these
 CHAT_TYPES = ("causal_lm", "dpo", "grpo")
@@ -18,6 +20,7 @@ METRICS: dict[str, tuple[str, ...]] = {
     "classification": ("accuracy", "auc", "logloss", "f1"),
     "regression": ("mse", "mae", "r2"),
     "token_classification": ("f1", "accuracy"),
+    "extractive_qa": ("f1", "exact_match"),
 }
 ALL_METRICS = tuple(dict.fromkeys(m for metrics in METRICS.values() for m in metrics))
 # metrics where lower is better (the others: higher is better)
@@ -32,9 +35,15 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "dataset.words_column": ("token_classification",),
     "dataset.tags_column": ("token_classification",),
     "dataset.label_all_subtokens": ("token_classification",),
-    "dataset.answer_column": ("causal_lm", "classification", "regression", "seq2seq", "dpo"),
+    "dataset.answer_column": ("causal_lm", "classification", "regression", "seq2seq", "dpo",
+                              "extractive_qa"),
     "training.loss": ("causal_lm", "seq2seq", "dpo"),
     "training.packing": ("causal_lm",),
+    "dataset.question_column": ("extractive_qa",),
+    "dataset.context_column": ("extractive_qa",),
+    "dataset.answer_start_column": ("extractive_qa",),
+    "dataset.doc_stride": ("extractive_qa",),
+    "prediction.max_answer_length": ("extractive_qa",),
 }
 
 

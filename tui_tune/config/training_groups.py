@@ -118,6 +118,8 @@ class Prediction(Group):
         "tokens are written; 0 sets no limit.", unit="s", ge=0.0, advanced=True)
     num_samples: int = setting(
         4, "Validation prompts shown with their generation at each evaluation.", ge=0, le=64)
+    max_answer_length: int = setting(
+        30, "Extractive QA: longest answer span predicted.", unit="tokens", ge=1)
 
     @field_validator("stop_strings", mode="before")
     @classmethod

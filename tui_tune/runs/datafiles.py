@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tui_tune.runs import tag_rows
+from tui_tune.runs import qa_rows, tag_rows
 from tui_tune.runs.labels import LABELLED, LabelCheck, label_setting
 
 # file extension -> format; .pq is how H2O LLM Studio names parquet files
@@ -141,6 +141,8 @@ def wanted_columns(ds, problem_type: str = "causal_lm",
     answer or label columns when not `targets`: a test file)."""
     if problem_type == "token_classification":
         return tag_rows.wanted_columns(ds, targets)
+    if problem_type == "extractive_qa":
+        return qa_rows.wanted_columns(ds, targets)
     target = label_setting(ds) if problem_type in LABELLED else (
         "dataset.answer_column", [ds.answer_column])
     wanted = {"dataset.prompt_columns": list(ds.prompt_columns)}
@@ -157,15 +159,18 @@ def wanted_columns(ds, problem_type: str = "causal_lm",
 def check_rows(rows, ds, problem_type: str = "causal_lm", targets: bool = True) -> None:
     """Every named column exists, every row has an answer (classification and regression:
     targets that fit, runs/labels.py; token_classification: words and one tag per word,
-    runs/tag_rows.py), and every cell read is a plain value in valid UTF-8; DataFileError
-    naming the column setting and the row otherwise. A test file (not `targets`) needs no
-    answers, labels or tags: its rows are predicted.
+    runs/tag_rows.py; extractive_qa: an answer found in its context, runs/qa_rows.py), and
+    every cell read is a plain value in valid UTF-8; DataFileError naming the column setting
+    and the row otherwise. A test file (not `targets`) needs no answers, labels or tags: its
+    rows are predicted.
     `rows` may be a stream: it is read once."""
     tagged = problem_type == "token_classification"
     wanted = wanted_columns(ds, problem_type, targets)
     setting_of = {c: s for s, columns in wanted.items() for c in columns}
     labels = LabelCheck(ds, problem_type) if problem_type in LABELLED and targets else None
     answer = ds.answer_column if targets and labels is None else None
+    if problem_type == "extractive_qa":
+        answer = None  # an empty answer: the context does not answer the question
     seen: set[str] = set()
     first_problem: DataFileError | None = None
     for number, row in enumerate(rows, 1):
@@ -175,6 +180,9 @@ def check_rows(rows, ds, problem_type: str = "causal_lm", targets: bool = True) 
             first_problem = DataFileError(found[1], found[0]) if found else None
         elif first_problem is None:
             first_problem = _row_problem(number, row, answer, setting_of)
+            if first_problem is None and problem_type == "extractive_qa":
+                found = qa_rows.row_problem(number, row, ds, targets)
+                first_problem = DataFileError(found[1], found[0]) if found else None
         if first_problem is None and labels is not None:
             message = labels.problem(number, row)
             first_problem = DataFileError(message, labels.setting) if message else None

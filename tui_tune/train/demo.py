@@ -182,9 +182,10 @@ def write_encoder(folder: Path, texts: list[str]) -> Path:
 def prepare(target: Path, train_rows: int = 4000, chained_conversations: int = 1000,
             tagged_rows: int = 2000) -> Path:
     """Build DIR/model (tokenizer + weights), DIR/encoder (the same for the encoder) and
-    DIR/data (train.jsonl, chained.jsonl, ner.jsonl, and demo_labels' sentiment.jsonl and
-    weather.jsonl)."""
+    DIR/data (train.jsonl, chained.jsonl, ner.jsonl, demo_labels' sentiment.jsonl and
+    weather.jsonl, and demo_qa's qa.jsonl)."""
     from tui_tune.train.demo_labels import label_datasets
+    from tui_tune.train.demo_qa import qa_rows
 
     target = Path(target)
     for name, label_rows in label_datasets().items():
@@ -201,4 +202,5 @@ def prepare(target: Path, train_rows: int = 4000, chained_conversations: int = 1
     tokenizer.save_pretrained(target / "model")
     write_encoder(target / "encoder", corpus(rows + chained) +
                   [" ".join(r["tokens"]) for r in tagged])
+    write_jsonl(target / "data" / "qa.jsonl", qa_rows())
     return target

@@ -45,7 +45,7 @@ OTHER_FIELDS = ("metric", "confusion", "labels", "prompt", "generation", "refere
                 "predicted", "truth", "words", "probabilities", "level", "message",
                 "status", "error_type", "traceback", "path", "reason", "run_id", "steps_total",
                 "world_size", "devices", "params_total", "params_trainable", "train_rows",
-                "val_rows", "method", "environment")
+                "val_rows", "method", "environment", "context", "span", "truth_span")
 # one flat struct for every line: the numbers as events.Wire (NaN when absent), the rest as JSON
 RawEvent = reader_struct("RawEvent", dict.fromkeys((*STEP_COLUMNS, *EVAL_COLUMNS)), OTHER_FIELDS,
                          texts=("kind",))
@@ -87,6 +87,9 @@ class Sample:
     truth: str | float | list | None = None
     words: list[str] | None = None  # token classification: one tag per word
     probabilities: dict[str, float] | None = None  # classification: class -> probability
+    context: str | None = None  # extractive QA: the context, and the predicted and true
+    span: tuple[int, int] | None = None  # answers' [start, end) characters in it (None: none)
+    truth_span: tuple[int, int] | None = None
 
 
 @dataclass
@@ -179,9 +182,21 @@ def _sample(e: RawEvent) -> Sample:
     probabilities = e.probabilities if isinstance(e.probabilities, dict) else {}
     probabilities = {str(k): p for k, v in probabilities.items()
                      if (p := measure(v)) is not None} or None
+    context = e.context if isinstance(e.context, str) else None
     return Sample(count(e.step) or 0, text(e.prompt) or "", text(e.generation) or "",
                   text(e.reference) or "", _label(e.predicted), _label(e.truth),
-                  [text(w) or "" for w in words] if words is not None else None, probabilities)
+                  [text(w) or "" for w in words] if words is not None else None, probabilities,
+                  context, _span(e.span, context), _span(e.truth_span, context))
+
+
+def _span(value: Any, context: str | None) -> tuple[int, int] | None:
+    """[start, end) characters of the context; None unless it is one that fits in it."""
+    if context is None or not isinstance(value, list) or len(value) != 2:
+        return None
+    start, end = (count(v) for v in value)
+    if start is None or end is None or not start <= end <= len(context):
+        return None
+    return start, end
 
 
 def _label(value: Any) -> str | float | list | None:

@@ -92,6 +92,8 @@ def sample_right(sample: Sample) -> bool | None:
 def sample_text(sample: Sample) -> Text:
     """One sample: a generation beside its reference, or a labelling prediction beside the
     truth (the class probabilities; a tagged row's word/TAG pairs), wrong ones marked."""
+    if sample.context is not None:
+        return _answered(sample)
     if sample.words is not None and isinstance(sample.predicted, list) \
             and isinstance(sample.truth, list):
         return _tagged(sample)
@@ -174,6 +176,37 @@ def _tagged(sample: Sample) -> Text:
     out.append("\n")
     out.append(f"  ✗ {wrong} of {len(pairs)} tags wrong\n" if wrong
                else f"  ✓ all {len(pairs)} tags right\n", "bold red" if wrong else "green")
+    return out
+
+
+def _answered(sample: Sample, margin: int = 80) -> Text:
+    """An extractive answer: the question, the part of the context around the answers with the
+    predicted span marked (green when its text is the true answer's, red otherwise) and the
+    true span underlined, then the predicted answer beside the truth."""
+    context, spans = sample.context or "", [s for s in (sample.span, sample.truth_span) if s]
+    first = max(min((s[0] for s in spans), default=0) - margin, 0)
+    last = min(max((s[1] for s in spans), default=2 * margin) + margin, len(context))
+    shown = Text(("…" if first else "") + context[first:last] + ("…" if last < len(context)
+                                                                else ""))
+    shift = (1 if first else 0) - first
+    right = sample_right(sample) if sample.predicted is not None \
+        else sample.span == sample.truth_span
+    if sample.truth_span:
+        shown.stylize("underline cyan", sample.truth_span[0] + shift, sample.truth_span[1] + shift)
+    if sample.span:
+        shown.stylize("bold green" if right else "bold red", sample.span[0] + shift,
+                      sample.span[1] + shift)
+    out = Text()
+    out.append("question ", "dim")
+    out.append(sample.prompt.strip() + "\n")
+    out.append("context  ", "dim")
+    out.append_text(shown)
+    out.append("\nmodel    ", "dim")
+    out.append(sample.generation.strip(), "green" if right else "red")
+    out.append("  ✓ right\n" if right else "  ✗ wrong\n", "green" if right else "bold red")
+    if not right:
+        out.append("truth    ", "dim")
+        out.append(sample.reference.strip() + "\n", "cyan")
     return out
 
 

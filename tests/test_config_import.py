@@ -99,6 +99,7 @@ def test_axolotl_config(cwd):
     assert values["training.eval_every_epochs"] == 0.25
     assert values["environment.mixed_precision"] == "bf16"
     assert values["dataset.train_file"] == "teknium/GPT4-LLM-Cleaned"
+    assert values["dataset.format"] == "alpaca"
     missing = unmapped(imported)
     assert missing["warmup_steps"] == 10 and missing["special_tokens.pad_token"] == "<|end_of_text|>"
     assert missing["loss_watchdog_threshold"] == 5.0

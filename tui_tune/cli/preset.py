@@ -54,7 +54,7 @@ def _list() -> int:
 def _validate(files: list[str]) -> int:
     """Settings, then what the worker would refuse in the files they name (data, backbone);
     settings that are ignored are warnings and do not fail."""
-    from tui_tune.runs.preflight import file_problems
+    from tui_tune.runs.preflight import file_problems, layout_notes
 
     failed = 0
     for name in files:
@@ -71,6 +71,8 @@ def _validate(files: list[str]) -> int:
         failed += bool(problems)
         if not problems:
             print(f"ok  {name}")
+            for note in layout_notes(resolved.experiment):
+                print(f"NOTE {note}")
         for warning in resolved.warnings:
             print(f"WARN {warning}")
     return 1 if failed else 0
@@ -85,6 +87,14 @@ def print_warnings(warnings: list) -> None:
 def print_import(imported: Imported) -> None:
     """What was read as what, then every setting that was not mapped, with its value."""
     print("\n".join(report_lines(imported)))
+
+
+def print_layout_notes(experiment: Experiment) -> None:
+    """How dataset.format auto reads the data files, when not as prompt/answer columns."""
+    from tui_tune.runs.preflight import layout_notes
+
+    for note in layout_notes(experiment):
+        print(f"note: {note}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "dataset.answer_column": ("causal_lm", "classification", "regression", "seq2seq", "dpo"),
     "training.loss": ("causal_lm", "seq2seq", "dpo"),
     "training.packing": ("causal_lm",),
+    "dataset.format": ("causal_lm",),
 }
 
 

@@ -162,3 +162,21 @@ def test_a_messages_file_trains(tmp_path, demo_assets, make_run_dir):
     logs = [e["message"] for e in read_events(run, "log")]
     assert any(m.startswith("dataset.format auto: dataset.train_file holds OpenAI") for m in logs)
     assert read_events(run, "eval")[-1]["val_loss"] > 0
+
+
+def test_validate_says_how_the_file_is_read(tmp_path):
+    import subprocess
+    import sys
+
+    chat = write_jsonl(tmp_path / "chat.jsonl", [{"conversations": [
+        {"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}]}])
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    preset = tmp_path / "p.toml"
+    preset.write_text(f'extends = "demo-tiny"\n[general]\nbackbone = "{tmp_path / "model"}"\n'
+                      f'[dataset]\ntrain_file = "{chat}"\n')
+    done = subprocess.run([sys.executable, "-m", "tui_tune", "preset", "validate", str(preset)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout
+    assert ("NOTE dataset.format auto: dataset.train_file holds ShareGPT conversations "
+            "(column 'conversations').") in done.stdout

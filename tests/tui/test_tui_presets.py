@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.tui.conftest import wait_for
 from tui_tune.tui.app import TuneApp
 from tui_tune.tui.screens.dialogs import ConfirmDialog, TextDialog
@@ -79,3 +81,17 @@ async def test_import_a_preset_file(workdir, tmp_path_factory):
         await pilot.press("i", *str(outside), "enter")
         await wait_for(pilot, lambda: (workdir / "presets" / "shared.toml").exists())
         assert app.screen.selected.name == "shared"
+
+
+async def test_import_an_axolotl_config_lists_what_was_not_mapped(workdir):
+    source = Path(__file__).resolve().parents[1] / "data" / "axolotl_llama3_lora_1b.yml"
+    app = TuneApp(start=PresetsScreen)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("i", *str(source), "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextDialog))
+        assert (workdir / "presets" / "axolotl_llama3_lora_1b.toml").exists()
+        assert "read axolotl config" in app.screen.body
+        assert "warmup_steps = 10: " in app.screen.body
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.selected.name == "axolotl_llama3_lora_1b"

@@ -18,12 +18,13 @@ from tui_tune.runs.store import RunStore
 
 
 def cmd_run(args: argparse.Namespace, store: RunStore) -> int:
-    from tui_tune.cli.preset import print_warnings
+    from tui_tune.cli.preset import print_layout_notes, print_warnings
     from tui_tune.config.presets import resolve
     from tui_tune.runs.start import start_run
 
     resolved = resolve(args.preset, args.overrides)
     print_warnings(resolved.warnings)
+    print_layout_notes(resolved.experiment)
     if resolved.experiment.sweep:
         return fail(f"{args.preset} has a [sweep] grid: start it with `tui-tune sweep "
                     f"{args.preset}` (or override the swept settings).")

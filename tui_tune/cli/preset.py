@@ -1,4 +1,4 @@
-"""`tui-tune preset ...`: list, show, validate, diff, new, schema."""
+"""`tui-tune preset ...`: list, show, validate, diff, new, import, schema."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 
 from tui_tune.config import ConfigError, Experiment
 from tui_tune.config.diff import diff_experiments
+from tui_tune.config.foreign_import import Imported, import_preset, report_lines
 from tui_tune.config.presets import experiment_toml, list_presets, new_preset, resolve
 
 
@@ -30,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--from", dest="base", required=True, metavar="BASE")
     new.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     new.add_argument("--force", action="store_true", help="overwrite an existing file")
+    imp = sub.add_parser("import", help="write ./presets/NAME.toml from a TOML preset or an "
+                         "H2O LLM Studio, axolotl or LLaMA-Factory YAML config; lists every "
+                         "setting it could not map")
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--name", help="preset name (default: the file's name)")
+    imp.add_argument("--force", action="store_true", help="overwrite an existing file")
     sub.add_parser("schema", help="print the JSON Schema of an experiment")
     return parser
 
@@ -47,7 +54,7 @@ def _list() -> int:
 def _validate(files: list[str]) -> int:
     """Settings, then what the worker would refuse in the files they name (data, backbone);
     settings that are ignored are warnings and do not fail."""
-    from tui_tune.runs.preflight import file_problems
+    from tui_tune.runs.preflight import file_problems, layout_notes
 
     failed = 0
     for name in files:
@@ -64,6 +71,8 @@ def _validate(files: list[str]) -> int:
         failed += bool(problems)
         if not problems:
             print(f"ok  {name}")
+            for note in layout_notes(resolved.experiment):
+                print(f"NOTE {note}")
         for warning in resolved.warnings:
             print(f"WARN {warning}")
     return 1 if failed else 0
@@ -73,6 +82,19 @@ def print_warnings(warnings: list) -> None:
     """Settings that do not apply and are ignored, on stderr (stdout may be TOML)."""
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
+
+
+def print_import(imported: Imported) -> None:
+    """What was read as what, then every setting that was not mapped, with its value."""
+    print("\n".join(report_lines(imported)))
+
+
+def print_layout_notes(experiment: Experiment) -> None:
+    """How dataset.format auto reads the data files, when not as prompt/answer columns."""
+    from tui_tune.runs.preflight import layout_notes
+
+    for note in layout_notes(experiment):
+        print(f"note: {note}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
             print("no differences")
     elif args.action == "new":
         print(f"wrote {new_preset(args.name, args.base, args.set, force=args.force)}")
+    elif args.action == "import":
+        print_import(import_preset(args.file, args.name, force=args.force))
     elif args.action == "schema":
         print(json.dumps(Experiment.model_json_schema(), indent=2))
     return 0

@@ -8,12 +8,21 @@ from pydantic import ConfigDict, field_validator
 
 from tui_tune.config.fields import Group, list_setting, setting
 
+DATA_FORMATS = ("auto", "columns", "messages", "sharegpt", "alpaca")
+
 
 class Dataset(Group):
     model_config = ConfigDict(title="Dataset")
 
     train_file: str = setting(
         "", "Training data: a .csv, .parquet or .jsonl file, one example per row.")
+    format: Literal[DATA_FORMATS] = setting(  # type: ignore[valid-type]
+        "auto", "causal_lm: how rows hold the examples. columns: the prompt and answer columns "
+        "below; messages: a 'messages' column of OpenAI chat messages (role and content; "
+        "system, then user and assistant turns, each answer learned as chained turns are); "
+        "sharegpt: a 'conversations' column of from/value turns; alpaca: instruction, input "
+        "and output columns. auto: the prompt/answer columns when the file has them, else "
+        "told from its columns (shown before launch).")
     validation_strategy: Literal["auto", "custom"] = setting(
         "auto", "auto: hold out validation_size of the training rows (seeded); custom: read "
         "validation_file.")

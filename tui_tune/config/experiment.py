@@ -18,6 +18,7 @@ from tui_tune.config.errors import (
     problems_from_validation,
     unknown_key_problems,
 )
+from tui_tune.config.foreign_names import foreign_names
 from tui_tune.config.model_groups import Adapter, Architecture, General, Quantization
 from tui_tune.config.problem_types import default_metric
 from tui_tune.config.rules import cross_field_problems
@@ -87,7 +88,8 @@ def setting_paths() -> dict[str, Any]:
 
 
 def _leaf_index() -> dict[str, str]:
-    return {path.split(".", 1)[1]: path for path in setting_paths()}
+    """A setting's own name -> its path, then other tools' names for it (foreign_names)."""
+    return {**foreign_names(), **{path.split(".", 1)[1]: path for path in setting_paths()}}
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -44,6 +44,7 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "dataset.answer_start_column": ("extractive_qa",),
     "dataset.doc_stride": ("extractive_qa",),
     "prediction.max_answer_length": ("extractive_qa",),
+    "dataset.format": ("causal_lm",),
 }
 
 

@@ -10,12 +10,13 @@ that is not UTF-8 is reported with its row instead of a decoder traceback.
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tui_tune.runs import qa_rows, tag_rows
+from tui_tune.runs import layouts, qa_rows, tag_rows
 from tui_tune.runs.labels import LABELLED, LabelCheck, label_setting
 
 # file extension -> format; .pq is how H2O LLM Studio names parquet files
@@ -164,6 +165,13 @@ def check_rows(rows, ds, problem_type: str = "causal_lm", targets: bool = True) 
     and the row otherwise. A test file (not `targets`) needs no answers, labels or tags: its
     rows are predicted.
     `rows` may be a stream: it is read once."""
+    if problem_type == "causal_lm" and targets and ds.format != layouts.COLUMNS:
+        rows = iter(rows)
+        first = next(rows, None)
+        rows = itertools.chain([first] if first is not None else [], rows)
+        layout = layouts.detect_format(first or {}, ds)
+        if layout != layouts.COLUMNS:
+            return _check_layout_rows(rows, layout)
     tagged = problem_type == "token_classification"
     wanted = wanted_columns(ds, problem_type, targets)
     setting_of = {c: s for s, columns in wanted.items() for c in columns}
@@ -193,6 +201,36 @@ def check_rows(rows, ds, problem_type: str = "causal_lm", targets: bool = True) 
                                 f"file (it has: {', '.join(sorted(seen))}).", setting)
     if first_problem is not None:
         raise first_problem
+
+
+def file_layout(path_text: str, ds, problem_type: str = "causal_lm") -> str:
+    """The layout the rows of a file are read in (dataset.format, auto told from the first
+    row's columns); columns for a file that cannot be read (its checks say why)."""
+    if problem_type != "causal_lm":
+        return layouts.COLUMNS
+    if ds.format != "auto":
+        return ds.format
+    try:
+        first = next(iter_rows(path_text), {})
+    except DataFileError:
+        return layouts.COLUMNS
+    return layouts.detect_format(first, ds)
+
+
+def _check_layout_rows(rows, layout: str) -> None:
+    seen: set[str] = set()
+    first_problem = None
+    for number, row in enumerate(rows, 1):
+        seen.update(row)
+        if first_problem is None:
+            first_problem = layouts.check_row(number, row, layout)
+    missing = [c for c in layouts.layout_column(layout) if c not in seen]
+    if missing:
+        raise DataFileError(f"column {', '.join(repr(c) for c in missing)} is not in the file "
+                            f"(it has: {', '.join(sorted(seen))}); dataset.format is "
+                            f"'{layout}'.", "dataset.format")
+    if first_problem is not None:
+        raise DataFileError(first_problem)
 
 
 def check_validation_tags(train_rows, validation_rows, ds) -> None:

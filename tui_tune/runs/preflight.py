@@ -27,8 +27,10 @@ from tui_tune.runs.datafiles import (
     DataFileError,
     check_rows,
     check_validation_tags,
+    file_layout,
     iter_rows,
 )
+from tui_tune.runs.layouts import layout_note
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 # What accelerate asks before it offers a tracker (accelerate.utils.imports.is_*_available): a
@@ -99,6 +101,21 @@ def _data_rows(exp: Experiment, cuda: int) -> list[Problem]:
         problems += data_file_problems(data.test_file, "dataset.test_file", data, kind,
                                        targets=False)
     return problems
+
+
+def layout_notes(exp: Experiment) -> list[str]:
+    """How dataset.format auto reads each data file, when not as prompt/answer columns: said
+    before launch, so a file is never read in a layout the user did not expect unseen."""
+    data, notes = exp.dataset, []
+    files = [("dataset.train_file", data.train_file)]
+    if data.validation_strategy == "custom":
+        files.append(("dataset.validation_file", data.validation_file or ""))
+    for setting, path in files:
+        if path:
+            layout = file_layout(path, data, exp.general.problem_type)
+            note = layout_note(data, layout, setting)
+            notes += [note] if note else []
+    return notes
 
 
 def data_file_problems(path: str, setting: str, dataset, problem_type: str = "causal_lm",

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tui_tune.config import ConfigError, Problem
-from tui_tune.config.presets import PresetInfo, check_name, resolve, save_preset
+from tui_tune.config.foreign_import import Imported, import_preset
+from tui_tune.config.presets import PresetInfo, check_name, save_preset
 from tui_tune.config.toml_io import read_toml
 
 EDITABLE_SOURCES = ("local", "user")
@@ -43,14 +44,10 @@ def delete(preset: PresetInfo) -> None:
     preset.path.unlink()
 
 
-def import_file(path_text: str) -> Path:
-    """Validate a preset file from anywhere and copy it into ./presets under its own name."""
-    source = Path(path_text).expanduser()
-    if not source.is_file():
-        raise ConfigError([Problem("", "file not found.", str(source))])
-    resolve(str(source) if str(source).endswith(".toml") else f"{source}")
-    target = _local_target(source.stem)
-    return save_preset(target, read_toml(source))
+def import_file(path_text: str) -> Imported:
+    """A TOML preset, or an H2O LLM Studio / axolotl / LLaMA-Factory config, validated and
+    written into ./presets under the file's name (see config/foreign_import.py)."""
+    return import_preset(path_text)
 
 
 def _require_editable(preset: PresetInfo, verb: str) -> None:

@@ -13,9 +13,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from tui_tune.runs.layouts import (
+    COLUMNS,
+    DESCRIPTION,
+    detect_format,
+    layout_dataset,
+    layout_note,
+    to_rows,
+)
 from tui_tune.train import metrics
 from tui_tune.train.collate import PackedCollator, PaddedCollator
 from tui_tune.train.data import SplitData, check_columns, read_rows, split_rows
+from tui_tune.train.errors import UserError
 from tui_tune.train.formatting import (
     IGNORE_INDEX,
     Example,
@@ -69,10 +78,13 @@ def load_examples(exp, tokenizer, seed: int) -> SplitData:
     ds = exp.dataset
     rows = read_rows(ds.train_file, "dataset.train_file")
     check_columns(rows, ds, "dataset.train_file", ds.train_file)
+    rows, layout = layout_rows(rows, ds, "dataset.train_file")
+    ds = layout_dataset(ds, layout)
     train_rows, val_rows = split_rows(rows, ds, seed)
     if ds.validation_strategy == "custom":
         val_rows = read_rows(ds.validation_file or "", "dataset.validation_file")
-        check_columns(val_rows, ds, "dataset.validation_file", ds.validation_file)
+        check_columns(val_rows, exp.dataset, "dataset.validation_file", ds.validation_file)
+        val_rows, _ = layout_rows(val_rows, exp.dataset, "dataset.validation_file", layout)
     max_length, side = exp.tokenizer.max_length, exp.tokenizer.truncation_side
     # chains are followed in the whole file, so a turn keeps its history whatever the split
     lookup = rows if ds.parent_id_column else []
@@ -90,9 +102,24 @@ def load_examples(exp, tokenizer, seed: int) -> SplitData:
     augmented = bool(ds.parent_id_column) and (exp.augmentation.skip_parent_probability > 0
                                                or exp.augmentation.random_parent_probability > 0)
     train = train_examples(0)
-    note = truncation_note(train, val, max_length, side)
+    notes = [layout_note(exp.dataset, layout), truncation_note(train, val, max_length, side)]
     return SplitData(train, val, train_examples if augmented else None,
-                     [note] if note else [])
+                     [note for note in notes if note])
+
+
+def layout_rows(rows: list[dict], ds, setting: str,
+                expected: str | None = None) -> tuple[list[dict], str]:
+    """A file's rows in the columns layout (runs/layouts.py), with the layout they came in;
+    a validation file must come in the training file's layout (`expected`)."""
+    layout = detect_format(rows[0], ds)
+    if expected is not None and layout != expected:
+        raise UserError(f"holds {DESCRIPTION[layout]}, the training file "
+                        f"{DESCRIPTION[expected]}: use one layout for both.", setting,
+                        ds.validation_file or "")
+    if layout == COLUMNS:
+        return rows, layout
+    prefix = "validation-" if expected else ""
+    return to_rows(rows, layout, ds.prompt_column_separator, prefix), layout
 
 
 def prompt_examples(rows: list[dict], exp, tokenizer) -> list[Example]:

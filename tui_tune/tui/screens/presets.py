@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Label, Static
 
 from tui_tune.config import ConfigError
 from tui_tune.config.diff import diff_experiments
+from tui_tune.config.foreign_import import report_lines
 from tui_tune.config.presets import PresetInfo, list_presets, resolve
 from tui_tune.tui import preset_files
 from tui_tune.tui.screens.dialogs import ConfirmDialog, PromptDialog, TextDialog
@@ -143,7 +144,22 @@ class PresetsScreen(Screen):
                            lambda name: preset_files.rename(info, name))
 
     def action_import_file(self) -> None:
-        self._ask_name("Import preset file (path to a .toml):", "", preset_files.import_file)
+        def chosen(answer: str | None) -> None:
+            if not answer:
+                return
+            try:
+                imported = preset_files.import_file(answer)
+            except (ConfigError, OSError) as error:
+                self._fail(error)
+                return
+            self.notify(f"Wrote {imported.path}")
+            self.reload(select=imported.path.name)
+            if imported.unmapped:
+                self.app.push_screen(TextDialog(f"Imported {imported.tool} config",
+                                                "\n".join(report_lines(imported))))
+        self.app.push_screen(PromptDialog("Import a preset (.toml) or an H2O LLM Studio, "
+                                          "axolotl or LLaMA-Factory config (.yaml):", ""),
+                             chosen)
 
     def _ask_name(self, question: str, value: str, operation) -> None:
         def chosen(answer: str | None) -> None:

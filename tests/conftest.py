@@ -80,3 +80,14 @@ def read_events(run_dir: Path, kind: str | None = None) -> list[dict]:
     path = Path(run_dir) / "events.jsonl"
     events = [e for e in map(decode, path.read_text().splitlines()) if e] if path.exists() else []
     return [e for e in events if kind is None or e["kind"] == kind]
+
+
+@pytest.fixture(scope="session")
+def talking_run(tmp_path_factory, make_run_dir) -> Path:
+    """A completed demo-tiny causal LM run (shortened, one checkpoint kept) that inference,
+    serve-model, chat and the LLM judge's tests share; their modules share the xdist group
+    "serve" so it is trained once."""
+    folder = tmp_path_factory.mktemp("talking")
+    run_dir = make_run_dir(folder / "runs" / "talker", [
+        "training.max_steps=60", "training.eval_every_steps=60", "training.keep_checkpoints=1"])
+    return completed_run(run_dir)

@@ -12,6 +12,7 @@ strings on top. Only causal LMs talk: other problem types are refused by name.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
@@ -293,3 +294,14 @@ class LoadedRun:
         for _ in self.stream(prompt_ids, settings, reply):
             pass
         return reply
+
+
+def load_quietly(run_dir: Path, checkpoint: str | None = None) -> LoadedRun:
+    """LoadedRun without transformers' progress bars and advice on stderr (the CLI's)."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    return LoadedRun(run_dir, checkpoint)

@@ -12,7 +12,7 @@ SUPPORTED_PROBLEM_TYPES = ("causal_lm", "classification", "regression",
 LABELLING_TYPES = ("classification", "regression", "token_classification")
 
 METRICS: dict[str, tuple[str, ...]] = {
-    "causal_lm": ("perplexity", "bleu", "none"),
+    "causal_lm": ("perplexity", "bleu", "none", "llm_judge"),
     "classification": ("accuracy", "auc", "logloss", "f1"),
     "regression": ("mse", "mae", "r2"),
     "token_classification": ("f1", "accuracy"),
@@ -33,6 +33,9 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "dataset.answer_column": ("causal_lm", "classification", "regression", "seq2seq", "dpo"),
     "training.loss": ("causal_lm", "seq2seq", "dpo"),
     "training.packing": ("causal_lm",),
+    **{f"prediction.judge_{name}": ("causal_lm",) for name in (
+        "base_url", "model", "api_key_env", "template", "concurrency", "max_requests",
+        "retries", "timeout")},
 }
 
 

@@ -80,3 +80,35 @@ def read_events(run_dir: Path, kind: str | None = None) -> list[dict]:
     path = Path(run_dir) / "events.jsonl"
     events = [e for e in map(decode, path.read_text().splitlines()) if e] if path.exists() else []
     return [e for e in events if kind is None or e["kind"] == kind]
+
+
+@pytest.fixture(scope="session")
+def talking_run(tmp_path_factory, make_run_dir) -> Path:
+    """A completed demo-tiny causal LM run (shortened, one checkpoint kept) that inference,
+    serve-model, chat and the LLM judge's tests share; their modules share the xdist group
+    "serve" so it is trained once."""
+    folder = tmp_path_factory.mktemp("talking")
+    run_dir = make_run_dir(folder / "runs" / "talker", [
+        "training.max_steps=60", "training.eval_every_steps=60", "training.keep_checkpoints=1"])
+    return completed_run(run_dir)
+
+
+def greedy_answers(run_dir: Path, questions: list[str]) -> tuple[list[str], list[str]]:
+    """(each question's generation prompt as text, its answer) the way `tui-tune predict` and
+    evaluation make them (run's prediction settings, final/), to compare chat and serving to."""
+    import torch
+
+    from tui_tune.train.generation import generate_answers
+    from tui_tune.train.model import load_tokenizer
+    from tui_tune.train.predict import trained_model
+    from tui_tune.train.setup import read_experiment
+    from tui_tune.train.tasks import task_for
+    from tui_tune.train.tasks.causal_lm import prompt_examples
+
+    exp = read_experiment(run_dir)
+    tokenizer = load_tokenizer(exp)
+    cpu = torch.device("cpu")
+    model = trained_model(exp, task_for(exp), tokenizer, None, Path(run_dir) / "final", cpu)
+    examples = prompt_examples([{"prompt": q} for q in questions], exp, tokenizer)
+    answers = generate_answers(model, tokenizer, examples, exp.prediction, cpu, 1)
+    return [tokenizer.decode(e.prompt_ids) for e in examples], answers

@@ -48,7 +48,7 @@ def test_required_fields_and_metrics_come_from_the_records():
     assert REQUIRED["eval"] == ("step", "val_loss", "metric", "metric_value")
     assert list(METRICS["eval"]) == ["val_loss", "metric_value", "perplexity", "accuracy", "auc",
                                      "logloss", "f1", "precision", "recall", "mse", "mae", "r2",
-                                     "exact_match"]
+                                     "exact_match", "llm_judge"]
     assert "tokens" not in METRICS["step"] and "step" not in METRICS["step"]  # counts
     assert not set(METRICS["step"]) & set(METRICS["eval"])  # one name, one meaning
     for kind in REQUIRED:

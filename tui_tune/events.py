@@ -93,6 +93,12 @@ class Eval(Struct, kw_only=True):
     # classification: counts[true][predicted] over the validation rows, and the class names
     confusion: list[list[int]] | None = None
     labels: list[str] | None = None
+    # causal_lm, metric llm_judge: the judge's mean score on its template's scale, replies
+    # without a score, requests that failed, and a few judged answers with the judge's reason
+    llm_judge: Annotated[float | None, Meta(title="LLM judge")] = None
+    judge_unparsed: int | None = None
+    judge_failed: int | None = None
+    judge_examples: list[dict[str, Any]] | None = None
 
 
 class Sample(Struct, kw_only=True):

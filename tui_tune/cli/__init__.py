@@ -28,6 +28,8 @@ COMMANDS = {
     "sweep": ("tui_tune.cli.runs", "queue and run every combination of a preset's [sweep]"),
     "predict": ("tui_tune.cli.runs", "predict every row of a csv/parquet file with a run"),
     "estimate": ("tui_tune.cli.estimate", "peak GPU memory, what fits, how long: before launch"),
+    "serve-model": ("tui_tune.cli.runs", "serve a run's model as an OpenAI-compatible API"),
+    "chat": ("tui_tune.cli.runs", "talk to a run's model in the shell"),
     "serve": ("tui_tune.cli.app", "serve the app in a browser via textual-serve (127.0.0.1)"),
 }
 

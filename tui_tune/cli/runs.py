@@ -1,5 +1,6 @@
-"""`tui-tune run | ls | ps | watch | logs | stop | resume | rm | export | sweep | predict`: the
-arguments of each command and the dispatch to the module that carries it out.
+"""`tui-tune run | ls | ps | watch | logs | stop | resume | rm | export | sweep | predict |
+serve-model | chat`: the arguments of each command and the dispatch to the module that
+carries it out.
 
 Runs are detached processes: this CLI only starts, watches and stops them, so Ctrl-C here or a
 dropped SSH session never kills training. RUN is a run id or a unique prefix of one.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tui_tune.cli import archive, attach, listing, predict, stop, sweep
+from tui_tune.cli import archive, attach, chat, listing, predict, serve_model, stop, sweep
 from tui_tune.cli.common import fail, file_system_error
 from tui_tune.config import ConfigError
 from tui_tune.runs.control import NotARun
@@ -39,7 +40,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--list", action="store_true", help="list sweeps and their runs")
         parser.add_argument("--continue", dest="continue_sweep", metavar="SWEEP",
                             help="restart the runner of a sweep whose runner was killed")
-    if command in ("watch", "logs", "stop", "resume", "rm", "export", "predict"):
+    if command in ("watch", "logs", "stop", "resume", "rm", "export", "predict",
+                   "serve-model", "chat"):
         parser.add_argument("run", metavar="RUN", help="run id, a unique prefix of it or the "
                             "path of a run in the runs folder" +
                             ("; or a sweep id, or a PID or run directory that `tui-tune ps` "
@@ -75,6 +77,19 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--checkpoint", metavar="step-N",
                             help="predict with this checkpoint instead of final/")
         parser.add_argument("--force", action="store_true", help="replace an existing output")
+    if command == "serve-model":
+        parser.add_argument("--host", default="127.0.0.1",
+                            help="address to listen on (127.0.0.1: this machine only)")
+        parser.add_argument("--port", type=int, default=8000,
+                            help="port (8000); 0 picks a free one")
+    if command in ("serve-model", "chat"):
+        parser.add_argument("--checkpoint", metavar="step-N",
+                            help="use this checkpoint instead of final/")
+    if command == "serve-model":
+        parser.add_argument("--api-key-env", metavar="VAR", help="require the key held by "
+                            "this environment variable (Authorization: Bearer <key>)")
+    if command == "chat":
+        parser.add_argument("--system", metavar="TEXT", help="the system prompt to start with")
     if command in ("ls", "ps"):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -98,6 +113,13 @@ _DESCRIPTIONS = {
     "predict": "Predict every row of a file with a run's final/ weights (or a checkpoint): "
                "every input column plus the predictions, written whole or not at all. Runs "
                "in a process of its own, on every GPU when there are several.",
+    "serve-model": "Serve a causal LM run's model as an OpenAI-compatible HTTP endpoint "
+                   "(/v1/models, /v1/chat/completions, /v1/completions; streaming or not), "
+                   "prompts formatted as the run was trained. Prints the base URL on one "
+                   "line once it listens; one request at a time; Ctrl-C stops.",
+    "chat": "Talk to a causal LM run's model in the shell, prompts formatted as the run was "
+            "trained; answers stream as they are written. /help lists the commands (/reset, "
+            "/system, /set, /save FILE.jsonl).",
 }
 
 
@@ -118,4 +140,5 @@ def main(argv: list[str]) -> int:
 HANDLERS = {"run": attach.cmd_run, "resume": attach.cmd_resume, "watch": attach.cmd_watch,
             "ls": listing.cmd_ls, "ps": listing.cmd_ps, "logs": listing.cmd_logs,
             "stop": stop.cmd_stop, "rm": archive.cmd_rm, "export": archive.cmd_export,
-            "sweep": sweep.cmd_sweep, "predict": predict.cmd_predict}
+            "sweep": sweep.cmd_sweep, "predict": predict.cmd_predict,
+            "serve-model": serve_model.cmd_serve_model, "chat": chat.cmd_chat}

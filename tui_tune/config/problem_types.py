@@ -16,7 +16,7 @@ LABELLING_TYPES = ("classification", "regression", "token_classification")
 CHAT_TYPES = ("causal_lm", "dpo", "grpo")
 
 METRICS: dict[str, tuple[str, ...]] = {
-    "causal_lm": ("perplexity", "bleu", "none"),
+    "causal_lm": ("perplexity", "bleu", "none", "llm_judge"),
     "classification": ("accuracy", "auc", "logloss", "f1"),
     "regression": ("mse", "mae", "r2"),
     "token_classification": ("f1", "accuracy"),
@@ -45,6 +45,9 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "dataset.doc_stride": ("extractive_qa",),
     "prediction.max_answer_length": ("extractive_qa",),
     "dataset.format": ("causal_lm",),
+    **{f"prediction.judge_{name}": ("causal_lm",) for name in (
+        "base_url", "model", "api_key_env", "template", "concurrency", "max_requests",
+        "retries", "timeout")},
 }
 
 

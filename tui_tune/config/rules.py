@@ -35,6 +35,9 @@ def _general_rules(exp: Experiment) -> list[Problem]:
     if exp.training.packing and not applies("training.packing", kind):
         out.append(Problem("training.packing", f"{kind} reads one example per row; packing "
                            "joins several into one: turn it off."))
+    if exp.prediction.metric == "llm_judge" and not exp.prediction.judge_base_url.strip():
+        out.append(Problem("prediction.judge_base_url", "metric llm_judge needs the judge's "
+                           "OpenAI-compatible base URL, e.g. https://api.openai.com/v1."))
     return out + _label_rules(exp)
 
 

@@ -87,6 +87,11 @@ class Training(Group):
         False, "Batch sequences of similar length together: less padding, faster epochs.")
 
 
+# the LLM judge's built-in templates (their texts: train/judge.py) and what a template holds
+JUDGE_TEMPLATES = ("general", "mt-bench")
+JUDGE_PLACEHOLDERS = ("{_PROMPT}", "{_TARGET_TEXT}", "{_PREDICTED_TEXT}")
+
+
 class Prediction(Group):
     model_config = ConfigDict(title="Prediction")
 
@@ -94,7 +99,9 @@ class Prediction(Group):
         "perplexity", "Validation metric besides the loss, charted and compared. causal_lm: "
         "perplexity, bleu (generates answers, slower) or none; classification: accuracy, auc, "
         "logloss or f1 (macro); regression: mse, mae or r2; token_classification: f1 (entity "
-        "level) or accuracy. Every metric of the type is written to each eval event.")
+        "level) or accuracy. Every metric of the type is written to each eval event. "
+        "causal_lm also llm_judge: an OpenAI-compatible model scores each validation answer "
+        "against its reference (prediction.judge_*).")
     max_new_tokens: int = setting(256, "Longest generated answer.", unit="tokens", ge=1)
     min_new_tokens: int = setting(1, "Shortest generated answer.", unit="tokens", ge=0)
     batch_size: int = setting(
@@ -120,6 +127,31 @@ class Prediction(Group):
         4, "Validation prompts shown with their generation at each evaluation.", ge=0, le=64)
     max_answer_length: int = setting(
         30, "Extractive QA: longest answer span predicted.", unit="tokens", ge=1)
+    judge_base_url: str = setting(
+        "", "metric llm_judge: the judge's OpenAI-compatible base URL, e.g. "
+        "https://api.openai.com/v1, or http://127.0.0.1:8000/v1 from `tui-tune serve-model`.")
+    judge_model: str = setting(
+        "", "metric llm_judge: the judge's model name (the request's `model`); empty leaves "
+        "it out, for a server with one model.")
+    judge_api_key_env: str = setting(
+        "", "metric llm_judge: the environment variable holding the judge's API key (the key "
+        "itself is never stored); empty sends none.")
+    judge_template: str = setting(
+        "general", "metric llm_judge: general (H2O's: scores 0 to 1), mt-bench (MT-bench's "
+        "reference grading: 1 to 10), or a text file with {_PROMPT}, {_TARGET_TEXT} and "
+        "{_PREDICTED_TEXT} whose judge ends its reply with SCORE: <number>. The metric is "
+        "the mean score on the template's scale.")
+    judge_concurrency: int = setting(
+        4, "metric llm_judge: requests to the judge at once.", ge=1, le=64, advanced=True)
+    judge_max_requests: int = setting(
+        100, "metric llm_judge: the first this many validation rows are judged at each "
+        "evaluation (a cap on what one evaluation costs).", ge=1, advanced=True)
+    judge_retries: int = setting(
+        3, "metric llm_judge: retries of a request that failed (connection, timeout, 429, "
+        "5xx), waiting 1, 2, 4... s between them.", ge=0, le=10, advanced=True)
+    judge_timeout: float = setting(
+        120.0, "metric llm_judge: seconds one judge request may take.", unit="s", gt=0.0,
+        advanced=True)
 
     @field_validator("stop_strings", mode="before")
     @classmethod

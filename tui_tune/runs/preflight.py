@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tui_tune.config import Experiment, Problem
+from tui_tune.config.training_groups import JUDGE_PLACEHOLDERS, JUDGE_TEMPLATES
 from tui_tune.monitor.gpu import gpu_count
 from tui_tune.runs.accelerate_file import AccelerateFileError, backend_conflict
 from tui_tune.runs.backbone_files import backbone_problems
@@ -268,9 +269,36 @@ def _distribution(name: str) -> bool:
     return True
 
 
+def _judge(exp: Experiment, cuda: int) -> list[Problem]:
+    """metric llm_judge: the key's variable is set here (the worker inherits this
+    environment) and the template is a built-in name or a file holding the placeholders."""
+    p = exp.prediction
+    if p.metric != "llm_judge":
+        return []
+    out = []
+    if p.judge_api_key_env and not os.environ.get(p.judge_api_key_env):
+        out.append(Problem("prediction.judge_api_key_env", f"the environment variable "
+                           f"{p.judge_api_key_env} is not set (or empty) here: export the "
+                           "judge's API key in it before starting the run."))
+    if p.judge_template not in JUDGE_TEMPLATES:
+        try:
+            text = Path(p.judge_template).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            return [*out, Problem("prediction.judge_template", f"neither "
+                                  f"{' nor '.join(JUDGE_TEMPLATES)} nor a readable text file "
+                                  f"({getattr(error, 'strerror', None) or error}): "
+                                  f"{p.judge_template}")]
+        missing = [name for name in JUDGE_PLACEHOLDERS if name not in text]
+        if missing:
+            out.append(Problem("prediction.judge_template", f"{p.judge_template} lacks "
+                               f"{', '.join(missing)}; the judge would not see what it "
+                               "grades."))
+    return out
+
+
 FILE_CHECKS: tuple[Check, ...] = (_data_settings, _data_rows, _named_paths, _accelerate_file)
 LAUNCH_CHECKS: tuple[Check, ...] = (*FILE_CHECKS, _cuda_problems, _gpu_selection, _nodes,
-                                    _packages, _tracker, _random_weights)
+                                    _packages, _tracker, _random_weights, _judge)
 WITHOUT_ROWS = tuple(c for c in LAUNCH_CHECKS if c is not _data_rows)
 # The worker asks all but two: its loader reads the data rows with the same reader and the same
 # messages, and the GPUs of environment.gpus were handed out by the launch (CUDA_VISIBLE_DEVICES

@@ -35,7 +35,8 @@ log.addHandler(logging.NullHandler())  # callers show `warnings` themselves; no 
 # settings holding file paths, frozen to absolute paths when they exist relative to the cwd
 PATH_SETTINGS = (("dataset", "train_file"), ("dataset", "validation_file"),
                  ("dataset", "test_file"), ("general", "backbone"),
-                 ("general", "pretrained_weights"), ("environment", "accelerate_config"))
+                 ("general", "pretrained_weights"), ("environment", "accelerate_config"),
+                 ("prediction", "judge_template"))
 
 
 class RunNotFound(LookupError):

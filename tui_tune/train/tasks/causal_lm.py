@@ -235,9 +235,11 @@ def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> Eva
     loss = validation_loss(model, examples, accelerator, exp.training.batch_size,
                            tokenizer.pad_token_id)
     perplexity = metrics.perplexity(loss)
-    samples, metric_value = [], perplexity
+    samples, metric_value, values = [], perplexity, {"perplexity": perplexity}
     shown = examples[:pred.num_samples]
     judged = examples if pred.metric == "bleu" else shown
+    if pred.metric == "llm_judge":  # the cap on requests is also one on generations
+        judged = examples[:max(pred.judge_max_requests, len(shown))]
     made = generate_on_ranks(model, tokenizer, judged, exp, accelerator) if judged else []
     if accelerator.is_main_process and made is not None:
         samples = [{"prompt": g.prompt, "generation": g.answer, "reference": e.answer_text}
@@ -245,5 +247,12 @@ def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> Eva
         if pred.metric == "bleu":
             metric_value = metrics.bleu([g.answer for g in made],
                                         [e.answer_text for e in judged])
+        if pred.metric == "llm_judge":
+            from tui_tune.train.judge import judge
+
+            judgement = judge([(e.prompt_text, g.answer, e.answer_text)
+                               for e, g in zip(judged, made)], pred)
+            metric_value = judgement.score
+            values.update(judgement.event_fields())
     metric = pred.metric if pred.metric != "none" else "perplexity"
-    return EvalResult(loss, metric, metric_value, {"perplexity": perplexity}, samples)
+    return EvalResult(loss, metric, metric_value, values, samples)

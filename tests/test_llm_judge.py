@@ -24,6 +24,8 @@ from tui_tune.config.training_groups import Prediction
 from tui_tune.runs.preflight import preflight
 from tui_tune.train import judge as judge_module
 from tui_tune.train.judge import fill, judge, parse, template_text
+from tui_tune.tui.run_data import RunSeries, decode_chunk
+from tui_tune.tui.widgets.panels import sample_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serve")]
 
@@ -212,6 +214,15 @@ def test_a_run_is_judged_by_a_served_model(judge_server, talking_run, tmp_path, 
             assert (math.isnan(value) and math.isnan(mean)) or value == pytest.approx(mean)
     last = evals[-1]["judge_examples"]
     assert any(e["answer"] == answer for e in last for answer in samples.values())
+    # each shown sample carries its own verdict, which the monitor's samples panel prints
+    for sample in (s for s in read_events(run_dir, "sample") if s["step"] == evals[-1]["step"]):
+        verdict = next(e for e in last if e["answer"] == sample["generation"])
+        assert (sample["judge_score"], sample["judge_reason"]) == (verdict["score"],
+                                                                   verdict["reason"])
+        series = RunSeries()
+        series.add(decode_chunk((json.dumps(sample) + "\n").encode()))
+        shown = sample_text(series.samples[0]).plain
+        assert "judge  " in shown and verdict["reason"].strip() in shown
     line = next(line for line in (run_dir / "events.jsonl").read_text().splitlines()
                 if '"eval"' in line)
     assert "judge_examples" in json.loads(line)

@@ -119,6 +119,9 @@ class Sample(Struct, kw_only=True):
     context: str | None = None
     span: list[int] | None = None
     truth_span: list[int] | None = None
+    # causal_lm with metric llm_judge: the judge's score of this answer and its reason
+    judge_score: float | None = None
+    judge_reason: str | None = None
 
 
 class Checkpoint(Struct, kw_only=True):

@@ -167,18 +167,17 @@ def talk(loaded, conv: Conversation) -> int:
 
 
 def cmd_chat(args: argparse.Namespace, store: RunStore) -> int:
-    from tui_tune.runs.predictions import PredictError, weights_folder
+    from tui_tune.cli.serve_model import weights_problem
 
     run_dir = store.resolve(args.run)
-    try:
-        weights_folder(run_dir, args.checkpoint)
-    except PredictError as error:
-        return fail(str(error))
+    problem = weights_problem(run_dir, args)
+    if problem:
+        return fail(problem)
     from tui_tune.train.errors import UserError
     from tui_tune.train.inference import load_quietly
 
     try:
-        loaded = load_quietly(run_dir, args.checkpoint)
+        loaded = load_quietly(run_dir, args.checkpoint, args.base)
     except UserError as error:
         return fail(str(error))
     print(f"tui-tune: chatting with {loaded.name}; /help lists the commands, Ctrl-D leaves.",

@@ -85,6 +85,10 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     if command in ("serve-model", "chat"):
         parser.add_argument("--checkpoint", metavar="step-N",
                             help="use this checkpoint instead of final/")
+    if command in ("serve-model", "chat"):
+        parser.add_argument("--base", action="store_true",
+                            help="the run's backbone alone, without what training added (to "
+                            "compare answers with the trained model's)")
     if command == "serve-model":
         parser.add_argument("--api-key-env", metavar="VAR", help="require the key held by "
                             "this environment variable (Authorization: Bearer <key>)")

@@ -45,17 +45,26 @@ def base_url(sock: socket.socket) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
 
 
-def cmd_serve_model(args: argparse.Namespace, store: RunStore) -> int:
+def weights_problem(run_dir, args: argparse.Namespace) -> str | None:
+    """What stops serve-model or chat before the model loads: no such weights; None if fine."""
     from tui_tune.runs.predictions import PredictError, weights_folder
 
-    run_dir = store.resolve(args.run)
-    key, problem = api_key_from(args.api_key_env)
-    if problem:
-        return fail(problem)
+    if args.base:
+        return "--base is the backbone alone; it takes no --checkpoint." if args.checkpoint \
+            else None
     try:
         weights_folder(run_dir, args.checkpoint)
     except PredictError as error:
-        return fail(str(error))
+        return str(error)
+    return None
+
+
+def cmd_serve_model(args: argparse.Namespace, store: RunStore) -> int:
+    run_dir = store.resolve(args.run)
+    key, problem = api_key_from(args.api_key_env)
+    problem = problem or weights_problem(run_dir, args)
+    if problem:
+        return fail(problem)
     try:
         sock = listening_socket(args.host, args.port)
     except OSError as error:
@@ -64,7 +73,7 @@ def cmd_serve_model(args: argparse.Namespace, store: RunStore) -> int:
     from tui_tune.train.inference import load_quietly
 
     try:
-        loaded = load_quietly(run_dir, args.checkpoint)
+        loaded = load_quietly(run_dir, args.checkpoint, args.base)
     except UserError as error:
         sock.close()
         return fail(str(error))

@@ -31,7 +31,9 @@ class ModelServerError(RuntimeError):
 def serve_argv(run_dir: Path, checkpoint: str | None = None, base: bool = False) -> list[str]:
     """The command that serves `run_dir` (final/, a `step-N` checkpoint or, with `base`, the
     backbone alone) on a free port of 127.0.0.1."""
-    argv = [sys.executable, "-m", "tui_tune", "serve-model", str(run_dir), "--port", "0"]
+    run_dir = Path(run_dir).absolute()  # named inside its own runs folder, as the CLI wants
+    argv = [sys.executable, "-m", "tui_tune", "serve-model", "--runs-dir", str(run_dir.parent),
+            run_dir.name, "--port", "0"]
     if checkpoint:
         argv += ["--checkpoint", checkpoint]
     if base:

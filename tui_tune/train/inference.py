@@ -167,7 +167,7 @@ def held_back(text: str, stops: list[str]) -> tuple[str, bool]:
 class LoadedRun:
     """A run's causal LM, loaded once, with its tokenizer and training format."""
 
-    def __init__(self, run_dir: Path, checkpoint: str | None = None):
+    def __init__(self, run_dir: Path, checkpoint: str | None = None, base: bool = False):
         from accelerate import Accelerator
 
         from tui_tune.runs.files import read_run_json
@@ -184,18 +184,20 @@ class LoadedRun:
             raise UserError(f"the run is a {exp.general.problem_type} run, whose model does "
                             "not write text; only causal language models can chat or be "
                             "served.", "general.problem_type")
-        try:
-            self.folder = weights_folder(self.run_dir, checkpoint)
+        try:  # `base`: the backbone the run started from, in the run's format
+            self.folder = None if base else weights_folder(self.run_dir, checkpoint)
         except PredictError as error:
             raise UserError(str(error)) from None
-        self.name = self.run_dir.name + (f"/{self.folder.name}" if checkpoint else "")
+        self.name = self.run_dir.name + ("/base" if base else
+                                         f"/{self.folder.name}" if checkpoint else "")
         self.accelerator = Accelerator(cpu=not torch.cuda.is_available(),
                                        mixed_precision=exp.environment.mixed_precision)
         self.tokenizer = load_tokenizer(exp)
         seed = int(read_run_json(self.run_dir).get("seed", max(exp.environment.seed, 0)))
         data = task.predict_setup(exp, self.tokenizer, seed)
-        self.model = trained_model(exp, task, self.tokenizer, data, self.folder,
-                                   self.accelerator.device)
+        self.model = base_model(exp, self.tokenizer, data, self.accelerator.device) if base \
+            else trained_model(exp, task, self.tokenizer, data, self.folder,
+                               self.accelerator.device)
         self.settings = Settings.of_run(exp.prediction)
 
     def chat_prompt_ids(self, messages: list[dict]) -> list[int]:
@@ -296,7 +298,18 @@ class LoadedRun:
         return reply
 
 
-def load_quietly(run_dir: Path, checkpoint: str | None = None) -> LoadedRun:
+def base_model(exp, tokenizer, data, device):
+    """The run's backbone (and general.pretrained_weights) as training loaded it, without the
+    adapter or the training's weights: what the run started from."""
+    from tui_tune.train.model import load_backbone
+
+    model = load_backbone(exp, tokenizer, device, data)
+    if exp.architecture.backbone_dtype not in ("int4", "int8"):  # those are placed already
+        model = model.to(device)
+    return model.eval()
+
+
+def load_quietly(run_dir: Path, checkpoint: str | None = None, base: bool = False) -> LoadedRun:
     """LoadedRun without transformers' progress bars and advice on stderr (the CLI's)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
@@ -304,4 +317,4 @@ def load_quietly(run_dir: Path, checkpoint: str | None = None) -> LoadedRun:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    return LoadedRun(run_dir, checkpoint)
+    return LoadedRun(run_dir, checkpoint, base)

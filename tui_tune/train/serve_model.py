@@ -68,7 +68,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 
 def model_card(loaded: LoadedRun) -> dict[str, Any]:
-    created = int(loaded.folder.stat().st_mtime)
+    created = int((loaded.folder or loaded.run_dir).stat().st_mtime)  # --base: no folder
     return {"id": loaded.name, "object": "model", "created": created, "owned_by": "tui-tune"}
 
 

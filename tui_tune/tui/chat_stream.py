@@ -27,6 +27,16 @@ class GenerationSettings:
     repetition_penalty: float = 1.0
     stop: list[str] = field(default_factory=list)
 
+    @classmethod
+    def of_run(cls, prediction) -> GenerationSettings:
+        """The run's own decoding (prediction.*; temperature 0 when it does not sample), the
+        same start serve-model and `tui-tune chat` take."""
+        return cls(temperature=prediction.temperature if prediction.do_sample else 0.0,
+                   top_p=prediction.top_p, top_k=prediction.top_k,
+                   max_tokens=prediction.max_new_tokens,
+                   repetition_penalty=prediction.repetition_penalty,
+                   stop=list(prediction.stop_strings))
+
     def request(self) -> dict:
         """The fields of an OpenAI request (top_k and repetition_penalty are extensions
         that vLLM, llama.cpp and our serve-model read alike)."""
@@ -54,8 +64,27 @@ def parse_event(line: str) -> str | None:
     return (choices[0].get("delta") or {}).get("content") or ""
 
 
+async def served_model(base_url: str, api_key: str | None = None) -> str:
+    """The id of the (first) model the endpoint serves (GET /v1/models): requests name it."""
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        async with aiohttp.ClientSession() as session, session.get(
+                f"{base_url}/v1/models", headers=headers) as response:
+            if response.status != 200:
+                raise ChatStreamError(f"HTTP {response.status}: "
+                                      f"{(await response.text())[:300]}")
+            models = (await response.json()).get("data") or []
+    except (aiohttp.ClientError, TimeoutError) as error:
+        raise ChatStreamError(f"{type(error).__name__}: {error}") from error
+    if not models:
+        raise ChatStreamError(f"{base_url}/v1/models lists no model")
+    return str(models[0]["id"])
+
+
 async def stream_chat(base_url: str, messages: list[dict], settings: GenerationSettings,
-                      model: str = "run", api_key: str | None = None) -> AsyncIterator[str]:
+                      model: str, api_key: str | None = None) -> AsyncIterator[str]:
     """Yield the answer to `messages` piece by piece as the server generates it."""
     import aiohttp
 

@@ -45,7 +45,8 @@ OTHER_FIELDS = ("metric", "confusion", "labels", "prompt", "generation", "refere
                 "predicted", "truth", "words", "probabilities", "level", "message",
                 "status", "error_type", "traceback", "path", "reason", "run_id", "steps_total",
                 "world_size", "devices", "params_total", "params_trainable", "train_rows",
-                "val_rows", "method", "environment", "context", "span", "truth_span")
+                "val_rows", "method", "environment", "context", "span", "truth_span",
+                "judge_score", "judge_reason")
 # one flat struct for every line: the numbers as events.Wire (NaN when absent), the rest as JSON
 RawEvent = reader_struct("RawEvent", dict.fromkeys((*STEP_COLUMNS, *EVAL_COLUMNS)), OTHER_FIELDS,
                          texts=("kind",))
@@ -90,6 +91,8 @@ class Sample:
     context: str | None = None  # extractive QA: the context, and the predicted and true
     span: tuple[int, int] | None = None  # answers' [start, end) characters in it (None: none)
     truth_span: tuple[int, int] | None = None
+    judge_score: float | None = None  # metric llm_judge: the judge's score and its reason
+    judge_reason: str | None = None
 
 
 @dataclass
@@ -186,7 +189,8 @@ def _sample(e: RawEvent) -> Sample:
     return Sample(count(e.step) or 0, text(e.prompt) or "", text(e.generation) or "",
                   text(e.reference) or "", _label(e.predicted), _label(e.truth),
                   [text(w) or "" for w in words] if words is not None else None, probabilities,
-                  context, _span(e.span, context), _span(e.truth_span, context))
+                  context, _span(e.span, context), _span(e.truth_span, context),
+                  measure(e.judge_score), text(e.judge_reason))
 
 
 def _span(value: Any, context: str | None) -> tuple[int, int] | None:

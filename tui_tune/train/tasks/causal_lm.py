@@ -254,5 +254,8 @@ def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> Eva
                                for e, g in zip(judged, made)], pred)
             metric_value = judgement.score
             values.update(judgement.event_fields())
+            for sample, verdict in zip(samples, judgement.verdicts):  # the first rows
+                sample.update(judge_score=verdict.score,
+                              judge_reason=verdict.reason or verdict.failed or "")
     metric = pred.metric if pred.metric != "none" else "perplexity"
     return EvalResult(loss, metric, metric_value, values, samples)

@@ -27,7 +27,12 @@ from tui_tune.rundir import RunDir
 from tui_tune.runs.conversation import Turn, save_conversation
 from tui_tune.runs.files import checkpoint_dirs, newest_checkpoint
 from tui_tune.runs.model_server import ModelServer, ModelServerError
-from tui_tune.tui.chat_stream import ChatStreamError, GenerationSettings, stream_chat
+from tui_tune.tui.chat_stream import (
+    ChatStreamError,
+    GenerationSettings,
+    served_model,
+    stream_chat,
+)
 
 # setting id, label, parser, how it is shown
 SETTINGS = (("temperature", "temp", float), ("top_p", "top-p", float), ("top_k", "top-k", int),
@@ -44,8 +49,10 @@ class Side:
     base: bool = False  # the run's backbone without what training added
     server: ModelServer | None = None
     url: str | None = None
+    model: str | None = None  # the id the server answers to (GET /v1/models)
     turns: list[Turn] = field(default_factory=list)
     answer: str = ""  # the answer being streamed
+    error: str = ""  # why the latest answer did not come
     state: str = "starting"
 
     @property
@@ -60,6 +67,17 @@ def default_checkpoint(run_dir: Path) -> str | None:
         return None
     newest = newest_checkpoint(run_dir)
     return newest.name if newest else None
+
+
+def run_settings(run_dir: Path) -> GenerationSettings:
+    """The run's own decoding settings to start from (the defaults if its config is gone)."""
+    from tui_tune.config.errors import ConfigError
+    from tui_tune.runs.launch import load_experiment
+
+    try:
+        return GenerationSettings.of_run(load_experiment(run_dir).prediction)
+    except (ConfigError, OSError):
+        return GenerationSettings()
 
 
 def parse_settings(values: dict[str, str], stop: str) -> GenerationSettings:
@@ -93,7 +111,7 @@ class ChatScreen(Screen):
         if with_base and len(sides) == 1:
             sides.append(Side(sides[0].run_dir, base=True))
         self.sides = sides
-        self.defaults = GenerationSettings()
+        self.defaults = run_settings(sides[0].run_dir)
         self.server_argv = server_argv  # tests: another command that serves the same way
 
     def compose(self) -> ComposeResult:
@@ -104,7 +122,8 @@ class ChatScreen(Screen):
                 yield Input(str(getattr(self.defaults, key)), id=f"chat-{key}",
                             classes="chat-setting")
             yield Label("stop")
-            yield Input("", placeholder="a|b", id="chat-stop", classes="chat-setting")
+            stops = "|".join(s.encode("unicode_escape").decode() for s in self.defaults.stop)
+            yield Input(stops, placeholder="a|b", id="chat-stop", classes="chat-setting")
         with Horizontal(id="chat-panes"):
             for index, _ in enumerate(self.sides):
                 with VerticalScroll(classes="chat-pane", id=f"chat-pane-{index}"):
@@ -131,7 +150,7 @@ class ChatScreen(Screen):
         side = self.sides[index]
         if side.server:
             side.server.stop()
-        side.url, side.state = None, "loading the model"
+        side.url, side.model, side.state = None, None, "loading the model"
         self.app.call_from_thread(self._show)
         argv = self.server_argv(side) if self.server_argv else None
         side.server = ModelServer(side.run_dir, side.checkpoint, side.base, argv=argv)
@@ -179,13 +198,19 @@ class ChatScreen(Screen):
         pending = Turn(prompt, "")
         side.turns.append(pending)
         self._show()
+        failed = False
         try:
-            async for piece in stream_chat(side.url, messages, settings):
+            side.model = side.model or await served_model(side.url)
+            async for piece in stream_chat(side.url, messages, settings, side.model):
                 side.answer += piece
                 self._show_side(index)
         except (ChatStreamError, OSError, ValueError) as error:
-            self.notify(f"{side.title}: {escape(str(error))}", severity="error")
-        side.turns[-1] = Turn(prompt, side.answer)
+            failed, side.error = True, str(error)
+            self.notify(f"{side.title}: {escape(str(error))}", severity="error", timeout=20)
+        if failed and not side.answer:
+            side.turns.pop()  # nothing came: the prompt can be sent again
+        else:
+            side.turns[-1] = Turn(prompt, side.answer)
         side.answer, side.state = "", "ready" if side.server and side.server.running else "failed"
         self._show()
 

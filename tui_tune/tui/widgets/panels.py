@@ -108,6 +108,12 @@ def sample_text(sample: Sample) -> Text:
     if sample.reference:
         out.append("ref    ", "dim")
         out.append(sample.reference.strip() + "\n", "cyan")
+    if sample.judge_score is not None or sample.judge_reason:
+        out.append("judge  ", "dim")
+        score = "no score" if sample.judge_score is None else f"{sample.judge_score:g}"
+        out.append(score, "bold magenta")
+        out.append(f"  {sample.judge_reason.strip()}\n" if sample.judge_reason else "\n",
+                   "magenta")
     return out
 
 

@@ -5,10 +5,10 @@ and the worker's tasks (train/tasks/, one per supported type)."""
 from __future__ import annotations
 
 PROBLEM_TYPES = ("causal_lm", "classification", "regression", "token_classification",
-                 "seq2seq", "dpo")
+                 "seq2seq", "dpo", "grpo")
 # the types the worker trains; tests/test_seams.py checks this against train/tasks/TASKS
 SUPPORTED_PROBLEM_TYPES = ("causal_lm", "classification", "regression",
-                           "token_classification")
+                           "token_classification", "dpo")
 LABELLING_TYPES = ("classification", "regression", "token_classification")
 
 METRICS: dict[str, tuple[str, ...]] = {
@@ -16,6 +16,7 @@ METRICS: dict[str, tuple[str, ...]] = {
     "classification": ("accuracy", "auc", "logloss", "f1"),
     "regression": ("mse", "mae", "r2"),
     "token_classification": ("f1", "accuracy"),
+    "dpo": ("preference_accuracy", "reward_margin"),
 }
 ALL_METRICS = tuple(dict.fromkeys(m for metrics in METRICS.values() for m in metrics))
 # metrics where lower is better (the others: higher is better)
@@ -33,6 +34,11 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "dataset.answer_column": ("causal_lm", "classification", "regression", "seq2seq", "dpo"),
     "training.loss": ("causal_lm", "seq2seq", "dpo"),
     "training.packing": ("causal_lm",),
+    "dataset.rejected_answer_column": ("dpo",),
+    "training.dpo_loss": ("dpo",),
+    "training.beta": ("dpo",),
+    "training.label_smoothing": ("dpo",),
+    "training.precompute_reference": ("dpo",),
 }
 
 

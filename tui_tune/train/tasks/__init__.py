@@ -16,6 +16,7 @@ TASKS = {
     "classification": "tui_tune.train.tasks.classification:Classification",
     "regression": "tui_tune.train.tasks.regression:Regression",
     "token_classification": "tui_tune.train.tasks.token_classification:TokenClassification",
+    "dpo": "tui_tune.train.tasks.dpo:DPO",
 }
 
 __all__ = ["TASKS", "EvalResult", "Task", "task_for", "task_named"]

@@ -45,7 +45,7 @@ OTHER_FIELDS = ("metric", "confusion", "labels", "prompt", "generation", "refere
                 "predicted", "truth", "words", "probabilities", "level", "message",
                 "status", "error_type", "traceback", "path", "reason", "run_id", "steps_total",
                 "world_size", "devices", "params_total", "params_trainable", "train_rows",
-                "val_rows", "method", "environment")
+                "val_rows", "method", "environment", "rejected")
 # one flat struct for every line: the numbers as events.Wire (NaN when absent), the rest as JSON
 RawEvent = reader_struct("RawEvent", dict.fromkeys((*STEP_COLUMNS, *EVAL_COLUMNS)), OTHER_FIELDS,
                          texts=("kind",))
@@ -87,6 +87,7 @@ class Sample:
     truth: str | float | list | None = None
     words: list[str] | None = None  # token classification: one tag per word
     probabilities: dict[str, float] | None = None  # classification: class -> probability
+    rejected: str | None = None  # dpo: the rejected answer (reference is the chosen one)
 
 
 @dataclass
@@ -181,7 +182,8 @@ def _sample(e: RawEvent) -> Sample:
                      if (p := measure(v)) is not None} or None
     return Sample(count(e.step) or 0, text(e.prompt) or "", text(e.generation) or "",
                   text(e.reference) or "", _label(e.predicted), _label(e.truth),
-                  [text(w) or "" for w in words] if words is not None else None, probabilities)
+                  [text(w) or "" for w in words] if words is not None else None, probabilities,
+                  text(e.rejected))
 
 
 def _label(value: Any) -> str | float | list | None:

@@ -106,6 +106,9 @@ def sample_text(sample: Sample) -> Text:
     if sample.reference:
         out.append("ref    ", "dim")
         out.append(sample.reference.strip() + "\n", "cyan")
+    if sample.rejected:
+        out.append("reject ", "dim")
+        out.append(sample.rejected.strip() + "\n", "red")
     return out
 
 

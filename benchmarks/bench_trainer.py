@@ -1,6 +1,6 @@
 """Our worker against transformers' Trainer: same model, data, batch, steps and threads.
 
-CPU: the demo model (full fine-tuning and LoRA). GPU (--gpu): a random-initialised ~1B Llama
+CPU: the demo model (full fine-tuning and LoRA; dpo with LoRA against TRL's DPOTrainer). GPU (--gpu): a random-initialised ~1B Llama
 in bf16 full, LoRA, QLoRA 4-bit and DoRA. Each side runs in its own fresh process, back to back.
 """
 
@@ -20,6 +20,7 @@ from tui_tune.config.presets import builtin_dir, experiment_toml, resolve
 from tui_tune.events import decode
 
 CPU_STEPS, CPU_SKIP, CPU_ROUNDS = 160, 10, 3
+DPO_STEPS, DPO_SKIP = 24, 4  # a dpo step is two models' forwards on twice the rows
 GPU_STEPS, GPU_SKIP, GPU_SEQ_LEN = 24, 8, 2048
 
 
@@ -162,14 +163,19 @@ def run(cases: list[str] | None = None) -> list[Result]:
     qa = [*base, f'general.backbone="{demo / "encoder"}"',
           f'dataset.train_file="{demo / "data" / "qa.jsonl"}"',
           "training.evaluate_before_training=false"]
+    dpo = [*base, *lora, f'dataset.train_file="{demo / "data" / "preference.jsonl"}"',
+           "training.evaluate_before_training=false", "adapter.dropout=0",
+           f"training.max_steps={DPO_STEPS}"]
     results, runs = [], {"cpu full": base, "cpu lora": base + lora, "cpu classify": classify,
-                         "cpu qa": qa}
+                         "cpu qa": qa, "cpu dpo": dpo}
     presets = {"cpu classify": "demo-classify",  # AutoModelForSequenceClassification
-               "cpu qa": "demo-qa"}  # AutoModelForQuestionAnswering
+               "cpu qa": "demo-qa",  # AutoModelForQuestionAnswering
+               "cpu dpo": "demo-dpo"}  # against TRL's DPOTrainer (benchmarks/dpo_baseline.py)
     for label in chosen(runs, cases):
         run_dir = write_run(work / label.replace(" ", "-"), presets.get(label, "demo-tiny"),
                             runs[label])
-        results += compare(label, run_dir, CPU_STEPS, CPU_SKIP, bench_env(), rounds=CPU_ROUNDS)
+        steps, skip = (DPO_STEPS, DPO_SKIP) if label == "cpu dpo" else (CPU_STEPS, CPU_SKIP)
+        results += compare(label, run_dir, steps, skip, bench_env(), rounds=CPU_ROUNDS)
     return results
 
 

@@ -69,6 +69,10 @@ def qa_rows(windows) -> list[dict]:
 def main(run_dir: str, steps: int, skip: int) -> None:
     quiet_libraries(Path(run_dir), rank=0)
     exp = read_experiment(Path(run_dir))
+    if exp.general.problem_type == "dpo":  # TRL's DPOTrainer, on our pairs
+        from benchmarks.dpo_baseline import main as dpo_main
+
+        return dpo_main(run_dir, steps, skip, StepClock())
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer = load_tokenizer(exp)
     data = task_for(exp).load_data(exp, tokenizer, exp.environment.seed)

@@ -42,7 +42,7 @@ CASES = [
     ("extends-traversal", 'extends = "../etc/passwd"\n', "name", "not a valid preset name"),
     ("empty-sweep", "[sweep]\n\"training.lr\" = []\n", "sweep.training.lr", "at least one"),
     ("betas-short", "[training]\nbetas = [0.9]\n", "training.betas", "at least 2"),
-    ("problem-type", '[general]\nproblem_type = "dpo"\n', "general.problem_type",
+    ("problem-type", '[general]\nproblem_type = "grpo"\n', "general.problem_type",
      "not supported yet"),
     ("table-as-value", "training = 3\n", "training", "dictionary"),
 ]

@@ -82,7 +82,7 @@ def test_fsdp_with_one_process():
 
 
 def test_problem_type_not_supported_yet():
-    assert "not supported yet" in problems({"general": {"problem_type": "dpo"}})[
+    assert "not supported yet" in problems({"general": {"problem_type": "grpo"}})[
         "general.problem_type"]
 
 

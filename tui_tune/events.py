@@ -69,6 +69,14 @@ class Step(Struct, kw_only=True):
     mem_reserved_gib: Annotated[float, Meta(title="memory reserved GiB")]
     mem_peak_gib: Annotated[float, Meta(title="memory peak GiB")]
     tokens_seen: int | None = None
+    # dpo: the window's means over pairs (rewards are beta * log-prob gains over the reference)
+    train_rewards_chosen: Annotated[float | None, Meta(title="train reward chosen")] = None
+    train_rewards_rejected: Annotated[float | None, Meta(title="train reward rejected")] = None
+    train_reward_margin: Annotated[float | None, Meta(title="train reward margin")] = None
+    train_preference_accuracy: Annotated[float | None,
+                                         Meta(title="train preference accuracy")] = None
+    train_logps_chosen: Annotated[float | None, Meta(title="train log-prob chosen")] = None
+    train_logps_rejected: Annotated[float | None, Meta(title="train log-prob rejected")] = None
 
 
 class Eval(Struct, kw_only=True):
@@ -90,6 +98,13 @@ class Eval(Struct, kw_only=True):
     mae: Annotated[float | None, Meta(title="MAE")] = None
     r2: Annotated[float | None, Meta(title="R²")] = None
     exact_match: Annotated[float | None, Meta(title="exact match")] = None  # extractive_qa
+    # dpo: means over the validation pairs
+    preference_accuracy: Annotated[float | None, Meta(title="preference accuracy")] = None
+    reward_margin: Annotated[float | None, Meta(title="reward margin")] = None
+    rewards_chosen: Annotated[float | None, Meta(title="reward chosen")] = None
+    rewards_rejected: Annotated[float | None, Meta(title="reward rejected")] = None
+    logps_chosen: Annotated[float | None, Meta(title="log-prob chosen")] = None
+    logps_rejected: Annotated[float | None, Meta(title="log-prob rejected")] = None
     # classification: counts[true][predicted] over the validation rows, and the class names
     confusion: list[list[int]] | None = None
     labels: list[str] | None = None
@@ -122,6 +137,7 @@ class Sample(Struct, kw_only=True):
     # causal_lm with metric llm_judge: the judge's score of this answer and its reason
     judge_score: float | None = None
     judge_reason: str | None = None
+    rejected: str | None = None  # dpo: the rejected answer (reference is the chosen one)
 
 
 class Checkpoint(Struct, kw_only=True):

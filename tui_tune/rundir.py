@@ -12,6 +12,8 @@ name in it. Pure pathlib: every layer imports this (config, runs, train, tui, th
     worker.lock          held by the launch and every rank while any of them lives
     checkpoints/step-N   resumable checkpoints (step-N.tmp while being written)
     final/               the trained model or adapter and its tokenizer
+    reference-logps.pt   dpo with training.precompute_reference: the reference model's
+                         log-probabilities of every pair, computed once (a resume reuses them)
     predictions.csv      predictions for dataset.test_file (.parquet for a parquet test file),
                          written at the end of a completed run; `tui-tune predict` writes
                          predictions-<file>[-step-N].csv beside it
@@ -34,6 +36,7 @@ CHECKPOINT_PREFIX = "step-"
 PARTIAL_SUFFIX = ".tmp"  # a checkpoint being written; renamed when complete
 CHECKPOINT_STATE = "trainer_state.json"  # inside a checkpoint: the loop position
 FINAL = "final"
+REFERENCE_LOGPS = "reference-logps.pt"
 PREDICTIONS = "predictions"  # + the output format's suffix (.csv, .parquet)
 CHATS = "chats"  # conversations saved from the chat screen, as dataset rows (jsonl)
 
@@ -110,6 +113,10 @@ class RunDir:
     @property
     def chats(self) -> Path:
         return self.root / CHATS
+
+    @property
+    def reference_logps(self) -> Path:
+        return self.root / REFERENCE_LOGPS
 
     def predictions(self, suffix: str, source: str | None = None,
                     checkpoint: str | None = None) -> Path:

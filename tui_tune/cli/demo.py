@@ -37,5 +37,6 @@ def main(argv: list[str] | None = None) -> int:
 
     prepare(target, train_rows=args.rows)
     print(f"demo models, tokenizers and data written to {target}/model, {target}/encoder and "
-          f"{target}/data;\ntrain them with: tui-tune run demo-tiny, tui-tune run demo-tokens")
+          f"{target}/data;\ntrain them with: tui-tune run demo-tiny, tui-tune run demo-tokens, "
+          "tui-tune run demo-dpo")
     return 0

@@ -48,6 +48,9 @@ class Dataset(Group):
     answer_column: str = setting(
         "answer", "Column holding the answer the model learns to write (classification and "
         "regression: the label or target, unless label_columns names several).")
+    rejected_answer_column: str = setting(
+        "rejected_answer", "dpo: column holding the answer the model learns to prefer less "
+        "than answer_column's (H2O's rejected_answer_column).")
     label_columns: list[str] = list_setting(
         [], "Classification and regression: the column(s) to predict; empty reads "
         "answer_column. One column holds a class id (0 to num_classes-1) or a label text; "

@@ -24,7 +24,8 @@ class General(Group):
         "causal_lm", "What the model learns. causal_lm: continue a prompt with an answer "
         "(instruction tuning, chat). classification: one class (or several labels) per "
         "text; regression: one or more numbers per text; token_classification: a tag per "
-        "word (NER, POS, chunking). seq2seq and dpo are planned and refused for now.")
+        "word (NER, POS, chunking); dpo: prefer a chosen answer over a rejected one (DPO, "
+        "IPO, hinge, KTO-pair). seq2seq and grpo are planned and refused for now.")
     backbone: str = setting(
         "Qwen/Qwen2.5-0.5B", "The model to start from: a local directory saved with "
         "save_pretrained, or a hub id (needs network access on the training machine).",

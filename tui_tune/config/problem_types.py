@@ -5,12 +5,12 @@ and the worker's tasks (train/tasks/, one per supported type)."""
 from __future__ import annotations
 
 PROBLEM_TYPES = ("causal_lm", "classification", "regression", "token_classification",
-                 "seq2seq", "dpo",
+                 "seq2seq", "dpo", "grpo",
                  "extractive_qa")
 # the types the worker trains; tests/test_seams.py checks this against train/tasks/TASKS
 SUPPORTED_PROBLEM_TYPES = ("causal_lm", "classification", "regression",
                            "token_classification",
-                           "extractive_qa")
+                           "extractive_qa", "dpo")
 LABELLING_TYPES = ("classification", "regression", "token_classification")
 # whose final/ is a causal LM that generates text: chat and serve-model work with these
 CHAT_TYPES = ("causal_lm", "dpo", "grpo")
@@ -21,6 +21,7 @@ METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("mse", "mae", "r2"),
     "token_classification": ("f1", "accuracy"),
     "extractive_qa": ("f1", "exact_match"),
+    "dpo": ("preference_accuracy", "reward_margin"),
 }
 ALL_METRICS = tuple(dict.fromkeys(m for metrics in METRICS.values() for m in metrics))
 # metrics where lower is better (the others: higher is better)
@@ -48,6 +49,11 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     **{f"prediction.judge_{name}": ("causal_lm",) for name in (
         "base_url", "model", "api_key_env", "template", "concurrency", "max_requests",
         "retries", "timeout")},
+    "dataset.rejected_answer_column": ("dpo",),
+    "training.dpo_loss": ("dpo",),
+    "training.beta": ("dpo",),
+    "training.label_smoothing": ("dpo",),
+    "training.precompute_reference": ("dpo",),
 }
 
 

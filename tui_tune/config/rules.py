@@ -182,6 +182,9 @@ def _ignored_other_settings(exp: Experiment) -> list[Problem]:
     if d.only_last_answer and not (d.parent_id_column and d.mask_prompt_labels):
         out.append(_ignored("dataset.only_last_answer", "applies to chained conversations "
                             "(dataset.parent_id_column) with mask_prompt_labels on."))
+    if t.label_smoothing > 0 and t.dpo_loss != "sigmoid":
+        out.append(_ignored("training.label_smoothing", "conservative DPO smooths the sigmoid "
+                            f"loss; dpo_loss is '{t.dpo_loss}'."))
     if d.add_eos_to_system and d.use_chat_template:
         out.append(_ignored("dataset.add_eos_to_system", "the chat template formats the "
                             "system message; this applies to the text markers."))

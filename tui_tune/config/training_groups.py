@@ -27,6 +27,21 @@ class Training(Group):
     class_weights: list[float] = list_setting(
         [], "Classification: a weight per class in the loss, in class order (for multilabel, "
         "per label: the weight of its positive cases); empty weighs all alike.")
+    dpo_loss: Literal["sigmoid", "ipo", "hinge", "kto_pair"] = setting(
+        "sigmoid", "dpo: the preference loss, named as TRL names them (H2O's DPOLoss, IPOLoss, "
+        "HingeLoss, KTOPairLoss). sigmoid is DPO; ipo regresses the length-averaged margin to "
+        "1/(2 beta); hinge stops pushing at a margin of 1/beta; kto_pair scores each answer "
+        "against the other's KL estimate.")
+    beta: float = setting(
+        0.1, "dpo: how far the model may move from the reference (the backbone as it started): "
+        "higher keeps it closer. IPO's tau.", gt=0.0, le=100.0)
+    label_smoothing: float = setting(
+        0.0, "dpo (sigmoid loss): the chance that a pair's preference is wrong (conservative "
+        "DPO); 0 trusts every pair.", ge=0.0, lt=0.5)
+    precompute_reference: bool = setting(
+        False, "dpo: compute the reference model's log-probabilities of every pair once before "
+        "training and keep them in the run folder (a resume reuses them): a step then runs "
+        "one model instead of two.")
     optimizer: Literal[OPTIMIZERS] = setting(  # type: ignore[valid-type]
         "adamw", "adamw is the safe default. paged_* and adamw_8bit come from bitsandbytes and "
         "save optimizer memory on GPUs.")
@@ -99,9 +114,10 @@ class Prediction(Group):
         "perplexity", "Validation metric besides the loss, charted and compared. causal_lm: "
         "perplexity, bleu (generates answers, slower) or none; classification: accuracy, auc, "
         "logloss or f1 (macro); regression: mse, mae or r2; token_classification: f1 (entity "
-        "level) or accuracy. Every metric of the type is written to each eval event. "
-        "causal_lm also llm_judge: an OpenAI-compatible model scores each validation answer "
-        "against its reference (prediction.judge_*).")
+        "level) or accuracy; extractive_qa: f1 or exact_match; dpo: preference_accuracy or "
+        "reward_margin. Every metric of the type is written to each eval event. causal_lm "
+        "also llm_judge: an OpenAI-compatible model scores each validation answer against its "
+        "reference (prediction.judge_*).")
     max_new_tokens: int = setting(256, "Longest generated answer.", unit="tokens", ge=1)
     min_new_tokens: int = setting(1, "Shortest generated answer.", unit="tokens", ge=0)
     batch_size: int = setting(

@@ -149,6 +149,8 @@ def wanted_columns(ds, problem_type: str = "causal_lm",
     wanted = {"dataset.prompt_columns": list(ds.prompt_columns)}
     if targets:
         wanted[target[0]] = target[1]
+    if targets and problem_type == "dpo":
+        wanted["dataset.rejected_answer_column"] = [ds.rejected_answer_column]
     if ds.system_column:
         wanted["dataset.system_column"] = [ds.system_column]
     if ds.parent_id_column:
@@ -191,6 +193,8 @@ def check_rows(rows, ds, problem_type: str = "causal_lm", targets: bool = True) 
             if first_problem is None and problem_type == "extractive_qa":
                 found = qa_rows.row_problem(number, row, ds, targets)
                 first_problem = DataFileError(found[1], found[0]) if found else None
+        if first_problem is None and problem_type == "dpo" and targets:
+            first_problem = _pair_problem(number, row, ds)
         if first_problem is None and labels is not None:
             message = labels.problem(number, row)
             first_problem = DataFileError(message, labels.setting) if message else None
@@ -262,6 +266,25 @@ def _row_problem(number: int, row: dict[str, Any], answer: str | None,
         if isinstance(value, str) and _has_bad_bytes(value):
             return DataFileError(f"row {number}, column '{column}' has bytes that are not UTF-8 "
                                  f"(near {_near_bad_bytes(value)}); save the file as UTF-8.")
+    return None
+
+
+def _pair_problem(number: int, row: dict[str, Any], ds) -> DataFileError | None:
+    """dpo: both answers hold text, and not the same text (such a pair teaches nothing and
+    only adds noise to the preference accuracy)."""
+    chosen, rejected = row.get(ds.answer_column), row.get(ds.rejected_answer_column)
+    for column, value, setting in ((ds.answer_column, chosen, "dataset.answer_column"),
+                                   (ds.rejected_answer_column, rejected,
+                                    "dataset.rejected_answer_column")):
+        if value is None or not str(value).strip():
+            return DataFileError(f"row {number} has an empty answer in column '{column}'; a "
+                                 "preference pair needs a chosen and a rejected answer.",
+                                 setting)
+    if str(chosen).strip() == str(rejected).strip():
+        return DataFileError(f"row {number}: the chosen ('{ds.answer_column}') and rejected "
+                             f"('{ds.rejected_answer_column}') answers are the same text; "
+                             "drop the row or fix one of them.",
+                             "dataset.rejected_answer_column")
     return None
 
 

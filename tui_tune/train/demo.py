@@ -35,6 +35,16 @@ def make_rows(count: int, seed: int = SEED) -> list[dict[str, str]]:
     return [addition_row(rng) for _ in range(count)]
 
 
+def preference_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The sums as preference pairs: the right answer is chosen, the classic slip of gluing
+    the two numbers together ("12 + 34" -> "1234") is rejected."""
+    out = []
+    for row in rows:
+        a, b = row["prompt"].removeprefix("What is ").removesuffix("?").split(" + ")
+        out.append({**row, "rejected_answer": a + b})
+    return out
+
+
 def make_chained_rows(conversations: int, seed: int = SEED + 1) -> list[dict[str, str]]:
     """Two-turn conversations: a sum, then 'Add k to that.' whose answer needs the first turn."""
     rng, rows = random.Random(seed), []
@@ -182,8 +192,8 @@ def write_encoder(folder: Path, texts: list[str]) -> Path:
 def prepare(target: Path, train_rows: int = 4000, chained_conversations: int = 1000,
             tagged_rows: int = 2000) -> Path:
     """Build DIR/model (tokenizer + weights), DIR/encoder (the same for the encoder) and
-    DIR/data (train.jsonl, chained.jsonl, ner.jsonl, demo_labels' sentiment.jsonl and
-    weather.jsonl, and demo_qa's qa.jsonl)."""
+    DIR/data (train.jsonl, chained.jsonl, ner.jsonl, preference.jsonl (train.jsonl's rows as
+    dpo pairs), demo_labels' sentiment.jsonl and weather.jsonl, and demo_qa's qa.jsonl)."""
     from tui_tune.train.demo_labels import label_datasets
     from tui_tune.train.demo_qa import qa_rows
 
@@ -192,6 +202,7 @@ def prepare(target: Path, train_rows: int = 4000, chained_conversations: int = 1
         write_jsonl(target / "data" / name, label_rows)
     rows = make_rows(train_rows)
     write_jsonl(target / "data" / "train.jsonl", rows)
+    write_jsonl(target / "data" / "preference.jsonl", preference_rows(rows[:2000]))
     chained = make_chained_rows(chained_conversations)
     write_jsonl(target / "data" / "chained.jsonl", chained)
     tagged = make_tagged_rows(tagged_rows)

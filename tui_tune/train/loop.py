@@ -128,7 +128,7 @@ def report_step(session: Session, window: Window, grad_norm: torch.Tensor) -> bo
         step=p.step, epoch=round(p.step / session.steps_per_epoch, 4), loss=loss,
         lr=lr, grad_norm=norm, tokens=int(tokens), tokens_seen=p.tokens_seen * acc.num_processes,
         tokens_per_s=round(tokens / elapsed, 1), step_time_s=round(elapsed / window.steps, 5),
-        **memory_gib(acc.device)))
+        **memory_gib(acc.device), **session.task.step_values(acc)))
     return False
 
 

@@ -157,10 +157,12 @@ def build_session(run_dir: Path, resume: bool, reporter: Reporter) -> Session:
         if rescale_position(progress, accelerator.num_processes):
             reporter.log("resumed with another number of processes: the data order of the "
                          "current epoch differs from an uninterrupted run", "warning")
-    return Session(exp, task, adapter, Path(run_dir), accelerator, model, tokenizer, optimizer, scheduler,
-                   data, reporter, progress, steps_total, per_epoch, counts,
-                   list(model.parameters()), checkpoint,
-                   sinks=sinks_for(exp, reporter, accelerator, steps_total))
+    session = Session(exp, task, adapter, Path(run_dir), accelerator, model, tokenizer, optimizer,
+                      scheduler, data, reporter, progress, steps_total, per_epoch, counts,
+                      list(model.parameters()), checkpoint,
+                      sinks=sinks_for(exp, reporter, accelerator, steps_total))
+    task.before_training(session)
+    return session
 
 
 def devices(accelerator) -> list[str]:

@@ -17,6 +17,7 @@ TASKS = {
     "regression": "tui_tune.train.tasks.regression:Regression",
     "token_classification": "tui_tune.train.tasks.token_classification:TokenClassification",
     "extractive_qa": "tui_tune.train.tasks.extractive_qa:ExtractiveQA",
+    "dpo": "tui_tune.train.tasks.dpo:DPO",
 }
 
 __all__ = ["TASKS", "EvalResult", "Task", "task_for", "task_named"]

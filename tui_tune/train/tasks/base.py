@@ -53,6 +53,15 @@ class Task:
         """Examples -> the batch of tensors that `loss` takes."""
         raise NotImplementedError
 
+    def before_training(self, session) -> None:
+        """Called once on every rank when the model, data and any checkpoint are loaded, before
+        the first step or evaluation (dpo: the reference model and its cached log-probs)."""
+
+    def step_values(self, accelerator) -> dict[str, float]:
+        """More fields of the step event: the type's training statistics since the last one,
+        over every rank (called on every rank together)."""
+        return {}
+
     def loss(self, model, batch: dict, exp):
         """The micro-batch's mean training loss (a scalar tensor with its graph)."""
         raise NotImplementedError

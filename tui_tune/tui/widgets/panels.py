@@ -108,6 +108,9 @@ def sample_text(sample: Sample) -> Text:
     if sample.reference:
         out.append("ref    ", "dim")
         out.append(sample.reference.strip() + "\n", "cyan")
+    if sample.rejected:
+        out.append("reject ", "dim")
+        out.append(sample.rejected.strip() + "\n", "red")
     if sample.judge_score is not None or sample.judge_reason:
         out.append("judge  ", "dim")
         score = "no score" if sample.judge_score is None else f"{sample.judge_score:g}"

@@ -1,0 +1,70 @@
+"""Sequence log-probabilities of answers under the model being trained and under a reference
+(the backbone as the run started): what preference and reward tuning compare.
+
+The reference is the same model with its adapter switched off (peft `disable_adapter`) when
+only an adapter trains, else a frozen copy of the backbone loaded again: nothing is copied
+from the trained weights, so it is the start of the run whenever it is built (a resume too).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tui_tune.train.formatting import IGNORE_INDEX
+from tui_tune.train.tasks.causal_lm import forward_batch, shifted_labels, token_losses
+
+
+def answer_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum of log p of each row's labelled tokens, how many there are), per row."""
+    logps = -token_losses(logits, labels).sum(dim=-1)
+    return logps, (shifted_labels(labels) != IGNORE_INDEX).sum(dim=-1)
+
+
+def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    return answer_logps(forward_batch(model, batch), batch["labels"])
+
+
+def _plain(model):
+    """The model under DDP / torch.compile wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if inner is None:
+            return model
+        model = inner
+
+
+def uses_adapter_switch(model, exp) -> bool:
+    """The adapter can be switched off to give the start of the run: a peft model whose
+    backbone weights do not train (adapter.unfreeze_layers trains some whole)."""
+    return hasattr(_plain(model), "disable_adapter") and not exp.adapter.unfreeze_layers
+
+
+class Reference:
+    """Log-probabilities under the reference model, in eval mode (no dropout, no NEFTune
+    noise), without gradients."""
+
+    def __init__(self, frozen=None):
+        self.frozen = frozen  # None: switch the trained model's adapter off
+
+    @classmethod
+    def build(cls, model, exp, tokenizer, device, data=None) -> Reference:
+        if uses_adapter_switch(model, exp):
+            return cls()
+        from tui_tune.train.model import load_backbone
+
+        frozen = load_backbone(exp, tokenizer, device, data).to(device)
+        frozen.requires_grad_(False)
+        return cls(frozen.eval())
+
+    @torch.no_grad()
+    def logps(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.frozen is not None:
+            return sequence_logps(self.frozen, batch)
+        plain = _plain(model)
+        was_training = plain.training
+        plain.eval()
+        try:
+            with plain.disable_adapter():
+                return sequence_logps(plain, batch)
+        finally:
+            plain.train(was_training)

@@ -88,6 +88,11 @@ class Eval(Struct, kw_only=True):
     mse: Annotated[float | None, Meta(title="MSE")] = None
     mae: Annotated[float | None, Meta(title="MAE")] = None
     r2: Annotated[float | None, Meta(title="R²")] = None
+    rouge1: Annotated[float | None, Meta(title="ROUGE-1")] = None  # seq2seq
+    rouge2: Annotated[float | None, Meta(title="ROUGE-2")] = None  # seq2seq
+    rougeL: Annotated[float | None, Meta(title="ROUGE-L")] = None  # seq2seq
+    bleu: Annotated[float | None, Meta(title="BLEU")] = None  # seq2seq
+    chrf: Annotated[float | None, Meta(title="chrF")] = None  # seq2seq
     # classification: counts[true][predicted] over the validation rows, and the class names
     confusion: list[list[int]] | None = None
     labels: list[str] | None = None

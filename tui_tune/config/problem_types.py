@@ -8,7 +8,8 @@ PROBLEM_TYPES = ("causal_lm", "classification", "regression", "token_classificat
                  "seq2seq", "dpo")
 # the types the worker trains; tests/test_seams.py checks this against train/tasks/TASKS
 SUPPORTED_PROBLEM_TYPES = ("causal_lm", "classification", "regression",
-                           "token_classification")
+                           "token_classification",
+                           "seq2seq")
 LABELLING_TYPES = ("classification", "regression", "token_classification")
 
 METRICS: dict[str, tuple[str, ...]] = {
@@ -16,6 +17,7 @@ METRICS: dict[str, tuple[str, ...]] = {
     "classification": ("accuracy", "auc", "logloss", "f1"),
     "regression": ("mse", "mae", "r2"),
     "token_classification": ("f1", "accuracy"),
+    "seq2seq": ("rougeL", "rouge1", "rouge2", "bleu", "chrf", "perplexity"),
 }
 ALL_METRICS = tuple(dict.fromkeys(m for metrics in METRICS.values() for m in metrics))
 # metrics where lower is better (the others: higher is better)
@@ -33,6 +35,10 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "dataset.answer_column": ("causal_lm", "classification", "regression", "seq2seq", "dpo"),
     "training.loss": ("causal_lm", "seq2seq", "dpo"),
     "training.packing": ("causal_lm",),
+    "tokenizer.max_target_length": ("seq2seq",),
+    "dataset.task_prefix": ("seq2seq",),
+    "dataset.source_language": ("seq2seq",),
+    "dataset.target_language": ("seq2seq",),
 }
 
 

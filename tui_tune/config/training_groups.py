@@ -94,7 +94,8 @@ class Prediction(Group):
         "perplexity", "Validation metric besides the loss, charted and compared. causal_lm: "
         "perplexity, bleu (generates answers, slower) or none; classification: accuracy, auc, "
         "logloss or f1 (macro); regression: mse, mae or r2; token_classification: f1 (entity "
-        "level) or accuracy. Every metric of the type is written to each eval event.")
+        "level) or accuracy; seq2seq: rougeL, rouge1, rouge2, bleu, chrf (on generated outputs) "
+        "or perplexity. Every metric of the type is written to each eval event.")
     max_new_tokens: int = setting(256, "Longest generated answer.", unit="tokens", ge=1)
     min_new_tokens: int = setting(1, "Shortest generated answer.", unit="tokens", ge=0)
     batch_size: int = setting(

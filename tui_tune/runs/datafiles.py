@@ -175,6 +175,8 @@ def check_rows(rows, ds, problem_type: str = "causal_lm", targets: bool = True) 
             first_problem = DataFileError(found[1], found[0]) if found else None
         elif first_problem is None:
             first_problem = _row_problem(number, row, answer, setting_of)
+        if first_problem is None and problem_type == "seq2seq":
+            first_problem = _text_pair_problem(number, row, ds, answer)
         if first_problem is None and labels is not None:
             message = labels.problem(number, row)
             first_problem = DataFileError(message, labels.setting) if message else None
@@ -216,6 +218,20 @@ def _row_problem(number: int, row: dict[str, Any], answer: str | None,
         if isinstance(value, str) and _has_bad_bytes(value):
             return DataFileError(f"row {number}, column '{column}' has bytes that are not UTF-8 "
                                  f"(near {_near_bad_bytes(value)}); save the file as UTF-8.")
+    return None
+
+
+def _text_pair_problem(number: int, row: dict[str, Any], ds,
+                       target: str | None) -> DataFileError | None:
+    """seq2seq: a row needs a source (some text in a prompt column) and, when targets are
+    read, a target that is not blank: an empty one would teach the model to write nothing."""
+    if all(not str(row.get(c) or "").strip() for c in ds.prompt_columns):
+        names = ", ".join(repr(c) for c in ds.prompt_columns)
+        return DataFileError(f"row {number} has no source text in column {names}.",
+                             "dataset.prompt_columns")
+    if target is not None and not str(row.get(target) or "").strip():
+        return DataFileError(f"row {number} has an empty target in column '{target}'.",
+                             "dataset.answer_column")
     return None
 
 

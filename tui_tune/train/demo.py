@@ -185,6 +185,7 @@ def prepare(target: Path, train_rows: int = 4000, chained_conversations: int = 1
     DIR/data (train.jsonl, chained.jsonl, ner.jsonl, and demo_labels' sentiment.jsonl and
     weather.jsonl)."""
     from tui_tune.train.demo_labels import label_datasets
+    from tui_tune.train.demo_seq2seq import make_number_rows, write_seq2seq
 
     target = Path(target)
     for name, label_rows in label_datasets().items():
@@ -201,4 +202,7 @@ def prepare(target: Path, train_rows: int = 4000, chained_conversations: int = 1
     tokenizer.save_pretrained(target / "model")
     write_encoder(target / "encoder", corpus(rows + chained) +
                   [" ".join(r["tokens"]) for r in tagged])
+    numbers = make_number_rows(3000)  # seq2seq: DIR/seq2seq (a tiny T5), data/numbers.jsonl
+    write_jsonl(target / "data" / "numbers.jsonl", numbers)
+    write_seq2seq(target / "seq2seq", numbers)
     return target

@@ -16,6 +16,7 @@ TASKS = {
     "classification": "tui_tune.train.tasks.classification:Classification",
     "regression": "tui_tune.train.tasks.regression:Regression",
     "token_classification": "tui_tune.train.tasks.token_classification:TokenClassification",
+    "seq2seq": "tui_tune.train.tasks.seq2seq:Seq2Seq",
 }
 
 __all__ = ["TASKS", "EvalResult", "Task", "task_for", "task_named"]

@@ -47,7 +47,8 @@ def test_required_fields_and_metrics_come_from_the_records():
                                 "mem_reserved_gib", "mem_peak_gib")
     assert REQUIRED["eval"] == ("step", "val_loss", "metric", "metric_value")
     assert list(METRICS["eval"]) == ["val_loss", "metric_value", "perplexity", "accuracy", "auc",
-                                     "logloss", "f1", "precision", "recall", "mse", "mae", "r2"]
+                                     "logloss", "f1", "precision", "recall", "mse", "mae", "r2",
+                                     "rouge1", "rouge2", "rougeL", "bleu", "chrf"]
     assert "tokens" not in METRICS["step"] and "step" not in METRICS["step"]  # counts
     assert not set(METRICS["step"]) & set(METRICS["eval"])  # one name, one meaning
     for kind in REQUIRED:

@@ -159,8 +159,13 @@ def run(cases: list[str] | None = None) -> list[Result]:
     lora = ["adapter.method=\"lora\"", "adapter.r=16", "adapter.alpha=32", "training.lr=1e-3"]
     classify = [*base, f'dataset.train_file="{demo / "data" / "sentiment.jsonl"}"',
                 "training.evaluate_before_training=false"]
-    results, runs = [], {"cpu full": base, "cpu lora": base + lora, "cpu classify": classify}
-    presets = {"cpu classify": "demo-classify"}  # AutoModelForSequenceClassification
+    seq2seq = [*base, f'general.backbone="{demo / "seq2seq"}"',
+               f'dataset.train_file="{demo / "data" / "numbers.jsonl"}"',
+               "training.evaluate_before_training=false"]
+    results, runs = [], {"cpu full": base, "cpu lora": base + lora, "cpu classify": classify,
+                         "cpu seq2seq": seq2seq}
+    # AutoModelForSequenceClassification; the tiny T5 against Seq2SeqTrainer
+    presets = {"cpu classify": "demo-classify", "cpu seq2seq": "demo-seq2seq"}
     for label in chosen(runs, cases):
         run_dir = write_run(work / label.replace(" ", "-"), presets.get(label, "demo-tiny"),
                             runs[label])

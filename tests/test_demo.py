@@ -20,7 +20,8 @@ def test_prepare_cli_builds_loadable_reproducible_assets(tmp_path, demo_assets):
                    check=True, capture_output=True)
     for name in ("model/model.safetensors", "model/tokenizer.json", "data/train.jsonl",
                  "data/chained.jsonl", "encoder/model.safetensors", "encoder/tokenizer.json",
-                 "data/ner.jsonl"):
+                 "data/ner.jsonl", "seq2seq/model.safetensors", "seq2seq/tokenizer.json",
+                 "data/numbers.jsonl"):
         assert _digest(tmp_path / "d" / name) == _digest(demo_assets / name), name
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -81,3 +82,26 @@ def test_tokens_preset_points_at_the_encoder_and_tagged_data():
     assert exp.general.problem_type == "token_classification"
     assert exp.general.backbone == "demo/encoder"
     assert exp.dataset.train_file == "demo/data/ner.jsonl"
+
+
+def test_the_seq2seq_demo_is_a_t5_spelling_numbers(demo_assets):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from tui_tune.config.presets import resolve
+    from tui_tune.train.demo_seq2seq import number_words
+
+    assert [number_words(n) for n in (0, 7, 13, 40, 105, 372, 999)] == [
+        "zero", "seven", "thirteen", "forty", "one hundred five",
+        "three hundred seventy two", "nine hundred ninety nine"]
+    rows = [json.loads(x) for x in (demo_assets / "data/numbers.jsonl").read_text().splitlines()]
+    assert len(rows) == 3000 and all(r["answer"] == number_words(int(r["prompt"])) for r in rows)
+    tokenizer = AutoTokenizer.from_pretrained(demo_assets / "seq2seq")
+    ids = tokenizer("three hundred seventy two").input_ids
+    assert ids[-1] == tokenizer.eos_token_id and len(ids) <= 6  # whole words, then </s>
+    model = AutoModelForSeq2SeqLM.from_pretrained(demo_assets / "seq2seq")
+    assert model.config.model_type == "t5" and model.config.decoder_start_token_id == \
+        tokenizer.pad_token_id
+    assert sum(p.numel() for p in model.parameters()) < 1e6
+    exp = resolve("demo-seq2seq").experiment
+    assert exp.general.backbone == "demo/seq2seq" and exp.prediction.metric == "rougeL"
+    assert exp.dataset.train_file == "demo/data/numbers.jsonl"

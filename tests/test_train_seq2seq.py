@@ -218,9 +218,9 @@ def test_predictions_are_the_final_models_outputs(trained):
 
 # --- stop and resume, LoRA on the encoder and the decoder -------------------------------------
 
-RESUME = ['adapter.method="lora"', "adapter.dropout=0.1", "adapter.r=8", "training.max_steps=24",
-          "training.eval_every_steps=12", "logging.log_every_steps=1", "training.lr=0.003",
-          "training.evaluate_before_training=false"]
+RESUME = ['adapter.method="lora"', "adapter.dropout=0.1", "adapter.r=8", "training.max_steps=16",
+          "training.eval_every_steps=8", "logging.log_every_steps=1", "training.lr=0.003",
+          "training.evaluate_before_training=false", "dataset.validation_size=0.01"]
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +230,7 @@ def pair(tmp_path_factory, make_run_dir, demo_assets):
     whole = make_run_dir(root / "whole", sets, preset=PRESET)
     result = run_worker(whole)
     assert result.returncode == 0, result.stderr[-3000:]
-    stopped = stop_at_step(make_run_dir(root / "stopped", sets, preset=PRESET), 8)
+    stopped = stop_at_step(make_run_dir(root / "stopped", sets, preset=PRESET), 5)
     assert read_events(stopped, "end")[-1]["status"] == "stopped"
     result = run_worker(stopped, "--resume")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -241,8 +241,8 @@ def pair(tmp_path_factory, make_run_dir, demo_assets):
 @pytest.mark.xdist_group("train-seq2seq")
 def test_resume_matches_the_uninterrupted_losses_and_metrics(pair):
     whole, resumed = pair
-    assert read_events(resumed, "start")[1]["resumed_from_step"] >= 8
-    assert sorted(losses(resumed)) == list(range(1, 25)) == sorted(losses(whole))
+    assert read_events(resumed, "start")[1]["resumed_from_step"] >= 5
+    assert sorted(losses(resumed)) == list(range(1, 17)) == sorted(losses(whole))
     for step, loss in losses(whole).items():
         assert losses(resumed)[step] == pytest.approx(loss, rel=1e-5, abs=1e-6), step
     last_whole, last_resumed = read_events(whole, "eval")[-1], read_events(resumed, "eval")[-1]

@@ -248,17 +248,21 @@ def generate_outputs(model, tokenizer, examples: list[Seq2SeqExample], predictio
 def evaluate(model, tokenizer, examples: list[Seq2SeqExample], accelerator,
              exp) -> EvalResult:
     """The loss on every rank; an output generated for every validation row (each rank a
-    share, gathered on rank 0), scored there; the samples from rank 0."""
+    share, gathered on rank 0), scored there; the samples from rank 0. Where no output can be
+    generated (sharded weights that are whole on no rank) the metric is the perplexity."""
     pred = exp.prediction
     loss = validation_loss(model, examples, accelerator, exp.training.batch_size,
                            tokenizer.pad_token_id)
     values = {"perplexity": metrics.perplexity(loss)}
-    outputs = generate_all(model, tokenizer, examples, exp, accelerator,
-                           answers=generate_outputs) if examples else []
+    try:
+        outputs = generate_all(model, tokenizer, examples, exp, accelerator,
+                               answers=generate_outputs) if examples else []
+    except UserError:  # DeepSpeed ZeRO-3 / FSDP2: no whole weights to generate with
+        outputs = None
     samples = []
     if outputs is not None:
         values.update(metrics.text_scores(outputs, [e.target for e in examples]))
         samples = [{"prompt": e.source, "generation": out, "reference": e.target}
                    for e, out in zip(examples[:pred.num_samples], outputs)]
-    metric = pred.metric
-    return EvalResult(loss, metric, values.get(metric, float("nan")), values, samples)
+    metric = pred.metric if pred.metric in values else "perplexity"
+    return EvalResult(loss, metric, values[metric], values, samples)

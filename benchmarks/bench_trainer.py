@@ -166,11 +166,15 @@ def run(cases: list[str] | None = None) -> list[Result]:
     dpo = [*base, *lora, f'dataset.train_file="{demo / "data" / "preference.jsonl"}"',
            "training.evaluate_before_training=false", "adapter.dropout=0",
            f"training.max_steps={DPO_STEPS}"]
+    seq2seq = [*base, f'general.backbone="{demo / "seq2seq"}"',
+               f'dataset.train_file="{demo / "data" / "numbers.jsonl"}"',
+               "training.evaluate_before_training=false"]
     results, runs = [], {"cpu full": base, "cpu lora": base + lora, "cpu classify": classify,
-                         "cpu qa": qa, "cpu dpo": dpo}
+                         "cpu qa": qa, "cpu dpo": dpo, "cpu seq2seq": seq2seq}
     presets = {"cpu classify": "demo-classify",  # AutoModelForSequenceClassification
                "cpu qa": "demo-qa",  # AutoModelForQuestionAnswering
-               "cpu dpo": "demo-dpo"}  # against TRL's DPOTrainer (benchmarks/dpo_baseline.py)
+               "cpu dpo": "demo-dpo",  # against TRL's DPOTrainer (benchmarks/dpo_baseline.py)
+               "cpu seq2seq": "demo-seq2seq"}  # the tiny T5 against Seq2SeqTrainer
     for label in chosen(runs, cases):
         run_dir = write_run(work / label.replace(" ", "-"), presets.get(label, "demo-tiny"),
                             runs[label])

@@ -1,6 +1,7 @@
 """transformers' Trainer on exactly the model and tokenized data our worker uses (causal_lm,
-or a classification/regression run: AutoModelForSequenceClassification and its `labels=`, or
-an extractive_qa run: AutoModelForQuestionAnswering and its start/end positions).
+or a classification/regression run: AutoModelForSequenceClassification and its `labels=`; an
+extractive_qa run: AutoModelForQuestionAnswering and its start/end positions; a seq2seq
+run: Seq2SeqTrainer on the encoder-decoder, its targets padded with -100).
 
 Run as `python -m benchmarks.trainer_baseline RUN_DIR STEPS SKIP`; prints one JSON line with
 tokens/s over steps SKIP+1..STEPS and peak memory. The model and examples come from our own
@@ -19,6 +20,8 @@ import torch
 from transformers import (
     DataCollatorForSeq2Seq,
     DataCollatorWithPadding,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
     Trainer,
     TrainerCallback,
     TrainingArguments,
@@ -77,12 +80,15 @@ def main(run_dir: str, steps: int, skip: int) -> None:
     tokenizer = load_tokenizer(exp)
     data = task_for(exp).load_data(exp, tokenizer, exp.environment.seed)
     model = apply_method(load_backbone(exp, tokenizer, device, data), exp)
-    causal = exp.general.problem_type == "causal_lm"
+    kind = exp.general.problem_type
+    causal, seq2seq = kind == "causal_lm", kind == "seq2seq"
     rows = [{"input_ids": e.input_ids, "attention_mask": [1] * len(e),
-             "labels": e.labels if causal else e.target} for e in data.train] \
+             "labels": e.labels if causal or seq2seq else e.target} for e in data.train] \
         if exp.general.problem_type != "extractive_qa" else qa_rows(data.train)
     t, mp = exp.training, exp.environment.mixed_precision
-    args = TrainingArguments(
+    arguments, trainer_class = (Seq2SeqTrainingArguments, Seq2SeqTrainer) if seq2seq else (
+        TrainingArguments, Trainer)
+    args = arguments(
         output_dir=tempfile.mkdtemp(), per_device_train_batch_size=t.batch_size,
         gradient_accumulation_steps=t.grad_accumulation, max_steps=steps,
         learning_rate=t.lr, lr_scheduler_type=t.schedule, warmup_steps=0,
@@ -94,11 +100,11 @@ def main(run_dir: str, steps: int, skip: int) -> None:
         logging_steps=max(1, steps), save_strategy="no", report_to=[],
         dataloader_num_workers=0, remove_unused_columns=False, seed=exp.environment.seed,
         disable_tqdm=True)
-    clock, collator = StepClock(), CountingCollator(tokenizer, token_labels=causal)
+    clock, collator = StepClock(), CountingCollator(tokenizer, token_labels=causal or seq2seq)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator,
-                      processing_class=tokenizer, callbacks=[clock])
+    trainer = trainer_class(model=model, args=args, train_dataset=rows, data_collator=collator,
+                            processing_class=tokenizer, callbacks=[clock])
     trainer.train()
     per_step = t.grad_accumulation
     tokens = sum(collator.tokens[skip * per_step: steps * per_step])

@@ -20,7 +20,8 @@ def test_prepare_cli_builds_loadable_reproducible_assets(tmp_path, demo_assets):
                    check=True, capture_output=True)
     for name in ("model/model.safetensors", "model/tokenizer.json", "data/train.jsonl",
                  "data/chained.jsonl", "encoder/model.safetensors", "encoder/tokenizer.json",
-                 "data/ner.jsonl", "data/qa.jsonl"):
+                 "data/ner.jsonl", "data/qa.jsonl", "seq2seq/model.safetensors",
+                 "seq2seq/tokenizer.json", "data/numbers.jsonl"):
         assert _digest(tmp_path / "d" / name) == _digest(demo_assets / name), name
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -101,3 +102,26 @@ def test_qa_rows_answer_from_their_context_and_some_need_windows(demo_assets):
     lengths = [len(ids) for ids in tokenizer([r["question"] for r in rows[:200]],
                                              [r["context"] for r in rows[:200]])["input_ids"]]
     assert 0.1 < sum(1 for n in lengths if n > exp.tokenizer.max_length) / 200 < 0.6
+
+
+def test_the_seq2seq_demo_is_a_t5_spelling_numbers(demo_assets):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from tui_tune.config.presets import resolve
+    from tui_tune.train.demo_seq2seq import number_words
+
+    assert [number_words(n) for n in (0, 7, 13, 40, 105, 372, 999)] == [
+        "zero", "seven", "thirteen", "forty", "one hundred five",
+        "three hundred seventy two", "nine hundred ninety nine"]
+    rows = [json.loads(x) for x in (demo_assets / "data/numbers.jsonl").read_text().splitlines()]
+    assert len(rows) == 3000 and all(r["answer"] == number_words(int(r["prompt"])) for r in rows)
+    tokenizer = AutoTokenizer.from_pretrained(demo_assets / "seq2seq")
+    ids = tokenizer("three hundred seventy two").input_ids
+    assert ids[-1] == tokenizer.eos_token_id and len(ids) <= 6  # whole words, then </s>
+    model = AutoModelForSeq2SeqLM.from_pretrained(demo_assets / "seq2seq")
+    assert model.config.model_type == "t5" and model.config.decoder_start_token_id == \
+        tokenizer.pad_token_id
+    assert sum(p.numel() for p in model.parameters()) < 1e6
+    exp = resolve("demo-seq2seq").experiment
+    assert exp.general.backbone == "demo/seq2seq" and exp.prediction.metric == "rougeL"
+    assert exp.dataset.train_file == "demo/data/numbers.jsonl"

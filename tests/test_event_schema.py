@@ -50,7 +50,8 @@ def test_required_fields_and_metrics_come_from_the_records():
                                      "logloss", "f1", "precision", "recall", "mse", "mae", "r2",
                                      "exact_match", "llm_judge",
                                      "preference_accuracy", "reward_margin", "rewards_chosen",
-                                     "rewards_rejected", "logps_chosen", "logps_rejected"]
+                                     "rewards_rejected", "logps_chosen", "logps_rejected",
+                                     "rouge1", "rouge2", "rougeL", "bleu", "chrf"]
     assert "tokens" not in METRICS["step"] and "step" not in METRICS["step"]  # counts
     assert not set(METRICS["step"]) & set(METRICS["eval"])  # one name, one meaning
     for kind in REQUIRED:

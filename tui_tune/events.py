@@ -105,6 +105,11 @@ class Eval(Struct, kw_only=True):
     rewards_rejected: Annotated[float | None, Meta(title="reward rejected")] = None
     logps_chosen: Annotated[float | None, Meta(title="log-prob chosen")] = None
     logps_rejected: Annotated[float | None, Meta(title="log-prob rejected")] = None
+    rouge1: Annotated[float | None, Meta(title="ROUGE-1")] = None  # seq2seq
+    rouge2: Annotated[float | None, Meta(title="ROUGE-2")] = None  # seq2seq
+    rougeL: Annotated[float | None, Meta(title="ROUGE-L")] = None  # seq2seq
+    bleu: Annotated[float | None, Meta(title="BLEU")] = None  # seq2seq
+    chrf: Annotated[float | None, Meta(title="chrF")] = None  # seq2seq
     # classification: counts[true][predicted] over the validation rows, and the class names
     confusion: list[list[int]] | None = None
     labels: list[str] | None = None

@@ -14,9 +14,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tui-tune demo", description="Offline demo assets: a tiny Llama, its BPE tokenizer "
         "and an arithmetic dataset, matching the demo-tiny preset; a tiny BERT-style encoder "
-        "with its WordPiece tokenizer and a tagging (NER) dataset, matching demo-tokens.")
+        "with its WordPiece tokenizer and a tagging (NER) dataset, matching demo-tokens; a tiny "
+        "T5 and a numbers-to-words dataset, matching demo-seq2seq.")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    prepare = sub.add_parser("prepare", help="build DIR/model, DIR/encoder and DIR/data "
+    prepare = sub.add_parser("prepare", help="build DIR/model, DIR/encoder, DIR/seq2seq and DIR/data "
                          "(default ./demo)")
     prepare.add_argument("dir", nargs="?", default="demo", help="target folder (default: demo)")
     prepare.add_argument("--rows", type=int, default=4000, help="training rows (default 4000)")
@@ -30,13 +31,14 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]
     args = build_parser().parse_args(argv)
     target = Path(args.dir)
-    if (target / "model" / "config.json").is_file() and not args.force:
+    built = all((target / name / "config.json").is_file() for name in ("model", "seq2seq"))
+    if built and not args.force:
         print(f"{target} already holds the demo (pass --force to rebuild).")
         return 0
     from tui_tune.train.demo import prepare  # heavy: torch + transformers
 
     prepare(target, train_rows=args.rows)
-    print(f"demo models, tokenizers and data written to {target}/model, {target}/encoder and "
-          f"{target}/data;\ntrain them with: tui-tune run demo-tiny, tui-tune run demo-tokens, "
-          "tui-tune run demo-dpo")
+    print(f"demo models, tokenizers and data written to {target}/model, {target}/encoder, "
+          f"{target}/seq2seq and {target}/data;\ntrain them with: tui-tune run demo-tiny, "
+          "tui-tune run demo-tokens, tui-tune run demo-seq2seq, tui-tune run demo-dpo")
     return 0

@@ -113,6 +113,15 @@ class Dataset(Group):
         "(H2O's default).")
     use_chat_template: bool = setting(
         False, "Format turns with the tokenizer's chat template instead of the text markers.")
+    task_prefix: str = setting(
+        "", "Seq2seq: text put before every source (T5 style, e.g. 'translate English to "
+        "German: ' or 'summarize: '); empty for none.")
+    source_language: str = setting(
+        "", "Seq2seq (translation): the source language, recorded, and given to a tokenizer "
+        "that takes one (mBART, NLLB, M2M100: its language code, e.g. en_XX).")
+    target_language: str = setting(
+        "", "Seq2seq (translation): the target language, as source_language; a code the "
+        "tokenizer knows also starts every generated output (mBART, NLLB).")
 
     @field_validator("prompt_columns", "label_columns", mode="before")
     @classmethod
@@ -127,6 +136,9 @@ class Tokenizer(Group):
         512, "Longest sequence in tokens (prompt + answer); longer ones are cut as "
         "truncation_side says. Generation is given the prompt's last max_length tokens.",
         unit="tokens", ge=8, le=1_048_576)
+    max_target_length: int = setting(
+        128, "Seq2seq: longest target in tokens (tokenizer.max_length is the source's); both "
+        "lose their end when longer.", unit="tokens", ge=1, le=1_048_576)
     truncation_side: Literal["left", "right"] = setting(
         "left", "Which end of an over-long example is cut. left (H2O): the beginning, so system, "
         "earlier turns and then the prompt go first and the answer stays (an answer longer than "

@@ -10,7 +10,7 @@ PROBLEM_TYPES = ("causal_lm", "classification", "regression", "token_classificat
 # the types the worker trains; tests/test_seams.py checks this against train/tasks/TASKS
 SUPPORTED_PROBLEM_TYPES = ("causal_lm", "classification", "regression",
                            "token_classification",
-                           "extractive_qa", "dpo")
+                           "extractive_qa", "dpo", "seq2seq")
 LABELLING_TYPES = ("classification", "regression", "token_classification")
 # whose final/ is a causal LM that generates text: chat and serve-model work with these
 CHAT_TYPES = ("causal_lm", "dpo", "grpo")
@@ -22,6 +22,7 @@ METRICS: dict[str, tuple[str, ...]] = {
     "token_classification": ("f1", "accuracy"),
     "extractive_qa": ("f1", "exact_match"),
     "dpo": ("preference_accuracy", "reward_margin"),
+    "seq2seq": ("rougeL", "rouge1", "rouge2", "bleu", "chrf", "perplexity"),
 }
 ALL_METRICS = tuple(dict.fromkeys(m for metrics in METRICS.values() for m in metrics))
 # metrics where lower is better (the others: higher is better)
@@ -54,6 +55,10 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "training.beta": ("dpo",),
     "training.label_smoothing": ("dpo",),
     "training.precompute_reference": ("dpo",),
+    "tokenizer.max_target_length": ("seq2seq",),
+    "dataset.task_prefix": ("seq2seq",),
+    "dataset.source_language": ("seq2seq",),
+    "dataset.target_language": ("seq2seq",),
 }
 
 

@@ -115,8 +115,9 @@ class Prediction(Group):
         "perplexity, bleu (generates answers, slower) or none; classification: accuracy, auc, "
         "logloss or f1 (macro); regression: mse, mae or r2; token_classification: f1 (entity "
         "level) or accuracy; extractive_qa: f1 or exact_match; dpo: preference_accuracy or "
-        "reward_margin. Every metric of the type is written to each eval event. causal_lm "
-        "also llm_judge: an OpenAI-compatible model scores each validation answer against its "
+        "reward_margin; seq2seq: rougeL, rouge1, rouge2, bleu, chrf (on generated outputs) or "
+        "perplexity. Every metric of the type is written to each eval event. causal_lm also "
+        "llm_judge: an OpenAI-compatible model scores each validation answer against its "
         "reference (prediction.judge_*).")
     max_new_tokens: int = setting(256, "Longest generated answer.", unit="tokens", ge=1)
     min_new_tokens: int = setting(1, "Shortest generated answer.", unit="tokens", ge=0)

@@ -195,6 +195,8 @@ def check_rows(rows, ds, problem_type: str = "causal_lm", targets: bool = True) 
                 first_problem = DataFileError(found[1], found[0]) if found else None
         if first_problem is None and problem_type == "dpo" and targets:
             first_problem = _pair_problem(number, row, ds)
+        if first_problem is None and problem_type == "seq2seq":
+            first_problem = _text_pair_problem(number, row, ds, answer)
         if first_problem is None and labels is not None:
             message = labels.problem(number, row)
             first_problem = DataFileError(message, labels.setting) if message else None
@@ -285,6 +287,20 @@ def _pair_problem(number: int, row: dict[str, Any], ds) -> DataFileError | None:
                              f"('{ds.rejected_answer_column}') answers are the same text; "
                              "drop the row or fix one of them.",
                              "dataset.rejected_answer_column")
+    return None
+
+
+def _text_pair_problem(number: int, row: dict[str, Any], ds,
+                       target: str | None) -> DataFileError | None:
+    """seq2seq: a row needs a source (some text in a prompt column) and, when targets are
+    read, a target that is not blank: an empty one would teach the model to write nothing."""
+    if all(not str(row.get(c) or "").strip() for c in ds.prompt_columns):
+        names = ", ".join(repr(c) for c in ds.prompt_columns)
+        return DataFileError(f"row {number} has no source text in column {names}.",
+                             "dataset.prompt_columns")
+    if target is not None and not str(row.get(target) or "").strip():
+        return DataFileError(f"row {number} has an empty target in column '{target}'.",
+                             "dataset.answer_column")
     return None
 
 

@@ -18,7 +18,8 @@ from tui_tune.runs.event_values import count, finite, measure
 
 PIPELINE_TAGS = {"causal_lm": "text-generation", "classification": "text-classification",
                  "regression": "text-classification",
-                 "token_classification": "token-classification"}
+                 "token_classification": "token-classification",
+                 "seq2seq": "text2text-generation"}
 # the settings the summary table shows (config.toml is in the card whole, folded away)
 SUMMARY = ("general.problem_type", "general.backbone", "general.pretrained_weights",
            "architecture.backbone_dtype", "adapter.method", "adapter.r", "adapter.alpha",

@@ -196,6 +196,7 @@ def prepare(target: Path, train_rows: int = 4000, chained_conversations: int = 1
     dpo pairs), demo_labels' sentiment.jsonl and weather.jsonl, and demo_qa's qa.jsonl)."""
     from tui_tune.train.demo_labels import label_datasets
     from tui_tune.train.demo_qa import qa_rows
+    from tui_tune.train.demo_seq2seq import make_number_rows, write_seq2seq
 
     target = Path(target)
     for name, label_rows in label_datasets().items():
@@ -214,4 +215,7 @@ def prepare(target: Path, train_rows: int = 4000, chained_conversations: int = 1
     write_encoder(target / "encoder", corpus(rows + chained) +
                   [" ".join(r["tokens"]) for r in tagged])
     write_jsonl(target / "data" / "qa.jsonl", qa_rows())
+    numbers = make_number_rows(3000)  # seq2seq: DIR/seq2seq (a tiny T5), data/numbers.jsonl
+    write_jsonl(target / "data" / "numbers.jsonl", numbers)
+    write_seq2seq(target / "seq2seq", numbers)
     return target

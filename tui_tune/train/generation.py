@@ -100,11 +100,12 @@ def generate_on_ranks(model, tokenizer, judged, exp, accelerator) -> list[Genera
     return made
 
 
-def generate_all(model, tokenizer, examples: list[Example], exp, accelerator,
-                 progress=None) -> list[str] | None:
+def generate_all(model, tokenizer, examples: list, exp, accelerator, progress=None,
+                 answers=generate_answers) -> list[str] | None:
     """Answers to every example (predictions), on rank 0; None on the other ranks. Each rank
     generates every world-th example and the answers are gathered; under FSDP (whose gathered
-    weights need every rank in each forward) every rank generates them all."""
+    weights need every rank in each forward) every rank generates them all. `answers` turns a
+    chunk of examples into texts (an encoder-decoder's: tasks/seq2seq.generate_outputs)."""
     from tui_tune.train.errors import UserError
 
     kind = accelerator.distributed_type.name
@@ -125,16 +126,15 @@ def generate_all(model, tokenizer, examples: list[Example], exp, accelerator,
         context = FullyShardedDataParallel.summon_full_params(model, writeback=False)
         indices = list(range(len(examples)))
     size = prediction_batch_size(exp)
-    answers: list[str] = []
+    made: list[str] = []
     with context, accelerator.autocast():
         plain = accelerator.unwrap_model(model, keep_torch_compile=False)
         for start in range(0, len(indices), size):
             chunk = [examples[i] for i in indices[start:start + size]]
-            answers += generate_answers(plain, tokenizer, chunk, exp.prediction,
-                                        accelerator.device, size)
+            made += answers(plain, tokenizer, chunk, exp.prediction, accelerator.device, size)
             if progress is not None:
                 progress(len(chunk))
-    pairs = list(zip(indices, answers))
+    pairs = list(zip(indices, made))
     if world > 1 and kind != "FSDP":
         from accelerate.utils import gather_object
 

@@ -18,6 +18,7 @@ TASKS = {
     "token_classification": "tui_tune.train.tasks.token_classification:TokenClassification",
     "extractive_qa": "tui_tune.train.tasks.extractive_qa:ExtractiveQA",
     "dpo": "tui_tune.train.tasks.dpo:DPO",
+    "seq2seq": "tui_tune.train.tasks.seq2seq:Seq2Seq",
 }
 
 __all__ = ["TASKS", "EvalResult", "Task", "task_for", "task_named"]

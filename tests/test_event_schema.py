@@ -48,10 +48,10 @@ def test_required_fields_and_metrics_come_from_the_records():
     assert REQUIRED["eval"] == ("step", "val_loss", "metric", "metric_value")
     assert list(METRICS["eval"]) == ["val_loss", "metric_value", "perplexity", "accuracy", "auc",
                                      "logloss", "f1", "precision", "recall", "mse", "mae", "r2",
-                                     "exact_match", "llm_judge",
+                                     "exact_match",
                                      "preference_accuracy", "reward_margin", "rewards_chosen",
                                      "rewards_rejected", "logps_chosen", "logps_rejected",
-                                     "rouge1", "rouge2", "rougeL", "bleu", "chrf"]
+                                     "rouge1", "rouge2", "rougeL", "bleu", "chrf", "llm_judge"]
     assert "tokens" not in METRICS["step"] and "step" not in METRICS["step"]  # counts
     assert not set(METRICS["step"]) & set(METRICS["eval"])  # one name, one meaning
     for kind in REQUIRED:

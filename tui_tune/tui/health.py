@@ -89,8 +89,8 @@ def _diverging(steps: np.ndarray, loss: np.ndarray) -> list[str]:
     if not above[-1]:
         return []
     first = _trailing_start(above)
-    return [f"diverging since step {int(at[first])}: loss {values[-1]:.4g}, early level "
-            f"{early:.4g}, lowest {float(running_min[-1]):.4g}"]
+    return [(f"diverging since step {int(at[first])}: loss {values[-1]:.4g}, early level "
+            f"{early:.4g}, lowest {float(running_min[-1]):.4g}")]
 
 
 def _grad_spikes(steps: np.ndarray, grad: np.ndarray) -> list[str]:
@@ -129,8 +129,8 @@ def _overfitting(series: RunSeries, steps: np.ndarray, loss: np.ndarray) -> list
     if window[half:].mean() >= window[:half].mean():
         return []
     since = _trailing_start(np.concatenate([[False], np.diff(val) > 0])) - 1
-    return [f"validation loss rising since step {int(val_steps[since])} while training loss "
-            "falls (overfitting?)"]
+    return [(f"validation loss rising since step {int(val_steps[since])} while training loss "
+            "falls (overfitting?)")]
 
 
 def _flat(steps: np.ndarray, loss: np.ndarray) -> list[str]:
@@ -149,5 +149,5 @@ def _flat(steps: np.ndarray, loss: np.ndarray) -> list[str]:
     quarter = stretch.size // 4
     if abs(stretch[:quarter].mean() - stretch[-quarter:].mean()) / scale >= FLAT_DRIFT:
         return []
-    return [f"loss flat since step {int(at[start])} ({stretch.size} logged steps at "
-            f"{level:.4g})"]
+    return [(f"loss flat since step {int(at[start])} ({stretch.size} logged steps at "
+            f"{level:.4g})")]

@@ -104,3 +104,18 @@ def test_sweep_list_prints_loss_val_loss_and_metric_per_combination(swept):
     best = [line for line in lines[1:] if line.startswith(" *")]
     assert len(best) == 1 and "lr=0.0002" in best[0]
     assert "loss 0.5  val loss 0.75  perplexity 1.5" in best[0], out
+
+
+def test_sweep_detach_lists_the_runs_it_queued(preset_workdir, monkeypatch, capsys):
+    """In-process, with the runner left out (it would start training): stdout names each run
+    the sweep queued with the values it sets, one per line."""
+    from tui_tune.cli import main
+
+    monkeypatch.setattr("tui_tune.runs.start.start_runner", lambda sweep_dir: 0)
+    assert main(["sweep", "demo-tiny", "--set", "sweep.training.lr=[0.001, 0.002]",
+                 "--set", "sweep.adapter.r=[4, 8]", "--detach"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    queued = sorted(p.name for p in RunStore().run_dirs())
+    assert sorted(line.split()[0] for line in out) == queued and len(queued) == 4
+    assert sorted(" ".join(line.split()[1:]) for line in out) == [
+        "lr=0.001 r=4", "lr=0.001 r=8", "lr=0.002 r=4", "lr=0.002 r=8"]

@@ -1,0 +1,40 @@
+"""Small CLI habits from issue 21: a completed run is not resumed, a closed pipe ends a
+command quietly, `preset validate` lists every problem of a file in one pass."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.test_runs_cli import finished_run, tui_tune
+from tui_tune.runs.store import RunStore
+
+
+def test_resume_of_a_completed_run_refuses_and_touches_nothing(preset_workdir):
+    run_dir = finished_run(RunStore())
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    result = tui_tune("resume", run_dir.name, "--detach", cwd=preset_workdir)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"tui-tune: {run_dir.name}: completed; nothing to "
+                                            "resume"), result.stderr
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+    assert json.loads((run_dir / "run.json").read_text()).get("launches") is None
+
+
+def test_output_into_a_closed_pipe_ends_quietly(preset_workdir):
+    """`tui-tune preset schema | head`, `tui-tune ls --json | head`: the reader is gone; the
+    command exits without a BrokenPipeError traceback."""
+    store = RunStore()
+    for _ in range(3):
+        finished_run(store)
+    for args in (["preset", "schema"], ["ls", "--json"], ["ls"], ["sweep", "--list"]):
+        proc = subprocess.Popen([sys.executable, "-m", "tui_tune", *args], cwd=preset_workdir,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "80"})
+        proc.stdout.close()  # as `head` does once it has its lines
+        stderr = proc.stderr.read().decode()
+        # 0, or 1 where rich saw the closed pipe itself (its on_broken_pipe): never an error
+        assert proc.wait(timeout=60) in (0, 1), stderr
+        assert "Traceback" not in stderr and "BrokenPipe" not in stderr, (args, stderr)

@@ -38,3 +38,20 @@ def test_output_into_a_closed_pipe_ends_quietly(preset_workdir):
         # 0, or 1 where rich saw the closed pipe itself (its on_broken_pipe): never an error
         assert proc.wait(timeout=60) in (0, 1), stderr
         assert "Traceback" not in stderr and "BrokenPipe" not in stderr, (args, stderr)
+
+
+def test_preset_validate_lists_every_problem_as_the_readme_shows(tmp_path):
+    """The README's presets/broken.toml, validated: every problem of the file in one pass
+    (an unknown setting, a wrong value, two cross-field rules), exactly as the README says."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    toml = re.search(r"```toml\n# presets/broken.toml\n(.*?)```", readme, re.DOTALL).group(1)
+    shown = [line for line in readme.splitlines()
+             if line.startswith("ERR presets/broken.toml")]
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "broken.toml").write_text(toml)
+    result = tui_tune("preset", "validate", "presets/broken.toml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == shown and len(shown) == 4, result.stdout

@@ -272,3 +272,44 @@ def confirmation_reasons(resolved: ResolvedPreset, workdir: Path | None = None) 
 
 def _looks_like_path(value: str) -> bool:
     return value.startswith(("/", ".", "~")) or Path(value).exists()
+
+
+MAX_PASSES = 10  # rounds of "set the wrong settings aside, validate again" for every_problem
+
+
+def every_problem(name_or_path: str) -> list[Problem]:
+    """Every problem of a preset in one pass (for `preset validate`): validation stops at the
+    first kind it finds (unknown keys, then values, then the cross-field rules), so the
+    settings found wrong are set aside and the rest is validated again, until it passes."""
+    path = locate(name_or_path)
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for layer_path, data in _load_layers(path):
+        merged = deep_merge(merged, data)
+        origins.update(dict.fromkeys(flatten(data), str(layer_path)))
+    merged = {k: v for k, v in merged.items() if k not in PRESET_KEYS}
+    found: list[Problem] = []
+    for _ in range(MAX_PASSES):
+        try:
+            validate_experiment(merged)
+            break
+        except ConfigError as error:
+            new = [p for p in error.problems if (p.key, p.message) not in
+                   {(f.key, f.message) for f in found}]
+            found += [Problem(p.key, p.message, p.source or _origin_of(p.key, origins)
+                              or str(path)) for p in new]
+            if not [p for p in new if _set_aside(merged, p.key)]:
+                break
+    return found
+
+
+def _set_aside(data: dict[str, Any], dotted: str) -> bool:
+    """Remove `group.name` (or a whole group) from the merged preset; False when not there."""
+    group, _, name = dotted.partition(".")
+    table = data.get(group)
+    if not name:
+        return data.pop(group, None) is not None if group else False
+    if isinstance(table, dict) and name in table:
+        del table[name]
+        return True
+    return False

@@ -28,7 +28,12 @@ from tui_tune.tui.live import RunBatch, RunFeed, RunLoaded, RunSideInfo
 from tui_tune.tui.monitor_view import chart_choices, chart_title, chart_values
 from tui_tune.tui.run_data import RunSeries
 from tui_tune.tui.screens.dialogs import ChoiceDialog
-from tui_tune.tui.widgets.braille_chart import PALETTE, BrailleChart
+from tui_tune.tui.widgets.braille_chart import (
+    NO_EVALUATION,
+    PALETTE,
+    BrailleChart,
+    empty_text_for,
+)
 
 FEED_POLL_S = 0.5  # each run's feed looks for new events this often
 
@@ -110,7 +115,9 @@ class CompareScreen(Screen):
         yield Label("", id="compare-note")
         with Horizontal(id="compare-charts"):
             yield BrailleChart("train loss", id="compare-train")
-            yield BrailleChart("val loss", id="compare-val")
+            val = BrailleChart("val loss", id="compare-val")
+            val.empty_text = NO_EVALUATION
+            yield val
         yield DataTable(id="compare-diff", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -160,21 +167,24 @@ class CompareScreen(Screen):
         self.query_one("#compare-title", Label).update(f"[b]Compare[/b] {names}")
 
     def _show(self) -> None:
-        val = self.query_one("#compare-val", BrailleChart)
-        for i, label in enumerate(self.labels):
-            series = self.loaded.get(label)
-            if series is not None:
-                val.set_series(label.split()[0], series.eval_values("step"),
-                               series.eval_values("val_loss"), PALETTE[i % len(PALETTE)])
+        self._overlay(self.query_one("#compare-val", BrailleChart), "eval.val_loss")
         self._show_picked()
 
     def _show_picked(self) -> None:
         chart = self.query_one("#compare-train", BrailleChart)
-        for i, label in enumerate(self.labels):
-            if label in self.loaded:
-                chart.set_series(label.split()[0], *chart_values(self.loaded[label], self.picked),
-                                 PALETTE[i % len(PALETTE)])
+        self._overlay(chart, self.picked)
         chart.title = chart_title(list(self.loaded.values()), self.picked)
+        chart.empty_text = empty_text_for(self.picked)
+
+    def _overlay(self, chart: BrailleChart, choice: str) -> None:
+        """Each loaded run's line of `choice`, the legend in the runs' order whichever run's
+        feed answered first."""
+        shown = [label for label in self.labels if label in self.loaded]
+        if list(chart.series) != [label.split()[0] for label in shown]:
+            chart.clear()
+        for label in shown:
+            chart.set_series(label.split()[0], *chart_values(self.loaded[label], choice),
+                             PALETTE[self.labels.index(label) % len(PALETTE)])
 
     def action_pick_chart(self) -> None:
         """Overlay any metric of the runs' step or eval events in the left chart."""

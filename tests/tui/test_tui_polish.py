@@ -59,3 +59,36 @@ async def test_charts_without_data_say_what_they_wait_for(make_run, size):
 def append_line(path, line: str) -> None:
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(line + "\n")
+
+
+def stopped_at(step: int, logged_every: int = 10) -> list[dict]:
+    """A run stopped at `step` as the worker writes it: steps logged every 10, then the
+    stop's checkpoint and end at the step it got to."""
+    from tests.tui.conftest import FIXED_T, step_event
+    events = fixed_events(steps=0, status=None, total=40)
+    events += [step_event(s, 2.0 / s) for s in range(logged_every, step + 1, logged_every)]
+    events += [{"v": 1, "t": FIXED_T + step, "kind": "checkpoint", "step": step,
+                "path": f"checkpoints/step-{step}", "reason": "signal"},
+               {"v": 1, "t": FIXED_T + step, "kind": "end", "status": "stopped", "step": step}]
+    return events
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_the_step_shown_after_a_stop_is_the_checkpoints(make_run, size):
+    """Issue 21: stopped at 111 the list said 110; stopped at step 3, 0/40."""
+    from tui_tune.tui.screens.runs import RunsScreen
+    at_3 = make_run("20260101-000000-demo-tiny", events=stopped_at(3))
+    at_31 = make_run("20260101-000100-demo-tiny", events=stopped_at(31))
+    app = TuneApp()
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen)
+                       and len(app.screen.summaries) == 2)
+        steps = {s.run_id: s.step for s in app.screen.summaries}
+        assert steps == {at_3.name: 3, at_31.name: 31}
+        table = app.screen.query_one("#runs-table")
+        cells = [table.get_cell_at((row, 2)).plain for row in range(2)]
+        assert cells[0].endswith("31/40") and cells[1].endswith("3/40")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen)
+                       and "step 31/40" in str(app.screen.query_one("#monitor-header")
+                                               .render()))

@@ -55,3 +55,26 @@ def test_preset_validate_lists_every_problem_as_the_readme_shows(tmp_path):
     result = tui_tune("preset", "validate", "presets/broken.toml", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout.splitlines() == shown and len(shown) == 4, result.stdout
+
+
+def test_the_ctrl_c_prompt_of_an_attached_run_takes_one_key(monkeypatch, capsys):
+    """Issue 21: `s`, `d` or `c` act at once, without Enter (stdin is a real terminal here:
+    a pseudo-terminal in its usual line mode, where input() would wait for the Enter)."""
+    import pty
+    import threading
+
+    from tui_tune.cli.attach import _ask_stop_or_detach
+
+    for key, choice in (("s", "stop"), ("c", "continue"), ("d", "detach")):
+        master, slave = pty.openpty()
+        with open(slave, "r", encoding="utf-8", closefd=True) as terminal:
+            monkeypatch.setattr(sys, "stdin", terminal)
+            answers: list[str] = []
+            asking = threading.Thread(target=lambda out=answers: out.append(
+                _ask_stop_or_detach("20260101-000000-demo-tiny")), daemon=True)
+            asking.start()
+            os.write(master, key.encode())  # no newline
+            asking.join(10)
+            assert answers == [choice], key
+        os.close(master)
+    assert "[s]top it" in capsys.readouterr().err

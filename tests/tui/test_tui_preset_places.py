@@ -45,7 +45,7 @@ async def test_save_as_in_a_checkout_writes_a_local_preset_that_ctrl_s_saves_in_
         in_checkout):
     name, path = in_checkout
     state = EditorState.from_preset("demo-tiny")
-    assert state.label == "demo-tiny (built-in, read-only)"
+    assert state.label == "demo-tiny (built-in)"
     app = TuneApp(start=lambda: EditorScreen(state))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f2")

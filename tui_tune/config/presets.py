@@ -76,15 +76,16 @@ class PresetInfo:
 
     @property
     def where(self) -> str:
-        """Where it lives, as labels say it (`local ./presets`, `built-in, read-only`)."""
+        """Where it lives, as labels say it (`local ./presets/x.toml`, `built-in`)."""
         return source_label(self.source, self.path)
 
 
 def source_label(source: str, path: Path) -> str:
-    """`local ./presets/x.toml`, `user ~/.config/tui-tune/presets/x.toml`, `built-in,
-    read-only` (a built-in's path is inside the package: no use to the user)."""
+    """`local ./presets/x.toml`, `user ~/.config/tui-tune/presets/x.toml`, `built-in` (inside
+    the package, read-only: its path is no use to the user, and the editor's title at 80
+    columns has no room for more)."""
     if source == "built-in":
-        return "built-in, read-only"
+        return "built-in"
     try:
         shown = f"./{path.resolve().relative_to(Path.cwd().resolve())}"
     except ValueError:

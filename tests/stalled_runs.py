@@ -17,7 +17,8 @@ from tui_tune.runs.procs import RUN_DIR_ENV
 
 
 def step(t: float, step: int) -> dict:
-    return {"v": 1, "t": t, "kind": "step", "step": step, "epoch": step / 100, "loss": 2.0,
+    return {"v": 1, "t": t, "kind": "step", "step": step, "epoch": step / 100,
+            "loss": 2.0 / (1 + step / 50),  # falling: a flat loss is a health warning of its own
             "lr": 1e-4, "grad_norm": 1.0, "tokens": 512, "tokens_per_s": 5000.0,
             "step_time_s": 0.5, "mem_allocated_gib": 0.1, "mem_reserved_gib": 0.1,
             "mem_peak_gib": 0.1}

@@ -56,14 +56,16 @@ def fixed_events(steps: int = 120, total: int = 200, status: str | None = "stopp
 
 
 def write_run(root: Path, run_id: str, preset: str = "demo-tiny", overrides=(),
-              events: list[dict] | None = None, console: str = "") -> Path:
-    """A run directory as the runs layer writes it, with fixed times and contents."""
+              events: list[dict] | None = None, console: str = "",
+              info: dict | None = None) -> Path:
+    """A run directory as the runs layer writes it, with fixed times and contents (`info`:
+    more run.json fields, e.g. a sweep member's sweep_id and sweep_values)."""
     run_dir = root / run_id
     run_dir.mkdir(parents=True)
     experiment = resolve(str(builtin_dir() / f"{preset}.toml"), list(overrides)).experiment
     (run_dir / "config.toml").write_text(experiment_toml(experiment), encoding="utf-8")
     info = {"run_id": run_id, "name": experiment.general.experiment_name, "preset": preset,
-            "status": "queued", "created_at": FIXED_T}
+            "status": "queued", "created_at": FIXED_T, **(info or {})}
     (run_dir / "run.json").write_text(json.dumps(info), encoding="utf-8")
     events = fixed_events() if events is None else events
     with open(run_dir / "events.jsonl", "w", encoding="utf-8") as handle:

@@ -81,5 +81,33 @@ def test_a_flat_loss_is_flagged_and_a_slowly_falling_one_is_not():
     assert any("flat" in w for w in health_warnings(series_of(flat)))
     slow = [step_event(s, 2.0 - s / 1000) for s in range(1, 301)]  # 0.05% a step
     assert not any("flat" in w for w in health_warnings(series_of(slow)))
-    short = [step_event(s, 2.0) for s in range(1, 100)]  # too few steps to judge
-    assert health_warnings(series_of(short)) == []
+    short = [step_event(s, 2.0) for s in range(1, 20)]  # too few steps to judge (issue 21:
+    assert health_warnings(series_of(short)) == []  # 20 logged points are enough, not 200)
+
+
+def test_divergence_is_flagged_from_the_third_logged_point_with_its_step():
+    """Issue 21: lr 1.0 took the loss 6 -> 120 -> 17.5 and the health line said ok."""
+    events = [step_event(s * 10, loss) for s, loss in enumerate((6.0, 120.0, 17.5), 1)]
+    (warning,) = health_warnings(series_of(events))
+    assert warning.startswith("diverging since step 20") and "17.5" in warning
+    above_min = [step_event(s, v) for s, v in enumerate((3.0, 1.0, 0.4, 0.3, 1.5, 2.0), 1)]
+    assert any(w.startswith("diverging since step 5") for w in
+               health_warnings(series_of(above_min)))  # far above its running minimum
+    warmup = [step_event(s, v) for s, v in enumerate((2.0, 2.4, 2.6, 2.2, 1.8), 1)]
+    assert health_warnings(series_of(warmup)) == []  # a warm-up bump is no divergence
+
+
+def test_health_rules_say_since_which_step_from_the_first_points():
+    spike = falling(8) + [{**step_event(9, 1.0), "grad_norm": 40.0}]
+    assert any("spike 40 at step 9" in w for w in health_warnings(series_of(spike)))
+    nans = falling(10) + [{**step_event(s, 1.0), "loss": "nan"} for s in (11, 12, 13)]
+    assert any(w == "loss is nan since step 11" for w in health_warnings(series_of(nans)))
+    flat = falling(30) + [step_event(s, 1.5) for s in range(31, 55)]
+    assert any(w.startswith("loss flat since step 31") for w in
+               health_warnings(series_of(flat)))
+    overfit = falling(400) + evals([(100, 1.0), (200, 0.9), (300, 1.2), (400, 1.5)])
+    assert any(w.startswith("validation loss rising since step 200") for w in
+               health_warnings(series_of(overfit)))
+    stalled = series_of(falling(30))
+    (warning,) = health_warnings(stalled, now=float(stalled.step_values("t")[-1]) + 3600)
+    assert warning.startswith("stalled: no step for 1:00:00 since step 30")

@@ -180,3 +180,34 @@ async def test_runs_list_refreshes_as_events_arrive(make_run):
         table = app.screen.query_one("#runs-table")
         await wait_for(pilot, lambda: str(table.get_row_at(0)[2]).endswith("80/200"))
         assert str(table.get_row_at(0)[3]) == "0.25"
+
+
+def append_lines(path, lines: list[str]) -> None:
+    """Append as the worker does (a rewrite would read as a new file to the feed)."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.writelines(line + "\n" for line in lines)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_compare_follows_a_live_run_as_the_monitor_does(make_run, size):
+    """New events of a run being compared show up without reopening the screen (issue 21)."""
+    import json
+
+    from tests.tui.conftest import fixed_events, step_event
+    live = make_run("20260101-000000-demo-tiny", events=fixed_events(steps=50, status=None))
+    done = make_run("20260101-000100-demo-tiny")
+    app = TuneApp(start=lambda: CompareScreen([live, done]))
+    async with app.run_test(size=size) as pilot:
+        chart = app.screen.query_one("#compare-train")
+        label = app.screen.labels[0].split()[0]
+        await wait_for(pilot, lambda: len(chart.series) == 2)
+        assert chart.series[label].x[-1] == 50
+        more = [step_event(s, 0.5) for s in range(51, 61)] + [{
+            "v": 1, "t": 0, "kind": "eval", "step": 60, "val_loss": 0.4, "perplexity": 1.5,
+            "metric": "perplexity", "metric_value": 1.5}]
+        append_lines(live / "events.jsonl", [json.dumps(e) for e in more])
+        await wait_for(pilot, lambda: chart.series[label].x[-1] == 60)
+        val = app.screen.query_one("#compare-val")
+        await wait_for(pilot, lambda: val.series[label].x[-1] == 60)
+        title = app.screen.query_one("#compare-title")  # each run's status, as it changes
+        await wait_for(pilot, lambda: "stopped" in str(title.render()))

@@ -76,7 +76,8 @@ def test_compare_screen(snap_compare, two_runs, size):
     app = TuneApp(start=lambda: CompareScreen(list(two_runs)))
 
     async def loaded(pilot):
-        await wait_for(pilot, lambda: len(app.screen.query_one("#compare-train").series) == 2)
+        await wait_for(pilot, lambda: len(app.screen.query_one("#compare-train").series) == 2
+                       and len(app.screen.statuses) == 2)  # live: each run's status shows
         await pilot.pause(0.6)
 
     assert snap_compare(app, terminal_size=size, run_before=loaded)

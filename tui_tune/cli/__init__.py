@@ -50,6 +50,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The entry point; output cut short by a closed pipe (`tui-tune ls --json | head`) ends
+    the command quietly, as Unix tools do, with no BrokenPipeError traceback."""
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:
+        _drop_stdout()
+        return 0
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's flush at exit cannot fail again."""
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _dispatch(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if len(argv) > 2 and argv[0] == "--runs-dir" and argv[2] in COMMANDS:
         argv = [argv[2], "--runs-dir", argv[1], *argv[3:]]  # `tui-tune --runs-dir D ls`

@@ -7,6 +7,7 @@ detaches, asking first whether to stop the run when this command started it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -119,12 +120,36 @@ def _ask_stop_or_detach(run_id: str) -> str:
     print(f"\n{run_id} is still training. [s]top it (checkpoint first), [d]etach and leave "
           "it running, or [c]ontinue watching? ", end="", file=sys.stderr, flush=True)
     try:
-        answer = input().strip().lower()
+        answer = _read_key().strip().lower()
     except (KeyboardInterrupt, EOFError):
         answer = "d"
+    print(answer, file=sys.stderr)
     if answer.startswith("s"):
         return "stop"
     if answer.startswith("c"):
         return "continue"
     print(f"detached; `tui-tune watch {run_id}` follows it again.", file=sys.stderr)
     return "detach"
+
+
+def _read_key() -> str:
+    """One key press, no Enter needed (the terminal in cbreak mode for that one key; Ctrl-C
+    still interrupts); a line where stdin is no terminal."""
+    try:
+        import termios
+        import tty
+    except ImportError:  # no termios (Windows)
+        return input()
+    try:
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (termios.error, OSError, ValueError):  # stdin is no terminal
+        return input()
+    try:
+        tty.setcbreak(fd, termios.TCSANOW)  # (TCSAFLUSH would drop a key pressed already)
+        key = os.read(fd, 1).decode(errors="replace")
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+    if not key:
+        raise EOFError
+    return key

@@ -28,9 +28,13 @@ def cmd_ls(args: argparse.Namespace, store: RunStore) -> int:
         return 0
     from rich.console import Console
 
-    from tui_tune.cli.view import runs_table
+    from tui_tune.cli.view import runs_table, table_width
     console = Console()
-    console.print(runs_table(summaries, console.width))
+    if console.is_terminal:
+        console.print(runs_table(summaries, console.width))
+    else:  # piped: every column, one line per row whatever the width (`--json` for scripts)
+        table = runs_table(summaries)
+        Console(width=max(console.width, table_width(table)), color_system=None).print(table)
     return 0
 
 

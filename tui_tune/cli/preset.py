@@ -9,7 +9,13 @@ import sys
 from tui_tune.config import ConfigError, Experiment
 from tui_tune.config.diff import diff_experiments
 from tui_tune.config.foreign_import import Imported, import_preset, report_lines
-from tui_tune.config.presets import experiment_toml, list_presets, new_preset, resolve
+from tui_tune.config.presets import (
+    every_problem,
+    experiment_toml,
+    list_presets,
+    new_preset,
+    resolve,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +68,11 @@ def _validate(files: list[str]) -> int:
             resolved = resolve(name)
         except ConfigError as error:
             failed += 1
-            for problem in error.problems:
+            try:  # every problem of the file in one pass, not just the first kind found
+                problems = every_problem(name) or error.problems
+            except ConfigError:
+                problems = error.problems
+            for problem in problems:
                 print(f"ERR {problem}")
             continue
         problems = file_problems(resolved.experiment)

@@ -18,7 +18,7 @@ from tui_tune.cli import archive, attach, chat, listing, predict, serve_model, s
 from tui_tune.cli.common import fail, file_system_error
 from tui_tune.config import ConfigError
 from tui_tune.runs.control import NotARun
-from tui_tune.runs.launch import LaunchError
+from tui_tune.runs.launch import LaunchError, NothingToResume
 from tui_tune.runs.store import RunNotFound, RunStore
 
 
@@ -133,10 +133,12 @@ def main(argv: list[str]) -> int:
     store = RunStore(args.runs_dir)
     try:
         return HANDLERS[command](args, store)
-    except (RunNotFound, ConfigError, NotARun) as error:
+    except (RunNotFound, ConfigError, NotARun, NothingToResume) as error:
         return fail(str(error))
     except LaunchError as error:
         return fail("cannot start the run:\n" + "\n".join(f"  {p}" for p in error.problems))
+    except BrokenPipeError:
+        raise  # the reader went away (`| head`): cli.main ends quietly
     except OSError as error:  # a read-only or full runs folder: one line, not a traceback
         return fail(file_system_error(error, store.root))
 

@@ -23,10 +23,7 @@ def cmd_sweep(args: argparse.Namespace, store: RunStore) -> int:
         return _continue_sweep(args, store)
     if args.list or not args.preset:
         for sweep in list_sweeps(store):
-            runner = "runner alive" if sweep.runner_alive else "runner ended"
-            print(f"{sweep.sweep_id}  ({sweep.preset}, {runner})")
-            for run_id, status in sweep.statuses.items():
-                print(f"  {run_id}  {status}")
+            _print_sweep(store, sweep)
         return 0
     resolved = resolve(args.preset, args.overrides)
     if not resolved.experiment.sweep:
@@ -39,10 +36,44 @@ def cmd_sweep(args: argparse.Namespace, store: RunStore) -> int:
         return fail("cannot start the sweep:\n" + "\n".join(f"  {p}" for p in error.problems))
     print(f"sweep {sweep_dir.name} started (runs one after another):", file=sys.stderr)
     if args.detach:
+        _print_queued(store, sweep_dir)
         print(f"detached; `tui-tune stop {sweep_dir.name}` stops the whole sweep.",
               file=sys.stderr)
         return 0
     return _follow_sweep(store, sweep_dir)
+
+
+def _print_sweep(store: RunStore, sweep) -> None:
+    """A sweep, its best combination, then each run: its values, status, loss, best val loss
+    and eval metric, so the best combination can be picked."""
+    from tui_tune.cli.view import eval_metric, number
+    from tui_tune.runs.listing import swept_text
+    from tui_tune.runs.sweep_groups import SweepGroup
+
+    runner = "runner alive" if sweep.runner_alive else "runner ended"
+    members = {run_id: store.summary(store.root / run_id) for run_id, status
+               in sweep.statuses.items() if status != "deleted"}
+    group = SweepGroup(sweep.sweep_id, list(members.values()))
+    print(f"{sweep.sweep_id}  ({sweep.preset}, {runner}): {group.line()}")
+    for run_id, status in sweep.statuses.items():
+        s = members.get(run_id)
+        if s is None:
+            print(f"  {run_id}  {status}")
+            continue
+        metric = " ".join(eval_metric(s) or ("-", "-"))
+        star = "*" if s is group.best else " "
+        print(f" {star}{run_id}  {swept_text(s.swept) or '-'}  {status}  "
+              f"loss {number(s.last_loss)}  val loss {number(s.best_val_loss)}  {metric}")
+
+
+def _print_queued(store: RunStore, sweep_dir: Path) -> None:
+    """The runs a detached sweep queued, with the values each sets (on stdout: one per line)."""
+    from tui_tune.runs.listing import swept_text
+    from tui_tune.runs.sweep import sweep_summary
+
+    for run_id in sweep_summary(store, sweep_dir).run_ids:
+        swept = store.summary(store.root / run_id).swept
+        print(f"{run_id}  {swept_text(swept)}".rstrip(), flush=True)
 
 
 def _continue_sweep(args: argparse.Namespace, store: RunStore) -> int:

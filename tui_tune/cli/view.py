@@ -86,39 +86,75 @@ def plain_line(summary: RunSummary) -> str:
             f"ETA {duration(summary.eta_s)}")
 
 
+# columns `ls` leaves out first when the table is wider than the terminal; the run id is never
+# cut or wrapped, and a sweep member's values go last (they tell its runs apart)
+DROP_ORDER = ("metric", "tokens/s", "elapsed", "name", "preset", "ETA", "loss", "step")
+
+
 def runs_table(summaries: list[RunSummary], width: int | None = None) -> Table:
     """`tui-tune ls`: one row per run. Name and preset get columns when some run's experiment
-    name differs from its preset (sweep members, renamed runs); else the run id shows both.
-    Once a run has evaluated, `metric` shows each run's eval metric by name (accuracy 0.93),
-    where the table still fits `width` (else the run ids would wrap; `--json` has it)."""
-    with_metrics = any(s.metric for s in summaries)
-    table = _runs_table(summaries, with_metrics)
-    if with_metrics and width is not None \
-            and Console(width=10_000).measure(table).maximum > width:
-        table = _runs_table(summaries, with_metrics=False)
+    name differs from its preset (renamed runs); a sweep's members are listed together under a
+    row for the sweep (how many ended, the best validation loss and the values that got it),
+    each with the values it sets (`swept`). Once a run has evaluated, `metric` shows each run's
+    eval metric by name (accuracy 0.93). Columns that do not fit `width` are left out
+    (DROP_ORDER; `--json` has them all), so the run id is never wrapped or cut."""
+    dropped: list[str] = []
+    table = _runs_table(summaries, dropped)
+    if width is None:
+        return table
+    for column in DROP_ORDER:
+        if table_width(table) <= width:
+            break
+        if column in [c.header for c in table.columns]:
+            dropped.append(column)
+            table = _runs_table(summaries, dropped)
     return table
 
 
-def _runs_table(summaries: list[RunSummary], with_metrics: bool) -> Table:
+def table_width(table: Table) -> int:
+    return Console(width=100_000).measure(table).maximum
+
+
+def _runs_table(summaries: list[RunSummary], dropped: list[str]) -> Table:
+    from tui_tune.runs.listing import swept_text
+    from tui_tune.runs.sweep_groups import SweepGroup, grouped
+
     table = Table(box=None, header_style="bold", pad_edge=False)
-    with_sweeps = any(s.sweep_id for s in summaries)
-    with_names = any(s.name != s.preset for s in summaries)
-    columns = [("run", "left")] + ([("name", "left"), ("preset", "left")] if with_names else []) \
+    rows = grouped(summaries)
+    with_sweeps = any(isinstance(r, SweepGroup) for r in rows)
+    with_names = any(s.name != s.preset and not s.sweep_id for s in summaries)
+    with_metrics = any(s.metric for s in summaries)
+    id_width = max((len(f"sweep {r.sweep_id}" if isinstance(r, SweepGroup) else r.run_id)
+                    for r in rows), default=3)
+    columns = [("run", "left")] + ([("swept", "left")] if with_sweeps else []) \
+        + ([("name", "left"), ("preset", "left")] if with_names else []) \
         + [("status", "left"), ("step", "right"), ("loss", "right")] \
         + ([("metric", "right")] if with_metrics else []) \
-        + [("tokens/s", "right"), ("elapsed", "right"), ("ETA", "right")] \
-        + ([("sweep", "left")] if with_sweeps else [])
+        + [("tokens/s", "right"), ("elapsed", "right"), ("ETA", "right")]
+    columns = [(name, justify) for name, justify in columns if name not in dropped]
     for name, justify in columns:
-        table.add_column(name, justify=justify, no_wrap=name != "run",
-                         overflow="fold" if name == "run" else "ellipsis",
-                         min_width=len(name))
-    for s in summaries:
-        table.add_row(s.run_id, *((s.name, s.preset) if with_names else ()),
-                      Text(s.shown_status, status_style(s.shown_status)), progress(s),
-                      number(s.last_loss),
-                      *((" ".join(eval_metric(s) or ("-",)),) if with_metrics else ()),
-                      rate(s.tokens_per_s), duration(s.elapsed_s),
-                      duration(s.eta_s), *((s.sweep_id or "",) if with_sweeps else ()))
+        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis",
+                         min_width=id_width if name == "run" else len(name))
+    for row in rows:
+        if isinstance(row, SweepGroup):  # how many ended, the best val loss and its values
+            best = row.best
+            cells = {"run": Text(f"sweep {row.sweep_id}", "bold magenta"),
+                     "status": Text(f"{row.ended}/{len(row.members)} ended", "magenta"),
+                     "swept": Text(f"★{swept_text(best.swept)}" if best else "-", "magenta"),
+                     "loss": Text(f"val {number(best.best_val_loss)}" if best else "-",
+                                  "magenta"),
+                     "metric": " ".join(eval_metric(best) or ("-",)) if best else "-",
+                     "preset": row.preset}
+        else:
+            cells = {"run": row.run_id, "swept": swept_text(row.swept),
+                     "name": "" if row.sweep_id else row.name,  # (its values name it)
+                     "preset": row.preset,
+                     "status": Text(row.shown_status, status_style(row.shown_status)),
+                     "step": progress(row), "loss": number(row.last_loss),
+                     "metric": " ".join(eval_metric(row) or ("-",)),
+                     "tokens/s": rate(row.tokens_per_s), "elapsed": duration(row.elapsed_s),
+                     "ETA": duration(row.eta_s)}
+        table.add_row(*(cells.get(name, "") for name, _ in columns))
     return table
 
 

@@ -1,6 +1,8 @@
 """Presets: TOML files holding an experiment, or only its differences from another (`extends`).
 
-Search order: ./presets, the user config dir, then the presets shipped with tui-tune.
+Search order: ./presets (local), the user config dir, then the presets shipped inside the
+package (built-in, read-only). ./presets is always the user's own folder, in a checkout of
+this repository too: the built-ins are never there, so "Save as" never writes one.
 """
 
 from __future__ import annotations
@@ -31,8 +33,13 @@ PRESET_KEYS = ("schema_version", "extends")
 
 
 def builtin_dir() -> Path:
-    packaged = Path(__file__).resolve().parent.parent / "_builtin_presets"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "presets"
+    """The presets shipped with tui-tune: inside the package, in a checkout as installed."""
+    return Path(__file__).resolve().parent.parent / "_builtin_presets"
+
+
+def local_dir() -> Path:
+    """./presets: the user's own presets where tui-tune is started (Save as writes here)."""
+    return Path.cwd() / "presets"
 
 
 def user_dir() -> Path:
@@ -44,14 +51,13 @@ def user_dir() -> Path:
 
 
 def search_dirs() -> list[tuple[str, Path]]:
-    dirs = [("local", Path.cwd() / "presets"), ("user", user_dir()), ("built-in", builtin_dir())]
+    dirs = [("local", local_dir()), ("user", user_dir()), ("built-in", builtin_dir())]
     seen, out = set(), []
-    for source, path in dirs:  # in this repo ./presets IS the built-in folder: list it once
-        key = path.resolve()
-        if key in seen:
-            out = [(s, p) for s, p in out if p.resolve() != key]
-        seen.add(key)
-        out.append((source, path))
+    for source, path in dirs:  # one folder named twice (the config dir set to ./) counts once,
+        key = path.resolve()  # as the first, editable source
+        if key not in seen:
+            seen.add(key)
+            out.append((source, path))
     return out
 
 
@@ -67,6 +73,25 @@ class PresetInfo:
     name: str
     source: str
     path: Path
+
+    @property
+    def where(self) -> str:
+        """Where it lives, as labels say it (`local ./presets/x.toml`, `built-in`)."""
+        return source_label(self.source, self.path)
+
+
+def source_label(source: str, path: Path) -> str:
+    """`local ./presets/x.toml`, `user ~/.config/tui-tune/presets/x.toml`, `built-in` (inside
+    the package, read-only: its path is no use to the user, and the editor's title at 80
+    columns has no room for more)."""
+    if source == "built-in":
+        return "built-in"
+    try:
+        shown = f"./{path.resolve().relative_to(Path.cwd().resolve())}"
+    except ValueError:
+        home = Path.home()
+        shown = f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+    return f"{source} {shown}"
 
 
 def list_presets() -> list[PresetInfo]:
@@ -209,7 +234,7 @@ def _merged_from(path: Path) -> dict[str, Any]:
 
 def new_preset(name: str, base: str, overrides: list[str], folder: Path | None = None,
                force: bool = False) -> Path:
-    target = (folder or Path.cwd() / "presets") / f"{check_name(name)}.toml"
+    target = (folder or local_dir()) / f"{check_name(name)}.toml"
     if target.exists() and not force:
         raise ConfigError([Problem("", "already exists; pick another name or pass --force.",
                                    str(target))])
@@ -248,3 +273,44 @@ def confirmation_reasons(resolved: ResolvedPreset, workdir: Path | None = None) 
 
 def _looks_like_path(value: str) -> bool:
     return value.startswith(("/", ".", "~")) or Path(value).exists()
+
+
+MAX_PASSES = 10  # rounds of "set the wrong settings aside, validate again" for every_problem
+
+
+def every_problem(name_or_path: str) -> list[Problem]:
+    """Every problem of a preset in one pass (for `preset validate`): validation stops at the
+    first kind it finds (unknown keys, then values, then the cross-field rules), so the
+    settings found wrong are set aside and the rest is validated again, until it passes."""
+    path = locate(name_or_path)
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for layer_path, data in _load_layers(path):
+        merged = deep_merge(merged, data)
+        origins.update(dict.fromkeys(flatten(data), str(layer_path)))
+    merged = {k: v for k, v in merged.items() if k not in PRESET_KEYS}
+    found: list[Problem] = []
+    for _ in range(MAX_PASSES):
+        try:
+            validate_experiment(merged)
+            break
+        except ConfigError as error:
+            new = [p for p in error.problems if (p.key, p.message) not in
+                   {(f.key, f.message) for f in found}]
+            found += [Problem(p.key, p.message, p.source or _origin_of(p.key, origins)
+                              or str(path)) for p in new]
+            if not [p for p in new if _set_aside(merged, p.key)]:
+                break
+    return found
+
+
+def _set_aside(data: dict[str, Any], dotted: str) -> bool:
+    """Remove `group.name` (or a whole group) from the merged preset; False when not there."""
+    group, _, name = dotted.partition(".")
+    table = data.get(group)
+    if not name:
+        return data.pop(group, None) is not None if group else False
+    if isinstance(table, dict) and name in table:
+        del table[name]
+        return True
+    return False

@@ -197,8 +197,18 @@ def _start(run_dir: Path, plan: LaunchPlan, resume: bool, lock_fd: int) -> int:
     return process.pid
 
 
+class NothingToResume(Exception):
+    """A completed run: its final/ is written; resuming would train again and rewrite it."""
+
+
 def resume(run_dir: Path) -> int:
-    """Relaunch in the same directory; the worker continues from the newest checkpoint."""
+    """Relaunch in the same directory; the worker continues from the newest checkpoint. A
+    completed run is refused (NothingToResume): "new run from its weights" trains it on."""
+    from tui_tune.runs.status import run_status
+    if run_status(run_dir) == "completed":
+        raise NothingToResume(f"{Path(run_dir).name}: completed; nothing to resume (a new run "
+                              "from its weights trains it further: `f` in the app, or "
+                              "general.pretrained_weights).")
     return launch(run_dir, resume=True)
 
 

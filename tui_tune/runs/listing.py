@@ -61,6 +61,26 @@ def scan_run_dirs(root: Path) -> tuple[list[Path], list[str]]:
     return found, warnings
 
 
+def swept_values(info: dict[str, Any]) -> dict[str, Any]:
+    """run.json's `sweep_values` (setting path -> value), if it is one; else empty."""
+    values = info.get("sweep_values")
+    return {k: v for k, v in values.items() if isinstance(k, str)} \
+        if isinstance(values, dict) else {}
+
+
+def swept_text(swept: dict[str, Any]) -> str:
+    """A sweep member's values as short words: `lr=0.0001 r=8` (the setting's last part)."""
+    return " ".join(f"{path.rsplit('.', 1)[-1]}={_short(value)}" for path, value in swept.items())
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "+".join(_short(v) for v in value)
+    return str(value)
+
+
 @dataclass
 class RunSummary:
     run_id: str
@@ -85,6 +105,8 @@ class RunSummary:
     environment: dict[str, Any] | None = None  # what the latest start ran on (events.py)
     stalled_s: float | None = None  # running, but no progress for this long (runs/stall.py)
     mem_estimate_gib: float | None = None  # the estimated peak per GPU; measured: metrics
+    swept: dict[str, Any] = field(default_factory=dict)  # a sweep member's values (run.json)
+    best_val_loss: float | None = None  # the end event's best, else the latest val loss
 
     @property
     def shown_status(self) -> str:

@@ -26,6 +26,7 @@ from tui_tune.runs.listing import (  # noqa: F401 - RUNS_ENV, is_run_dir: re-exp
     is_run_dir,
     runs_root,
     scan_run_dirs,
+    swept_values,
 )
 from tui_tune.runs.status import run_state
 from tui_tune.runs.summary import SummaryCache
@@ -70,8 +71,10 @@ class RunStore:
 
     # -- creating ---------------------------------------------------------------------------
     def create(self, experiment: Experiment, preset_name: str, parent: str | None = None,
-               sweep_id: str | None = None, label: str | None = None) -> Path:
-        """A new queued run directory holding the frozen config.toml and run.json."""
+               sweep_id: str | None = None, label: str | None = None,
+               sweep_values: dict[str, Any] | None = None) -> Path:
+        """A new queued run directory holding the frozen config.toml and run.json (with the
+        values a sweep member sets, `sweep_values`: setting path -> value)."""
         frozen = freeze_paths(experiment)
         run_dir = self._new_dir(_id_label(label or preset_name))
         RunDir(run_dir).config.write_text(experiment_toml(frozen), encoding="utf-8")
@@ -79,7 +82,7 @@ class RunStore:
         info = {"run_id": run_dir.name, "name": frozen.general.experiment_name,
                 "preset": preset_name, "status": "queued", "created_at": now,
                 "created_at_utc": _utc(now), "host": socket.gethostname(),
-                "parent": parent, "sweep_id": sweep_id}
+                "parent": parent, "sweep_id": sweep_id, "sweep_values": sweep_values}
         write_json_atomic(RunDir(run_dir).run_json, {k: v for k, v in info.items() if v is not None})
         return run_dir
 
@@ -174,6 +177,7 @@ class RunStore:
             started_at=events.first_start_t or created,
             reason=state.reason, created_at=created,
             sweep_id=_text(info.get("sweep_id")), parent=_text(info.get("parent")),
+            swept=swept_values(info), best_val_loss=_best_val_loss(events),
             extra={"lr": events.last_lr, "grad_norm": events.last_grad_norm,
                    "val_loss": events.last_val_loss, "mem_peak_gib": events.mem_peak_gib,
                    "pids": state.pids, "last_checkpoint": events.last_checkpoint},
@@ -184,6 +188,13 @@ class RunStore:
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
         log.warning(message)
+
+
+def _best_val_loss(events: Any) -> float | None:
+    """The run's best validation loss: its end event's, else the latest one (still running)."""
+    best = _number((events.end or {}).get("best_val_loss"))
+    latest = events.last_val_loss
+    return best if best is not None else (latest if isinstance(latest, float) else None)
 
 
 def _text(value: Any) -> str | None:

@@ -31,8 +31,8 @@ from tui_tune.runs.stall import stalled_for
 
 RATE_WINDOW = 20  # step events used for the steps/s behind the ETA
 DISK_CACHE_MIN_BYTES = 1 << 20  # smaller files are re-read faster than a cache is checked
-CACHE_VERSION = 6  # 2: streamed fields, 3: environment, 4: every metric, 5: metric_name,
-# 6: mem_estimate_gib
+CACHE_VERSION = 7  # 2: streamed fields, 3: environment, 4: every metric, 5: metric_name,
+# 6: mem_estimate_gib, 7: the step a checkpoint or end after the last step event reached
 PROGRESS_KINDS = ("step", "eval", "start")  # what counts as progress for the stall rule
 STEP_METRICS, EVAL_METRICS = tuple(METRICS["step"]), tuple(METRICS["eval"])
 METRIC_NAMES = frozenset((*STEP_METRICS, *EVAL_METRICS))
@@ -140,6 +140,17 @@ class EventSummary:
                 whole = latest(kind)
                 setattr(self, attr, whole if whole is not None
                         else msgspec.structs.asdict(events[kinds[kind]]))
+        self._take_reached(events, kinds)
+
+    def _take_reached(self, events: list[EventFields], kinds: dict[str, int]) -> None:
+        """A checkpoint or end after the last step event holds the step the run got to (a
+        run stopped at step 111 logged its last step at 110): the step shown is that one."""
+        marker = max((kinds[k] for k in ("checkpoint", "end") if k in kinds), default=-1)
+        if marker < 0 or any(r.kind == "step" for r in events[marker + 1:]):
+            return
+        step = count(events[marker].step)
+        if step is not None and step > self.step:
+            self.step = step
 
     def _take_start(self, event: EventFields, last_t: float | None) -> None:
         if self.segment_start_t is not None and last_t is not None:

@@ -8,6 +8,7 @@ has its own session, so it survives the app and the terminal; stop_sweep ends it
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -59,13 +60,16 @@ def parallel_gpus(exp: Experiment) -> list[int] | None:
 def create_sweep(store: RunStore, experiment: Experiment, preset_name: str) -> Path:
     """Queue one run per grid point (validated before anything is written) and a sweep.json."""
     members = list(expand(experiment))
+    grid = {k: list(v) for k, v in experiment.sweep.items()}
+    combos = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     sweep_dir = _new_sweep_dir(sweeps_root(store), f"{stamp}-{preset_name}")
     run_ids = [store.create(member, preset_name, sweep_id=sweep_dir.name,
-                            label=member.general.experiment_name).name for member in members]
+                            label=member.general.experiment_name, sweep_values=values or None).name
+               for member, values in zip(members, combos, strict=True)]
     write_json_atomic(sweep_dir / SWEEP_JSON, {
         "sweep_id": sweep_dir.name, "preset": preset_name, "runs": run_ids,
-        "grid": {k: list(v) for k, v in experiment.sweep.items()},
+        "grid": grid,
         "gpus": parallel_gpus(experiment), "created_at": time.time(),
         "host": socket.gethostname()})
     return sweep_dir

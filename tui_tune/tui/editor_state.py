@@ -18,7 +18,15 @@ from tui_tune.config import (
     validate_experiment,
 )
 from tui_tune.config.diff import Change, diff_experiments
-from tui_tune.config.presets import PRESET_KEYS, check_name, find_preset, resolve, save_preset
+from tui_tune.config.presets import (
+    PRESET_KEYS,
+    check_name,
+    find_preset,
+    local_dir,
+    resolve,
+    save_preset,
+    source_label,
+)
 from tui_tune.config.toml_io import read_toml
 
 
@@ -42,11 +50,12 @@ class EditorState:
         path = resolved.path
         source = _source_of(path)
         if source == "built-in":
-            return cls(data, path.stem, None, f"{path.stem} (built-in)", resolved.experiment)
+            return cls(data, path.stem, None, f"{path.stem} ({source_label(source, path)})",
+                       resolved.experiment)
         raw = read_toml(path)
         extends = raw.get("extends") if isinstance(raw.get("extends"), str) else None
         base = resolve(extends).experiment if extends else resolved.experiment
-        return cls(data, extends, path, f"{path.stem} ({source})", base)
+        return cls(data, extends, path, f"{path.stem} ({source_label(source, path)})", base)
 
     @classmethod
     def from_run_config(cls, config_path: Path, preset: str | None) -> EditorState:
@@ -122,7 +131,7 @@ class EditorState:
             raise ValueError("no file to save to: use save as")
         save_preset(path, self.body_for(experiment))
         self.target = path
-        self.label = f"{path.stem} ({_source_of(path)})"
+        self.label = f"{path.stem} ({source_label(_source_of(path), path)})"
         self.dirty = False
         return path
 
@@ -137,8 +146,8 @@ class EditorState:
 
 
 def save_as_path(name: str) -> Path:
-    """Where `save as NAME` writes: ./presets/NAME.toml (a local preset)."""
-    return Path.cwd() / "presets" / f"{check_name(name)}.toml"
+    """Where `save as NAME` writes: ./presets/NAME.toml (a local preset, never a built-in)."""
+    return local_dir() / f"{check_name(name)}.toml"
 
 
 def _source_of(path: Path) -> str:

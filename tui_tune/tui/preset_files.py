@@ -9,14 +9,14 @@ from pathlib import Path
 
 from tui_tune.config import ConfigError, Problem
 from tui_tune.config.foreign_import import Imported, import_preset
-from tui_tune.config.presets import PresetInfo, check_name, save_preset
+from tui_tune.config.presets import PresetInfo, check_name, local_dir, save_preset
 from tui_tune.config.toml_io import read_toml
 
 EDITABLE_SOURCES = ("local", "user")
 
 
 def _local_target(name: str) -> Path:
-    target = Path.cwd() / "presets" / f"{check_name(name)}.toml"
+    target = local_dir() / f"{check_name(name)}.toml"
     if target.exists():
         raise ConfigError([Problem("", "already exists; pick another name.", str(target))])
     return target

@@ -38,6 +38,10 @@ def resume(screen: Screen, run_dir: Path, status: str, after: After | None = Non
     if status == "running":
         screen.notify(f"{run_dir.name} is running already.", severity="warning")
         return
+    if status == "completed":
+        screen.notify(f"{run_dir.name} completed; nothing to resume (f starts a new run from "
+                      "its weights).", severity="warning")
+        return
     _control(screen, "resume", run_dir, after)
 
 

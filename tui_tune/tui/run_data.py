@@ -113,6 +113,9 @@ class RunSeries:
     events: int = 0
     last_start_t: float | None = None  # the latest `start` (a resume starts a new segment)
     environment: dict[str, Any] = field(default_factory=dict)  # the latest start's (events.py)
+    # the step of a checkpoint or end event after the last step event (a run stopped at step
+    # 111 logs its last step at 110, with log_every_steps = 10); None once steps follow
+    reached_step: int | None = None
 
     def step_values(self, name: str) -> np.ndarray:
         return self.steps[name].values
@@ -122,8 +125,11 @@ class RunSeries:
 
     @property
     def last_step(self) -> int:
+        """The step the run got to: its last logged step, or the step of a later checkpoint
+        or end (what a stop saved, and what resume goes on from)."""
         steps = self.step_values("step")
-        return int(steps[-1]) if steps.size else 0
+        logged = int(steps[-1]) if steps.size else 0
+        return max(logged, self.reached_step) if self.reached_step is not None else logged
 
     def add(self, events: list[RawEvent]) -> None:
         """Append decoded events; numeric columns in bulk, the rare kinds one by one."""
@@ -141,6 +147,16 @@ class RunSeries:
             for event in events:
                 if event.kind not in ("step", "eval"):
                     self._add_other(event)
+        self._note_reached(events)
+
+    def _note_reached(self, events: list[RawEvent]) -> None:
+        for event in reversed(events):
+            if event.kind == "step":
+                self.reached_step = None
+                return
+            if event.kind in ("checkpoint", "end") and (step := count(event.step)) is not None:
+                self.reached_step = step
+                return
 
     def _add_other(self, e: RawEvent) -> None:
         if e.kind == "sample":
@@ -177,6 +193,8 @@ class RunSeries:
         self.metric_name = newer.metric_name or self.metric_name
         self.confusion = newer.confusion or self.confusion
         self.events += newer.events
+        if newer.steps["step"].size or newer.reached_step is not None:
+            self.reached_step = newer.reached_step
 
 
 def _sample(e: RawEvent) -> Sample:

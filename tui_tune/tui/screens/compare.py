@@ -1,15 +1,18 @@
 """Compare: two or more runs, loss curves overlaid with a legend, and their config differences.
 
 The left chart shows train loss at first; `c` picks any metric the events carry instead. Runs
-of different problem types are said to be so: each has its own metrics, and its own loss."""
+of different problem types are said to be so: each has its own metrics, and its own loss.
+Live runs are followed as the monitor follows one: a RunFeed (tui/live.py) per run, as this
+screen's thread workers, posts new events and the run's status; the curves grow as they come."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -21,16 +24,27 @@ from tui_tune.config import ConfigError, validate_experiment
 from tui_tune.config.experiment import flatten
 from tui_tune.config.toml_io import read_toml
 from tui_tune.rundir import RunDir
+from tui_tune.tui.live import RunBatch, RunFeed, RunLoaded, RunSideInfo
 from tui_tune.tui.monitor_view import chart_choices, chart_title, chart_values
-from tui_tune.tui.run_data import RunSeries, load_run
+from tui_tune.tui.run_data import RunSeries
 from tui_tune.tui.screens.dialogs import ChoiceDialog
-from tui_tune.tui.widgets.braille_chart import PALETTE, BrailleChart
+from tui_tune.tui.widgets.braille_chart import (
+    NO_EVALUATION,
+    PALETTE,
+    BrailleChart,
+    empty_text_for,
+)
+
+FEED_POLL_S = 0.5  # each run's feed looks for new events this often
 
 
-class CompareLoaded(Message):
-    def __init__(self, series: dict[str, RunSeries]):
+class FromFeed(Message):
+    """A message of one run's feed (RunLoaded, RunBatch, RunSideInfo), with the run's label."""
+
+    def __init__(self, label: str, message: Message):
         super().__init__()
-        self.series = series
+        self.label = label
+        self.message = message
 
 
 def flat_configs(run_dirs: list[Path]) -> list[dict[str, object]]:
@@ -88,16 +102,22 @@ class CompareScreen(Screen):
         self.run_dirs = [Path(p) for p in run_dirs]
         self.labels = [short_label(i, p) for i, p in enumerate(self.run_dirs)]
         self.picked = "step.loss"  # what the left chart shows ("kind.metric")
-        self.loaded: dict[str, RunSeries] = {}
+        self.loaded: dict[str, RunSeries] = {}  # label -> events so far, in the runs' order
+        self.statuses: dict[str, str] = {}
+        self.feeds = {label: RunFeed(path, partial(self._from_feed, label), sample_gpus=False,
+                                     poll_s=FEED_POLL_S)
+                      for label, path in zip(self.labels, self.run_dirs, strict=True)}
 
     def compose(self) -> ComposeResult:
         names = "  ".join(f"[{PALETTE[i % len(PALETTE)]}]{label}[/]"
                           for i, label in enumerate(self.labels))
-        yield Label(f"[b]Compare[/b] {names}", classes="status-line")
+        yield Label(f"[b]Compare[/b] {names}", id="compare-title", classes="status-line")
         yield Label("", id="compare-note")
         with Horizontal(id="compare-charts"):
             yield BrailleChart("train loss", id="compare-train")
-            yield BrailleChart("val loss", id="compare-val")
+            val = BrailleChart("val loss", id="compare-val")
+            val.empty_text = NO_EVALUATION
+            yield val
         yield DataTable(id="compare-diff", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -113,28 +133,58 @@ class CompareScreen(Screen):
             table.add_row(*row)
         if not rows:
             table.add_row("(no differences)", *([""] * len(self.run_dirs)))
-        self._load()
+        for index, (label, feed) in enumerate(self.feeds.items()):
+            # workers of this screen: Textual cancels them when the screen closes
+            self.run_worker(feed.run, name=f"compare-{index}", group=f"compare-feed-{index}",
+                            thread=True, exclusive=True, exit_on_error=False)
 
-    @work(thread=True, exclusive=True)
-    def _load(self) -> None:
-        loaded = {label: load_run(path)[0] for label, path in zip(self.labels, self.run_dirs)}
-        self.post_message(CompareLoaded(loaded))
+    def _from_feed(self, label: str, message: Message) -> None:
+        """Called on a feed's thread: hand its message to the app thread, with the run."""
+        self.post_message(FromFeed(label, message))
 
-    @on(CompareLoaded)
-    def _show(self, message: CompareLoaded) -> None:
-        self.loaded = message.series
-        val = self.query_one("#compare-val", BrailleChart)
-        for i, (label, series) in enumerate(message.series.items()):
-            val.set_series(label.split()[0], series.eval_values("step"),
-                           series.eval_values("val_loss"), PALETTE[i % len(PALETTE)])
+    @on(FromFeed)
+    def _feed_news(self, news: FromFeed) -> None:
+        message, label = news.message, news.label
+        if isinstance(message, RunLoaded):
+            self.loaded[label] = message.series
+            if message.partial:
+                self.call_after_refresh(self.feeds[label].first_drawn.set)
+        elif isinstance(message, RunBatch):
+            self.loaded.setdefault(label, RunSeries()).extend_from(message.series)
+        elif isinstance(message, RunSideInfo):
+            if message.status and self.statuses.get(label) != message.status:
+                self.statuses[label] = message.status
+                self._show_title()
+            return
+        self.loaded = {k: self.loaded[k] for k in self.labels if k in self.loaded}
+        self._show()
+
+    def _show_title(self) -> None:
+        names = "  ".join(
+            f"[{PALETTE[i % len(PALETTE)]}]{label}[/]"
+            + (f" [dim]{self.statuses[label]}[/]" if label in self.statuses else "")
+            for i, label in enumerate(self.labels))
+        self.query_one("#compare-title", Label).update(f"[b]Compare[/b] {names}")
+
+    def _show(self) -> None:
+        self._overlay(self.query_one("#compare-val", BrailleChart), "eval.val_loss")
         self._show_picked()
 
     def _show_picked(self) -> None:
         chart = self.query_one("#compare-train", BrailleChart)
-        for i, (label, series) in enumerate(self.loaded.items()):
-            chart.set_series(label.split()[0], *chart_values(series, self.picked),
-                             PALETTE[i % len(PALETTE)])
+        self._overlay(chart, self.picked)
         chart.title = chart_title(list(self.loaded.values()), self.picked)
+        chart.empty_text = empty_text_for(self.picked)
+
+    def _overlay(self, chart: BrailleChart, choice: str) -> None:
+        """Each loaded run's line of `choice`, the legend in the runs' order whichever run's
+        feed answered first."""
+        shown = [label for label in self.labels if label in self.loaded]
+        if list(chart.series) != [label.split()[0] for label in shown]:
+            chart.clear()
+        for label in shown:
+            chart.set_series(label.split()[0], *chart_values(self.loaded[label], choice),
+                             PALETTE[self.labels.index(label) % len(PALETTE)])
 
     def action_pick_chart(self) -> None:
         """Overlay any metric of the runs' step or eval events in the left chart."""

@@ -34,7 +34,7 @@ from tui_tune.tui.monitor_view import (
 )
 from tui_tune.tui.run_data import RunSeries
 from tui_tune.tui.screens.dialogs import ChoiceDialog, TextDialog
-from tui_tune.tui.widgets.braille_chart import BrailleChart
+from tui_tune.tui.widgets.braille_chart import BrailleChart, empty_text_for
 from tui_tune.tui.widgets.confusion_panel import ConfusionPanel
 from tui_tune.tui.widgets.panels import GenerationsPanel, LogTail, gpu_text
 
@@ -97,8 +97,10 @@ class MonitorScreen(Screen):
         yield Label(f"{self.run_dir.name}  loading...", id="monitor-header", markup=True)
         yield Label("", id="health")
         with Grid(id="charts"):
-            for chart_id, (title, _) in CHARTS.items():
-                yield BrailleChart(title, id=f"chart-{chart_id}")
+            for chart_id, (title, lines) in CHARTS.items():
+                chart = BrailleChart(title, id=f"chart-{chart_id}")
+                chart.empty_text = empty_text_for(f"{lines[0][1]}.{lines[0][2]}")
+                yield chart
         with Horizontal(id="bottom"):
             with VerticalScroll(id="gpu-panel"):
                 yield Static("[dim]reading GPUs...[/dim]", id="gpu-text")
@@ -159,6 +161,7 @@ class MonitorScreen(Screen):
             chart.clear()
         chart.set_series(name, *chart_values(self.series, self.picked), "green")
         chart.title = chart_title(self.series, self.picked)
+        chart.empty_text = empty_text_for(self.picked)
 
     def _show_matrix(self) -> None:
         """A classification run's latest confusion matrix, in the samples' place (`m`); other

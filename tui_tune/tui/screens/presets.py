@@ -83,7 +83,7 @@ class PresetsScreen(Screen):
         text = ""
         if info:
             try:
-                text = (f"# {info.source} preset {info.path.name}\n\n"
+                text = (f"# {info.name}: {info.where}\n\n"
                         f"{info.path.read_text(encoding='utf-8')}")
             except OSError as error:
                 text = f"cannot read {info.path}: {error}"

@@ -23,7 +23,8 @@ from textual.widgets import DataTable, Footer, Label
 
 from tui_tune.display import metric_short
 from tui_tune.rundir import RunDir
-from tui_tune.runs.listing import runs_root
+from tui_tune.runs.listing import runs_root, swept_text
+from tui_tune.runs.sweep_groups import SweepGroup, grouped
 from tui_tune.tui import run_actions
 from tui_tune.tui.formatting import STATUS_COLOURS, duration, format_number
 from tui_tune.tui.runs_listing import FIRST_ROWS, Listing, StagedLister
@@ -87,6 +88,8 @@ class RunsScreen(Screen):
         super().__init__()
         self.refresh_s = refresh_s
         self.rows: list = []  # what the table shows, in order; some may lack details yet
+        # (each sweep's SweepGroup summary row before its members)
+        self._groups: dict[str, SweepGroup] = {}
         self.summaries: list = []  # the latest complete listing (every run with its details)
         self._detailed: frozenset[str] = frozenset()
         self._shown_ids: list[str] = []  # every row's id, in order (the table may hold fewer yet)
@@ -219,7 +222,12 @@ class RunsScreen(Screen):
 
     def _show_rows(self, rows: list, changed: set[str]) -> None:
         """Rebuild the table when runs came or went, else update the changed rows' cells."""
-        current = self.selected.run_id if self.selected else None
+        current = self._current_id()
+        rows = grouped(rows)
+        self._groups = {g.sweep_id: g for g in rows if isinstance(g, SweepGroup)}
+        for group in self._groups.values():  # the best member (its star) may have moved
+            if any(m.run_id in changed for m in group.members):
+                changed = changed | {group.run_id} | {m.run_id for m in group.members}
         self.rows = rows
         if [s.run_id for s in rows] != self._shown_ids:
             self._fill_rows(current)
@@ -234,8 +242,8 @@ class RunsScreen(Screen):
     def _fill_rows(self, current: str | None = None) -> None:
         """Rebuild the table: the first rows now, the others a batch after each paint, so that a
         thousand runs show as fast as ten."""
-        if current is None and self.selected:
-            current = self.selected.run_id
+        if current is None:
+            current = self._current_id()
         self.query_one(DataTable).clear()
         self._shown_ids = [s.run_id for s in self.rows]
         self._added = 0
@@ -281,6 +289,8 @@ class RunsScreen(Screen):
     def _row(self, s, spark: str) -> list:
         """The cells of one run, for the columns shown at this width."""
         width = {key: w for key, _, w in self.columns}
+        if isinstance(s, SweepGroup):
+            return self._group_row(s, width)
         colour = STATUS_COLOURS.get(s.shown_status, "white")
         style = f"bold {colour}" if s.run_id in self._detailed else "dim"  # run.json's word
         mark = "*" if s.run_id in self.marked else " "
@@ -292,10 +302,40 @@ class RunsScreen(Screen):
                  "tok/s": _number(s.tokens_per_s, width.get("tok/s", 7)),
                  "elapsed": duration(s.elapsed_s), "eta": duration(s.eta_s),
                  "preset": s.preset}
+        group = self._groups.get(s.sweep_id or "")
+        if group is not None:  # a sweep member reads as the values it sets
+            branch = "└" if group.members[-1] is s else "├"
+            star = "★" if group.best is s else " "
+            cells["run"] = Text(f"{branch}{star}{swept_text(s.swept) or s.name}",
+                                style="bold" if star != " " else "")
         return [cells[key] for key, _, _ in self.columns]
+
+    def _group_row(self, group: SweepGroup, width: dict[str, int]) -> list:
+        """A sweep's one-line summary: its runs, how many ended, the best validation loss (in
+        the loss column, marked `best val`) with its metric; ★ marks the member that got it."""
+        best = group.best
+        cells = {"status": Text(f" sweep ×{len(group.members)}", style="bold magenta"),
+                 "run": Text(group.sweep_id, style="magenta"),
+                 "progress": Text(f"{group.ended}/{len(group.members)} ended", style="dim"),
+                 "loss": _number(best.best_val_loss if best else None, width.get("loss", 7)),
+                 "trend": Text("best val"[:width.get("trend", 10)], style="dim"),
+                 "metric": _metric_cell(best, width.get("metric", 12)) if best else "-",
+                 "tok/s": "", "elapsed": "", "eta": "", "preset": group.preset}
+        return [cells[key] for key, _, _ in self.columns]
+
+    def _current_id(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not self.rows or table.cursor_row >= min(len(self.rows), self._added):
+            return None
+        return self.rows[table.cursor_row].run_id
 
     @property
     def selected(self):
+        """The run under the cursor (None on a sweep's summary row)."""
+        row = self._selected_row()
+        return None if isinstance(row, SweepGroup) else row
+
+    def _selected_row(self):
         table = self.query_one(DataTable)
         if not self.rows or table.cursor_row >= min(len(self.rows), self._added):
             return None
@@ -320,19 +360,31 @@ class RunsScreen(Screen):
         self.app.open_presets()
 
     def action_open(self) -> None:
-        if self.selected:
-            self.app.open_monitor(self.selected.path)
+        row = self._selected_row()
+        if isinstance(row, SweepGroup):  # a sweep's row compares its runs
+            paths = [m.path for m in row.members]
+            if len(paths) > 1:
+                self.app.open_compare(paths)
+            elif paths:
+                self.app.open_monitor(paths[0])
+        elif row:
+            self.app.open_monitor(row.path)
 
     def action_mark(self) -> None:
-        s = self.selected
-        if s:
-            self.marked ^= {s.run_id}
-            table = self.query_one(DataTable)
-            table.update_cell_at((table.cursor_row, 0), self._row(s, "")[0])
-            self._show_title()
+        row = self._selected_row()
+        if row is None:
+            return
+        ids = {m.run_id for m in row.members} if isinstance(row, SweepGroup) else {row.run_id}
+        self.marked = self.marked - ids if ids <= self.marked else self.marked | ids
+        table = self.query_one(DataTable)
+        for index, shown in enumerate(self.rows[:self._added]):
+            if shown.run_id in ids:
+                table.update_cell_at((index, 0), self._row(shown, "")[0])
+        self._show_title()
 
     def action_compare(self) -> None:
-        paths = [s.path for s in self.rows if s.run_id in self.marked]
+        paths = [s.path for s in self.rows
+                 if not isinstance(s, SweepGroup) and s.run_id in self.marked]
         if len(paths) < 2:
             self.notify("Mark two or more runs with m (or space) first.", severity="warning")
             return

@@ -64,6 +64,15 @@ class Frame:
     y_hi: float = math.nan
 
 
+WAITING_FOR_STEPS = "waiting for the first step"
+NO_EVALUATION = "no evaluation yet"
+
+
+def empty_text_for(choice: str) -> str:
+    """What a chart of `choice` ("step.loss", "eval.val_loss") says before it has a point."""
+    return NO_EVALUATION if choice.startswith("eval.") else WAITING_FOR_STEPS
+
+
 class BrailleChart(Widget):
     """Line chart widget. Call `set_series` with numpy arrays (x sorted ascending)."""
 
@@ -81,6 +90,9 @@ class BrailleChart(Widget):
         self.window = window
         self.max_fps = max_fps
         self.series: dict[str, Series] = {}
+        # what an empty chart says: what it waits for (its screen sets "no evaluation yet"
+        # for eval metrics); points that are all NaN/inf say so instead
+        self.empty_text = WAITING_FOR_STEPS
         self._dirty = True
         self._strips: list[Strip] | None = None
         self._cached_size: tuple[int, int] = (0, 0)
@@ -164,7 +176,8 @@ class BrailleChart(Widget):
         prepared = self._prepare(frame)
         lines = [self._legend_line(width)]
         if not prepared:
-            message = "waiting for data" if not self.series else "no finite values"
+            has_points = any(s.x.size for s in self.series.values())
+            message = "no finite values" if has_points else self.empty_text
             lines.append(Strip([Segment(" " * GUTTER + message, Style(dim=True))])
                          .adjust_cell_length(width))
             return lines + [Strip.blank(width)] * (height - 2)

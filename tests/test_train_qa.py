@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import completed_run as completed
 from conftest import read_events, run_worker
 from test_train_resume import losses, stop_at_step
 
@@ -38,12 +39,6 @@ def demo_experiment(demo: Path, *overrides: str):
     return resolve("demo-qa", [f'general.backbone="{demo / "encoder"}"',
                                f'dataset.train_file="{demo / "data" / "qa.jsonl"}"',
                                *overrides]).experiment
-
-
-def completed(run_dir: Path) -> Path:
-    result = run_worker(run_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
 
 
 @pytest.fixture(scope="module")

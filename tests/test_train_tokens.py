@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import completed_run as completed
 from conftest import read_events, run_worker
 from worker_env import worker_env
 
@@ -33,12 +34,6 @@ def tokens_run_dir(make_run_dir, demo: Path, run_dir: Path, overrides=()) -> Pat
     return make_run_dir(run_dir, [f'general.backbone="{demo / "encoder"}"',
                                   f'dataset.train_file="{demo / "data" / "ner.jsonl"}"',
                                   *overrides], preset="demo-tokens")
-
-
-def completed(run_dir: Path) -> Path:
-    result = run_worker(run_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
 
 
 @pytest.fixture(scope="module")

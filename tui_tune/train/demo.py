@@ -70,19 +70,12 @@ def corpus(rows: list[dict[str, str]]) -> list[str]:
 
 
 def build_tokenizer(texts: list[str], vocab_size: int = 512):
-    """A byte-level BPE with single-digit tokens, wrapped as a transformers fast tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    """The demo Llama's BPE, wrapped as a transformers fast tokenizer."""
     from transformers import PreTrainedTokenizerFast
 
-    core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False)])
-    core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    core.train_from_iterator(texts, trainer=trainer)
+    from tui_tune.train.demo_bpe import byte_level_bpe
+
+    core = byte_level_bpe(texts, vocab_size, SPECIAL_TOKENS)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core, pad_token="<|pad|>", bos_token="<|bos|>", eos_token="<|eos|>",
         additional_special_tokens=SPECIAL_TOKENS[3:])

@@ -43,18 +43,12 @@ def make_number_rows(count: int, seed: int = SEED) -> list[dict[str, str]]:
 def build_seq2seq_tokenizer(texts: list[str], vocab_size: int = 320):
     """Byte-level BPE with single-digit tokens and whole number words, whose post-processor
     appends </s> to every text (as T5's tokenizer does), as a transformers fast tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import processors
     from transformers import PreTrainedTokenizerFast
 
-    core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False)])
-    core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    core.train_from_iterator(texts, trainer=trainer)
+    from tui_tune.train.demo_bpe import byte_level_bpe
+
+    core = byte_level_bpe(texts, vocab_size, SPECIALS)
     core.post_processor = processors.TemplateProcessing(
         single="$A </s>", pair="$A </s> $B </s>",
         special_tokens=[("</s>", core.token_to_id("</s>"))])

@@ -44,18 +44,12 @@ class Conversation:
 
 
 def dataset_rows(conv: Conversation, ds) -> list[dict]:
-    """The turns as rows with the run's own column names (defaults where it has none), each
-    naming the one before: a file dataset.parent_id_column chains back into this conversation."""
-    key = uuid.uuid4().hex[:8]
-    id_column, parent_column = ds.id_column, ds.parent_id_column or "parent_id"
-    system_column = ds.system_column or "system"
-    rows, parent = [], ""
-    for n, (asked, answered) in enumerate(conv.turns, 1):
-        row_id = f"{key}-{n}"
-        rows.append({id_column: row_id, parent_column: parent, system_column: conv.system,
-                     ds.prompt_columns[0]: asked, ds.answer_column: answered})
-        parent = row_id
-    return rows
+    """The turns as rows with the run's own column names, each naming the one before (the
+    chat screen's rows: runs/conversation.py)."""
+    from tui_tune.runs.conversation import Turn, conversation_rows
+
+    return conversation_rows([Turn(*turn) for turn in conv.turns], ds, conv.system,
+                             chat_id=uuid.uuid4().hex[:8])
 
 
 def save(conv: Conversation, ds, name: str) -> str:

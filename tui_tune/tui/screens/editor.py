@@ -34,21 +34,24 @@ from tui_tune.config.problem_types import default_metric, metrics_for
 from tui_tune.tui.editor_state import EditorState, save_as_path
 from tui_tune.tui.schema_fields import FieldSpec, group_specs, help_text, text_to_value
 from tui_tune.tui.screens.dialogs import ConfirmDialog, PromptDialog, TextDialog
+from tui_tune.tui.screens.editor_estimate import EstimateMixin
 from tui_tune.tui.sweep_text import parse_sweep
 from tui_tune.tui.widgets.settings_form import SettingsForm, SweepEditor
 
 TABS = [*GROUPS, "sweep"]
 
 
-class EditorScreen(Screen):
+class EditorScreen(EstimateMixin, Screen):
     HELP_TITLE = "Experiment editor"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="editor.save"),
         Binding("f2", "save_as", "Save as", id="editor.save_as"),
         Binding("f3", "diff", "Diff vs base", id="editor.diff"),
+        Binding("f4", "estimate_details", "Estimate", id="editor.estimate"),
         Binding("f5", "launch", "Launch", id="editor.launch"),
         Binding("f7", "tab(-1)", "Prev tab", id="editor.prev_tab"),
         Binding("f8", "tab(1)", "Next tab", id="editor.next_tab"),
+        Binding("f9", "gpu_size", "GPU size", id="editor.gpu_size", show=False),
         Binding("escape", "back", "Back", id="editor.back"),
     ]
 
@@ -62,12 +65,14 @@ class EditorScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Label("", id="editor-title", classes="status-line")
+        yield Static("[b]Estimate:[/b] ...", id="estimate-line")
         with Horizontal(id="editor-body"):
             with TabbedContent(id="editor-tabs"):
                 for group in TABS:
                     with TabPane(group, id=f"tab-{group}"):
                         yield Label("loading...", classes="muted")
             with VerticalScroll(id="side-panel"):
+                yield Static("", id="estimate-detail")
                 yield Static("Focus a setting to see its help.", id="field-help")
                 yield Static("", id="problems")
         yield Footer()
@@ -149,6 +154,7 @@ class EditorScreen(Screen):
         self._show_problem_list()
         self._mark_tabs()
         self._show_title()
+        self.schedule_estimate()
 
     def _mark_tabs(self) -> None:
         """A tab whose group has a problem says so, even before it is opened."""

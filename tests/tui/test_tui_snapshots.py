@@ -123,3 +123,22 @@ def test_help_screen(snap_compare, workdir, size):
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=shown)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_editor_screen_with_an_estimate(snap_compare, workdir, monkeypatch, size):
+    from tests.tui.test_tui_editor_estimate import lora_state
+    from tui_tune.monitor import gpu
+
+    monkeypatch.setattr(gpu, "sample_gpus", list)
+    monkeypatch.setattr(gpu, "gpu_unavailable_reason", lambda: "no GPU: NVML unavailable")
+    state = lora_state(workdir)
+    app = TuneApp(start=lambda: EditorScreen(state))
+
+    async def shown(pilot):
+        await wait_for(pilot, lambda: app.screen.last_estimate is not None)
+        for field in app.screen.query("Input"):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=shown)

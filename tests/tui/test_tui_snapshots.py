@@ -142,3 +142,26 @@ def test_editor_screen_with_an_estimate(snap_compare, workdir, monkeypatch, size
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=shown)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dataset_preview(snap_compare, workdir, demo_assets, monkeypatch, size):
+    import os
+
+    from tui_tune.monitor import gpu
+    from tui_tune.tui.screens.editor_preview import DataPreviewScreen
+
+    monkeypatch.setattr(gpu, "sample_gpus", list)  # the estimate behind: the same anywhere
+    monkeypatch.setattr(gpu, "gpu_unavailable_reason", lambda: "no GPU: NVML unavailable")
+    os.symlink(demo_assets, workdir / "demo")  # demo-tiny's relative paths
+    state = EditorState.from_preset("demo-tiny")
+    state.set_value("tokenizer.max_length", 16)
+    app = TuneApp(start=lambda: EditorScreen(state))
+
+    async def shown(pilot):
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: isinstance(app.screen, DataPreviewScreen)
+                       and app.screen.result is not None, timeout=30)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=shown)

@@ -39,6 +39,7 @@ from tui_tune.tui.sweep_text import parse_sweep
 from tui_tune.tui.widgets.settings_form import SettingsForm, SweepEditor
 
 TABS = [*GROUPS, "sweep"]
+PREVIEWED = ("causal_lm",)  # problem types whose text the dataset preview builds
 
 
 class EditorScreen(EstimateMixin, Screen):
@@ -49,6 +50,7 @@ class EditorScreen(EstimateMixin, Screen):
         Binding("f3", "diff", "Diff vs base", id="editor.diff"),
         Binding("f4", "estimate_details", "Estimate", id="editor.estimate"),
         Binding("f5", "launch", "Launch", id="editor.launch"),
+        Binding("f6", "preview", "Data preview", id="editor.preview"),
         Binding("f7", "tab(-1)", "Prev tab", id="editor.prev_tab"),
         Binding("f8", "tab(1)", "Next tab", id="editor.next_tab"),
         Binding("f9", "gpu_size", "GPU size", id="editor.gpu_size", show=False),
@@ -248,6 +250,21 @@ class EditorScreen(EstimateMixin, Screen):
         changes = self.state.diff()
         body = "\n".join(str(c) for c in changes) or "No differences."
         self.app.push_screen(TextDialog(f"Differences from {self.state.label}", body))
+
+    def action_preview(self) -> None:
+        """The training file's first rows as the model will see them (causal LM)."""
+        from tui_tune.tui.screens.editor_preview import DataPreviewScreen
+
+        experiment = self.state.validate()
+        if experiment is None:
+            self.revalidate()
+            self.notify("Fix the problems first to preview the data.", severity="warning")
+            return
+        if experiment.general.problem_type not in PREVIEWED:
+            self.notify(f"The preview shows causal LM text; {experiment.general.problem_type} "
+                        "reads its columns as they are.", severity="warning", timeout=6)
+            return
+        self.app.push_screen(DataPreviewScreen(experiment))
 
     def action_launch(self) -> None:
         experiment = self.state.validate()

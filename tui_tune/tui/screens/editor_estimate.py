@@ -59,8 +59,8 @@ class EstimateMixin:
         self.app.call_from_thread(self._estimate_done, generation, result, "")
 
     def _estimate_done(self, generation: int, result, error: str) -> None:
-        if generation != self._estimate_generation:
-            return  # a newer change is being estimated
+        if generation != self._estimate_generation or not self.is_attached:
+            return  # a newer change is being estimated, or the editor has closed
         if result is None:
             self._show_estimate_problem(error)
             return

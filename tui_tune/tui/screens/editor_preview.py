@@ -48,6 +48,8 @@ class DataPreviewScreen(ModalScreen[None]):
     def _show(self, result, error: str) -> None:
         from tui_tune.tui.data_preview_text import preview_text
 
+        if not self.is_attached:
+            return  # closed while the rows were read
         body = self.query_one("#preview-body", Static)
         if result is None:
             body.update(f"[red]{escape(error)}[/red]")

@@ -261,3 +261,18 @@ def test_the_launch_preflight_checks_the_test_file_without_answers(preset_workdi
     message = found(preset_workdir / "bad.jsonl")["dataset.prompt_columns"]
     assert message.startswith(f"file {preset_workdir / 'bad.jsonl'}: column 'prompt' is not")
     assert "file not found" in found(preset_workdir / "gone.csv")["dataset.test_file"]
+
+
+def test_tui_tune_predict_reads_a_messages_file(causal_run, test_rows, tmp_path):
+    """A file of OpenAI messages (issue 20) gets the answers the same prompts get as
+    columns: each row's last user message, answered."""
+    rows = [{"messages": [{"role": "user", "content": r["prompt"]}]} for r in test_rows[:6]]
+    (tmp_path / "chat.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "chat-predictions.jsonl"
+    result = predict(causal_run, "--file", str(tmp_path / "chat.jsonl"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    written = read_jsonl(out)
+    assert [r["messages"] for r in written] == [r["messages"] for r in rows]
+    with open(RunDir(causal_run).predictions(".csv"), newline="", encoding="utf-8") as file:
+        as_columns = [r["prediction"] for r in csv.DictReader(file)][:6]
+    assert [r["prediction"] for r in written] == as_columns

@@ -123,3 +123,45 @@ def test_help_screen(snap_compare, workdir, size):
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=shown)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_editor_screen_with_an_estimate(snap_compare, workdir, monkeypatch, size):
+    from tests.tui.test_tui_editor_estimate import lora_state
+    from tui_tune.monitor import gpu
+
+    monkeypatch.setattr(gpu, "sample_gpus", list)
+    monkeypatch.setattr(gpu, "gpu_unavailable_reason", lambda: "no GPU: NVML unavailable")
+    state = lora_state(workdir)
+    app = TuneApp(start=lambda: EditorScreen(state))
+
+    async def shown(pilot):
+        await wait_for(pilot, lambda: app.screen.last_estimate is not None)
+        for field in app.screen.query("Input"):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=shown)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dataset_preview(snap_compare, workdir, demo_assets, monkeypatch, size):
+    import os
+
+    from tui_tune.monitor import gpu
+    from tui_tune.tui.screens.editor_preview import DataPreviewScreen
+
+    monkeypatch.setattr(gpu, "sample_gpus", list)  # the estimate behind: the same anywhere
+    monkeypatch.setattr(gpu, "gpu_unavailable_reason", lambda: "no GPU: NVML unavailable")
+    os.symlink(demo_assets, workdir / "demo")  # demo-tiny's relative paths
+    state = EditorState.from_preset("demo-tiny")
+    state.set_value("tokenizer.max_length", 16)
+    app = TuneApp(start=lambda: EditorScreen(state))
+
+    async def shown(pilot):
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: isinstance(app.screen, DataPreviewScreen)
+                       and app.screen.result is not None, timeout=30)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=shown)

@@ -167,13 +167,13 @@ def check_rows(rows, ds, problem_type: str = "causal_lm", targets: bool = True) 
     and the row otherwise. A test file (not `targets`) needs no answers, labels or tags: its
     rows are predicted.
     `rows` may be a stream: it is read once."""
-    if problem_type == "causal_lm" and targets and ds.format != layouts.COLUMNS:
+    if problem_type == "causal_lm" and ds.format != layouts.COLUMNS:
         rows = iter(rows)
         first = next(rows, None)
         rows = itertools.chain([first] if first is not None else [], rows)
         layout = layouts.detect_format(first or {}, ds)
         if layout != layouts.COLUMNS:
-            return _check_layout_rows(rows, layout)
+            return _check_layout_rows(rows, layout, targets)
     tagged = problem_type == "token_classification"
     wanted = wanted_columns(ds, problem_type, targets)
     setting_of = {c: s for s, columns in wanted.items() for c in columns}
@@ -223,14 +223,18 @@ def file_layout(path_text: str, ds, problem_type: str = "causal_lm") -> str:
     return layouts.detect_format(first, ds)
 
 
-def _check_layout_rows(rows, layout: str) -> None:
+def _check_layout_rows(rows, layout: str, targets: bool = True) -> None:
+    """A layout's rows; rows to predict (not `targets`) may end with the user's message."""
+    check = layouts.check_row if targets else layouts.check_prompt_row
     seen: set[str] = set()
     first_problem = None
     for number, row in enumerate(rows, 1):
         seen.update(row)
         if first_problem is None:
-            first_problem = layouts.check_row(number, row, layout)
-    missing = [c for c in layouts.layout_column(layout) if c not in seen]
+            first_problem = check(number, row, layout)
+    wanted = layouts.layout_column(layout) if targets or layout != layouts.ALPACA \
+        else ["instruction"]
+    missing = [c for c in wanted if c not in seen]
     if missing:
         raise DataFileError(f"column {', '.join(repr(c) for c in missing)} is not in the file "
                             f"(it has: {', '.join(sorted(seen))}); dataset.format is "

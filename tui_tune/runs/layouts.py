@@ -41,8 +41,9 @@ def detect_format(columns: Iterable[str], ds) -> str:
     for layout, column in LAYOUT_COLUMN.items():
         if column in found:
             return layout
-    if {"instruction", "output"} <= found:
-        return ALPACA
+    if {"instruction", "output"} <= found or ("instruction" in found
+                                              and not set(ds.prompt_columns) <= found):
+        return ALPACA  # without output: rows to predict
     return COLUMNS
 
 
@@ -125,6 +126,74 @@ def conversation(number: int, row: dict[str, Any],
     if expected == "assistant":
         return _fail(f"{where} ends with a user message that has no answer.")
     return system, turns
+
+
+def prompt_conversation(number: int, row: dict[str, Any],
+                        layout: str) -> tuple[str | None, list[tuple[str, str]], str]:
+    """A row to predict (dataset.test_file, `tui-tune predict`): (system, the earlier
+    (user, assistant) turns, the user message the model answers). A final assistant message
+    is the reference answer and is left out, so a training file can be predicted too."""
+    if layout == ALPACA:
+        row = _alpaca_row(number, {**row, "output": "-"}, "\n\n")
+        return row["system"], [], row["prompt"]
+    column = LAYOUT_COLUMN[layout]
+    where = f"row {number}, column '{column}'"
+    value = row.get(column)
+    if not isinstance(value, list) or not value:
+        return _fail(f"{where} holds {_kind(value)}, not a list of messages.")
+    messages = [_message(where, n, item, layout) for n, item in enumerate(value, 1)]
+    if messages[-1][0] == "assistant":
+        messages.pop()
+    system = messages.pop(0)[1] if messages and messages[0][0] == "system" else None
+    if not messages:
+        return _fail(f"{where} has no user message for the model to answer.")
+    first = 2 if system is not None else 1
+    for n, (role, _) in enumerate(messages, first):
+        expected = "user" if (n - first) % 2 == 0 else "assistant"
+        if role != expected:
+            return _fail(f"{where}: message {n} is '{role}' where a '{expected}' message "
+                         "belongs (a system message first, then user and assistant in turn).")
+    turns = [(messages[k][1], messages[k + 1][1]) for k in range(0, len(messages) - 1, 2)]
+    return system, turns, messages[-1][1]
+
+
+def check_prompt_row(number: int, row: dict[str, Any], layout: str) -> str | None:
+    """Why a row to predict does not fit its layout; None when it does."""
+    try:
+        if layout == ALPACA:
+            value = row.get("instruction")
+            if not isinstance(value, str) or not value.strip():
+                _fail(f"row {number}, column 'instruction' is empty.")
+        prompt_conversation(number, row, layout)
+    except LayoutError as error:
+        return str(error)
+    return None
+
+
+def prompt_rows(rows: list[dict[str, Any]], layout: str,
+                separator: str = "\n\n") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows to predict as columns-layout rows, one per row in order (its prompt, no answer),
+    and every row their chains are followed through (the earlier turns included)."""
+    own: list[dict[str, Any]] = []
+    everything: list[dict[str, Any]] = []
+    for number, row in enumerate(rows, 1):
+        if layout == ALPACA:
+            done = _alpaca_row(number, {**row, "output": "-"}, separator)
+            own.append({**done, "answer": ""})
+            everything.append(own[-1])
+            continue
+        system, turns, prompt = prompt_conversation(number, row, layout)
+        parent = None
+        for k, (asked, said) in enumerate(turns):
+            turn_id = f"{number}.{k}"
+            everything.append({"id": turn_id, "parent_id": parent,
+                               "system": system if k == 0 else None,
+                               "prompt": asked, "answer": said})
+            parent = turn_id
+        own.append({"id": f"{number}.{len(turns)}", "parent_id": parent,
+                    "system": system if not turns else None, "prompt": prompt, "answer": ""})
+        everything.append(own[-1])
+    return own, everything
 
 
 def _message(where: str, n: int, item: Any, layout: str) -> tuple[str, str]:

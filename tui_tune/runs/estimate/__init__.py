@@ -74,10 +74,12 @@ class Estimate:
 
 
 def estimate_run(exp, readings, no_gpu: str = "", budget_gib: float | None = None,
-                 runs_root: Path | None = None, gpus: int | None = None) -> Estimate:
+                 runs_root: Path | None = None, gpus: int | None = None,
+                 shape: ModelShape | None = None) -> Estimate:
     """The whole answer for one experiment; ShapeError when the backbone cannot be read.
-    `readings`: monitor.gpu.sample_gpus(); `budget_gib` overrides the smallest GPU's total."""
-    shape = read_shape(exp.general.backbone, exp.general.revision)
+    `readings`: monitor.gpu.sample_gpus(); `budget_gib` overrides the smallest GPU's total;
+    `shape`: the backbone's, when the caller keeps it (the editor reads it once)."""
+    shape = shape or read_shape(exp.general.backbone, exp.general.revision)
     settings = Settings.from_experiment(exp, gpus or world_size(exp, len(readings)))
     memory = estimate(shape, settings)
     fits = gpu_fits(memory.total_gib, readings)

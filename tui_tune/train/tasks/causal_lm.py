@@ -19,6 +19,7 @@ from tui_tune.runs.layouts import (
     detect_format,
     layout_dataset,
     layout_note,
+    prompt_rows,
     to_rows,
 )
 from tui_tune.train import metrics
@@ -126,6 +127,11 @@ def prompt_examples(rows: list[dict], exp, tokenizer) -> list[Example]:
     """One example per test row, its generation prompt built as in training (a chained row
     with its earlier turns from the same file); a missing answer is empty."""
     ds = exp.dataset.model_copy(update={"limit_chained_samples": False})
+    layout = detect_format(rows[0], ds) if rows else COLUMNS
+    if layout != COLUMNS:  # chat layouts: the last user message, after the earlier turns
+        rows, lookup = prompt_rows(rows, layout, ds.prompt_column_separator)
+        return _examples(rows, lookup, layout_dataset(ds, layout), tokenizer,
+                         exp.tokenizer.max_length, exp.tokenizer.truncation_side)
     rows = [r if r.get(ds.answer_column) is not None else {**r, ds.answer_column: ""}
             for r in rows]
     return _examples(rows, rows, ds, tokenizer, exp.tokenizer.max_length,

@@ -34,21 +34,26 @@ from tui_tune.config.problem_types import default_metric, metrics_for
 from tui_tune.tui.editor_state import EditorState, save_as_path
 from tui_tune.tui.schema_fields import FieldSpec, group_specs, help_text, text_to_value
 from tui_tune.tui.screens.dialogs import ConfirmDialog, PromptDialog, TextDialog
+from tui_tune.tui.screens.editor_estimate import EstimateMixin
 from tui_tune.tui.sweep_text import parse_sweep
 from tui_tune.tui.widgets.settings_form import SettingsForm, SweepEditor
 
 TABS = [*GROUPS, "sweep"]
+PREVIEWED = ("causal_lm",)  # problem types whose text the dataset preview builds
 
 
-class EditorScreen(Screen):
+class EditorScreen(EstimateMixin, Screen):
     HELP_TITLE = "Experiment editor"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="editor.save"),
         Binding("f2", "save_as", "Save as", id="editor.save_as"),
         Binding("f3", "diff", "Diff vs base", id="editor.diff"),
+        Binding("f4", "estimate_details", "Estimate", id="editor.estimate"),
         Binding("f5", "launch", "Launch", id="editor.launch"),
+        Binding("f6", "preview", "Data preview", id="editor.preview"),
         Binding("f7", "tab(-1)", "Prev tab", id="editor.prev_tab"),
         Binding("f8", "tab(1)", "Next tab", id="editor.next_tab"),
+        Binding("f9", "gpu_size", "GPU size", id="editor.gpu_size", show=False),
         Binding("escape", "back", "Back", id="editor.back"),
     ]
 
@@ -62,12 +67,14 @@ class EditorScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Label("", id="editor-title", classes="status-line")
+        yield Static("[b]Estimate:[/b] ...", id="estimate-line")
         with Horizontal(id="editor-body"):
             with TabbedContent(id="editor-tabs"):
                 for group in TABS:
                     with TabPane(group, id=f"tab-{group}"):
                         yield Label("loading...", classes="muted")
             with VerticalScroll(id="side-panel"):
+                yield Static("", id="estimate-detail")
                 yield Static("Focus a setting to see its help.", id="field-help")
                 yield Static("", id="problems")
         yield Footer()
@@ -149,6 +156,7 @@ class EditorScreen(Screen):
         self._show_problem_list()
         self._mark_tabs()
         self._show_title()
+        self.schedule_estimate()
 
     def _mark_tabs(self) -> None:
         """A tab whose group has a problem says so, even before it is opened."""
@@ -242,6 +250,21 @@ class EditorScreen(Screen):
         changes = self.state.diff()
         body = "\n".join(str(c) for c in changes) or "No differences."
         self.app.push_screen(TextDialog(f"Differences from {self.state.label}", body))
+
+    def action_preview(self) -> None:
+        """The training file's first rows as the model will see them (causal LM)."""
+        from tui_tune.tui.screens.editor_preview import DataPreviewScreen
+
+        experiment = self.state.validate()
+        if experiment is None:
+            self.revalidate()
+            self.notify("Fix the problems first to preview the data.", severity="warning")
+            return
+        if experiment.general.problem_type not in PREVIEWED:
+            self.notify(f"The preview shows causal LM text; {experiment.general.problem_type} "
+                        "reads its columns as they are.", severity="warning", timeout=6)
+            return
+        self.app.push_screen(DataPreviewScreen(experiment))
 
     def action_launch(self) -> None:
         experiment = self.state.validate()

@@ -42,6 +42,7 @@ ENTRIES: tuple[ScreenEntry, ...] = (
     ScreenEntry("prompt", _HERE + "dialogs", "PromptDialog", "prompt"),
     ScreenEntry("text", _HERE + "dialogs", "TextDialog", "text"),
     ScreenEntry("choice", _HERE + "dialogs", "ChoiceDialog", "choice"),
+    ScreenEntry("preview", _HERE + "editor_preview", "DataPreviewScreen", "preview"),
 )
 
 

@@ -23,7 +23,10 @@ METRICS: dict[str, tuple[str, ...]] = {
     "extractive_qa": ("f1", "exact_match"),
     "dpo": ("preference_accuracy", "reward_margin"),
     "seq2seq": ("rougeL", "rouge1", "rouge2", "bleu", "chrf", "perplexity"),
+    "grpo": ("reward", "exact_match"),
 }
+# grpo's built-in reward functions (train/rewards.py); others are 'module:function'
+BUILTIN_REWARDS = ("exact_match", "format", "length")
 ALL_METRICS = tuple(dict.fromkeys(m for metrics in METRICS.values() for m in metrics))
 # metrics where lower is better (the others: higher is better)
 LOWER_IS_BETTER = frozenset({"perplexity", "logloss", "mse", "mae"})
@@ -38,7 +41,7 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "dataset.tags_column": ("token_classification",),
     "dataset.label_all_subtokens": ("token_classification",),
     "dataset.answer_column": ("causal_lm", "classification", "regression", "seq2seq", "dpo",
-                              "extractive_qa"),
+                              "extractive_qa", "grpo"),
     "training.loss": ("causal_lm", "seq2seq", "dpo"),
     "training.packing": ("causal_lm",),
     "dataset.question_column": ("extractive_qa",),
@@ -52,13 +55,17 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
         "retries", "timeout")},
     "dataset.rejected_answer_column": ("dpo",),
     "training.dpo_loss": ("dpo",),
-    "training.beta": ("dpo",),
+    "training.beta": ("dpo", "grpo"),
     "training.label_smoothing": ("dpo",),
     "training.precompute_reference": ("dpo",),
     "tokenizer.max_target_length": ("seq2seq",),
     "dataset.task_prefix": ("seq2seq",),
     "dataset.source_language": ("seq2seq",),
     "dataset.target_language": ("seq2seq",),
+    **{f"training.{name}": ("grpo",) for name in (
+        "reward_functions", "reward_weights", "reward_pattern", "num_generations",
+        "max_completion_length", "epsilon", "num_iterations", "sampling_temperature",
+        "sampling_top_p")},
 }
 
 

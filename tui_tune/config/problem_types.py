@@ -10,7 +10,7 @@ PROBLEM_TYPES = ("causal_lm", "classification", "regression", "token_classificat
 # the types the worker trains; tests/test_seams.py checks this against train/tasks/TASKS
 SUPPORTED_PROBLEM_TYPES = ("causal_lm", "classification", "regression",
                            "token_classification",
-                           "extractive_qa", "dpo", "seq2seq")
+                           "extractive_qa", "dpo", "seq2seq", "grpo")
 LABELLING_TYPES = ("classification", "regression", "token_classification")
 # whose final/ is a causal LM that generates text: chat and serve-model work with these
 CHAT_TYPES = ("causal_lm", "dpo", "grpo")
@@ -67,6 +67,14 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
         "max_completion_length", "epsilon", "num_iterations", "sampling_temperature",
         "sampling_top_p")},
 }
+
+
+def step_repeats(exp) -> int:
+    """How many optimizer steps each step's batches are handed to: grpo's num_iterations
+    (several steps on one batch of sampled completions), else 1. The worker and the estimate
+    plan steps with it."""
+    kind = exp.general.problem_type
+    return exp.training.num_iterations if applies("training.num_iterations", kind) else 1
 
 
 def metrics_for(problem_type: str) -> tuple[str, ...]:

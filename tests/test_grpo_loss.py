@@ -154,3 +154,26 @@ def test_group_advantages_equal_trls_normalisation():
                                                            + 1e-4)
     assert torch.allclose(group_advantages(rewards), expected.reshape(-1))
     assert (group_advantages(rewards)[4:] == 0).all()  # a group all alike teaches nothing
+
+
+def test_each_steps_batches_are_handed_num_iterations_times(setup):
+    """num_iterations k: k steps per batch planned (worker and estimate alike), each step's
+    micro-batches handed k times, the completions sampled the first time and reused."""
+    from tui_tune.runs.estimate.duration import plan_steps as estimated
+    from tui_tune.train.loop import repeated
+    from tui_tune.train.setup import plan_steps
+
+    exp, model, task, _, _ = setup
+    assert repeated([[1], [2], [3], [4]], 2, 3) == [[1], [2]] * 3 + [[3], [4]] * 3
+    assert repeated([[1], [2]], 1, 1) == [[1], [2]]
+    three = exp.model_copy(update={"training": exp.training.model_copy(
+        update={"num_iterations": 3, "max_steps": None})})
+    assert plan_steps(three, 80, 1)[1] == 3 * plan_steps(exp, 80, 1)[1] == 30
+    assert estimated(three, 80, 1) == plan_steps(three, 80, 1)
+    two = exp.model_copy(update={"training": exp.training.model_copy(
+        update={"num_iterations": 2})})
+    batch = task.train_collator(exp, task.tokenizer)(list(task.rows.values())[:2])
+    first = task.rollout_for(model, batch, two)
+    assert first.old is not None  # the sampling policy's log-probs, kept for the reuse
+    assert task.rollout_for(model, batch, two) is first
+    assert task.rollout_for(model, batch, two) is not first

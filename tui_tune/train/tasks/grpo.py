@@ -357,6 +357,3 @@ class GRPO(CausalLM):
         out = self.generate_groups(model, batch, exp)
         return self.tokenizer.batch_decode(out[:, batch["input_ids"].size(1):],
                                            skip_special_tokens=True)
-
-    def predict_setup(self, exp, tokenizer, seed: int):
-        return None

@@ -42,8 +42,9 @@ CASES = [
     ("extends-traversal", 'extends = "../etc/passwd"\n', "name", "not a valid preset name"),
     ("empty-sweep", "[sweep]\n\"training.lr\" = []\n", "sweep.training.lr", "at least one"),
     ("betas-short", "[training]\nbetas = [0.9]\n", "training.betas", "at least 2"),
-    ("problem-type", '[general]\nproblem_type = "grpo"\n', "general.problem_type",
-     "not supported yet"),
+    ("grpo-weights", ('[general]\nproblem_type = "grpo"\n[prediction]\nmetric = "reward"\n'
+                      '[training]\nreward_weights = [1.0, 2.0]\n'), "training.reward_weights",
+     "2 weights for 1"),
     ("table-as-value", "training = 3\n", "training", "dictionary"),
 ]
 

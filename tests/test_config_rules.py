@@ -81,9 +81,26 @@ def test_fsdp_with_one_process():
     assert "one process" in found["environment.distributed_backend"]
 
 
-def test_problem_type_not_supported_yet():
+def test_problem_type_not_supported_yet(monkeypatch):
+    from tui_tune.config import rules
+
+    monkeypatch.setattr(rules, "SUPPORTED_PROBLEM_TYPES", ("causal_lm",))
     assert "not supported yet" in problems({"general": {"problem_type": "grpo"}})[
         "general.problem_type"]
+
+
+def test_grpo_reward_functions_and_weights():
+    found = problems({"general": {"problem_type": "grpo"}, "prediction": {"metric": "reward"},
+                      "training": {"reward_functions": ["exact_match", "nomodule", "m:f"],
+                                   "reward_weights": [1.0]}})
+    assert "'nomodule' is neither a built-in" in found["training.reward_functions"]
+    assert "1 weights for 3 reward functions" in found["training.reward_weights"]
+    validate_experiment({"general": {"problem_type": "grpo"}, "prediction": {"metric": "reward"},
+                         "training": {"reward_functions": ["exact_match", "m:f"],
+                                      "reward_weights": [1.0, 0.5], "beta": 0.0}})
+    assert "above 0" in problems({"general": {"problem_type": "dpo"},
+                                  "prediction": {"metric": "preference_accuracy"},
+                                  "training": {"beta": 0.0}})["training.beta"]
 
 
 def test_several_problems_reported_together():

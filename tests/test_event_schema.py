@@ -51,7 +51,8 @@ def test_required_fields_and_metrics_come_from_the_records():
                                      "exact_match",
                                      "preference_accuracy", "reward_margin", "rewards_chosen",
                                      "rewards_rejected", "logps_chosen", "logps_rejected",
-                                     "rouge1", "rouge2", "rougeL", "bleu", "chrf", "llm_judge"]
+                                     "rouge1", "rouge2", "rougeL", "bleu", "chrf", "llm_judge",
+                                     "reward"]
     assert "tokens" not in METRICS["step"] and "step" not in METRICS["step"]  # counts
     assert not set(METRICS["step"]) & set(METRICS["eval"])  # one name, one meaning
     for kind in REQUIRED:

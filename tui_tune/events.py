@@ -77,6 +77,18 @@ class Step(Struct, kw_only=True):
                                          Meta(title="train preference accuracy")] = None
     train_logps_chosen: Annotated[float | None, Meta(title="train log-prob chosen")] = None
     train_logps_rejected: Annotated[float | None, Meta(title="train log-prob rejected")] = None
+    # grpo: sampled completions' mean reward, its std within a group, KL to the reference,
+    # clipped-token fraction, tokens per completion, groups whose rewards were all alike, and
+    # each built-in reward function's mean
+    train_reward: Annotated[float | None, Meta(title="train reward")] = None
+    train_reward_std: Annotated[float | None, Meta(title="train reward std in group")] = None
+    train_kl: Annotated[float | None, Meta(title="train KL to reference")] = None
+    train_clip_ratio: Annotated[float | None, Meta(title="train clip ratio")] = None
+    train_completion_length: Annotated[float | None, Meta(title="completion length")] = None
+    train_zero_std_fraction: Annotated[float | None, Meta(title="groups with no reward std")] = None
+    train_reward_exact_match: Annotated[float | None, Meta(title="reward exact match")] = None
+    train_reward_format: Annotated[float | None, Meta(title="reward format")] = None
+    train_reward_length: Annotated[float | None, Meta(title="reward length")] = None
 
 
 class Eval(Struct, kw_only=True):
@@ -116,6 +128,7 @@ class Eval(Struct, kw_only=True):
     # causal_lm, metric llm_judge: the judge's mean score on its template's scale, replies
     # without a score, requests that failed, and a few judged answers with the judge's reason
     llm_judge: Annotated[float | None, Meta(title="LLM judge")] = None
+    reward: Annotated[float | None, Meta(title="reward")] = None  # grpo: greedy answers' mean
     judge_unparsed: int | None = None
     judge_failed: int | None = None
     judge_examples: list[dict[str, Any]] | None = None
@@ -143,6 +156,7 @@ class Sample(Struct, kw_only=True):
     judge_score: float | None = None
     judge_reason: str | None = None
     rejected: str | None = None  # dpo: the rejected answer (reference is the chosen one)
+    completions: list[dict[str, Any]] | None = None  # grpo: sampled {text, reward}, a few
 
 
 class Checkpoint(Struct, kw_only=True):

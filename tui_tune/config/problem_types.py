@@ -10,7 +10,7 @@ PROBLEM_TYPES = ("causal_lm", "classification", "regression", "token_classificat
 # the types the worker trains; tests/test_seams.py checks this against train/tasks/TASKS
 SUPPORTED_PROBLEM_TYPES = ("causal_lm", "classification", "regression",
                            "token_classification",
-                           "extractive_qa", "dpo", "seq2seq")
+                           "extractive_qa", "dpo", "seq2seq", "grpo")
 LABELLING_TYPES = ("classification", "regression", "token_classification")
 # whose final/ is a causal LM that generates text: chat and serve-model work with these
 CHAT_TYPES = ("causal_lm", "dpo", "grpo")
@@ -23,7 +23,10 @@ METRICS: dict[str, tuple[str, ...]] = {
     "extractive_qa": ("f1", "exact_match"),
     "dpo": ("preference_accuracy", "reward_margin"),
     "seq2seq": ("rougeL", "rouge1", "rouge2", "bleu", "chrf", "perplexity"),
+    "grpo": ("reward", "exact_match"),
 }
+# grpo's built-in reward functions (train/rewards.py); others are 'module:function'
+BUILTIN_REWARDS = ("exact_match", "format", "length")
 ALL_METRICS = tuple(dict.fromkeys(m for metrics in METRICS.values() for m in metrics))
 # metrics where lower is better (the others: higher is better)
 LOWER_IS_BETTER = frozenset({"perplexity", "logloss", "mse", "mae"})
@@ -38,7 +41,7 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "dataset.tags_column": ("token_classification",),
     "dataset.label_all_subtokens": ("token_classification",),
     "dataset.answer_column": ("causal_lm", "classification", "regression", "seq2seq", "dpo",
-                              "extractive_qa"),
+                              "extractive_qa", "grpo"),
     "training.loss": ("causal_lm", "seq2seq", "dpo"),
     "training.packing": ("causal_lm",),
     "dataset.question_column": ("extractive_qa",),
@@ -52,14 +55,26 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
         "retries", "timeout")},
     "dataset.rejected_answer_column": ("dpo",),
     "training.dpo_loss": ("dpo",),
-    "training.beta": ("dpo",),
+    "training.beta": ("dpo", "grpo"),
     "training.label_smoothing": ("dpo",),
     "training.precompute_reference": ("dpo",),
     "tokenizer.max_target_length": ("seq2seq",),
     "dataset.task_prefix": ("seq2seq",),
     "dataset.source_language": ("seq2seq",),
     "dataset.target_language": ("seq2seq",),
+    **{f"training.{name}": ("grpo",) for name in (
+        "reward_functions", "reward_weights", "reward_pattern", "num_generations",
+        "max_completion_length", "epsilon", "num_iterations", "sampling_temperature",
+        "sampling_top_p")},
 }
+
+
+def step_repeats(exp) -> int:
+    """How many optimizer steps each step's batches are handed to: grpo's num_iterations
+    (several steps on one batch of sampled completions), else 1. The worker and the estimate
+    plan steps with it."""
+    kind = exp.general.problem_type
+    return exp.training.num_iterations if applies("training.num_iterations", kind) else 1
 
 
 def metrics_for(problem_type: str) -> tuple[str, ...]:

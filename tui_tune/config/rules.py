@@ -13,7 +13,13 @@ from pydantic import BaseModel
 
 from tui_tune.config.errors import Problem
 from tui_tune.config.model_groups import LORA_FAMILY, QUANTIZED_METHODS
-from tui_tune.config.problem_types import ONLY_FOR, SUPPORTED_PROBLEM_TYPES, applies, metrics_for
+from tui_tune.config.problem_types import (
+    BUILTIN_REWARDS,
+    ONLY_FOR,
+    SUPPORTED_PROBLEM_TYPES,
+    applies,
+    metrics_for,
+)
 
 if TYPE_CHECKING:
     from tui_tune.config.experiment import Experiment
@@ -202,7 +208,29 @@ def _ignored_for_the_problem_type(exp: Experiment) -> list[Problem]:
     return out
 
 
-RULES = (_general_rules, _adapter_rules, _training_rules, _data_rules, _environment_rules)
+def _reward_rules(exp: Experiment) -> list[Problem]:
+    """grpo's reward functions are built-in names or 'module:function'; weights match them;
+    dpo's beta divides (IPO) and scales the margin, so 0 is grpo's alone."""
+    t, kind, out = exp.training, exp.general.problem_type, []
+    if kind == "dpo" and t.beta == 0:
+        out.append(Problem("training.beta", "dpo needs a beta above 0."))
+    if kind != "grpo":
+        return out
+    if not t.reward_functions:
+        out.append(Problem("training.reward_functions", "name at least one reward function."))
+    for name in t.reward_functions:
+        module, colon, function = name.partition(":")
+        if name not in BUILTIN_REWARDS and not (colon and module.strip() and function.strip()):
+            out.append(Problem("training.reward_functions", f"'{name}' is neither a built-in "
+                               f"reward ({', '.join(BUILTIN_REWARDS)}) nor 'module:function'."))
+    if t.reward_weights and len(t.reward_weights) != len(t.reward_functions):
+        out.append(Problem("training.reward_weights", f"{len(t.reward_weights)} weights for "
+                           f"{len(t.reward_functions)} reward functions: give one each, or none."))
+    return out
+
+
+RULES = (_general_rules, _adapter_rules, _training_rules, _data_rules, _environment_rules,
+         _reward_rules)
 IGNORED = (_ignored_adapter_settings, _ignored_other_settings, _ignored_for_the_problem_type)
 
 

@@ -33,8 +33,9 @@ class Training(Group):
         "1/(2 beta); hinge stops pushing at a margin of 1/beta; kto_pair scores each answer "
         "against the other's KL estimate.")
     beta: float = setting(
-        0.1, "dpo: how far the model may move from the reference (the backbone as it started): "
-        "higher keeps it closer. IPO's tau.", gt=0.0, le=100.0)
+        0.1, "dpo, grpo: how far the model may move from the reference (the backbone as it "
+        "started): higher keeps it closer. IPO's tau; grpo's KL weight (0 turns it off).",
+        ge=0.0, le=100.0)
     label_smoothing: float = setting(
         0.0, "dpo (sigmoid loss): the chance that a pair's preference is wrong (conservative "
         "DPO); 0 trusts every pair.", ge=0.0, lt=0.5)
@@ -42,6 +43,31 @@ class Training(Group):
         False, "dpo: compute the reference model's log-probabilities of every pair once before "
         "training and keep them in the run folder (a resume reuses them): a step then runs "
         "one model instead of two.")
+    reward_functions: list[str] = list_setting(
+        ["exact_match"], "grpo: what scores a completion: built-ins exact_match (the answer "
+        "column, normalised; numbers as numbers), format (matches reward_pattern), length "
+        "(minus the completion's share of max_completion_length), or 'module:function' from "
+        "the working directory, called with (prompts, completions, rows) and returning floats.")
+    reward_weights: list[float] = list_setting(
+        [], "grpo: a weight per reward function, in order; empty weighs all 1.")
+    reward_pattern: str = setting(
+        r"^\s*-?\d+(\.\d+)?\s*$", "grpo: the regular expression the format reward looks for "
+        "(Python re.search): 1 when the completion matches, else 0.")
+    num_generations: int = setting(
+        4, "grpo: completions sampled per prompt (a group); advantages compare them.",
+        ge=2, le=256)
+    max_completion_length: int = setting(
+        32, "grpo: the most tokens a sampled completion has.", unit="tokens", ge=1, le=65536)
+    epsilon: float = setting(
+        0.2, "grpo: how far a step may move a token's probability ratio from the sampling "
+        "policy's (PPO's clip).", gt=0.0, lt=1.0)
+    num_iterations: int = setting(
+        1, "grpo: optimizer steps on each batch of sampled completions (TRL's mu).",
+        ge=1, le=64)
+    sampling_temperature: float = setting(
+        1.0, "grpo: the temperature completions are sampled at.", gt=0.0, le=10.0)
+    sampling_top_p: float = setting(
+        1.0, "grpo: nucleus sampling of completions (1 keeps every token).", gt=0.0, le=1.0)
     optimizer: Literal[OPTIMIZERS] = setting(  # type: ignore[valid-type]
         "adamw", "adamw is the safe default. paged_* and adamw_8bit come from bitsandbytes and "
         "save optimizer memory on GPUs.")

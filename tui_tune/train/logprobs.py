@@ -24,6 +24,15 @@ def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
     return answer_logps(forward_batch(model, batch), batch["labels"])
 
 
+def completion_logps(model, ids: torch.Tensor, mask: torch.Tensor, width: int,
+                     temperature: float = 1.0) -> torch.Tensor:
+    """(rows, completion tokens): log p of each token after the first `width` (the prompt),
+    from logits divided by the sampling temperature, as TRL's GRPOTrainer computes them."""
+    logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+    logits = logits[:, width - 1:-1].float() / temperature
+    return torch.gather(logits.log_softmax(-1), 2, ids[:, width:].unsqueeze(-1)).squeeze(-1)
+
+
 def _plain(model):
     """The model under DDP / torch.compile wrappers."""
     while True:
@@ -56,15 +65,20 @@ class Reference:
         frozen.requires_grad_(False)
         return cls(frozen.eval())
 
-    @torch.no_grad()
     def logps(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.apply(model, sequence_logps, batch)
+
+    @torch.no_grad()
+    def apply(self, model, function, *args):
+        """function(reference model, *args): the frozen copy, or the trained model with its
+        adapter switched off, in eval mode."""
         if self.frozen is not None:
-            return sequence_logps(self.frozen, batch)
+            return function(self.frozen, *args)
         plain = _plain(model)
         was_training = plain.training
         plain.eval()
         try:
             with plain.disable_adapter():
-                return sequence_logps(plain, batch)
+                return function(plain, *args)
         finally:
             plain.train(was_training)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader
 
+from tui_tune.config.problem_types import step_repeats
 from tui_tune.train.augment import mask_random_tokens
 from tui_tune.train.checkpoint import save_checkpoint
 from tui_tune.train.collate import epoch_batches, rank_batches, real_tokens
@@ -40,12 +41,21 @@ def epoch_loader(session: Session, epoch: int, skip: int, collate) -> DataLoader
     lengths = [len(e) for e in session.data.train]
     plan = epoch_batches(lengths, t.batch_size, session.progress.seed, epoch, t.group_by_length,
                          acc.num_processes)
-    mine = rank_batches(plan, acc.process_index, acc.num_processes)
+    mine = repeated(rank_batches(plan, acc.process_index, acc.num_processes),
+                    t.grad_accumulation, step_repeats(session.exp))
     usable = session.steps_per_epoch * t.grad_accumulation
     workers = session.exp.environment.dataloader_workers
     return DataLoader(session.data.train, batch_sampler=mine[skip:usable], collate_fn=collate,
                       num_workers=workers, pin_memory=acc.device.type == "cuda",
                       generator=torch.Generator().manual_seed(epoch))  # spare the global RNG
+
+
+def repeated(batches: list[list[int]], accumulation: int, times: int) -> list[list[int]]:
+    """Each step's micro-batches handed `times` times in a row (grpo's num_iterations)."""
+    if times == 1:
+        return batches
+    steps = [batches[k:k + accumulation] for k in range(0, len(batches), accumulation)]
+    return [batch for step in steps for _ in range(times) for batch in step]
 
 
 def masked_inputs(session: Session, batch: dict) -> dict:

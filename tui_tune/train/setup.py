@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from tui_tune.config import ConfigError, validate_experiment
+from tui_tune.config.problem_types import step_repeats
 from tui_tune.config.toml_io import read_toml
 from tui_tune.rundir import CHECKPOINT_STATE, RunDir
 from tui_tune.runs.files import newest_checkpoint
@@ -112,6 +113,7 @@ def agree_on_seed(accelerator, asked: int, checkpoint: Path | None) -> int:
 def plan_steps(exp, n_train: int, world: int) -> tuple[int, int]:
     t = exp.training
     per_epoch = steps_per_epoch(n_train, t.batch_size, world, t.grad_accumulation)
+    per_epoch *= step_repeats(exp)
     if per_epoch == 0:
         raise UserError(f"{n_train} training rows make no full batch of {t.batch_size} x "
                         f"{t.grad_accumulation} accumulation x {world} processes; lower "

@@ -46,7 +46,7 @@ OTHER_FIELDS = ("metric", "confusion", "labels", "prompt", "generation", "refere
                 "status", "error_type", "traceback", "path", "reason", "run_id", "steps_total",
                 "world_size", "devices", "params_total", "params_trainable", "train_rows",
                 "val_rows", "method", "environment", "context", "span", "truth_span",
-                "judge_score", "judge_reason", "rejected")
+                "judge_score", "judge_reason", "rejected", "completions")
 # one flat struct for every line: the numbers as events.Wire (NaN when absent), the rest as JSON
 RawEvent = reader_struct("RawEvent", dict.fromkeys((*STEP_COLUMNS, *EVAL_COLUMNS)), OTHER_FIELDS,
                          texts=("kind",))
@@ -94,6 +94,7 @@ class Sample:
     judge_score: float | None = None  # metric llm_judge: the judge's score and its reason
     judge_reason: str | None = None
     rejected: str | None = None  # dpo: the rejected answer (reference is the chosen one)
+    completions: list[tuple[str, float | None]] | None = None  # grpo: (text, reward), a few
 
 
 @dataclass
@@ -209,7 +210,16 @@ def _sample(e: RawEvent) -> Sample:
                   text(e.reference) or "", _label(e.predicted), _label(e.truth),
                   [text(w) or "" for w in words] if words is not None else None, probabilities,
                   context, _span(e.span, context), _span(e.truth_span, context),
-                  measure(e.judge_score), text(e.judge_reason), text(e.rejected))
+                  measure(e.judge_score), text(e.judge_reason), text(e.rejected),
+                  _completions(e.completions))
+
+
+def _completions(value: Any) -> list[tuple[str, float | None]] | None:
+    """grpo's sampled completions: {text, reward} objects (others are left out)."""
+    if not isinstance(value, list):
+        return None
+    return [(text(c.get("text")) or "", measure(c.get("reward"))) for c in value
+            if isinstance(c, dict)] or None
 
 
 def _span(value: Any, context: str | None) -> tuple[int, int] | None:

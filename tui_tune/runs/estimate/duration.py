@@ -16,6 +16,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from tui_tune.config.problem_types import step_repeats
 from tui_tune.rundir import RunDir
 from tui_tune.runs.datafiles import DataFileError, iter_rows
 from tui_tune.runs.estimate.memory import Settings
@@ -93,6 +94,7 @@ def plan_steps(exp, train_rows: int, world: int) -> tuple[int, int]:
     """(steps in all, steps per epoch), as the worker plans them (train/setup.py)."""
     t = exp.training
     per_epoch = max(((train_rows // t.batch_size) // world) // t.grad_accumulation, 0)
+    per_epoch *= step_repeats(exp)
     return (t.max_steps or max(1, math.ceil(t.epochs * per_epoch))), per_epoch
 
 

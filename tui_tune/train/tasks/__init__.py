@@ -19,6 +19,7 @@ TASKS = {
     "extractive_qa": "tui_tune.train.tasks.extractive_qa:ExtractiveQA",
     "dpo": "tui_tune.train.tasks.dpo:DPO",
     "seq2seq": "tui_tune.train.tasks.seq2seq:Seq2Seq",
+    "grpo": "tui_tune.train.tasks.grpo:GRPO",
 }
 
 __all__ = ["TASKS", "EvalResult", "Task", "task_for", "task_named"]

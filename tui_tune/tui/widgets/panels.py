@@ -111,6 +111,10 @@ def sample_text(sample: Sample) -> Text:
     if sample.rejected:
         out.append("reject ", "dim")
         out.append(sample.rejected.strip() + "\n", "red")
+    for completion, reward in sample.completions or ():
+        out.append("sample ", "dim")
+        out.append("  ?  " if reward is None else f"{reward:5.2f} ", "bold magenta")
+        out.append(completion.strip() + "\n")
     if sample.judge_score is not None or sample.judge_reason:
         out.append("judge  ", "dim")
         score = "no score" if sample.judge_score is None else f"{sample.judge_score:g}"

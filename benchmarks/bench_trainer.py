@@ -138,7 +138,10 @@ def compare(label: str, run_dir: Path, steps: int, skip: int, env: dict,
 
 
 def bench_env() -> dict:
-    threads = str(os.cpu_count() or 1)
+    """Both sides' environment. BENCH_THREADS sets their torch threads (default: every core):
+    on a box other jobs share, 1 each keeps a descheduled OpenMP thread from stalling every
+    op of a step (a step measured 6-9 s instead of ~0.1 s at load 9 on 2 cores)."""
+    threads = os.environ.get("BENCH_THREADS") or str(os.cpu_count() or 1)
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     return {**os.environ, "OMP_NUM_THREADS": threads, "PYTHONPATH": path,
             "TOKENIZERS_PARALLELISM": "false"}

@@ -102,13 +102,25 @@ def median_side(rounds: list[dict]) -> dict:
     return ordered[len(ordered) // 2]
 
 
+def one_pair(run_dir: Path, steps: int, skip: int, env: dict,
+             trainer_first: bool) -> tuple[dict, dict]:
+    """(worker, Trainer) numbers, run back to back; every other pair starts with the Trainer,
+    so load that grows or fades over the rounds (other jobs starting, ending) favours neither
+    side: the second of a pair ran under less load in every pair while it faded."""
+    if trainer_first:
+        theirs = trainer_numbers(run_dir, steps, skip, env)
+        return worker_numbers(fresh(run_dir), skip, env), theirs
+    ours = worker_numbers(fresh(run_dir), skip, env)
+    return ours, trainer_numbers(run_dir, steps, skip, env)
+
+
 def compare(label: str, run_dir: Path, steps: int, skip: int, env: dict,
             per_token: float | None = None, rounds: int = 1) -> list[Result]:
     """Both sides on one run directory, alternating for `rounds` rounds (the median of each
     side counts, so a burst of load on a shared box hits both); a failure becomes a row."""
     try:
-        pairs = [(worker_numbers(fresh(run_dir), skip, env),
-                  trainer_numbers(run_dir, steps, skip, env)) for _ in range(rounds)]
+        pairs = [one_pair(run_dir, steps, skip, env, trainer_first=n % 2 == 1)
+                 for n in range(rounds)]
     except RuntimeError as error:
         print(f"# {label}: {error}", file=sys.stderr, flush=True)
         return [Result(f"trainer {label}", float("nan"), "", "", "failed: see stderr")]

@@ -20,7 +20,8 @@ from tui_tune.config.presets import builtin_dir, experiment_toml, resolve
 from tui_tune.events import decode
 
 CPU_STEPS, CPU_SKIP, CPU_ROUNDS = 160, 10, 3
-DPO_STEPS, DPO_SKIP = 24, 4  # a dpo step is two models' forwards on twice the rows
+DPO_STEPS, DPO_SKIP = 64, 4  # a dpo step is two models' forwards on twice the rows; 20
+# counted steps (~10 s) let one burst of another job's load decide the pair
 GPU_STEPS, GPU_SKIP, GPU_SEQ_LEN = 24, 8, 2048
 
 
@@ -51,7 +52,15 @@ def worker_numbers(run_dir: Path, skip: int, env: dict) -> dict:
     seconds = sum(e["step_time_s"] for e in steps)
     start = next(e for e in events if e and e["kind"] == "start")
     return {"tokens_per_s": sum(e["tokens"] for e in steps) / seconds,
+            "median_step_tokens_per_s": median_step([e["tokens"] for e in steps],
+                                                    [e["step_time_s"] for e in steps]),
             "mem_peak_gib": max(e["mem_peak_gib"] for e in steps), "device": start["devices"][0]}
+
+
+def median_step(tokens: list[int], seconds: list[float]) -> float:
+    """Tokens/s of the median step: a burst of another job's load on a shared box slows a few
+    steps of one side, which moves the total's rate but not this."""
+    return statistics.median(n / max(t, 1e-9) for n, t in zip(tokens, seconds))
 
 
 def trainer_numbers(run_dir: Path, steps: int, skip: int, env: dict) -> dict:
@@ -93,18 +102,32 @@ def median_side(rounds: list[dict]) -> dict:
     return ordered[len(ordered) // 2]
 
 
+def one_pair(run_dir: Path, steps: int, skip: int, env: dict,
+             trainer_first: bool) -> tuple[dict, dict]:
+    """(worker, Trainer) numbers, run back to back; every other pair starts with the Trainer,
+    so load that grows or fades over the rounds (other jobs starting, ending) favours neither
+    side: the second of a pair ran under less load in every pair while it faded."""
+    if trainer_first:
+        theirs = trainer_numbers(run_dir, steps, skip, env)
+        return worker_numbers(fresh(run_dir), skip, env), theirs
+    ours = worker_numbers(fresh(run_dir), skip, env)
+    return ours, trainer_numbers(run_dir, steps, skip, env)
+
+
 def compare(label: str, run_dir: Path, steps: int, skip: int, env: dict,
             per_token: float | None = None, rounds: int = 1) -> list[Result]:
     """Both sides on one run directory, alternating for `rounds` rounds (the median of each
     side counts, so a burst of load on a shared box hits both); a failure becomes a row."""
     try:
-        pairs = [(worker_numbers(fresh(run_dir), skip, env),
-                  trainer_numbers(run_dir, steps, skip, env)) for _ in range(rounds)]
+        pairs = [one_pair(run_dir, steps, skip, env, trainer_first=n % 2 == 1)
+                 for n in range(rounds)]
     except RuntimeError as error:
         print(f"# {label}: {error}", file=sys.stderr, flush=True)
         return [Result(f"trainer {label}", float("nan"), "", "", "failed: see stderr")]
     ratios = [a["tokens_per_s"] / b["tokens_per_s"] for a, b in pairs]
     ratio = statistics.median(ratios)  # of the pairs run back to back: they shared the load
+    steady = statistics.median(a["median_step_tokens_per_s"] / b["median_step_tokens_per_s"]
+                               for a, b in pairs)
     ours, theirs = median_side([a for a, _ in pairs]), median_side([b for _, b in pairs])
     spread = ", ".join(f"{r:.3f}" for r in ratios)
 
@@ -118,8 +141,8 @@ def compare(label: str, run_dir: Path, steps: int, skip: int, env: dict,
         Result(f"trainer {label}: Trainer tokens/s", theirs["tokens_per_s"], "tok/s", "",
                detail(theirs)),
         Result(f"trainer {label}: worker / Trainer", ratio, "x", ">= 1.0",
-               f"median of {rounds} back-to-back pairs ({spread})"
-               if rounds > 1 else ""),
+               (f"median of {rounds} back-to-back pairs ({spread}); " if rounds > 1 else "")
+               + f"median steps: {steady:.3f} x"),
     ]
     for row in rows:  # as soon as measured: a long bench shows progress, a crash keeps them
         print(row.row(), file=sys.stderr, flush=True)
@@ -127,7 +150,10 @@ def compare(label: str, run_dir: Path, steps: int, skip: int, env: dict,
 
 
 def bench_env() -> dict:
-    threads = str(os.cpu_count() or 1)
+    """Both sides' environment. BENCH_THREADS sets their torch threads (default: every core):
+    on a box other jobs share, 1 each keeps a descheduled OpenMP thread from stalling every
+    op of a step (a step measured 6-9 s instead of ~0.1 s at load 9 on 2 cores)."""
+    threads = os.environ.get("BENCH_THREADS") or str(os.cpu_count() or 1)
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     return {**os.environ, "OMP_NUM_THREADS": threads, "PYTHONPATH": path,
             "TOKENIZERS_PARALLELISM": "false"}

@@ -44,6 +44,8 @@ def main(run_dir: str, steps: int, skip: int, clock) -> None:
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
+    from benchmarks.trainer_baseline import rates
+
     quiet_libraries(Path(run_dir), rank=0)
     exp = read_experiment(Path(run_dir))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -71,7 +73,5 @@ def main(run_dir: str, steps: int, skip: int, clock) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     trainer.train()
-    per_step = t.grad_accumulation
-    tokens = sum(collator.tokens[skip * per_step: steps * per_step])
-    seconds = clock.ends[steps - 1] - clock.ends[skip - 1]
-    print(json.dumps({"tokens_per_s": tokens / seconds, **memory_gib(device)}))
+    print(json.dumps({**rates(collator.tokens, clock.ends, steps, skip, t.grad_accumulation),
+                      **memory_gib(device)}))

@@ -27,6 +27,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from benchmarks.bench_trainer import median_step
 from tui_tune.train.adapters import apply_method
 from tui_tune.train.model import load_backbone, load_tokenizer
 from tui_tune.train.reporting import memory_gib
@@ -106,10 +107,17 @@ def main(run_dir: str, steps: int, skip: int) -> None:
     trainer = trainer_class(model=model, args=args, train_dataset=rows, data_collator=collator,
                             processing_class=tokenizer, callbacks=[clock])
     trainer.train()
-    per_step = t.grad_accumulation
-    tokens = sum(collator.tokens[skip * per_step: steps * per_step])
-    seconds = clock.ends[steps - 1] - clock.ends[skip - 1]
-    print(json.dumps({"tokens_per_s": tokens / seconds, **memory_gib(device)}))
+    print(json.dumps({**rates(collator.tokens, clock.ends, steps, skip, t.grad_accumulation),
+                      **memory_gib(device)}))
+
+
+def rates(tokens: list[int], ends: list[float], steps: int, skip: int, per_step: int) -> dict:
+    """Tokens/s over steps skip+1..steps, and that of the median step (as bench_trainer reads
+    the worker's step events): `tokens` per micro-batch, `ends` when each step ended."""
+    counted = [sum(tokens[k * per_step:(k + 1) * per_step]) for k in range(skip, steps)]
+    seconds = [ends[k] - ends[k - 1] for k in range(skip, steps)]
+    return {"tokens_per_s": sum(counted) / (ends[steps - 1] - ends[skip - 1]),
+            "median_step_tokens_per_s": median_step(counted, seconds)}
 
 
 if __name__ == "__main__":

@@ -138,3 +138,15 @@ def test_whole_write_replaces_its_own_lines_and_keeps_the_others(tmp_path):
     assert provenance(text)[1:] == [HAND_WRITTEN[0]] and "2026-11-01" not in text
     assert all(line in text.splitlines() for line in HAND_WRITTEN)
     assert rows_of(text) == [r.name for r in APP]
+
+
+def test_trainer_side_rates_count_the_same_steps_as_the_worker_side():
+    """The Trainer side's tokens/s over steps skip+1..steps (micro-batches summed per step),
+    and its median step's, which a burst of load on one step does not move."""
+    from benchmarks.trainer_baseline import rates
+
+    tokens = [5, 5, 10, 10, 10, 10, 10, 10, 10, 10]  # two micro-batches a step
+    ends = [1.0, 2.0, 3.0, 9.0, 10.0]  # step 4 stalled for 6 s
+    numbers = rates(tokens, ends, steps=5, skip=1, per_step=2)
+    assert numbers["tokens_per_s"] == 80 / 9  # steps 2-5: 4 x 20 tokens in 1 + 1 + 6 + 1 s
+    assert numbers["median_step_tokens_per_s"] == 20.0

@@ -166,6 +166,30 @@ def test_cached_reference_log_probs_equal_the_live_ones(setup):
     assert model.training  # the reference pass leaves the model as it found it
 
 
+def test_output_head_runs_only_from_the_earliest_answer_on(setup):
+    """As TRL's fused head: the prompts' logits are never made (the demo's prompts are three
+    quarters of a pair's tokens), and the log-probs equal those from every position's logits."""
+    from tui_tune.train.logprobs import answer_logps, answer_positions, sequence_logps
+    from tui_tune.train.tasks.causal_lm import forward_batch
+
+    _, model, _, batch, _ = setup
+    widths = []
+    head = model.get_output_embeddings().register_forward_hook(
+        lambda module, inputs, output: widths.append(inputs[0].size(1)))
+    try:
+        with torch.no_grad():
+            logps, counts = sequence_logps(model, batch)
+    finally:
+        head.remove()
+    first = int((batch["labels"] != IGNORE_INDEX).any(dim=0).nonzero()[0])
+    assert widths == [batch["labels"].size(1) - first + 1] == [answer_positions(batch["labels"])]
+    assert widths[0] < batch["labels"].size(1) // 2
+    with torch.no_grad():
+        full, full_counts = answer_logps(forward_batch(model, batch), batch["labels"])
+    assert torch.allclose(logps, full, atol=1e-5)
+    assert torch.equal(counts, full_counts)
+
+
 def model_tokenizer(exp):
     from tui_tune.train.model import load_tokenizer
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from tui_tune.train.formatting import IGNORE_INDEX
-from tui_tune.train.tasks.causal_lm import forward_batch, shifted_labels, token_losses
+from tui_tune.train.tasks.causal_lm import model_inputs, shifted_labels, token_losses
 
 
 def answer_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -20,8 +20,30 @@ def answer_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tens
     return logps, (shifted_labels(labels) != IGNORE_INDEX).sum(dim=-1)
 
 
+def answer_positions(labels: torch.Tensor) -> int:
+    """How many last positions hold every logit an answer token needs: from the one before
+    the earliest labelled token on (at least 1). One read of the labels (a sync on a GPU)."""
+    labelled = (labels != IGNORE_INDEX).any(dim=0).nonzero()
+    return labels.size(1) - max(int(labelled[0]) - 1, 0) if len(labelled) else 1
+
+
 def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    return answer_logps(forward_batch(model, batch), batch["labels"])
+    """The output head runs only on the positions from the earliest answer on (the model's
+    `logits_to_keep`), as TRL's fused head does: the prompts' (batch, length, vocab) logits,
+    most of a preference batch's, are never made. A model whose forward lacks
+    `logits_to_keep` (remote code) gives every position's logits."""
+    labels = batch["labels"]
+    if not getattr(model, "_refuses_logits_to_keep", False):
+        keep = answer_positions(labels)
+        try:
+            logits = model(**model_inputs(batch), logits_to_keep=keep).logits
+        except TypeError as error:  # raised before any work is done: the call is refused
+            if "logits_to_keep" not in str(error):
+                raise
+            model._refuses_logits_to_keep = True  # asked once, not every step
+        else:
+            return answer_logps(logits[:, -keep:], labels[:, -keep:])
+    return answer_logps(model(**model_inputs(batch)).logits, labels)
 
 
 def completion_logps(model, ids: torch.Tensor, mask: torch.Tensor, width: int,

@@ -113,3 +113,20 @@ class RunSummary:
         """The status as lists show it: a running run that stopped making progress is
         `stalled` (its status stays `running`: it is alive and can be stopped)."""
         return "stalled" if self.stalled_s is not None else self.status
+
+    @property
+    def short_reason(self) -> str:
+        """Why the run failed, went out of memory or died, in a word or two (a list's cell:
+        the error's type); empty for other runs. `reason` has the whole story."""
+        if self.status == "oom":
+            return "out of memory"
+        if self.status == "died":
+            return "no end event"
+        if self.status == "failed":
+            return self.reason.split(":", 1)[0].strip() or "no reason given"
+        return ""
+
+    @property
+    def reason_line(self) -> str:
+        """The whole reason on one line (its lines joined with ` | `), for a detail line."""
+        return " | ".join(line.strip() for line in self.reason.splitlines() if line.strip())

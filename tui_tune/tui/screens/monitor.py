@@ -22,6 +22,7 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
+from tui_tune.runs.status import end_reason
 from tui_tune.tui import run_actions
 from tui_tune.tui.health import health_warnings
 from tui_tune.tui.live import RunBatch, RunFeed, RunLoaded, RunSideInfo
@@ -187,8 +188,10 @@ class MonitorScreen(Screen):
         warnings = health_warnings(self.series,
                                    now=time.time() if self.status == "running" else None)
         end = self.series.end
-        if end.get("status") in ("failed", "oom") and end.get("message"):
-            warnings.insert(0, f"{end.get('error_type') or end['status']}: {end['message']}")
+        reason = end_reason(end) if end.get("status") in ("failed", "oom") else ""
+        if reason:  # whole: the label wraps it (app.tcss #health)
+            prefix = "" if end.get("error_type") or end["status"] == "oom" else "failed: "
+            warnings.insert(0, prefix + reason)
         if warnings:
             text = "[b red]health:[/b red] " + escape(" | ".join(warnings))
         else:

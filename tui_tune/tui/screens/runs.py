@@ -109,6 +109,7 @@ class RunsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Label("[b]Runs[/b]", id="runs-title", classes="status-line")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Label("", id="runs-detail")
         yield Label("", id="runs-empty", classes="muted")
         yield Footer()
 
@@ -219,6 +220,7 @@ class RunsScreen(Screen):
             empty = (empty + "  " if empty else "") + " | ".join(listing.warnings[:2])
         self.query_one("#runs-empty", Label).update(Text(empty))
         self._show_title()
+        self._show_detail()
 
     def _show_rows(self, rows: list, changed: set[str]) -> None:
         """Rebuild the table when runs came or went, else update the changed rows' cells."""
@@ -302,6 +304,8 @@ class RunsScreen(Screen):
                  "tok/s": _number(s.tokens_per_s, width.get("tok/s", 7)),
                  "elapsed": duration(s.elapsed_s), "eta": duration(s.eta_s),
                  "preset": s.preset}
+        if s.short_reason and s.run_id in self._detailed:  # why it failed, not its loss
+            cells["trend"] = Text(s.short_reason[:width.get("trend", 10)], style="red")
         group = self._groups.get(s.sweep_id or "")
         if group is not None:  # a sweep member reads as the values it sets
             branch = "└" if group.members[-1] is s else "├"
@@ -347,6 +351,19 @@ class RunsScreen(Screen):
             return True
         self.notify(f"Still reading {s.run_id}; try again in a moment.", severity="warning")
         return False
+
+    @on(DataTable.RowHighlighted)
+    def _show_detail(self) -> None:
+        """The highlighted run's story in one line under the table: why it failed (the
+        monitor shows it whole). Hidden when there is nothing to tell."""
+        row = self.selected
+        text = Text()
+        if row is not None and row.short_reason and row.run_id in self._detailed:
+            text.append(f"{row.status}: ", style="bold red")
+            text.append(row.reason_line or row.short_reason)
+        detail = self.query_one("#runs-detail", Label)
+        detail.update(text)
+        detail.display = bool(text)
 
     @on(DataTable.RowSelected)
     def _row_chosen(self) -> None:

@@ -165,14 +165,14 @@ class RunStore:
         now = time.time()
         running = state.status == "running"
         stalled_s = events.stalled_s(now) if running else None
+        elapsed_s, eta_s = events.shown_times(running, now)
         created = _number(info.get("created_at"))
         return RunSummary(
             run_id=run_dir.name, path=run_dir,
             name=_text(info.get("name")) or run_dir.name, preset=_text(info.get("preset")) or "?",
             status=state.status, step=events.step, steps_total=events.steps_total,
             last_loss=events.last_loss, tokens_per_s=events.tokens_per_s,
-            elapsed_s=events.elapsed_s(now if running else None),
-            eta_s=events.eta_s(now) if running and stalled_s is None else None,
+            elapsed_s=elapsed_s, eta_s=eta_s,
             stalled_s=stalled_s,
             started_at=events.first_start_t or created,
             reason=state.reason, created_at=created,

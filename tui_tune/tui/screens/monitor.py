@@ -22,7 +22,6 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
-from tui_tune.runs.status import end_reason
 from tui_tune.tui import run_actions
 from tui_tune.tui.health import health_warnings
 from tui_tune.tui.live import RunBatch, RunFeed, RunLoaded, RunSideInfo
@@ -89,6 +88,7 @@ class MonitorScreen(Screen):
         self.read_only = read_only
         self.series = RunSeries()
         self.status = "?"
+        self.times: tuple[float | None, float | None] = (None, None)  # elapsed, ETA (live.py)
         self.history_loading = True
         self.picked = PICKED_DEFAULT  # what the last chart shows ("kind.metric")
         self.matrix_wanted = True  # the confusion matrix over the samples, where there is one
@@ -133,6 +133,8 @@ class MonitorScreen(Screen):
 
     @on(RunSideInfo)
     def _side(self, message: RunSideInfo) -> None:
+        if message.times is not None:
+            self.times = message.times
         if message.status:
             self.status = message.status
             self._show_header()
@@ -178,7 +180,7 @@ class MonitorScreen(Screen):
             self.query_one(GenerationsPanel).display = not shown
 
     def _show_header(self) -> None:
-        text = header_markup(self.series, self.status)
+        text = header_markup(self.series, self.status, *self.times)
         if self.history_loading:
             text += "  [dim]loading history...[/dim]"
         self.query_one("#monitor-header", Label).update(f"[b]{escape(self.run_dir.name)}[/b]  "
@@ -188,6 +190,7 @@ class MonitorScreen(Screen):
         warnings = health_warnings(self.series,
                                    now=time.time() if self.status == "running" else None)
         end = self.series.end
+        from tui_tune.runs.status import end_reason  # off the first frame's path
         reason = end_reason(end) if end.get("status") in ("failed", "oom") else ""
         if reason:  # whole: the label wraps it (app.tcss #health)
             prefix = "" if end.get("error_type") or end["status"] == "oom" else "failed: "

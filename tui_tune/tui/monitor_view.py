@@ -41,7 +41,9 @@ def chart_title(runs: RunSeries | Sequence[RunSeries], choice: str) -> str:
     kind, name = choice.split(".", 1)
     names = list(dict.fromkeys(metric_title(r.metric_name) for r in runs if r.metric_name))
     if choice == METRIC_VALUE and len(names) == 1:
-        return names[0]
+        exact = runs[0].exact if len(runs) == 1 and runs[0].metric_name == "exact_match" \
+            else None
+        return f"{exact[0]:,} of {exact[1]:,} exact" if exact else names[0]  # fits at 80
     if choice == METRIC_VALUE and names:
         return f"eval metric: {' / '.join(names)}"
     return METRICS[kind][name]

@@ -1,6 +1,6 @@
 """Run monitor: live charts, header, health line, GPUs, generations and console.log; for a
 classification run also the confusion matrix of the latest evaluation (in the samples' place;
-`m` switches between them).
+`v` switches between them).
 
 A RunFeed (tui/live.py), run as this screen's thread worker, reads the run directory and posts
 messages; this screen (app thread) keeps the numpy series and hands views of them to the
@@ -67,14 +67,14 @@ class MonitorScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("z", "zoom", "Zoom", id="monitor.zoom"),
         Binding("l", "log_scale", "Log scale", id="monitor.log"),
-        Binding("e", "smoothing", "Smoothing", id="monitor.smoothing"),
-        Binding("f", "focus_loss", "Loss only", id="monitor.focus_loss"),
-        Binding("c", "pick_chart", "Pick chart", id="monitor.pick_chart"),
+        Binding("s", "smoothing", "Smoothing", id="monitor.smoothing"),
+        Binding("b", "focus_loss", "Big loss chart", id="monitor.focus_loss"),
+        Binding("g", "pick_chart", "Pick chart", id="monitor.pick_chart"),
         Binding("left_square_bracket", "generations(-1)", "Earlier samples",
                 id="monitor.samples_earlier"),
         Binding("right_square_bracket", "generations(1)", "Later samples",
                 id="monitor.samples_later"),
-        Binding("m", "toggle_matrix", "Confusion/samples", id="monitor.matrix"),
+        Binding("v", "toggle_matrix", "Confusion/samples", id="monitor.matrix"),
         Binding("x", "stop_run", "Stop run", id="monitor.stop"),
         Binding("r", "resume_run", "Resume run", id="monitor.resume"),
         Binding("i", "run_info", "Run info", id="monitor.info"),
@@ -167,11 +167,11 @@ class MonitorScreen(Screen):
         chart.empty_text = empty_text_for(self.picked)
 
     def _show_matrix(self) -> None:
-        """A classification run's latest confusion matrix, in the samples' place (`m`); other
+        """A classification run's latest confusion matrix, in the samples' place (`v`); other
         runs have none, and neither the panel nor the key shows."""
         panel = self.query_one(ConfusionPanel)
         if (panel.matrix is None) != (self.series.confusion is None):
-            self.refresh_bindings()  # `m` appears in the footer (or goes: a rewritten file)
+            self.refresh_bindings()  # `v` appears in the footer (or goes: a rewritten file)
         panel.set_matrix(self.series.confusion)
         shown = panel.matrix is not None and self.matrix_wanted
         self.set_class(panel.matrix is not None, "-matrix")  # a taller bottom row (app.tcss)

@@ -30,6 +30,7 @@ from tui_tune.tui.formatting import STATUS_COLOURS, duration, format_number
 from tui_tune.tui.runs_filter import kept
 from tui_tune.tui.runs_listing import FIRST_ROWS, Listing, StagedLister
 from tui_tune.tui.runs_table import fit_columns, progress_cell
+from tui_tune.tui.widgets.row_table import RowTable
 
 REFRESH_S = 2.0
 # FIRST_ROWS (more than a tall screen shows) are added to the table at once ...
@@ -115,7 +116,7 @@ class RunsScreen(Screen):
         yield Label("[b]Runs[/b]", id="runs-title", classes="status-line")
         yield Input(placeholder="filter: words of the name, status, preset, notes or #tag "
                     "(Enter keeps it, Escape clears it)", id="runs-filter")
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Label("", id="runs-detail")
         yield Label("", id="runs-empty", classes="muted")
         yield Footer()

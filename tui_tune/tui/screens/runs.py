@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -51,6 +52,19 @@ def loss_sparkline(run_dir: Path) -> str:
     from tui_tune.tui.widgets.plotting import sparkline
     series, _, _ = read_recent(run_dir, max_bytes=64 << 10)
     return sparkline(series.step_values("loss")[-64:], 10)
+
+
+def shown_folder(folder: Path) -> str:
+    """The runs folder as the title names it: relative to the working folder when inside it,
+    else with ~ for the home folder."""
+    folder = Path(folder).absolute()
+    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+        try:
+            rest = folder.relative_to(base)
+        except ValueError:
+            continue
+        return f"{prefix}{rest}/" if str(rest) != "." else (prefix or "./")
+    return f"{folder}/"
 
 
 def _number(value: float | None, width: int) -> str:
@@ -111,6 +125,7 @@ class RunsScreen(Screen):
         self._shown_sparks: dict[str, str] = {}
         self.columns: list[tuple[str, str, int]] = []
         self._lister: StagedLister | None = None  # what the worker knows of each run
+        self._root: Path | None = None  # the runs folder listed (the title names it)
 
     def compose(self) -> ComposeResult:
         yield Label("[b]Runs[/b]", id="runs-title", classes="status-line")
@@ -165,7 +180,7 @@ class RunsScreen(Screen):
             # what start-up made lives as long as the app: frozen, a full collection (set off
             # by the rows' objects, before they were drawn) need not walk it (50-70 ms)
             gc.freeze()
-        root = runs_root(self.app.runs_dir)
+        root = self._root = runs_root(self.app.runs_dir)
         # (the worker finds it here: as its argument, the worker's name would repr every row)
         self._lister = StagedLister(root, self.app.run_store, self._sparkline)
         try:
@@ -298,9 +313,10 @@ class RunsScreen(Screen):
         count = f"{len(self.rows)}"
         if self.filter_text.strip():
             count = f"{len(self.rows)} of {len(self._listed)} [yellow](filtered)[/]"
+        folder = f" in {escape(shown_folder(self._root))}" if self._root else ""
         self.query_one("#runs-title", Label).update(
-            f"[b]Runs[/b] {count}  [dim]Enter opens, n starts a new one, "
-            f"F1 lists the keys[/dim]{marked}")
+            f"[b]Runs[/b] {count}{folder}{marked}  [dim]Enter opens, n starts a new one, "
+            "F1 lists the keys[/dim]")
 
     def _row(self, s, spark: str) -> list:
         """The cells of one run, for the columns shown at this width."""

@@ -108,6 +108,8 @@ def end_reason(end: dict[str, Any]) -> str:
 
 
 def _died_reason(run_dir: Path) -> str:
-    tail = tail_text(RunDir(run_dir).console_log, lines=8)
+    from tui_tune.runs.log_noise import without_noise
+    tail = "\n".join(without_noise(tail_text(RunDir(run_dir).console_log, lines=40))[0]
+                     .splitlines()[-8:])
     return ("its processes ended without an end event; console.log ends with:\n" + tail
             if tail else "its processes ended without an end event and console.log is empty")

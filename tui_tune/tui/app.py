@@ -54,7 +54,10 @@ class TuneApp(App[int]):
 
     def exit(self, *args, **kwargs) -> None:
         """Closing never stops a run; what still runs is said once the terminal is back."""
-        self.exit_note = live_runs_note(self._live_runs())
+        try:
+            self.exit_note = live_runs_note(self._live_runs())
+        except Exception:  # noqa: BLE001 - a note must never keep the app from closing
+            self.exit_note = ""
         super().exit(*args, **kwargs)
 
     def _live_runs(self) -> list[str]:

@@ -79,7 +79,11 @@ def test_fsdp_config_file_and_multi_node(workdir):
     assert option(plan.argv, "--main_process_port") == "29500"
 
 
-def test_preflight_accepts_the_demo_and_hub_ids(workdir):
+def test_preflight_accepts_the_demo_and_hub_ids(workdir, monkeypatch):
+    from huggingface_hub import constants
+    from test_runs_hub_backbone import cache_model
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(workdir / "hf-cache"))
+    cache_model(workdir / "hf-cache", "Qwen/Qwen2.5-0.5B")  # a hub id is checked in the cache
     assert preflight(experiment(), cuda_devices=0) == []
     assert preflight(experiment('general.backbone="Qwen/Qwen2.5-0.5B"'), cuda_devices=0) == []
     assert looks_like_hub_id("gpt2") and not looks_like_hub_id("./models/x")

@@ -20,7 +20,7 @@ def demo_run(tmp_path_factory, make_run_dir):
     """One full fine-tuning run of the demo preset, shortened, shared by the tests below."""
     run_dir = make_run_dir(tmp_path_factory.mktemp("runs") / "demo", [
         "training.max_steps=120", "training.eval_every_steps=60", "logging.log_every_steps=10",
-        "training.keep_checkpoints=1"])
+        "training.keep_checkpoints=1", 'prediction.metric="exact_match"'])
     return completed_run(run_dir)
 
 
@@ -113,6 +113,25 @@ def test_demo_loss_falls_clearly(demo_run):
     evals = read_events(demo_run, "eval")
     assert evals[-1]["val_loss"] < evals[0]["val_loss"]
     assert all(e["perplexity"] == pytest.approx(math.exp(e["val_loss"])) for e in evals)
+
+
+def test_exact_match_counts_the_answers_generated_exactly(demo_run):
+    """prediction.metric exact_match: every validation answer generated and compared."""
+    start = read_events(demo_run, "start")[0]
+    evals = read_events(demo_run, "eval")
+    assert [e["metric"] for e in evals] == ["exact_match", "exact_match"]
+    for e in evals:
+        assert e["exact_total"] == start["val_rows"] and 0 <= e["exact_count"] <= e["exact_total"]
+        assert e["metric_value"] == e["exact_match"] == e["exact_count"] / e["exact_total"]
+        assert e["perplexity"] > 1  # still written beside it
+    last = [s for s in read_events(demo_run, "sample") if s["step"] == evals[-1]["step"]]
+    shown_right = sum(s["generation"].strip() == s["reference"].strip() for s in last)
+    assert shown_right <= evals[-1]["exact_count"]  # the shown samples are the first rows
+
+
+def test_exact_match_strips_before_comparing():
+    from tui_tune.train.metrics import exact_matches
+    assert exact_matches([" 12\n", "7", "13 "], ["12", " 8", "1 3"]) == 1
 
 
 def test_cosine_lr_with_warmup_ratio_and_floor_in_the_events(demo_run):

@@ -110,6 +110,9 @@ class Eval(Struct, kw_only=True):
     mae: Annotated[float | None, Meta(title="MAE")] = None
     r2: Annotated[float | None, Meta(title="R²")] = None
     exact_match: Annotated[float | None, Meta(title="exact match")] = None  # extractive_qa
+    # causal_lm, metric exact_match: the answers generated exactly right, of how many
+    exact_count: int | None = None
+    exact_total: int | None = None
     # dpo: means over the validation pairs
     preference_accuracy: Annotated[float | None, Meta(title="preference accuracy")] = None
     reward_margin: Annotated[float | None, Meta(title="reward margin")] = None

@@ -190,8 +190,9 @@ def test_monitor_header_shows_status_step_epoch_and_eta_within_80_columns():
 
     from tui_tune.tui.monitor_view import header_markup
     series = series_from(fixed_events(steps=100, total=200, status=None))
+    # elapsed and ETA as the run's summary computes them (RunFeed; tests/tui/test_tui_times.py)
     line = Text.from_markup("20260101-000000-demo-tiny  " +
-                            header_markup(series, "running")).plain
+                            header_markup(series, "running", 100.0, 100.0)).plain
     assert "running" in line and "step 100/200" in line and "epoch 1.00" in line
-    assert "ETA 1:40" in line[:80]  # 100 steps left at 1 step/s; cut last: tok/s, elapsed
-    assert "ETA" not in header_markup(series, "stopped")
+    assert "ETA 1:40" in line[:80]  # cut last: tok/s, elapsed
+    assert "ETA" not in header_markup(series, "stopped", 100.0, 100.0)

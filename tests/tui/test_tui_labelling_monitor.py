@@ -65,13 +65,13 @@ async def test_classification_monitor_shows_the_confusion_matrix_and_follows_eva
         lines = shown(screen, "#confusion").splitlines()
         assert lines[3].split() == ["neutral", "0", "8", "1", "89%"]
 
-        await pilot.press("m")  # the samples, wrong predictions marked
+        await pilot.press("v")  # the samples, wrong predictions marked
         assert samples.display and not panel.display
         text = shown(screen, "#generations-text")
         assert "1/2 wrong" in text.splitlines()[0]
         assert "model  negative 0.80  ✓ right" in text
         assert "model  neutral 0.80  ✗ wrong" in text and "truth  positive 0.10" in text
-        await pilot.press("m")
+        await pilot.press("v")
         assert panel.display and not samples.display
         await pilot.press("left_square_bracket")  # browsing samples shows them first
         assert samples.display and "(latest)" in shown(screen, "#generations-text")

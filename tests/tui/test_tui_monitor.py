@@ -92,9 +92,9 @@ async def test_chart_toggles(workdir):
     async with app.run_test(size=(80, 24)) as pilot:
         chart = app.screen.query_one("#chart-loss", BrailleChart)
         await wait_for(pilot, lambda: "train" in chart.series)
-        await pilot.press("l", "e", "z")
+        await pilot.press("l", "s", "z")
         assert chart.log_scale and chart.smoothing > 0 and chart.window
-        await pilot.press("f")
+        await pilot.press("b")
         await pilot.pause()
         assert chart.size.width > 70  # the loss chart alone fills the width
         assert not app.screen.query_one("#chart-lr").display

@@ -39,6 +39,8 @@ def open_app(watch: str | None = None, mouse: bool = True, runs_dir: str | None 
     code = int(app.return_code) if app.return_code not in (None, 0) else int(result or 0)
     if app.hung_up:
         _exit_now(code)
+    if app.exit_note:
+        print(app.exit_note)
     return code
 
 

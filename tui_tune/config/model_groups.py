@@ -18,7 +18,9 @@ class General(Group):
     model_config = ConfigDict(title="General")
 
     experiment_name: str = setting(
-        "experiment", "Human name of the experiment; the run id is made from it and the time.",
+        "experiment", "The experiment's name, shown as each run's name in the runs list and "
+        "`ls`; the run id is the UTC time and the preset's name. Save as sets it to the new "
+        "preset's name, unless it was changed from the preset's.",
         min_length=1, max_length=80)
     problem_type: Literal[PROBLEM_TYPES] = setting(  # type: ignore[valid-type]
         "causal_lm", "What the model learns. causal_lm: continue a prompt with an answer "

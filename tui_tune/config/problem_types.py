@@ -16,7 +16,7 @@ LABELLING_TYPES = ("classification", "regression", "token_classification")
 CHAT_TYPES = ("causal_lm", "dpo", "grpo")
 
 METRICS: dict[str, tuple[str, ...]] = {
-    "causal_lm": ("perplexity", "bleu", "none", "llm_judge"),
+    "causal_lm": ("perplexity", "bleu", "none", "llm_judge", "exact_match"),
     "classification": ("accuracy", "auc", "logloss", "f1"),
     "regression": ("mse", "mae", "r2"),
     "token_classification": ("f1", "accuracy"),

@@ -144,7 +144,8 @@ class Prediction(Group):
         "reward_margin; seq2seq: rougeL, rouge1, rouge2, bleu, chrf (on generated outputs) or "
         "perplexity. Every metric of the type is written to each eval event. causal_lm also "
         "llm_judge: an OpenAI-compatible model scores each validation answer against its "
-        "reference (prediction.judge_*).")
+        "reference (prediction.judge_*); or exact_match: the share of validation answers "
+        "generated exactly as their reference (both stripped), shown as '247 of 300 exact'.")
     max_new_tokens: int = setting(256, "Longest generated answer.", unit="tokens", ge=1)
     min_new_tokens: int = setting(1, "Shortest generated answer.", unit="tokens", ge=0)
     batch_size: int = setting(

@@ -68,6 +68,24 @@ def swept_values(info: dict[str, Any]) -> dict[str, Any]:
         if isinstance(values, dict) else {}
 
 
+MAX_NOTES = 500  # characters of a run's notes (runs/notes.py): a note, not a diary
+MAX_TAG = 40
+
+
+def run_notes(info: dict[str, Any]) -> str:
+    """run.json's notes (runs/notes.py), if they are text."""
+    value = info.get("notes")
+    return value[:MAX_NOTES] if isinstance(value, str) else ""
+
+
+def run_tags(info: dict[str, Any]) -> tuple[str, ...]:
+    """run.json's tags, the texts among them."""
+    value = info.get("tags")
+    if not isinstance(value, list):
+        return ()
+    return tuple(t[:MAX_TAG] for t in value if isinstance(t, str) and t)
+
+
 def swept_text(swept: dict[str, Any]) -> str:
     """A sweep member's values as short words: `lr=0.0001 r=8` (the setting's last part)."""
     return " ".join(f"{path.rsplit('.', 1)[-1]}={_short(value)}" for path, value in swept.items())
@@ -107,9 +125,28 @@ class RunSummary:
     mem_estimate_gib: float | None = None  # the estimated peak per GPU; measured: metrics
     swept: dict[str, Any] = field(default_factory=dict)  # a sweep member's values (run.json)
     best_val_loss: float | None = None  # the end event's best, else the latest val loss
+    notes: str = ""  # the user's words about the run (run.json; runs/notes.py)
+    tags: tuple[str, ...] = ()  # the user's tags, without their `#`
 
     @property
     def shown_status(self) -> str:
         """The status as lists show it: a running run that stopped making progress is
         `stalled` (its status stays `running`: it is alive and can be stopped)."""
         return "stalled" if self.stalled_s is not None else self.status
+
+    @property
+    def short_reason(self) -> str:
+        """Why the run failed, went out of memory or died, in a word or two (a list's cell:
+        the error's type); empty for other runs. `reason` has the whole story."""
+        if self.status == "oom":
+            return "out of memory"
+        if self.status == "died":
+            return "no end event"
+        if self.status == "failed":
+            return self.reason.split(":", 1)[0].strip() or "no reason given"
+        return ""
+
+    @property
+    def reason_line(self) -> str:
+        """The whole reason on one line (its lines joined with ` | `), for a detail line."""
+        return " | ".join(line.strip() for line in self.reason.splitlines() if line.strip())

@@ -31,6 +31,7 @@ from tui_tune.runs.datafiles import (
     file_layout,
     iter_rows,
 )
+from tui_tune.runs.hub_backbone import hub_backbone_problems
 from tui_tune.runs.layouts import layout_note
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
@@ -128,6 +129,12 @@ def data_file_problems(path: str, setting: str, dataset, problem_type: str = "ca
     except DataFileError as error:
         return [Problem(error.setting or setting, f"file {path}: {error.message}")]
     return []
+
+
+def _hub_backbone(exp: Experiment, cuda: int) -> list[Problem]:
+    """A hub backbone must be cached or downloadable (a launch check only: it may connect)."""
+    backbone = exp.general.backbone
+    return hub_backbone_problems(backbone) if looks_like_hub_id(backbone) else []
 
 
 def _named_paths(exp: Experiment, cuda: int) -> list[Problem]:
@@ -297,7 +304,7 @@ def _judge(exp: Experiment, cuda: int) -> list[Problem]:
 
 
 FILE_CHECKS: tuple[Check, ...] = (_data_settings, _data_rows, _named_paths, _accelerate_file)
-LAUNCH_CHECKS: tuple[Check, ...] = (*FILE_CHECKS, _cuda_problems, _gpu_selection, _nodes,
+LAUNCH_CHECKS: tuple[Check, ...] = (*FILE_CHECKS, _hub_backbone, _cuda_problems, _gpu_selection, _nodes,
                                     _packages, _tracker, _random_weights, _judge)
 WITHOUT_ROWS = tuple(c for c in LAUNCH_CHECKS if c is not _data_rows)
 # The worker asks all but two: its loader reads the data rows with the same reader and the same

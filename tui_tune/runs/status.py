@@ -49,7 +49,7 @@ def run_state(run_dir: Path, info: dict[str, Any] | None = None,
     launched_at = info.get("launched_at")
     ended = _end_after(summary.end, launched_at) or _run_json_end(info, launched_at)
     if ended is not None:
-        return RunState(ended["status"], _end_reason(ended))
+        return RunState(ended["status"], end_reason(ended))
     if launched_at is None and summary.segment_start_t is None:
         return RunState("queued")
     host = info.get("host")
@@ -96,7 +96,8 @@ OOM_HINT = ("to fit, lower training.batch_size (raise training.grad_accumulation
             "architecture.gradient_checkpointing")
 
 
-def _end_reason(end: dict[str, Any]) -> str:
+def end_reason(end: dict[str, Any]) -> str:
+    """Why an end event's run failed or went out of memory, whole (with what to change)."""
     parts = [str(end[k]) for k in ("error_type", "error", "message", "error_message")
              if end.get(k)]
     reason = ": ".join(parts)
@@ -107,6 +108,8 @@ def _end_reason(end: dict[str, Any]) -> str:
 
 
 def _died_reason(run_dir: Path) -> str:
-    tail = tail_text(RunDir(run_dir).console_log, lines=8)
+    from tui_tune.runs.log_noise import without_noise
+    tail = "\n".join(without_noise(tail_text(RunDir(run_dir).console_log, lines=40))[0]
+                     .splitlines()[-8:])
     return ("its processes ended without an end event; console.log ends with:\n" + tail
             if tail else "its processes ended without an end event and console.log is empty")

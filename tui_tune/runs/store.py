@@ -24,6 +24,8 @@ from tui_tune.runs.listing import (  # noqa: F401 - RUNS_ENV, is_run_dir: re-exp
     RUNS_ENV,
     RunSummary,
     is_run_dir,
+    run_notes,
+    run_tags,
     runs_root,
     scan_run_dirs,
     swept_values,
@@ -165,19 +167,20 @@ class RunStore:
         now = time.time()
         running = state.status == "running"
         stalled_s = events.stalled_s(now) if running else None
+        elapsed_s, eta_s = events.shown_times(running, now)
         created = _number(info.get("created_at"))
         return RunSummary(
             run_id=run_dir.name, path=run_dir,
             name=_text(info.get("name")) or run_dir.name, preset=_text(info.get("preset")) or "?",
             status=state.status, step=events.step, steps_total=events.steps_total,
             last_loss=events.last_loss, tokens_per_s=events.tokens_per_s,
-            elapsed_s=events.elapsed_s(now if running else None),
-            eta_s=events.eta_s(now) if running and stalled_s is None else None,
+            elapsed_s=elapsed_s, eta_s=eta_s,
             stalled_s=stalled_s,
             started_at=events.first_start_t or created,
             reason=state.reason, created_at=created,
             sweep_id=_text(info.get("sweep_id")), parent=_text(info.get("parent")),
             swept=swept_values(info), best_val_loss=_best_val_loss(events),
+            notes=run_notes(info), tags=run_tags(info),
             extra={"lr": events.last_lr, "grad_norm": events.last_grad_norm,
                    "val_loss": events.last_val_loss, "mem_peak_gib": events.mem_peak_gib,
                    "pids": state.pids, "last_checkpoint": events.last_checkpoint},

@@ -227,6 +227,13 @@ class EventSummary:
         per_step = (t1 - t0) / (s1 - s0)
         return max(0.0, (self.steps_total - s1) * per_step - max(0.0, now - t1))
 
+    def shown_times(self, running: bool, now: float) -> tuple[float | None, float | None]:
+        """(elapsed, ETA) as every view shows them (runs list, monitor, `ls`): elapsed over the
+        launches' running time only, running on to `now` while alive; the ETA only for a
+        running run that is not stalled."""
+        eta = self.eta_s(now) if running and self.stalled_s(now) is None else None
+        return self.elapsed_s(now if running else None), eta
+
     def stalled_s(self, now: float) -> float | None:
         """Seconds without progress, when that is far beyond this run's pace (runs/stall.py)."""
         return stalled_for([t for t, _ in self.recent_steps], self.last_progress_t, now)

@@ -22,6 +22,12 @@ def bleu(generations: list[str], references: list[str]) -> float:
     return float(sacrebleu.corpus_bleu(generations, [references]).score)
 
 
+def exact_matches(generations: list[str], references: list[str]) -> int:
+    """How many generations equal their reference once both are stripped of surrounding
+    whitespace (causal_lm's exact_match: '247 of 300 exact')."""
+    return sum(g.strip() == r.strip() for g, r in zip(generations, references, strict=True))
+
+
 def chrf(generations: list[str], references: list[str]) -> float:
     """Corpus chrF (0-100), sacrebleu's character n-gram F-score."""
     import sacrebleu

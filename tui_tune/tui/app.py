@@ -42,6 +42,7 @@ class TuneApp(App[int]):
         # open_app installs it (signals, watchdog) before the app is even imported
         self.exit_guard = exit_guard or ExitGuard()
         self.hung_up: str | None = None  # why the terminal or session went away
+        self.exit_note = ""  # said in the terminal once the app is closed (live runs)
 
     # -- start and stop ---------------------------------------------------------------------
     async def run_async(self, **kwargs) -> int | None:
@@ -50,6 +51,27 @@ class TuneApp(App[int]):
         self.exit_guard.attach(asyncio.get_running_loop(), self._hung_up,
                                lambda: self.return_code or 0)
         return await super().run_async(**kwargs)
+
+    def exit(self, *args, **kwargs) -> None:
+        """Closing never stops a run; what still runs is said once the terminal is back."""
+        try:
+            self.exit_note = live_runs_note(self._live_runs())
+        except Exception:  # noqa: BLE001 - a note must never keep the app from closing
+            self.exit_note = ""
+        super().exit(*args, **kwargs)
+
+    def _live_runs(self) -> list[str]:
+        """The runs the open screens last saw running (no new look at the disk: quitting
+        stays instant)."""
+        from tui_tune.tui.screens.monitor import MonitorScreen
+        from tui_tune.tui.screens.runs import RunsScreen
+        live: dict[str, None] = {}
+        for screen in self.screen_stack:
+            if isinstance(screen, RunsScreen):
+                live.update((s.run_id, None) for s in screen.summaries if s.status == "running")
+            elif isinstance(screen, MonitorScreen) and screen.status == "running":
+                live[screen.run_dir.name] = None
+        return list(live)
 
     def on_mount(self) -> None:
         keymap, problem = load_keymap(self.keymap_file)
@@ -202,3 +224,14 @@ class TuneApp(App[int]):
         for command in super().get_system_commands(screen):
             if command.title not in titles:
                 yield command
+
+
+def live_runs_note(run_ids: list[str]) -> str:
+    """One line saying that these runs keep running after the app closed ("" for none)."""
+    if not run_ids:
+        return ""
+    shown = ", ".join(run_ids[:2]) + (f" and {len(run_ids) - 2} more" if len(run_ids) > 2 else "")
+    one = len(run_ids) == 1
+    return (f"{len(run_ids)} run{'' if one else 's'} {'keeps' if one else 'keep'} running "
+            f"({shown}): `tui-tune ls` lists {'it' if one else 'them'}, `tui-tune stop RUN` "
+            "stops one.")

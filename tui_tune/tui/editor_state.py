@@ -40,6 +40,16 @@ class EditorState:
     dirty: bool = False
     problems: dict[str, str] = field(default_factory=dict)
     warnings: dict[str, str] = field(default_factory=dict)  # ignored settings: save still works
+    # the values as last opened or saved: `dirty` is whether they differ now (a change typed
+    # and taken back is none); None for changes recovered from a hang-up, saved nowhere yet
+    saved: dict[str, Any] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.dirty:
+            self.saved = _clean(self.data)
+
+    def _note_change(self) -> None:
+        self.dirty = self.saved is None or _clean(self.data) != self.saved
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -79,14 +89,21 @@ class EditorState:
             table.pop(name, None)
         else:
             table[name] = value
-        self.dirty = True
+        self._note_change()
         return True
+
+    def name_for(self, preset: str) -> None:
+        """Save as `preset`: the experiment (and so its runs) takes the new preset's name,
+        unless the user gave it a name of its own."""
+        opened = (self.saved or {}).get("general", {}).get("experiment_name")
+        if self.value("general.experiment_name") in (opened, self.preset_name(), None):
+            self.set_value("general.experiment_name", preset)
 
     def set_sweep(self, grid: dict[str, list[Any]]) -> bool:
         if self.data.get("sweep", {}) == grid:
             return False
         self.data["sweep"] = grid
-        self.dirty = True
+        self._note_change()
         return True
 
     def validate(self) -> Experiment | None:
@@ -132,7 +149,7 @@ class EditorState:
         save_preset(path, self.body_for(experiment))
         self.target = path
         self.label = f"{path.stem} ({source_label(_source_of(path), path)})"
-        self.dirty = False
+        self.dirty, self.saved = False, _clean(self.data)
         return path
 
     def diff(self) -> list[Change]:

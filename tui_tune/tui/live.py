@@ -45,9 +45,10 @@ class RunSideInfo(Message):
     """Slower-changing facts: status, console.log tail, GPU readings (None = unchanged)."""
 
     def __init__(self, status: str | None, console: str | None, gpus: list | None,
-                 gpu_note: str | None):
+                 gpu_note: str | None, times: tuple[float | None, float | None] | None = None):
         super().__init__()
         self.status = status
+        self.times = times  # (elapsed, ETA) as the runs list and `ls` compute them
         self.console = console
         self.gpus = gpus
         self.gpu_note = gpu_note
@@ -66,6 +67,7 @@ class RunFeed:
         self._console_mtime = 0.0
         self._last_side = 0.0
         self._facts = RunSeries()  # latest start time and end event, for the status
+        self._whole_read = False  # the times' summary waits until the history is loaded
 
     def run(self) -> None:
         """Load, then poll until the worker running it is cancelled."""
@@ -103,7 +105,9 @@ class RunFeed:
             full = load_prefix(self.run_dir, start, chunk_bytes=1 << 20, pause_s=0.004)
             full.extend_from(recent)
             recent = full
+            self._whole_read = True
         else:
+            self._whole_read = True
             self._poll_side()
             self._last_side = time.monotonic()
         self.post(RunLoaded(recent, partial=False))
@@ -118,7 +122,8 @@ class RunFeed:
             self.post(RunBatch(self._note(series)))
 
     def _poll_side(self) -> None:
-        self.post(RunSideInfo(self._status(), self._console(), *self._gpus()))
+        status = self._status()
+        self.post(RunSideInfo(status, self._console(), *self._gpus(), times=self._times(status)))
 
     def _status(self) -> str | None:
         try:
@@ -129,6 +134,18 @@ class RunFeed:
                                    end=end if end.get("status") else None)
             return run_state(self.run_dir, None, summary).status
         except Exception:  # noqa: BLE001 - a status we cannot read is shown as unknown
+            return None
+
+    def _times(self, status: str | None) -> tuple[float | None, float | None] | None:
+        """Elapsed and ETA from the same summary and computation as the runs list and `ls`
+        (the process's shared summary cache: only new lines are read)."""
+        if not self._whole_read or status is None:
+            return None
+        try:
+            from tui_tune.runs.summary import shared_summary
+            summary = shared_summary(RunDir(self.run_dir).events)
+            return summary.shown_times(status == "running", time.time())
+        except Exception:  # noqa: BLE001 - times we cannot read are shown as unknown
             return None
 
     def _console(self) -> str | None:

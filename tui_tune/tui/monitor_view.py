@@ -41,7 +41,9 @@ def chart_title(runs: RunSeries | Sequence[RunSeries], choice: str) -> str:
     kind, name = choice.split(".", 1)
     names = list(dict.fromkeys(metric_title(r.metric_name) for r in runs if r.metric_name))
     if choice == METRIC_VALUE and len(names) == 1:
-        return names[0]
+        exact = runs[0].exact if len(runs) == 1 and runs[0].metric_name == "exact_match" \
+            else None
+        return f"{exact[0]:,} of {exact[1]:,} exact" if exact else names[0]  # fits at 80
     if choice == METRIC_VALUE and names:
         return f"eval metric: {' / '.join(names)}"
     return METRICS[kind][name]
@@ -55,32 +57,23 @@ def chart_values(series: RunSeries, choice: str) -> tuple[np.ndarray, np.ndarray
     return series.eval_values("step"), series.eval_values(name)
 
 
-def step_rate(series: RunSeries, window: int = 50) -> float | None:
-    """Optimizer steps per second over the last logged steps (from event times, not a clock)."""
-    steps, times = series.step_values("step"), series.step_values("t")
-    if steps.size < 2:
-        return None
-    lo = max(0, steps.size - window)
-    dt = times[-1] - times[lo]
-    return float((steps[-1] - steps[lo]) / dt) if dt > 0 else None
-
-
-def header_markup(series: RunSeries, status: str) -> str:
+def header_markup(series: RunSeries, status: str, elapsed_s: float | None = None,
+                  eta_s: float | None = None) -> str:
+    """The monitor's header; elapsed and ETA come from the run's summary (RunFeed), computed
+    as the runs list and `ls` compute them."""
     total = series.start.get("steps_total")
     step = series.last_step
     epoch = series.step_values("epoch")
     parts = [status_markup(status), f"step {step}" + (f"/{total}" if total else "")]
     if epoch.size and math.isfinite(epoch[-1]):
         parts.append(f"epoch {epoch[-1]:.2f}")
-    rate = step_rate(series)
-    if status == "running" and rate and total:
-        parts.append(f"ETA {duration((int(total) - step) / rate)}")
+    if status == "running" and eta_s is not None:
+        parts.append(f"ETA {duration(eta_s)}")
     tps = series.step_values("tokens_per_s")
     if tps.size and math.isfinite(tps[-1]):
         parts.append(f"{tps[-1]:,.0f} tok/s")
-    start_t, times = series.start.get("t"), series.step_values("t")  # last: cut first at 80
-    if isinstance(start_t, (int, float)) and times.size:
-        parts.append(f"elapsed {duration(times[-1] - start_t)}")
+    if elapsed_s is not None:  # last: cut first at 80
+        parts.append(f"elapsed {duration(elapsed_s)}")
     return "  ".join(parts)
 
 

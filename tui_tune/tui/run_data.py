@@ -46,7 +46,8 @@ OTHER_FIELDS = ("metric", "confusion", "labels", "prompt", "generation", "refere
                 "status", "error_type", "traceback", "path", "reason", "run_id", "steps_total",
                 "world_size", "devices", "params_total", "params_trainable", "train_rows",
                 "val_rows", "method", "environment", "context", "span", "truth_span",
-                "judge_score", "judge_reason", "rejected", "completions")
+                "judge_score", "judge_reason", "rejected", "completions", "exact_count",
+                "exact_total")
 # one flat struct for every line: the numbers as events.Wire (NaN when absent), the rest as JSON
 RawEvent = reader_struct("RawEvent", dict.fromkeys((*STEP_COLUMNS, *EVAL_COLUMNS)), OTHER_FIELDS,
                          texts=("kind",))
@@ -111,6 +112,7 @@ class RunSeries:
     end: dict[str, Any] = field(default_factory=dict)
     metric_name: str = ""
     confusion: Confusion | None = None  # the latest eval's (classification runs)
+    exact: tuple[int, int] | None = None  # the latest eval's answers exactly right, of how many
     events: int = 0
     last_start_t: float | None = None  # the latest `start` (a resume starts a new segment)
     environment: dict[str, Any] = field(default_factory=dict)  # the latest start's (events.py)
@@ -144,6 +146,10 @@ class RunSeries:
             self.confusion = next(
                 (matrix for e in reversed(evals) if e.confusion is not None
                  and (matrix := Confusion.read(e.step, e.confusion, e.labels))), self.confusion)
+            self.exact = next(((right, total) for e in reversed(evals)
+                               if (right := count(e.exact_count)) is not None
+                               and (total := count(e.exact_total)) and right <= total),
+                              self.exact)
         if len(steps) + len(evals) < len(events):
             for event in events:
                 if event.kind not in ("step", "eval"):
@@ -193,6 +199,7 @@ class RunSeries:
         self.environment = newer.environment or self.environment
         self.metric_name = newer.metric_name or self.metric_name
         self.confusion = newer.confusion or self.confusion
+        self.exact = newer.exact or self.exact
         self.events += newer.events
         if newer.steps["step"].size or newer.reached_step is not None:
             self.reached_step = newer.reached_step

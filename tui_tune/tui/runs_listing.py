@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui_tune.rundir import RunDir
-from tui_tune.runs.listing import RunSummary, scan_run_dirs, swept_values
+from tui_tune.runs.listing import RunSummary, run_notes, run_tags, scan_run_dirs, swept_values
 
 if TYPE_CHECKING:  # the rest of the runs layer (and pydantic with it) is imported by the
     from tui_tune.runs.store import RunStore  # worker once the first rows are out
@@ -43,7 +43,8 @@ def quick_summary(run_dir: Path, read: bool = True) -> RunSummary:
                       steps_total=None,
                       last_loss=None, tokens_per_s=None, elapsed_s=None, eta_s=None,
                       started_at=created, created_at=created,
-                      sweep_id=_text(info.get("sweep_id")), swept=swept_values(info))
+                      sweep_id=_text(info.get("sweep_id")), swept=swept_values(info),
+                      notes=run_notes(info), tags=run_tags(info))
 
 
 def id_time(run_id: str) -> float | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic.fields import FieldInfo
 from rich.markup import escape
@@ -203,10 +203,14 @@ def bounds_text(info: FieldInfo | None) -> str:
     symbols = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=",
                "min_length": "at least", "max_length": "at most"}
     parts = []
+    # a text's length is in characters, a list's in items
+    annotation = info.annotation if info else None
+    texts = annotation is str or (isinstance(annotation, types.UnionType)
+                                  and str in get_args(annotation))
     for item in info.metadata if info else []:
         for attr, symbol in symbols.items():
             value = getattr(item, attr, None)
             if value is not None:
-                suffix = " items" if "length" in attr else ""
+                suffix = (" characters" if texts else " items") if "length" in attr else ""
                 parts.append(f"{symbol} {value}{suffix}")
     return ", ".join(parts)

@@ -1,5 +1,6 @@
 """Causal language modeling: prompt -> answer text, the loss on answer tokens (prompts masked
-as dataset.mask_prompt_labels says), validation loss, perplexity, BLEU and generated samples.
+as dataset.mask_prompt_labels says), validation loss, perplexity, BLEU or exact match, and
+generated samples.
 
 The example format, truncation and chat templates are in formatting.py (shared with the other
 text-to-text types); generation in generation.py.
@@ -243,7 +244,7 @@ def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> Eva
     perplexity = metrics.perplexity(loss)
     samples, metric_value, values = [], perplexity, {"perplexity": perplexity}
     shown = examples[:pred.num_samples]
-    judged = examples if pred.metric == "bleu" else shown
+    judged = examples if pred.metric in ("bleu", "exact_match") else shown
     if pred.metric == "llm_judge":  # the cap on requests is also one on generations
         judged = examples[:max(pred.judge_max_requests, len(shown))]
     made = generate_on_ranks(model, tokenizer, judged, exp, accelerator) if judged else []
@@ -253,6 +254,11 @@ def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> Eva
         if pred.metric == "bleu":
             metric_value = metrics.bleu([g.answer for g in made],
                                         [e.answer_text for e in judged])
+        if pred.metric == "exact_match" and judged:
+            right = metrics.exact_matches([g.answer for g in made],
+                                          [e.answer_text for e in judged])
+            metric_value = right / len(judged)
+            values.update(exact_match=metric_value, exact_count=right, exact_total=len(judged))
         if pred.metric == "llm_judge":
             from tui_tune.train.judge import judge
 

@@ -34,6 +34,7 @@ from tui_tune.tui.widgets.braille_chart import (
     BrailleChart,
     empty_text_for,
 )
+from tui_tune.tui.widgets.row_table import RowTable
 
 FEED_POLL_S = 0.5  # each run's feed looks for new events this often
 
@@ -92,8 +93,8 @@ class CompareScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("z", "zoom", "Zoom", id="compare.zoom"),
         Binding("l", "log_scale", "Log scale", id="compare.log"),
-        Binding("e", "smoothing", "Smoothing", id="compare.smoothing"),
-        Binding("c", "pick_chart", "Pick chart", id="compare.pick_chart"),
+        Binding("s", "smoothing", "Smoothing", id="compare.smoothing"),
+        Binding("g", "pick_chart", "Pick chart", id="compare.pick_chart"),
         Binding("escape", "back", "Back", id="compare.back"),
     ]
 
@@ -118,7 +119,7 @@ class CompareScreen(Screen):
             val = BrailleChart("val loss", id="compare-val")
             val.empty_text = NO_EVALUATION
             yield val
-        yield DataTable(id="compare-diff", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="compare-diff", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -48,11 +48,13 @@ class PromptDialog(ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
 
-    def __init__(self, question: str, value: str = "", placeholder: str = ""):
+    def __init__(self, question: str, value: str = "", placeholder: str = "",
+                 allow_empty: bool = False):
         super().__init__()
         self.question = question
         self.value = value
         self.placeholder = placeholder
+        self.allow_empty = allow_empty  # Enter on an empty line answers "", not None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -61,7 +63,7 @@ class PromptDialog(ModalScreen[str | None]):
             yield Label("Enter to accept, Escape to cancel", classes="hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        self.dismiss(event.value.strip() or ("" if self.allow_empty else None))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -17,6 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.events import DescendantFocus
 from textual.screen import Screen
+from textual.widget import AwaitMount
 from textual.widgets import (
     Footer,
     Input,
@@ -26,6 +27,7 @@ from textual.widgets import (
     Switch,
     TabbedContent,
     TabPane,
+    Tabs,
     TextArea,
 )
 
@@ -64,6 +66,7 @@ class EditorScreen(EstimateMixin, Screen):
                                             for s in group_specs(g)}
         self.mounted_groups: set[str] = set()
         self._launching = False  # a start is under way (its checks run off the UI thread)
+        self._to_first_field = False  # the next tab shown focuses its first field (F7/F8)
 
     def compose(self) -> ComposeResult:
         yield Label("", id="editor-title", classes="status-line")
@@ -85,24 +88,42 @@ class EditorScreen(EstimateMixin, Screen):
 
     # -- lazy tabs --------------------------------------------------------------------------
     @on(TabbedContent.TabActivated)
-    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+    async def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         pane_id = event.pane.id or ""
-        self._mount_group(pane_id.removeprefix("tab-"))
+        # F7/F8 (or a click) go to the tab's first field; arrowing along the tab bar stays there
+        to_field = self._to_first_field or not isinstance(self.focused, Tabs)
+        self._to_first_field = False
+        mounting = self._mount_group(pane_id.removeprefix("tab-"))
+        if mounting is not None:
+            await mounting
+        if to_field:
+            self._focus_first_field(pane_id)
 
-    def _mount_group(self, group: str) -> None:
+    def _focus_first_field(self, pane_id: str) -> None:
+        """The shown tab's first visible field takes the focus (its help follows it)."""
+        pane = self.query_one(f"#{pane_id}", TabPane)
+
+        def shown(widget) -> bool:  # (a setting of another problem type is hidden)
+            return all(node.display for node in widget.ancestors_with_self if node is not pane)
+        fields = [w for w in pane.query("Input, Select, Switch, TextArea") if shown(w)]
+        if fields:
+            fields[0].focus()
+
+    def _mount_group(self, group: str) -> AwaitMount | None:
+        """The group's form, made the first time its tab shows (None when it is there)."""
         if group in self.mounted_groups:
-            return
+            return None
         self.mounted_groups.add(group)
         pane = self.query_one(f"#tab-{group}", TabPane)
         pane.remove_children()
         if group == "sweep":
-            pane.mount(SweepEditor(dict(self.state.data.get("sweep", {}))))
-        else:
-            form = SettingsForm(group, self.state.data.get(group, {}), self._problem_type())
-            form._problems = self.state.problems
-            pane.mount(form)
+            return pane.mount(SweepEditor(dict(self.state.data.get("sweep", {}))))
+        form = SettingsForm(group, self.state.data.get(group, {}), self._problem_type())
+        form._problems = self.state.problems
+        return pane.mount(form)
 
     def action_tab(self, delta: int) -> None:
+        self._to_first_field = True
         tabs = self.query_one(TabbedContent)
         current = TABS.index((tabs.active or "tab-general").removeprefix("tab-"))
         tabs.active = f"tab-{TABS[(current + delta) % len(TABS)]}"
@@ -216,6 +237,7 @@ class EditorScreen(EstimateMixin, Screen):
             except ConfigError as error:
                 self.notify(str(error), severity="error", timeout=8)
                 return
+            self.state.name_for(target.stem)
             if target.exists() and target != self.state.target:
                 self._confirm_overwrite(target)
             else:

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label
 
 from tui_tune.tui.screens.registry import binding_prefixes
+from tui_tune.tui.widgets.row_table import RowTable
 
 
 def screen_keys(screen: Screen) -> list[tuple[str, str, str]]:
@@ -43,7 +44,7 @@ class HelpScreen(ModalScreen[None]):
             name = getattr(self.for_screen, "HELP_TITLE", type(self.for_screen).__name__)
             yield Label(f"Keys: {name}   (Ctrl+P: command palette with every action)",
                         classes="question")
-            yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
+            yield RowTable(id="keys", cursor_type="row", zebra_stripes=True)
             yield Label("Rebind by id in keymap.toml in the config dir; Escape closes",
                         classes="hint")
 

@@ -1,6 +1,6 @@
 """Run monitor: live charts, header, health line, GPUs, generations and console.log; for a
 classification run also the confusion matrix of the latest evaluation (in the samples' place;
-`m` switches between them).
+`v` switches between them).
 
 A RunFeed (tui/live.py), run as this screen's thread worker, reads the run directory and posts
 messages; this screen (app thread) keeps the numpy series and hands views of them to the
@@ -67,14 +67,14 @@ class MonitorScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("z", "zoom", "Zoom", id="monitor.zoom"),
         Binding("l", "log_scale", "Log scale", id="monitor.log"),
-        Binding("e", "smoothing", "Smoothing", id="monitor.smoothing"),
-        Binding("f", "focus_loss", "Loss only", id="monitor.focus_loss"),
-        Binding("c", "pick_chart", "Pick chart", id="monitor.pick_chart"),
+        Binding("s", "smoothing", "Smoothing", id="monitor.smoothing"),
+        Binding("b", "focus_loss", "Big loss chart", id="monitor.focus_loss"),
+        Binding("g", "pick_chart", "Pick chart", id="monitor.pick_chart"),
         Binding("left_square_bracket", "generations(-1)", "Earlier samples",
                 id="monitor.samples_earlier"),
         Binding("right_square_bracket", "generations(1)", "Later samples",
                 id="monitor.samples_later"),
-        Binding("m", "toggle_matrix", "Confusion/samples", id="monitor.matrix"),
+        Binding("v", "toggle_matrix", "Confusion/samples", id="monitor.matrix"),
         Binding("x", "stop_run", "Stop run", id="monitor.stop"),
         Binding("r", "resume_run", "Resume run", id="monitor.resume"),
         Binding("i", "run_info", "Run info", id="monitor.info"),
@@ -88,6 +88,7 @@ class MonitorScreen(Screen):
         self.read_only = read_only
         self.series = RunSeries()
         self.status = "?"
+        self.times: tuple[float | None, float | None] = (None, None)  # elapsed, ETA (live.py)
         self.history_loading = True
         self.picked = PICKED_DEFAULT  # what the last chart shows ("kind.metric")
         self.matrix_wanted = True  # the confusion matrix over the samples, where there is one
@@ -132,6 +133,8 @@ class MonitorScreen(Screen):
 
     @on(RunSideInfo)
     def _side(self, message: RunSideInfo) -> None:
+        if message.times is not None:
+            self.times = message.times
         if message.status:
             self.status = message.status
             self._show_header()
@@ -164,11 +167,11 @@ class MonitorScreen(Screen):
         chart.empty_text = empty_text_for(self.picked)
 
     def _show_matrix(self) -> None:
-        """A classification run's latest confusion matrix, in the samples' place (`m`); other
+        """A classification run's latest confusion matrix, in the samples' place (`v`); other
         runs have none, and neither the panel nor the key shows."""
         panel = self.query_one(ConfusionPanel)
         if (panel.matrix is None) != (self.series.confusion is None):
-            self.refresh_bindings()  # `m` appears in the footer (or goes: a rewritten file)
+            self.refresh_bindings()  # `v` appears in the footer (or goes: a rewritten file)
         panel.set_matrix(self.series.confusion)
         shown = panel.matrix is not None and self.matrix_wanted
         self.set_class(panel.matrix is not None, "-matrix")  # a taller bottom row (app.tcss)
@@ -177,7 +180,7 @@ class MonitorScreen(Screen):
             self.query_one(GenerationsPanel).display = not shown
 
     def _show_header(self) -> None:
-        text = header_markup(self.series, self.status)
+        text = header_markup(self.series, self.status, *self.times)
         if self.history_loading:
             text += "  [dim]loading history...[/dim]"
         self.query_one("#monitor-header", Label).update(f"[b]{escape(self.run_dir.name)}[/b]  "
@@ -187,8 +190,11 @@ class MonitorScreen(Screen):
         warnings = health_warnings(self.series,
                                    now=time.time() if self.status == "running" else None)
         end = self.series.end
-        if end.get("status") in ("failed", "oom") and end.get("message"):
-            warnings.insert(0, f"{end.get('error_type') or end['status']}: {end['message']}")
+        from tui_tune.runs.status import end_reason  # off the first frame's path
+        reason = end_reason(end) if end.get("status") in ("failed", "oom") else ""
+        if reason:  # whole: the label wraps it (app.tcss #health)
+            prefix = "" if end.get("error_type") or end["status"] == "oom" else "failed: "
+            warnings.insert(0, prefix + reason)
         if warnings:
             text = "[b red]health:[/b red] " + escape(" | ".join(warnings))
         else:

@@ -18,6 +18,7 @@ from tui_tune.config.foreign_import import report_lines
 from tui_tune.config.presets import PresetInfo, list_presets, resolve
 from tui_tune.tui import preset_files
 from tui_tune.tui.screens.dialogs import ConfirmDialog, PromptDialog, TextDialog
+from tui_tune.tui.widgets.row_table import RowTable
 
 
 class PresetsScreen(Screen):
@@ -42,7 +43,7 @@ class PresetsScreen(Screen):
         yield Label("[b]Presets[/b]  Enter edits a preset (built-ins open as a new copy)",
                     classes="status-line")
         with Horizontal():
-            yield DataTable(id="preset-list", cursor_type="row", zebra_stripes=True)
+            yield RowTable(id="preset-list", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="preset-preview"):
                 yield Static("", id="preview", markup=False)
         yield Footer()

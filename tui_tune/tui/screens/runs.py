@@ -13,13 +13,14 @@ from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Footer, Input, Label
 
 from tui_tune.display import metric_short
 from tui_tune.rundir import RunDir
@@ -27,8 +28,10 @@ from tui_tune.runs.listing import runs_root, swept_text
 from tui_tune.runs.sweep_groups import SweepGroup, grouped
 from tui_tune.tui import run_actions
 from tui_tune.tui.formatting import STATUS_COLOURS, duration, format_number
+from tui_tune.tui.runs_filter import kept
 from tui_tune.tui.runs_listing import FIRST_ROWS, Listing, StagedLister
 from tui_tune.tui.runs_table import fit_columns, progress_cell
+from tui_tune.tui.widgets.row_table import RowTable
 
 REFRESH_S = 2.0
 # FIRST_ROWS (more than a tall screen shows) are added to the table at once ...
@@ -49,6 +52,19 @@ def loss_sparkline(run_dir: Path) -> str:
     from tui_tune.tui.widgets.plotting import sparkline
     series, _, _ = read_recent(run_dir, max_bytes=64 << 10)
     return sparkline(series.step_values("loss")[-64:], 10)
+
+
+def shown_folder(folder: Path) -> str:
+    """The runs folder as the title names it: relative to the working folder when inside it,
+    else with ~ for the home folder."""
+    folder = Path(folder).absolute()
+    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+        try:
+            rest = folder.relative_to(base)
+        except ValueError:
+            continue
+        return f"{prefix}{rest}/" if str(rest) != "." else (prefix or "./")
+    return f"{folder}/"
 
 
 def _number(value: float | None, width: int) -> str:
@@ -81,6 +97,8 @@ class RunsScreen(Screen):
                 show=False),
         Binding("delete,D", "delete", "Delete", id="runs.delete"),
         Binding("p", "presets", "Presets", id="runs.presets"),
+        Binding("a", "notes", "Notes & tags", id="runs.notes"),
+        Binding("slash", "filter", "Filter", id="runs.filter"),
         Binding("ctrl+r", "refresh", "Refresh", id="runs.refresh", show=False),
     ]
 
@@ -91,6 +109,8 @@ class RunsScreen(Screen):
         # (each sweep's SweepGroup summary row before its members)
         self._groups: dict[str, SweepGroup] = {}
         self.summaries: list = []  # the latest complete listing (every run with its details)
+        self._listed: list = []  # the latest listing's rows, before the filter
+        self.filter_text = ""  # the filter box's query (tui/runs_filter.py)
         self._detailed: frozenset[str] = frozenset()
         self._shown_ids: list[str] = []  # every row's id, in order (the table may hold fewer yet)
         self._added = 0  # how many of them the table holds
@@ -105,10 +125,14 @@ class RunsScreen(Screen):
         self._shown_sparks: dict[str, str] = {}
         self.columns: list[tuple[str, str, int]] = []
         self._lister: StagedLister | None = None  # what the worker knows of each run
+        self._root: Path | None = None  # the runs folder listed (the title names it)
 
     def compose(self) -> ComposeResult:
         yield Label("[b]Runs[/b]", id="runs-title", classes="status-line")
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Input(placeholder="filter: words of the name, status, preset, notes or #tag "
+                    "(Enter keeps it, Escape clears it)", id="runs-filter")
+        yield RowTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Label("", id="runs-detail")
         yield Label("", id="runs-empty", classes="muted")
         yield Footer()
 
@@ -156,7 +180,7 @@ class RunsScreen(Screen):
             # what start-up made lives as long as the app: frozen, a full collection (set off
             # by the rows' objects, before they were drawn) need not walk it (50-70 ms)
             gc.freeze()
-        root = runs_root(self.app.runs_dir)
+        root = self._root = runs_root(self.app.runs_dir)
         # (the worker finds it here: as its argument, the worker's name would repr every row)
         self._lister = StagedLister(root, self.app.run_store, self._sparkline)
         try:
@@ -210,20 +234,24 @@ class RunsScreen(Screen):
         listing = message.listing
         self._detailed = listing.detailed
         self._shown_sparks = listing.sparks or self._shown_sparks
+        self._listed = listing.rows
         self._show_rows(listing.rows, listing.changed)
         if listing.complete:
             self.summaries = listing.rows
         empty = "" if self.rows else ("No runs yet. Press n to start from a preset, "
                                       "p to manage presets.")
+        if not self.rows and self._listed:
+            empty = f"No run matches the filter '{self.filter_text}'; Escape clears it."
         if listing.warnings:
             empty = (empty + "  " if empty else "") + " | ".join(listing.warnings[:2])
         self.query_one("#runs-empty", Label).update(Text(empty))
         self._show_title()
+        self._show_detail()
 
     def _show_rows(self, rows: list, changed: set[str]) -> None:
         """Rebuild the table when runs came or went, else update the changed rows' cells."""
         current = self._current_id()
-        rows = grouped(rows)
+        rows = grouped(kept(rows, self.filter_text))
         self._groups = {g.sweep_id: g for g in rows if isinstance(g, SweepGroup)}
         for group in self._groups.values():  # the best member (its star) may have moved
             if any(m.run_id in changed for m in group.members):
@@ -282,9 +310,13 @@ class RunsScreen(Screen):
 
     def _show_title(self) -> None:
         marked = f"  [yellow]{len(self.marked)} marked (c compares)[/]" if self.marked else ""
+        count = f"{len(self.rows)}"
+        if self.filter_text.strip():
+            count = f"{len(self.rows)} of {len(self._listed)} [yellow](filtered)[/]"
+        folder = f" in {escape(shown_folder(self._root))}" if self._root else ""
         self.query_one("#runs-title", Label).update(
-            f"[b]Runs[/b] {len(self.rows)}  [dim]Enter opens, n starts a new one, "
-            f"F1 lists the keys[/dim]{marked}")
+            f"[b]Runs[/b] {count}{folder}{marked}  [dim]Enter opens, n starts a new one, "
+            "F1 lists the keys[/dim]")
 
     def _row(self, s, spark: str) -> list:
         """The cells of one run, for the columns shown at this width."""
@@ -302,6 +334,11 @@ class RunsScreen(Screen):
                  "tok/s": _number(s.tokens_per_s, width.get("tok/s", 7)),
                  "elapsed": duration(s.elapsed_s), "eta": duration(s.eta_s),
                  "preset": s.preset}
+        if s.short_reason and s.run_id in self._detailed:  # why it failed, not its loss
+            cells["trend"] = Text(s.short_reason[:width.get("trend", 10)], style="red")
+        if s.tags:  # after the id, so a narrow column cuts the tags first
+            cells["run"] = Text(s.run_id).append(" " + " ".join(f"#{t}" for t in s.tags),
+                                                 style="yellow")
         group = self._groups.get(s.sweep_id or "")
         if group is not None:  # a sweep member reads as the values it sets
             branch = "└" if group.members[-1] is s else "├"
@@ -347,6 +384,22 @@ class RunsScreen(Screen):
             return True
         self.notify(f"Still reading {s.run_id}; try again in a moment.", severity="warning")
         return False
+
+    @on(DataTable.RowHighlighted)
+    def _show_detail(self) -> None:
+        """The highlighted run's story in one line under the table: why it failed (the
+        monitor shows it whole). Hidden when there is nothing to tell."""
+        row = self.selected
+        text = Text()
+        if row is not None and row.short_reason and row.run_id in self._detailed:
+            text.append(f"{row.status}: ", style="bold red")
+            text.append(row.reason_line or row.short_reason)
+        elif row is not None and (row.notes or row.tags):
+            text.append(" ".join(f"#{t}" for t in row.tags) + " ", style="bold yellow")
+            text.append(row.notes)
+        detail = self.query_one("#runs-detail", Label)
+        detail.update(text)
+        detail.display = bool(text)
 
     @on(DataTable.RowSelected)
     def _row_chosen(self) -> None:
@@ -432,6 +485,54 @@ class RunsScreen(Screen):
         s = self.selected
         if s:
             run_actions.ask_delete(self, s.path, after=lambda ok: self._deleted(s.run_id, ok))
+
+    def action_notes(self) -> None:
+        """The run's notes and tags, as one line: words starting with # are tags."""
+        s = self.selected
+        if s is None:
+            return
+        from tui_tune.runs.notes import as_line, save
+        from tui_tune.tui.screens.dialogs import PromptDialog
+
+        def answered(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                save(s.path, text)
+            except OSError as error:
+                self.notify(f"Could not write {s.run_id}'s run.json: {error}", severity="error")
+                return
+            self._refresh_after(True)
+        self.app.push_screen(PromptDialog(
+            f"Notes and tags of {s.run_id} (words starting with # are tags; empty clears)",
+            as_line(s.notes, s.tags), placeholder="baseline for the lr sweep #keep",
+            allow_empty=True), answered)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self._show_rows(self._listed, set())
+        self._show_title()
+        self._show_detail()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _filter_kept(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def key_escape(self) -> bool | None:
+        """Escape in the filter box clears and hides it (elsewhere it is the app's)."""
+        box = self.query_one("#runs-filter", Input)
+        if not box.has_focus and not self.filter_text:
+            return None
+        box.value = ""
+        box.display = False
+        self.query_one(DataTable).focus()
+        return True
 
     def _deleted(self, run_id: str, ok: bool) -> None:
         if ok:

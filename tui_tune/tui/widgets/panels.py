@@ -230,8 +230,13 @@ class LogTail(VerticalScroll):
         yield Static("[dim]no console.log yet[/dim]", id="log-text")
 
     def set_text(self, text: str, lines: int = 200) -> None:
-        tail = "\n".join(text.splitlines()[-lines:])
-        self.query_one("#log-text", Static).update(Text(tail))
+        from tui_tune.runs.log_noise import without_noise
+        text, dropped = without_noise(text)
+        shown = Text("\n".join(text.splitlines()[-lines:]))
+        if dropped:  # said, so that nobody wonders where a line went
+            shown = Text(f"({dropped} library warning{'s' if dropped > 1 else ''} hidden; "
+                         "console.log has them)\n", style="dim") + shown
+        self.query_one("#log-text", Static).update(shown)
         self.scroll_end(animate=False)  # Textual scrolls once the new text is laid out
 
     def on_resize(self) -> None:

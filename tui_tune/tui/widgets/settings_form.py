@@ -6,10 +6,11 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Input, Label, Select, Switch, TextArea
+from textual.widgets import Input, Label, Select, TextArea
 
 from tui_tune.config.problem_types import applies, metrics_for
 from tui_tune.tui.schema_fields import FieldSpec, group_specs, value_to_text
+from tui_tune.tui.widgets.text_switch import TextSwitch
 
 METRIC = "prediction.metric"
 
@@ -22,9 +23,9 @@ def choices_for(spec: FieldSpec, problem_type: str) -> list:
 
 
 def control_for(spec: FieldSpec, value: Any, problem_type: str):
-    """The input widget of one setting: Switch, Select or Input."""
+    """The input widget of one setting: a switch ([x] on / [ ] off), Select or Input."""
     if spec.kind == "bool":
-        return Switch(bool(value), id=spec.widget_id)
+        return TextSwitch(bool(value), id=spec.widget_id)
     if spec.kind == "choice":
         choices = choices_for(spec, problem_type)
         return Select([(str(c), c) for c in choices],

@@ -148,7 +148,7 @@ def test_format_chosen_or_detected_before_launch(tmp_path):
 
 @pytest.mark.slow
 def test_a_messages_file_trains(tmp_path, demo_assets, make_run_dir):
-    from conftest import completed_run, read_events
+    from tests.conftest import completed_run, read_events
 
     rows = [json.loads(line) for line in
             (demo_assets / "data" / "chained.jsonl").read_text().splitlines()[:400]]

@@ -131,7 +131,7 @@ ONE_LINE_MORE = textwrap.dedent('''
                 if app.screen.query(chart_id) and app.screen.query_one(chart_id).series:
                     break
             screen = app.screen
-            await pilot.press("c")
+            await pilot.press("g")  # pick chart
             await pilot.pause(0.3)
             assert isinstance(app.screen, ChoiceDialog)
             options = app.screen.query_one("OptionList")

@@ -160,6 +160,9 @@ class Sample(Struct, kw_only=True):
     judge_reason: str | None = None
     rejected: str | None = None  # dpo: the rejected answer (reference is the chosen one)
     completions: list[dict[str, Any]] | None = None  # grpo: sampled {text, reward}, a few
+    # multimodal_causal_lm: the row's image files, absolute paths on the training host (the
+    # monitor shows them beside the text; a path that has gone is shown as missing)
+    images: list[str] | None = None
 
 
 class Checkpoint(Struct, kw_only=True):

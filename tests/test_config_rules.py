@@ -138,3 +138,20 @@ def test_diff_lists_changed_settings_with_old_and_new():
     b = validate_experiment({"training": {"lr": 2e-4}, "general": {"revision": "dev"}})
     assert [str(c) for c in diff_experiments(a, b)] == [
         "general.revision: (unset) -> 'dev'", "training.lr: 0.0001 -> 0.0002"]
+
+
+def test_padding_and_truncation_settings_that_a_type_does_not_read_are_ignored():
+    """seq2seq keeps the source's start and pads right, QA cuts windows: both ignored the three
+    settings silently before; the types that read them do not warn."""
+    changed = {"tokenizer": {"padding_side": "left", "padding_quantile": 0.9,
+                             "truncation_side": "right"}}
+    for kind in ("seq2seq", "extractive_qa"):
+        found = ignored({"general": {"problem_type": kind}, **changed})
+        assert {"tokenizer.padding_side", "tokenizer.padding_quantile",
+                "tokenizer.truncation_side"} <= set(found), kind
+        assert kind in found["tokenizer.padding_side"]
+    assert "tokenizer.truncation_side" not in ignored(
+        {"general": {"problem_type": "token_classification"}, **changed})
+    for kind in ("causal_lm", "classification", "dpo"):
+        assert not {k for k in ignored({"general": {"problem_type": kind}, **changed})
+                    if k.startswith("tokenizer.")}, kind

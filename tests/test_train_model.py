@@ -359,3 +359,41 @@ def test_layer_patterns_that_match_nothing_are_refused(demo_assets, sets, settin
     """A typo would otherwise leave the switch silently doing nothing."""
     with pytest.raises(UserError, match=f"{setting}.*matches no layer.*lm_head.*q_proj"):
         built(demo_assets, *sets)
+
+
+def test_last_layer_finds_the_top_block_of_other_architectures():
+    """Not only Llama's `model.layers` + `model.norm`: T5 (its blocks hold `layer` lists), BART
+    (the decoder runs last), BERT (a pooler after the stack), GPT-2 (`h`, `ln_f`)."""
+    from transformers import (
+        BartConfig,
+        BartForConditionalGeneration,
+        BertConfig,
+        BertForSequenceClassification,
+        GPT2Config,
+        GPT2LMHeadModel,
+        T5Config,
+        T5ForConditionalGeneration,
+    )
+
+    from tui_tune.train.adapters.layers import last_block_parameters
+
+    def tops(model) -> set[str]:
+        return {".".join(n.split(".")[:-1]) for n in last_block_parameters(model)}
+
+    t5 = tops(T5ForConditionalGeneration(T5Config(
+        d_model=16, d_ff=32, num_layers=2, num_heads=2, d_kv=8, vocab_size=64)))
+    assert {"decoder.block.1.layer.2.DenseReluDense.wo", "decoder.final_layer_norm"} <= t5
+    assert not any(n.startswith(("encoder.", "decoder.block.0.")) for n in t5)
+    bart = tops(BartForConditionalGeneration(BartConfig(
+        d_model=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, vocab_size=64)))
+    assert bart and all(n.startswith("model.decoder.layers.1.") for n in bart)
+    bert = tops(BertForSequenceClassification(BertConfig(
+        hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+        vocab_size=64)))
+    assert {"bert.encoder.layer.1.output.dense", "bert.pooler.dense", "classifier"} <= bert
+    assert not any(n.startswith("bert.encoder.layer.0.") for n in bert)
+    gpt2 = tops(GPT2LMHeadModel(GPT2Config(n_embd=16, n_layer=2, n_head=2, vocab_size=64,
+                                           bos_token_id=0, eos_token_id=0)))
+    assert {"transformer.h.1.mlp.c_fc", "transformer.ln_f"} <= gpt2
+    assert not any(n.startswith("transformer.h.0.") for n in gpt2)

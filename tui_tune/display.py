@@ -43,3 +43,17 @@ def metric_short(name: str) -> str:
     """A metric's title where a column is narrow (the runs list): accuracy -> acc."""
     title = metric_title(name)
     return SHORT_TITLES.get(title, title)
+
+
+def fit_lines(estimate) -> list[str]:
+    """Whether an estimate fits each visible GPU (or the GPU size asked about) and the largest
+    batch that fits, as rich markup lines: `tui-tune estimate` and the editor print the same."""
+    lines = [f"GPU {g.index} {g.name.replace('[', chr(92) + '[')}: {g.total_gib:.1f} GiB, "
+             f"{g.free_gib:.1f} free: [b]{g.verdict}[/b]" for g in estimate.gpus]
+    if estimate.budget_gib is not None and not estimate.gpus:
+        fits = estimate.memory.total_gib <= estimate.budget_gib
+        lines.append(f"a {estimate.budget_gib:g} GiB GPU: [b]{'fits' if fits else 'does not fit'}"
+                     "[/b]")
+    if estimate.largest_batch is not None:
+        lines.append(f"largest batch size that fits: {estimate.largest_batch or 'none'}")
+    return lines

@@ -97,7 +97,7 @@ async def test_a_gpu_size_too_small_lists_the_changes_that_fit(workdir, no_gpu):
         assert "too big for 6 GiB" in line_text(app)
         detail = detail_text(app)
         assert "To fit, largest saving first" in detail
-        assert "backbone_dtype=int4" in detail and "largest batch that fits" in detail
+        assert "backbone_dtype=int4" in detail and "largest batch size that fits" in detail
         await pilot.press("f9")
         await pilot.press("end", "ctrl+u", *"80", "enter")
         await wait_for(pilot, lambda: editor.last_estimate.budget_gib == 80)

@@ -8,7 +8,7 @@ import json
 import sys
 
 from tui_tune.cli.common import fail
-from tui_tune.display import duration
+from tui_tune.display import duration, fit_lines
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,14 +87,8 @@ def print_report(result) -> None:
         console.print(f"note: {note}")
     if result.no_gpu:
         console.print(f"{result.no_gpu} (--gpu-gib N checks against a GPU of N GiB)")
-    for gpu in result.gpus:
-        console.print(f"GPU {gpu.index} {gpu.name}: {gpu.total_gib:.1f} GiB, "
-                      f"{gpu.free_gib:.1f} free: [b]{gpu.verdict}[/b]")
-    if result.budget_gib is not None and not result.gpus:
-        verdict = "fits" if memory.total_gib <= result.budget_gib else "does not fit"
-        console.print(f"a {result.budget_gib:g} GiB GPU: [b]{verdict}[/b]")
-    if result.largest_batch is not None:
-        console.print(f"largest batch size that fits: {result.largest_batch or 'none'}")
+    for line in fit_lines(result):
+        console.print(line)
     if result.changes:
         console.print("changes that make it fit, largest saving first:")
         for change in result.changes:

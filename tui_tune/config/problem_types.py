@@ -58,6 +58,12 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "training.beta": ("dpo", "grpo"),
     "training.label_smoothing": ("dpo",),
     "training.precompute_reference": ("dpo",),
+    # seq2seq keeps a source's start (its task prefix) and QA cuts windows, so neither reads
+    # truncation_side; their batches pad to the longest, on the right, so no padding_* either
+    "tokenizer.truncation_side": ("causal_lm", "classification", "regression",
+                                  "token_classification", "dpo", "grpo"),
+    "tokenizer.padding_side": ("causal_lm", "classification", "regression", "dpo"),
+    "tokenizer.padding_quantile": ("causal_lm", "classification", "regression", "dpo"),
     "tokenizer.max_target_length": ("seq2seq",),
     "dataset.task_prefix": ("seq2seq",),
     "dataset.source_language": ("seq2seq",),

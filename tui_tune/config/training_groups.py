@@ -201,3 +201,11 @@ class Prediction(Group):
     @classmethod
     def _one_string_is_a_list(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+    def decoding(self) -> dict:
+        """The decoding a chat or a served answer starts from: the run's own, temperature 0
+        (greedy) where it does not sample. serve-model, `tui-tune chat` and the chat screen
+        all start here."""
+        return {"temperature": self.temperature if self.do_sample else 0.0,
+                "top_p": self.top_p, "top_k": self.top_k, "max_new_tokens": self.max_new_tokens,
+                "repetition_penalty": self.repetition_penalty, "stop": list(self.stop_strings)}

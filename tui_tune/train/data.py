@@ -48,6 +48,40 @@ def check_columns(rows: list[dict[str, Any]], ds, setting_file: str, path: str,
         raise UserError(error.message, error.setting or setting_file, path) from None
 
 
+TRAIN_SETTING, VALIDATION_SETTING = "dataset.train_file", "dataset.validation_file"
+
+
+@dataclass
+class SplitRows:
+    """A run's rows: the whole training file (chains are looked up and labels counted there),
+    the training and the validation rows, and the setting and file the validation rows came
+    from (so a message about one of them names the right file)."""
+    all_train: list[dict[str, Any]]
+    train: list[dict[str, Any]]
+    val: list[dict[str, Any]]
+    val_setting: str
+    val_file: str
+
+    @property
+    def custom(self) -> bool:
+        return self.val_setting == VALIDATION_SETTING
+
+
+def read_split_rows(exp, seed: int, validation_file: bool = True) -> SplitRows:
+    """The data files read and checked as the launch preflight checks them, then split; every
+    problem type but causal_lm (which first maps chat layouts) reads its rows here. Without
+    validation_file the custom validation file is not read (what training saw is enough)."""
+    ds, kind = exp.dataset, exp.general.problem_type
+    rows = read_rows(ds.train_file, TRAIN_SETTING)
+    check_columns(rows, ds, TRAIN_SETTING, ds.train_file, kind)
+    train, val = split_rows(rows, ds, seed)
+    if ds.validation_strategy == "custom" and validation_file:
+        val = read_rows(ds.validation_file or "", VALIDATION_SETTING)
+        check_columns(val, ds, VALIDATION_SETTING, ds.validation_file, kind)
+        return SplitRows(rows, train, val, VALIDATION_SETTING, ds.validation_file or "")
+    return SplitRows(rows, train, val, TRAIN_SETTING, ds.train_file)
+
+
 def split_rows(rows: list[dict[str, Any]], ds, seed: int) -> tuple[list, list]:
     """The seeded sample and auto split, row by row (a chained turn keeps its history, which is
     looked up in the whole file, even where that history went to the other side)."""

@@ -43,11 +43,7 @@ class Settings:
 
     @classmethod
     def of_run(cls, prediction) -> Settings:
-        return cls(temperature=prediction.temperature if prediction.do_sample else 0.0,
-                   top_p=prediction.top_p, top_k=prediction.top_k,
-                   max_new_tokens=prediction.max_new_tokens,
-                   repetition_penalty=prediction.repetition_penalty,
-                   stop=list(prediction.stop_strings))
+        return cls(**prediction.decoding())
 
     def updated(self, **changes) -> Settings:
         """A copy with `changes` (None left out), checked: a bad value is a BadRequest naming

@@ -31,11 +31,8 @@ class GenerationSettings:
     def of_run(cls, prediction) -> GenerationSettings:
         """The run's own decoding (prediction.*; temperature 0 when it does not sample), the
         same start serve-model and `tui-tune chat` take."""
-        return cls(temperature=prediction.temperature if prediction.do_sample else 0.0,
-                   top_p=prediction.top_p, top_k=prediction.top_k,
-                   max_tokens=prediction.max_new_tokens,
-                   repetition_penalty=prediction.repetition_penalty,
-                   stop=list(prediction.stop_strings))
+        decoding = prediction.decoding()
+        return cls(max_tokens=decoding.pop("max_new_tokens"), **decoding)
 
     def request(self) -> dict:
         """The fields of an OpenAI request (top_k and repetition_penalty are extensions

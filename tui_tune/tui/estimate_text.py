@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from tui_tune.display import duration
+from tui_tune.display import duration, fit_lines
 
 SHORT_NAMES = {"autocast 16-bit copies": "autocast copies", "adapter weights": "adapter",
                "optimizer states": "optimizer", "logits and loss": "logits + loss",
@@ -58,13 +58,7 @@ def detail_text(result) -> str:
     lines.append(f"[b]{'needed':<16}{m.total_gib:>7.2f} GiB[/b]")
     if result.no_gpu:
         lines.append(f"[dim]{escape(result.no_gpu)}[/dim]")
-    for g in result.gpus:
-        lines.append(f"GPU {g.index} {escape(g.name)}: {g.total_gib:.0f} GiB, "
-                     f"{g.free_gib:.0f} free: [b]{g.verdict}[/b]")
-    if result.budget_gib is not None and not result.gpus:
-        lines.append(f"a {result.budget_gib:g} GiB GPU: [b]{verdict(result)[0]}[/b]")
-    if result.largest_batch is not None:
-        lines.append(f"largest batch that fits: {result.largest_batch or 'none'}")
+    lines += fit_lines(result)
     if result.changes:
         lines.append("[b]To fit, largest saving first:[/b]")
         for c in result.changes[:4]:

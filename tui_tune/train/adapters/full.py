@@ -1,6 +1,6 @@
 """Full fine-tuning and last_layer: the backbone's own weights learn (all of them, or the last
-block with the final norm and the task's head), minus adapter.freeze_layers. Saved and loaded
-as plain model weights (model*.safetensors)."""
+block with what follows it, the final norm and the task's head), minus adapter.freeze_layers.
+Saved and loaded as plain model weights (model*.safetensors)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from pathlib import Path
 
 import torch
 
-from tui_tune.train.adapters.layers import check_patterns, last_block_prefix, set_trainable
+from tui_tune.train.adapters.layers import (
+    check_patterns,
+    last_block_parameters,
+    set_trainable,
+)
 from tui_tune.train.errors import UserError
 
 SAVED_AS = None  # plain weights: what a folder holds when no family marks it
@@ -17,9 +21,9 @@ SAVED_AS = None  # plain weights: what a folder holds when no family marks it
 def apply(model, exp, task):
     a = exp.adapter
     if a.method == "last_layer":
-        last = last_block_prefix(model)
+        last = last_block_parameters(model)
         for name, param in model.named_parameters():
-            param.requires_grad = (name.startswith(last) or "model.norm" in name
+            param.requires_grad = (name in last
                                    or any(head in name for head in task.head_modules))
     check_patterns(model, a.freeze_layers, "adapter.freeze_layers")
     set_trainable(model, a.freeze_layers, False)

@@ -29,15 +29,25 @@ def set_trainable(model, patterns: list[str], trainable: bool) -> None:
             param.requires_grad = trainable
 
 
-def last_block_prefix(model) -> str:
-    indices = {}
-    for name, _ in model.named_parameters():
-        parts = name.split(".")
-        for n, part in enumerate(parts[:-1]):
-            if part.isdigit() and parts[n - 1] in ("layers", "h", "blocks", "layer"):
-                indices[".".join(parts[:n])] = max(indices.get(".".join(parts[:n]), -1), int(part))
-    if not indices:
+def last_block_parameters(model) -> set[str]:
+    """The parameters last_layer trains: the last block of the stack that runs last, and every
+    parameter registered after it (the final norm, a pooler, the head).
+
+    The stacks are the outermost ModuleLists (Llama's `model.layers`, GPT-2's `h`, BERT's
+    `encoder.layer`, T5's `decoder.block` whose blocks hold `layer` lists of their own, a VLM's
+    language model after its vision tower): the one registered last runs nearest the head."""
+    from torch import nn
+
+    stacks = [(name, module) for name, module in model.named_modules()
+              if isinstance(module, nn.ModuleList) and len(module) > 0]
+    outer = [(name, module) for name, module in stacks
+             if not any(name.startswith(other + ".") for other, _ in stacks)]
+    if not outer:
         raise UserError("cannot find the model's blocks; use method full with freeze_layers.",
                         "adapter.method")
-    stem, last = max(indices.items(), key=lambda kv: kv[1])
-    return f"{stem}.{last}."
+    stem, stack = outer[-1]
+    last = f"{stem}.{len(stack) - 1}." if stem else f"{len(stack) - 1}."
+    names = [name for name, _ in model.named_parameters()]
+    start = next(n for n, name in enumerate(names) if name.startswith(last))
+    # registered late but run first (BART's layernorm_embedding): not part of the top
+    return {name for name in names[start:] if "embed" not in name}

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from tui_tune.rundir import RunDir
 from tui_tune.train.collate import PaddedCollator
-from tui_tune.train.data import SplitData, check_columns, read_rows, split_rows
+from tui_tune.train.data import SplitData, read_split_rows
 from tui_tune.train.formatting import (
     IGNORE_INDEX,
     Conversation,
@@ -125,18 +125,12 @@ def make_pairs(rows, lookup, ds, tokenizer, max_length: int, side: str,
 def load_pairs(exp, tokenizer, seed: int) -> SplitData:
     """As causal_lm reads its rows (split, chains looked up in the whole file); parent
     augmentation is not drawn: a pair's reference log-probs are fixed."""
-    ds = exp.dataset
-    rows = read_rows(ds.train_file, "dataset.train_file")
-    check_columns(rows, ds, "dataset.train_file", ds.train_file, "dpo")
-    train_rows, val_rows = split_rows(rows, ds, seed)
-    if ds.validation_strategy == "custom":
-        val_rows = read_rows(ds.validation_file or "", "dataset.validation_file")
-        check_columns(val_rows, ds, "dataset.validation_file", ds.validation_file, "dpo")
+    ds, rows = exp.dataset, read_split_rows(exp, seed)
     max_length, side = exp.tokenizer.max_length, exp.tokenizer.truncation_side
-    lookup = rows if ds.parent_id_column else []
-    train = make_pairs(train_rows, lookup, ds, tokenizer, max_length, side, 0)
-    val = make_pairs(val_rows, lookup if ds.validation_strategy == "auto" else val_rows, ds,
-                     tokenizer, max_length, side, len(train))
+    lookup = rows.all_train if ds.parent_id_column else []
+    train = make_pairs(rows.train, lookup, ds, tokenizer, max_length, side, 0)
+    val = make_pairs(rows.val, rows.val if rows.custom else lookup, ds, tokenizer, max_length,
+                     side, len(train))
     note = truncation_note([p.chosen for p in train] + [p.rejected for p in train],
                            [p.chosen for p in val] + [p.rejected for p in val], max_length, side)
     extra = val if exp.training.train_on_validation else []

@@ -25,12 +25,11 @@ import torch
 import torch.nn.functional as F
 
 from tui_tune.runs import qa_rows
-from tui_tune.train.data import SplitData, check_columns, read_rows, split_rows
+from tui_tune.train.data import SplitData, read_split_rows
 from tui_tune.train.errors import UserError
 from tui_tune.train.qa_metrics import squad_scores
 from tui_tune.train.tasks.base import EvalResult, Task
 
-TRAIN, VALIDATION = "dataset.train_file", "dataset.validation_file"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -96,7 +95,7 @@ class ExtractiveQA(Task):
     def predict_setup(self, exp, tokenizer, seed: int) -> None:
         """Whether training saw questions without an answer (read as training read them)."""
         self.unanswerable = any(q.span is None for q in
-                                questions_of(training_rows(exp, seed)[0], exp.dataset))
+                                questions_of(read_split_rows(exp, seed, False).train, exp.dataset))
 
     def predict(self, model, tokenizer, rows, accelerator, exp, progress=None):
         """The answer text of each row (`prediction`, "" for none) and its start in the
@@ -123,14 +122,6 @@ class ExtractiveQA(Task):
         return out
 
 
-def training_rows(exp, seed: int) -> tuple[list[dict], list[dict]]:
-    """The training file read, checked and split."""
-    ds = exp.dataset
-    rows = read_rows(ds.train_file, TRAIN)
-    check_columns(rows, ds, TRAIN, ds.train_file, exp.general.problem_type)
-    return split_rows(rows, ds, seed)
-
-
 def questions_of(rows: list[dict], ds) -> list[Question]:
     return [Question(str(r[ds.question_column]), str(r[ds.context_column]),
                      qa_rows.answer_text(r, ds) if (span := qa_rows.answer_span(r, ds)) else "",
@@ -138,12 +129,8 @@ def questions_of(rows: list[dict], ds) -> list[Question]:
 
 
 def load_windows(exp, tokenizer, seed: int) -> QAData:
-    ds, kind = exp.dataset, exp.general.problem_type
-    train_rows, val_rows = training_rows(exp, seed)
-    if ds.validation_strategy == "custom":
-        val_rows = read_rows(ds.validation_file or "", VALIDATION)
-        check_columns(val_rows, ds, VALIDATION, ds.validation_file, kind)
-    train_q, val_q = questions_of(train_rows, ds), questions_of(val_rows, ds)
+    ds, rows = exp.dataset, read_split_rows(exp, seed)
+    train_q, val_q = questions_of(rows.train, ds), questions_of(rows.val, ds)
     train, val = encode(train_q, tokenizer, exp), encode(val_q, tokenizer, exp)
     extra = val if exp.training.train_on_validation else []
     return QAData(train + extra, val, warnings=window_notes(train_q, train, exp),

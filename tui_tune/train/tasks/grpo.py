@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tui_tune.train.data import SplitData, check_columns, read_rows, split_rows
+from tui_tune.train.data import SplitData, read_split_rows
 from tui_tune.train.formatting import Example, truncation_note
 from tui_tune.train.generation import generate_all
 from tui_tune.train.logprobs import Reference, _plain, completion_logps
@@ -68,18 +68,12 @@ def prompt_rows(rows, lookup, ds, tokenizer, max_length, side, start) -> list[Pr
 
 
 def load_prompts(exp, tokenizer, seed: int) -> SplitData:
-    ds = exp.dataset
-    rows = read_rows(ds.train_file, "dataset.train_file")
-    check_columns(rows, ds, "dataset.train_file", ds.train_file, "grpo")
-    train_rows, val_rows = split_rows(rows, ds, seed)
-    if ds.validation_strategy == "custom":
-        val_rows = read_rows(ds.validation_file or "", "dataset.validation_file")
-        check_columns(val_rows, ds, "dataset.validation_file", ds.validation_file, "grpo")
+    ds, rows = exp.dataset, read_split_rows(exp, seed)
     max_length, side = exp.tokenizer.max_length, exp.tokenizer.truncation_side
-    lookup = rows if ds.parent_id_column else []
-    train = prompt_rows(train_rows, lookup, ds, tokenizer, max_length, side, 0)
-    val = prompt_rows(val_rows, lookup if ds.validation_strategy == "auto" else val_rows, ds,
-                      tokenizer, max_length, side, len(train))
+    lookup = rows.all_train if ds.parent_id_column else []
+    train = prompt_rows(rows.train, lookup, ds, tokenizer, max_length, side, 0)
+    val = prompt_rows(rows.val, rows.val if rows.custom else lookup, ds, tokenizer, max_length,
+                      side, len(train))
     note = truncation_note([p.example for p in train], [p.example for p in val], max_length,
                            side)
     extra = val if exp.training.train_on_validation else []

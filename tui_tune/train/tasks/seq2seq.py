@@ -22,13 +22,11 @@ import torch
 import torch.nn.functional as F
 
 from tui_tune.train import metrics
-from tui_tune.train.data import SplitData, check_columns, read_rows, split_rows
+from tui_tune.train.data import SplitData, read_split_rows
 from tui_tune.train.errors import UserError
 from tui_tune.train.formatting import IGNORE_INDEX, prompt_of
 from tui_tune.train.generation import generate_all, generation_kwargs
 from tui_tune.train.tasks.base import EvalResult, Task
-
-TRAIN, VALIDATION = "dataset.train_file", "dataset.validation_file"
 
 
 @dataclass
@@ -117,20 +115,15 @@ def source_examples(rows: list[dict[str, Any]], exp, tokenizer) -> list[Seq2SeqE
 
 
 def load_examples(exp, tokenizer, seed: int) -> SplitData:
-    ds, kind = exp.dataset, exp.general.problem_type
+    ds = exp.dataset
     for setting in ("parent_id_column", "system_column"):
         if getattr(ds, setting):
             raise UserError("seq2seq reads one source and one target per row; chained "
                             "conversations and system messages are not read: leave it empty.",
                             f"dataset.{setting}")
     use_languages(tokenizer, ds)
-    rows = read_rows(ds.train_file, TRAIN)
-    check_columns(rows, ds, TRAIN, ds.train_file, kind)
-    train_rows, val_rows = split_rows(rows, ds, seed)
-    if ds.validation_strategy == "custom":
-        val_rows = read_rows(ds.validation_file or "", VALIDATION)
-        check_columns(val_rows, ds, VALIDATION, ds.validation_file, kind)
-    train, val = make_examples(train_rows, exp, tokenizer), make_examples(val_rows, exp,
+    rows = read_split_rows(exp, seed)
+    train, val = make_examples(rows.train, exp, tokenizer), make_examples(rows.val, exp,
                                                                           tokenizer)
     extra = val if exp.training.train_on_validation else []
     return SplitData(train + extra, val, None, cut_notes(train + val, exp))

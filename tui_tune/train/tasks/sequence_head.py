@@ -16,8 +16,9 @@ from typing import Any
 
 import torch
 
+from tui_tune.train import data
 from tui_tune.train.collate import PaddedCollator
-from tui_tune.train.data import SplitData, check_columns, read_rows, split_rows
+from tui_tune.train.data import SplitData, SplitRows
 from tui_tune.train.errors import UserError
 from tui_tune.train.formatting import Conversation, Turn, chat_pieces, prompt_of, text_pieces
 from tui_tune.train.tasks.base import Task
@@ -36,31 +37,13 @@ class TextExample:
         return len(self.input_ids)
 
 
-@dataclass
-class HeadRows:
-    """The rows of a run, split: the whole training file (labels are counted there), the
-    training and the validation rows, and which file each validation row came from."""
-    all_train: list[dict[str, Any]]
-    train: list[dict[str, Any]]
-    val: list[dict[str, Any]]
-    val_setting: str
-    val_file: str
-
-
-def read_split_rows(exp, seed: int) -> HeadRows:
-    """The data files read and checked as the launch preflight checks them, then split."""
+def read_split_rows(exp, seed: int) -> SplitRows:
+    """As every type reads its rows, refusing chains: a head reads one row per example."""
     ds, kind = exp.dataset, exp.general.problem_type
     if ds.parent_id_column:
         raise UserError(f"{kind} reads one row per example; chained conversations are not "
                         "supported (as in H2O): leave it empty.", "dataset.parent_id_column")
-    rows = read_rows(ds.train_file, "dataset.train_file")
-    check_columns(rows, ds, "dataset.train_file", ds.train_file, kind)
-    train, val = split_rows(rows, ds, seed)
-    if ds.validation_strategy == "custom":
-        val = read_rows(ds.validation_file or "", "dataset.validation_file")
-        check_columns(val, ds, "dataset.validation_file", ds.validation_file, kind)
-        return HeadRows(rows, train, val, "dataset.validation_file", ds.validation_file or "")
-    return HeadRows(rows, train, val, "dataset.train_file", ds.train_file)
+    return data.read_split_rows(exp, seed)
 
 
 def row_text(row: dict[str, Any], ds) -> str:
@@ -100,7 +83,7 @@ def cut_note(rows: list[dict[str, Any]], encoded: list[list[int]], exp) -> list[
     return [note]
 
 
-def make_split(exp, tokenizer, rows: HeadRows, examples) -> SplitData:
+def make_split(exp, tokenizer, rows: SplitRows, examples) -> SplitData:
     """SplitData from a function turning (rows, which file) into TextExamples."""
     train = examples(rows.train, "dataset.train_file", exp.dataset.train_file)
     val = examples(rows.val, rows.val_setting, rows.val_file)

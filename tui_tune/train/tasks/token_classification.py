@@ -21,13 +21,11 @@ import torch.nn.functional as F
 
 from tui_tune.runs import tag_rows
 from tui_tune.train.collate import PaddedCollator
-from tui_tune.train.data import SplitData, check_columns, read_rows, split_rows
+from tui_tune.train.data import VALIDATION_SETTING, SplitData, SplitRows, read_split_rows
 from tui_tune.train.errors import UserError
 from tui_tune.train.formatting import IGNORE_INDEX
 from tui_tune.train.tag_metrics import entity_tags, tag_scores
 from tui_tune.train.tasks.base import EvalResult, Task
-
-TRAIN, VALIDATION = "dataset.train_file", "dataset.validation_file"
 
 
 @dataclass
@@ -85,7 +83,7 @@ class TokenClassification(Task):
 
     def predict_setup(self, exp, tokenizer, seed: int) -> TagData:
         """The tag set, from the training file as training found it (not tokenized)."""
-        self.labels = training_rows(exp, seed)[2]
+        self.labels = tag_set(read_split_rows(exp, seed, False), exp.dataset)
         return TagData([], [], labels=self.labels)
 
     def predict(self, model, tokenizer, rows, accelerator, exp, progress=None):
@@ -123,24 +121,19 @@ def label_kwargs(labels: list[str]) -> dict:
             "label2id": {tag: i for i, tag in enumerate(labels)}}
 
 
-def training_rows(exp, seed: int) -> tuple[list[dict], list[dict], list[str]]:
-    """The training file read, checked and split, and the tag set of its rows."""
-    ds = exp.dataset
-    rows = read_rows(ds.train_file, TRAIN)
-    check_columns(rows, ds, TRAIN, ds.train_file, exp.general.problem_type)
-    train_rows, val_rows = split_rows(rows, ds, seed)
-    return train_rows, val_rows, tag_rows.tag_set(train_rows + val_rows, ds)
+def tag_set(rows: SplitRows, ds) -> list[str]:
+    """The tags of the training file's (sampled) rows, both sides of an auto split."""
+    return tag_rows.tag_set(rows.train + ([] if rows.custom else rows.val), ds)
 
 
 def load_examples(exp, tokenizer, seed: int) -> TagData:
-    ds, kind = exp.dataset, exp.general.problem_type
-    train_rows, val_rows, labels = training_rows(exp, seed)
-    if ds.validation_strategy == "custom":
-        val_rows = read_rows(ds.validation_file or "", VALIDATION)
-        check_columns(val_rows, ds, VALIDATION, ds.validation_file, kind)
+    ds, rows = exp.dataset, read_split_rows(exp, seed)
+    labels = tag_set(rows, ds)
+    train_rows, val_rows = rows.train, rows.val
+    if rows.custom:
         unknown = tag_rows.unknown_tag(val_rows, labels, ds)
         if unknown:
-            raise UserError(unknown, VALIDATION, ds.validation_file)
+            raise UserError(unknown, VALIDATION_SETTING, ds.validation_file)
     ids = {tag: i for i, tag in enumerate(labels)}
     train, val = (tokenize_rows(r, ids, ds, tokenizer, exp.tokenizer)
                   for r in (train_rows, val_rows))

@@ -54,6 +54,10 @@ def test_steps_and_evals_carry_the_reward_statistics(pair):
         assert step["train_reward_std"] >= 0 and 0 <= step["train_zero_std_fraction"] <= 1
         assert 1 <= step["train_completion_length"] <= 6
         assert step["train_kl"] >= 0 and 0 <= step["train_clip_ratio"] <= 1
+        # tokens/s counts what the policy went through: each prompt once per generation
+        # (4) and the sampled completions (2 prompts x 4 of train_completion_length)
+        prompt_tokens = step["tokens"] - round(step["train_completion_length"] * 8)
+        assert prompt_tokens > 0 and prompt_tokens % 4 == 0, step
     assert steps[0]["train_kl"] == pytest.approx(0.0, abs=1e-6)  # the policy is the reference
     assert max(s["train_kl"] for s in steps[1:]) > 0  # trained: the policy moved
     assert max(s["train_reward_std"] for s in steps) > 0

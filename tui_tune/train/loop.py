@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from tui_tune.config.problem_types import step_repeats
 from tui_tune.train.augment import mask_random_tokens
 from tui_tune.train.checkpoint import save_checkpoint
-from tui_tune.train.collate import epoch_batches, rank_batches, real_tokens
+from tui_tune.train.collate import epoch_batches, rank_batches
 from tui_tune.train.reporting import memory_gib
 from tui_tune.train.setup import Session
 from tui_tune.train.signals import StopRequest
@@ -200,8 +200,8 @@ def run_epoch(session: Session, collate, stop: StopRequest, window: Window) -> s
         pending.append(batch)
         if len(pending) < t.grad_accumulation:
             continue
-        tokens = sum(real_tokens(b) for b in pending)
         loss, grad_norm = optimizer_step(session, pending)
+        tokens = sum(session.task.step_tokens(b) for b in pending)
         pending = []
         p.step += 1
         p.batch_in_epoch += t.grad_accumulation

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui_tune.train.collate import real_tokens
+
 
 @dataclass
 class EvalResult:
@@ -61,6 +63,11 @@ class Task:
         """More fields of the step event: the type's training statistics since the last one,
         over every rank (called on every rank together)."""
         return {}
+
+    def step_tokens(self, batch: dict) -> int:
+        """Tokens a trained micro-batch put through the model, asked after its step: its
+        batch's real tokens (grpo: the prompts and the completions it sampled for them)."""
+        return real_tokens(batch)
 
     def loss(self, model, batch: dict, exp):
         """The micro-batch's mean training loss (a scalar tensor with its graph)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from tui_tune.train.collate import real_tokens
 from tui_tune.train.data import SplitData, read_split_rows
 from tui_tune.train.formatting import Example, truncation_note
 from tui_tune.train.generation import generate_all
@@ -246,6 +247,12 @@ class GRPO(CausalLM):
         named = torch.tensor([float(b) for b in builtin], dtype=torch.float64)
         stats = torch.cat([fields, named]).to(device)
         return Rollout(ids, mask, width, done, advantages, None, None, stats)
+
+    def step_tokens(self, batch: dict) -> int:
+        """The prompts, once per generation, and the completions sampled for them: what the
+        policy's forward pass went through (the prompts alone undercount tokens/s)."""
+        kept = self.rollouts.get(tuple(batch["prompt_index"].tolist()))
+        return int(kept.mask.sum()) if kept is not None else real_tokens(batch)
 
     def rollout_for(self, model, batch: dict[str, torch.Tensor], exp) -> Rollout:
         """The batch's completions: sampled now, or kept from the first of its

@@ -12,6 +12,7 @@ from test_train_qa import reference_answers, validation_rows
 from test_train_seq2seq import PRESET as SEQ2SEQ_PRESET
 from test_train_seq2seq import demo_sets, reference_generation
 
+from tui_tune.rundir import RunDir
 from tui_tune.train.qa_metrics import squad_scores
 from tui_tune.train.setup import read_experiment
 
@@ -70,3 +71,46 @@ def test_seq2seq_on_two_ranks_scores_every_validation_row(tmp_path, make_run_dir
     rouge_l = 100 * sum(scorer.score(e.target, g)["rougeL"].fmeasure
                         for g, e in zip(made, val)) / len(val)
     assert read_events(run_dir, "eval")[-1]["rougeL"] == pytest.approx(rouge_l, abs=1e-6)
+
+
+def test_dpo_on_two_ranks_caches_each_pairs_reference_where_its_rank_reads_it(
+        tmp_path, make_run_dir, demo_assets):
+    """The reference log-probs cached before training (precompute_reference) are computed on
+    both ranks and read back by pair index: the two-rank run with the cache has the losses and
+    metrics of the two-rank run that computes the reference at every step."""
+    def dpo_run(name: str, precompute: bool):
+        return completed_on_two_ranks(make_run_dir(tmp_path / name, [
+            f'dataset.train_file="{demo_assets / "data" / "preference.jsonl"}"',
+            "training.max_steps=6", "training.eval_every_steps=6", "logging.log_every_steps=1",
+            "training.evaluate_before_training=false", "prediction.num_samples=1",
+            f"training.precompute_reference={'true' if precompute else 'false'}"],
+            preset="demo-dpo"))
+
+    cached, live = dpo_run("cached", True), dpo_run("live", False)
+    assert RunDir(cached).reference_logps.is_file()
+    assert not RunDir(live).reference_logps.exists()
+    for a, b in zip(read_events(cached, "step"), read_events(live, "step"), strict=True):
+        for name in ("loss", "train_reward_margin", "train_preference_accuracy"):
+            assert a[name] == pytest.approx(b[name], rel=1e-4, abs=1e-5), (a["step"], name)
+    a, b = read_events(cached, "eval")[-1], read_events(live, "eval")[-1]
+    for name in ("val_loss", "preference_accuracy", "reward_margin"):
+        assert a[name] == pytest.approx(b[name], rel=1e-4, abs=1e-5), name
+
+
+def test_grpo_on_two_ranks_samples_on_both_and_evaluates_every_prompt(
+        tmp_path, make_run_dir, demo_assets):
+    run_dir = completed_on_two_ranks(make_run_dir(tmp_path / "grpo", [
+        "dataset.data_sample=0.05", "dataset.validation_size=0.1", "training.batch_size=2",
+        "training.num_generations=2", "training.max_completion_length=4",
+        "training.max_steps=4", "training.eval_every_steps=4", "logging.log_every_steps=1",
+        "training.evaluate_before_training=false", "prediction.num_samples=1",
+        "prediction.max_new_tokens=4", 'training.reward_functions=["exact_match", "length"]',
+        "training.reward_weights=[1.0, 1.0]"], preset="demo-grpo"))
+    steps = read_events(run_dir, "step")
+    assert [s["step"] for s in steps] == [1, 2, 3, 4]
+    for step in steps:
+        assert -1.0 <= step["train_reward_length"] < 0
+        assert 1 <= step["train_completion_length"] <= 4
+    last = read_events(run_dir, "eval")[-1]
+    assert last["step"] == 4 and 0.0 <= last["exact_match"] <= 1.0
+    assert (run_dir / "final" / "adapter_model.safetensors").is_file()

@@ -105,3 +105,38 @@ def test_final_is_a_causal_lm_adapter(pair):
     assert (final / "adapter_model.safetensors").is_file()
     model = AutoModelForCausalLM.from_pretrained(final)
     assert any("lora_" in name for name, _ in model.named_parameters())
+
+
+def test_a_run_resumed_between_two_passes_of_a_batch_reuses_its_completions(
+        tmp_path, make_run_dir):
+    """num_iterations 2: steps 3 and 4 share one batch of completions. Resumed from the
+    checkpoint of step 3 (a copy of the run cut there), step 4 reuses the completions kept in
+    the checkpoint instead of sampling new ones: the uninterrupted run's losses and rewards."""
+    import shutil
+
+    settings = [*SETTINGS, "training.num_iterations=2", "training.checkpoint_every_steps=3",
+                "training.keep_checkpoints=5", "training.max_steps=6",
+                "training.eval_every_steps=6"]
+    whole = make_run_dir(tmp_path / "whole", settings, preset="demo-grpo")
+    result = run_worker(whole)
+    assert result.returncode == 0, result.stderr[-3000:]
+    cut = tmp_path / "cut"
+    shutil.copytree(whole, cut)
+    shutil.rmtree(RunDir(cut).final)
+    for folder in (cut / "checkpoints").iterdir():
+        if folder.name != "step-3":
+            shutil.rmtree(folder)
+    lines = (cut / "events.jsonl").read_text().splitlines(keepends=True)
+    first_after = next(n for n, line in enumerate(lines) if '"step": 4' in line
+                       or '"step":4' in line)
+    (cut / "events.jsonl").write_text("".join(lines[:first_after]))
+    result = run_worker(cut, "--resume")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert read_events(cut, "start")[1]["resumed_from_step"] == 3
+    by_step = {s["step"]: s for s in read_events(whole, "step")}
+    resumed = [s for s in read_events(cut, "step") if s["step"] > 3]
+    assert [s["step"] for s in resumed] == [4, 5, 6]
+    for step in resumed:
+        for name in ("loss", "train_reward", "train_completion_length", "train_kl"):
+            assert step[name] == pytest.approx(by_step[step["step"]][name], rel=1e-5,
+                                               abs=1e-6), (step["step"], name)

@@ -61,9 +61,10 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(run_dir: Path, accelerator, model, optimizer, scheduler,
-                    progress: Progress, keep: int, adapter) -> Path:
+                    progress: Progress, keep: int, adapter, task_state: dict | None = None) -> Path:
     """Every rank calls this (it synchronises); returns the final folder. `adapter` is the
-    run's adapter family (adapters/), which saves the trainable weights its way."""
+    run's adapter family (adapters/), which saves the trainable weights its way; task_state is
+    this rank's Task.rank_state()."""
     final = RunDir(run_dir).checkpoint(progress.step)
     tmp = final.with_name(final.name + PARTIAL_SUFFIX)
     if accelerator.is_main_process:
@@ -71,6 +72,8 @@ def save_checkpoint(run_dir: Path, accelerator, model, optimizer, scheduler,
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     torch.save(rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
+    if task_state:
+        torch.save(task_state, tmp / f"task-{accelerator.process_index}.pt")
     if sharded(accelerator):
         accelerator.save_state(str(tmp / "accelerate"))  # gathers shards; every rank takes part
     elif accelerator.is_main_process:
@@ -112,7 +115,8 @@ def prune(run_dir: Path, keep: int, protect: int | None = None) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler, adapter) -> Progress:
+def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler, adapter,
+                    task=None) -> Progress:
     if (folder / "accelerate").is_dir():
         accelerator.load_state(str(folder / "accelerate"))
     else:
@@ -122,6 +126,10 @@ def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler, adap
     rng_file = folder / f"rng-{accelerator.process_index}.pt"
     if rng_file.is_file():
         set_rng_state(torch.load(rng_file, weights_only=False))
+    task_file = folder / f"task-{accelerator.process_index}.pt"
+    if task is not None and task_file.is_file():
+        task.load_rank_state(torch.load(task_file, map_location="cpu", weights_only=False),
+                             accelerator.device)
     known = set(Progress.__dataclass_fields__)
     saved = json.loads((folder / CHECKPOINT_STATE).read_text())
     return Progress(**{k: v for k, v in saved.items() if k in known})

@@ -170,7 +170,7 @@ def checkpoint(session: Session, reason: str) -> None:
     t = session.exp.training
     path = save_checkpoint(session.run_dir, session.accelerator, session.model, session.optimizer,
                            session.scheduler, session.progress, t.keep_checkpoints,
-                           session.adapter)
+                           session.adapter, session.task.rank_state())
     session.reporter.event("checkpoint", step=session.progress.step, path=str(path), reason=reason)
 
 

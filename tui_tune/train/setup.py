@@ -154,7 +154,7 @@ def build_session(run_dir: Path, resume: bool, reporter: Reporter) -> Session:
     progress = Progress(seed=seed, world_size=accelerator.num_processes)
     if checkpoint is not None:
         progress = load_checkpoint(checkpoint, accelerator, model, optimizer, scheduler,
-                                   adapter)
+                                   adapter, task)
         reporter.log(f"resumed from {checkpoint.name} (step {progress.step})")
         if rescale_position(progress, accelerator.num_processes):
             reporter.log("resumed with another number of processes: the data order of the "

@@ -64,6 +64,14 @@ class Task:
         over every rank (called on every rank together)."""
         return {}
 
+    def rank_state(self) -> dict[str, Any]:
+        """What this rank's task holds between steps that a checkpoint must keep for an exact
+        resume (grpo: completions sampled for passes still to come); empty: nothing."""
+        return {}
+
+    def load_rank_state(self, state: dict[str, Any], device) -> None:
+        """rank_state() of the checkpoint being resumed, on this rank's device."""
+
     def step_tokens(self, batch: dict) -> int:
         """Tokens a trained micro-batch put through the model, asked after its step: its
         batch's real tokens (grpo: the prompts and the completions it sampled for them)."""

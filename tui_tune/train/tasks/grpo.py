@@ -10,14 +10,14 @@ the ratio to the sampling policy on both sides). Sampling uses the global torch 
 checkpoint keeps per rank, so a resumed run draws the same completions. With num_iterations
 k > 1 the loop hands each step's prompts k times (setup.plan_steps, loop.epoch_loader); the
 first time samples them and keeps the log-probs of the sampling policy, the others reuse that
-batch. A group lives on one rank, so its advantages need no other rank.
+batch (kept in each checkpoint too: a run resumed between two passes reuses it). A group lives on one rank, so its advantages need no other rank.
 
 Prompts are formatted as causal_lm formats them; final/ is an ordinary causal LM (or adapter).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -248,6 +248,16 @@ class GRPO(CausalLM):
         stats = torch.cat([fields, named]).to(device)
         return Rollout(ids, mask, width, done, advantages, None, None, stats)
 
+    def rank_state(self) -> dict:
+        """The completions kept for the passes of num_iterations still to come: a run resumed
+        between two passes of a batch reuses them, as the uninterrupted run does."""
+        return {"rollouts": [(key, {f.name: _to(getattr(r, f.name), "cpu") for f in fields(r)})
+                             for key, r in self.rollouts.items()]} if self.rollouts else {}
+
+    def load_rank_state(self, state: dict, device) -> None:
+        self.rollouts = {key: Rollout(**{name: _to(value, device) for name, value in r.items()})
+                         for key, r in state.get("rollouts", [])}
+
     def step_tokens(self, batch: dict) -> int:
         """The prompts, once per generation, and the completions sampled for them: what the
         policy's forward pass went through (the prompts alone undercount tokens/s)."""
@@ -358,3 +368,7 @@ class GRPO(CausalLM):
         out = self.generate_groups(model, batch, exp)
         return self.tokenizer.batch_decode(out[:, batch["input_ids"].size(1):],
                                            skip_special_tokens=True)
+
+
+def _to(value, device):
+    return value.to(device) if isinstance(value, torch.Tensor) else value

@@ -35,7 +35,7 @@ $(VENV)/.installed: pyproject.toml $(LOCK) Makefile $(wildcard $(VENDOR)/*.whl)
 	touch $@
 
 test: install
-	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_PARALLEL) --durations=30 $(PYTEST_ARGS)
 
 # Resolve the newest releases pyproject.toml allows in a fresh scratch venv, pin them all.
 lock:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tui_tune.rundir import RunDir, checkpoint_step
 from tui_tune.runs.files import checkpoint_dirs, continue_weights
 from tui_tune.train.disk_full import remove_partial_checkpoints
@@ -52,3 +54,31 @@ def test_predictions_files_for_the_test_file_and_for_later_files():
         run.predictions(".csv", "later.jsonl", "step-40"))] == [
         "/runs/a/predictions.csv", "/runs/a/predictions-new.parquet",
         "/runs/a/predictions-later-step-40.csv"]
+
+
+def _set_many(run_dir: str, key: str, times: int) -> None:
+    from tui_tune.runs.files import update_run_json
+
+    for n in range(times):
+        update_run_json(Path(run_dir), **{key: n})
+
+
+def test_two_processes_updating_run_json_never_undo_each_others_keys(tmp_path):
+    """The app writes notes/tags while the worker writes its status: each read-modify-write
+    holds the folder's lock, so the last value of each writer's key survives."""
+    import multiprocessing
+
+    from tui_tune.runs.files import read_run_json, update_run_json
+
+    update_run_json(tmp_path, status="running")
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_set_many, args=(str(tmp_path), key, 300))
+               for key in ("notes_counter", "status_counter")]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(120)
+        assert writer.exitcode == 0
+    data = read_run_json(tmp_path)
+    assert data["notes_counter"] == 299 and data["status_counter"] == 299
+    assert data["status"] == "running"

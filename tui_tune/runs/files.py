@@ -6,8 +6,10 @@ file; readers treat a missing or broken file as absent instead of failing.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +58,32 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
 
 
 def update_run_json(run_dir: Path, **fields: Any) -> dict[str, Any]:
-    """Read-modify-write run.json (the worker does the same at its end); None removes a key."""
-    data = read_run_json(run_dir)
-    for key, value in fields.items():
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
-    write_json_atomic(RunDir(run_dir).run_json, data)
+    """Read-modify-write run.json; None removes a key. The app (notes, tags, stop), the launcher
+    and the worker (status at its end) all write it, so each update holds an exclusive flock
+    on the run folder itself (no extra file): one writer's keys never undo another's."""
+    with _folder_lock(Path(run_dir)):
+        data = read_run_json(run_dir)
+        for key, value in fields.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        write_json_atomic(RunDir(run_dir).run_json, data)
     return data
+
+
+@contextmanager
+def _folder_lock(folder: Path):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield  # no folder yet (or no access): write_json_atomic reports what is wrong
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def tail_text(path: Path, lines: int = 15, max_bytes: int = 16384) -> str:

@@ -155,3 +155,12 @@ def test_padding_and_truncation_settings_that_a_type_does_not_read_are_ignored()
     for kind in ("causal_lm", "classification", "dpo"):
         assert not {k for k in ignored({"general": {"problem_type": kind}, **changed})
                     if k.startswith("tokenizer.")}, kind
+
+
+def test_grpo_refuses_a_sharded_backend_by_name():
+    found = problems({"general": {"problem_type": "grpo"},
+                      "environment": {"distributed_backend": "fsdp"}})
+    assert "ddp" in found["environment.distributed_backend"]
+    assert "environment.distributed_backend" not in {
+        p.key for p in ignored_settings(validate_experiment({"general": {
+            "problem_type": "grpo"}}))}

@@ -216,6 +216,10 @@ def _reward_rules(exp: Experiment) -> list[Problem]:
         out.append(Problem("training.beta", "dpo needs a beta above 0."))
     if kind != "grpo":
         return out
+    if exp.environment.distributed_backend != "ddp":
+        out.append(Problem("environment.distributed_backend", "grpo samples its completions "
+                           "with the whole model on every rank, which fsdp and deepspeed shard: "
+                           "use ddp (LoRA or QLoRA keep each GPU's copy small)."))
     if not t.reward_functions:
         out.append(Problem("training.reward_functions", "name at least one reward function."))
     for name in t.reward_functions:

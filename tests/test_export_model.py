@@ -17,7 +17,8 @@ from worker_env import worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("export-model")]
 
-SHORT = ["training.max_steps=6", "training.eval_every_steps=3", "prediction.num_samples=1",
+SHORT = ["training.max_steps=6", "training.eval_every_steps=6", "prediction.num_samples=1",
+         "training.evaluate_before_training=false",
          "logging.log_every_steps=1"]
 RUNS = {  # name -> (preset, overrides)
     "lora": ("demo-tiny", ['adapter.method="lora"', "training.checkpoint_every_steps=3"]),

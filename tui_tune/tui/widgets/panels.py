@@ -1,11 +1,12 @@
-"""The monitor's side panels: GPUs, generations or labelling samples (browsable by step) and the
-console.log tail."""
+"""The monitor's side panels: GPUs, generations or labelling samples (browsable by step; a
+multimodal sample's images beside its text, widgets/sample_images.py) and the console.log
+tail."""
 
 from __future__ import annotations
 
 from rich.markup import escape
 from rich.text import Text
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from tui_tune.tui.run_data import Sample
@@ -34,16 +35,27 @@ def _bar(fraction: float, width: int) -> str:
 
 
 class GenerationsPanel(VerticalScroll):
-    """Samples of one evaluation step; earlier steps are reached with `show_step(delta)`."""
+    """Samples of one evaluation step; earlier steps are reached with `show_step(delta)`.
+    Samples with images are rows of pictures beside text while `images_shown`; otherwise
+    every sample is text in one Static, image files named by path."""
+
+    DEFAULT_CSS = "GenerationsPanel #generation-rows { height: auto; }"
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.samples: list[Sample] = []
         self.steps: list[int] = []
         self.index: int | None = None  # None follows the newest step
+        self.images_shown = True
 
     def compose(self):
         yield Static("[dim]no generations yet[/dim]", id="generations-text")
+        yield Vertical(id="generation-rows")
+
+    def show_images(self, shown: bool) -> None:
+        if shown != self.images_shown:
+            self.images_shown = shown
+            self._show_current()
 
     def set_samples(self, samples: list[Sample]) -> None:
         self.samples = samples
@@ -73,6 +85,15 @@ class GenerationsPanel(VerticalScroll):
         verdict = f"  {verdicts.count(False)}/{len(verdicts)} wrong" if verdicts else ""
         out = Text.from_markup(f"[b]step {step}[/b]  {index + 1}/{len(self.steps)}{follow}"
                                f"{verdict}\n")
+        rows = self.query_one("#generation-rows", Vertical)
+        rows.remove_children()
+        if self.images_shown and any(s.images for s in shown):
+            from tui_tune.tui.widgets.sample_images import SampleRow
+            out.rstrip()  # the rows follow at once
+            text.update(out)
+            rows.mount_all(SampleRow(s.images or [], sample_text(s, image_paths=False))
+                           for s in shown)
+            return
         for sample in shown:
             out.append_text(sample_text(sample))
         text.update(out)
@@ -89,9 +110,17 @@ def sample_right(sample: Sample) -> bool | None:
     return str(predicted) == str(truth)
 
 
-def sample_text(sample: Sample) -> Text:
+def sample_text(sample: Sample, image_paths: bool = True) -> Text:
     """One sample: a generation beside its reference, or a labelling prediction beside the
-    truth (the class probabilities; a tagged row's word/TAG pairs), wrong ones marked."""
+    truth (the class probabilities; a tagged row's word/TAG pairs), wrong ones marked. A
+    multimodal sample's image files are named first (`image_paths`; False where they are
+    shown as pictures beside the text)."""
+    if sample.images and image_paths:
+        out = Text()
+        for path in sample.images:
+            out.append("image  ", "dim")
+            out.append(path + "\n", "blue")
+        return out + sample_text(sample, image_paths=False)
     if sample.context is not None:
         return _answered(sample)
     if sample.words is not None and isinstance(sample.predicted, list) \

@@ -1,0 +1,220 @@
+"""A multimodal run's samples in the monitor (issue 18): each sample's image beside its text
+(half-block thumbnails here: the tests have no graphics terminal), `h` hides and shows them,
+a gone or broken file is one "image missing: PATH" line, and files are decoded once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from tests.tui.conftest import FIXED_T, fixed_events, wait_for
+from tui_tune.tui import image_terminal
+from tui_tune.tui.app import TuneApp
+from tui_tune.tui.run_data import RunSeries, decode_chunk
+from tui_tune.tui.screens.monitor import MonitorScreen
+from tui_tune.tui.widgets import sample_images
+from tui_tune.tui.widgets.panels import sample_text
+from tui_tune.tui.widgets.sample_images import SampleImages, SampleRow
+
+SIZES = [(80, 24), (120, 40)]
+
+
+def shape_png(path: Path, colour: str, squares: int = 1) -> str:
+    """A 32x32 white PNG with `squares` filled squares of `colour` (what the demo asks about)."""
+    image = Image.new("RGB", (32, 32), "white")
+    draw = ImageDraw.Draw(image)
+    for n in range(squares):
+        draw.rectangle((2 + 16 * n, 8, 13 + 16 * n, 23), fill=colour)
+    image.save(path)
+    return str(path)
+
+
+def image_events(images: dict[int, list[list[str]]]) -> list[dict]:
+    """fixed_events with its samples replaced by multimodal ones: images[step] lists each
+    sample's image paths at that eval step."""
+    events = [e for e in fixed_events() if e["kind"] != "sample"]
+    at = {e["step"]: n for n, e in enumerate(events) if e["kind"] == "eval"}
+    for step in sorted(images, reverse=True):
+        rows = [{"v": 1, "t": FIXED_T + step, "kind": "sample", "step": step,
+                 "prompt": "What colour is the shape?" if k == 0 else "How many squares?",
+                 "generation": "red" if k == 0 else "2", "reference": "red" if k == 0 else "2",
+                 "images": paths} for k, paths in enumerate(images[step])]
+        events[at[step] + 1:at[step] + 1] = rows
+    return events
+
+
+@pytest.fixture
+def pictures(tmp_path: Path) -> dict[str, str]:
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    return {"red": shape_png(folder / "red.png", "red"),
+            "two": shape_png(folder / "two-blue.png", "blue", squares=2),
+            "green": shape_png(folder / "green.png", "green")}
+
+
+@pytest.fixture
+def image_run(make_run, pictures):
+    """Evals at 40, 80 and 120; the last one's second sample has two images."""
+    events = image_events({40: [[pictures["green"]], [pictures["two"]]],
+                           80: [[pictures["red"]], [pictures["two"]]],
+                           120: [[pictures["red"]], [pictures["two"], pictures["green"]]]})
+    return make_run("20260101-000000-demo-vision", events=events)
+
+
+@pytest.fixture(autouse=True)
+def half_blocks():
+    """The renderer the app uses until `prepare()` chose one (the tests never call it)."""
+    image_terminal.use(image_terminal.HALFBLOCK)
+    yield
+    image_terminal.use(image_terminal.HALFBLOCK)
+
+
+def monitor_app(run_dir: Path) -> TuneApp:
+    return TuneApp(start=lambda: MonitorScreen(run_dir, sample_gpus=False))
+
+
+async def samples_shown(pilot, app: TuneApp, rows: int = 2) -> None:
+    await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen)
+                   and not app.screen.history_loading
+                   and len(app.screen.query(SampleRow)) == rows)
+
+
+def colours(text) -> set[str]:
+    """The colours of a half-block thumbnail's cells (upper and lower pixels)."""
+    styles = [span.style for span in text.spans]
+    return {colour.triplet.hex for style in styles for colour in (style.color, style.bgcolor)
+            if colour is not None}
+
+
+async def test_each_sample_shows_its_image_as_a_half_block_thumbnail(image_run):
+    app = monitor_app(image_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await samples_shown(pilot, app)
+        first, second = app.screen.query(SampleRow)
+        thumb = first.query_one(".sample-picture").content
+        assert set(thumb.plain) <= {"▀", "\n"} and "▀" in thumb.plain
+        assert "#ff0000" in colours(thumb) and "#ffffff" in colours(thumb)
+        assert "What colour is the shape?" in str(first.query_one(".sample-text").render())
+        assert "+1 more" in str(second.query_one(SampleImages).query_one(".more-images")
+                                .render())
+        assert app.screen.check_action("toggle_images", ()) is True  # `h` in the footer
+
+
+async def test_h_hides_the_images_and_names_their_files_then_shows_them_again(image_run,
+                                                                              pictures):
+    app = monitor_app(image_run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await samples_shown(pilot, app)
+        await pilot.press("h")
+        await wait_for(pilot, lambda: not app.screen.query(SampleRow))
+        text = str(app.screen.query_one("#generations-text").render())
+        assert f"image  {pictures['red']}" in text
+        assert f"image  {pictures['green']}" in text  # the second image is named too
+        await pilot.press("h")
+        await samples_shown(pilot, app)
+
+
+async def test_a_run_without_images_has_no_image_key(make_run):
+    run = make_run("20260101-000000-demo-tiny")
+    app = monitor_app(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen)
+                       and app.screen.series.samples)
+        assert app.screen.check_action("toggle_images", ()) is False
+        assert not app.screen.query(SampleRow)
+
+
+async def test_a_gone_or_broken_image_is_one_line_naming_it(make_run, pictures, tmp_path):
+    gone = str(tmp_path / "pictures" / "deleted.png")
+    broken = tmp_path / "pictures" / "broken.png"
+    broken.write_text("not a png", encoding="utf-8")
+    events = image_events({40: [[gone], [str(broken), pictures["red"]]]})
+    app = monitor_app(make_run("20260101-000000-demo-vision", events=events))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await samples_shown(pilot, app)
+        first, second = app.screen.query(SampleRow)
+        assert not first.query(SampleImages)  # nothing to show but the line
+        assert str(first.query_one(".sample-text").render()).startswith(
+            f"image missing: {gone}\n")
+        assert f"image missing (not an image): {broken}" in \
+            str(second.query_one(".sample-text").render())
+        assert second.query(SampleImages)  # the readable one still shows, without "+1"
+        assert not second.query(".more-images")
+
+
+async def test_browsing_and_redrawing_decode_each_file_once(image_run, monkeypatch):
+    sample_images._decoded.cache_clear()
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda path, *a, **k: opened.append(path)
+                        or real_open(path, *a, **k))
+    app = monitor_app(image_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await samples_shown(pilot, app)
+        for key in ("left_square_bracket", "left_square_bracket", "right_square_bracket",
+                    "right_square_bracket", "h", "h"):
+            await pilot.press(key)
+            await pilot.pause()
+        await samples_shown(pilot, app)
+        assert sorted(map(Path, opened)) == sorted(Path(p) for p in set(map(str, opened)))
+        assert len(opened) == 3  # red, two-blue and green: once each
+
+
+def test_a_changed_file_is_read_again(pictures):
+    before = sample_images.read_image(pictures["red"])
+    assert sample_images.read_image(pictures["red"]) is before
+    shape_png(Path(pictures["red"]), "blue", squares=2)
+    import os
+    os.utime(pictures["red"], ns=(1, 1))  # a different modification time for sure
+    after = sample_images.read_image(pictures["red"])
+    assert after is not before and after.picture.getpixel((4, 16)) == (0, 0, 255)
+
+
+def test_image_paths_are_read_from_sample_events():
+    lines = [{"kind": "sample", "step": 1, "prompt": "p", "generation": "g", "reference": "r",
+              "images": images} for images in (["/a.png", "/b.png"], "/c.png", [1, "/d.png"],
+                                               [], None, {"path": "/e.png"})]
+    series = RunSeries()
+    import json
+    series.add(decode_chunk("".join(json.dumps(e) + "\n" for e in lines).encode()))
+    assert [s.images for s in series.samples] == [["/a.png", "/b.png"], ["/c.png"],
+                                                  ["/d.png"], None, None, None]
+
+
+def test_sample_text_names_the_image_files():
+    from tui_tune.tui.run_data import Sample
+    sample = Sample(1, "What colour?", "red", "red", images=["/x/a.png", "/x/b.png"])
+    text = sample_text(sample).plain
+    assert text.startswith("image  /x/a.png\nimage  /x/b.png\nprompt What colour?")
+    assert "image" not in sample_text(sample, image_paths=False).plain
+
+
+@pytest.mark.parametrize("renderer", [image_terminal.KITTY, image_terminal.SIXEL])
+async def test_graphics_terminals_get_textual_image_widgets(image_run, renderer):
+    from textual_image.widget import SixelImage, TGPImage
+    image_terminal.use(renderer)
+    app = monitor_app(image_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await samples_shown(pilot, app)
+        picture = app.screen.query(SampleRow).first().query_one(".sample-picture")
+        assert isinstance(picture, TGPImage if renderer == image_terminal.KITTY
+                          else SixelImage)
+        await wait_for(pilot, lambda: picture.outer_size.area > 0)
+        assert (picture.outer_size.width, picture.outer_size.height) == \
+            (sample_images.THUMB_COLS, sample_images.THUMB_ROWS)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_monitor_with_images(snap_compare, image_run, size):
+    app = monitor_app(image_run)
+
+    async def loaded(pilot):
+        await samples_shown(pilot, app)
+        await wait_for(pilot, lambda: "GPU sampling off"
+                       in str(app.screen.query_one("#gpu-text").render())
+                       and "training" in str(app.screen.query_one("#log-text").render()))
+        await pilot.pause(0.6)  # charts redraw on their 4 Hz timer
+
+    assert snap_compare(app, terminal_size=size, run_before=loaded)

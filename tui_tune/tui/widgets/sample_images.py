@@ -1,0 +1,151 @@
+"""A multimodal sample's images beside its text in the monitor: the first readable image as a
+small picture (Kitty or Sixel graphics through textual-image where tui/image_terminal.py chose
+them, else a half-block thumbnail), "+N" for the row's other images, and a one-line
+"image missing: PATH" for each file that is gone or is no image.
+
+Files are decoded once per (path, modification time, size) and kept small (GRAPHIC_PX);
+the half-block cells once per size: redraws and browsing back to a step read nothing again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from rich.color import Color
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Static
+
+from tui_tune.tui import image_terminal
+
+THUMB_COLS, THUMB_ROWS = 12, 6  # cells; half blocks make that 12 x 12 pixels
+GRAPHIC_PX = 256  # the largest side kept in memory (Kitty/Sixel draw at the cells' pixels)
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: the half-block cache's key
+class SampleImage:
+    """One image file as read for the monitor: the picture, or why there is none."""
+
+    path: str
+    picture: Any = None  # a PIL image (RGB, at most GRAPHIC_PX a side); None: see problem
+    problem: str = ""
+
+
+def read_image(path: str) -> SampleImage:
+    """The image at `path`, decoded once while the file stays the same."""
+    try:
+        stat = os.stat(path)
+    except (OSError, ValueError):
+        return SampleImage(path, problem="image missing")
+    return _decoded(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=256)
+def _decoded(path: str, mtime_ns: int, size: int) -> SampleImage:
+    from PIL import Image
+    try:
+        with Image.open(path) as opened:
+            opened.draft("RGB", (GRAPHIC_PX, GRAPHIC_PX))  # JPEG: decode at a fraction
+            picture = _rgb(opened)
+        picture.thumbnail((GRAPHIC_PX, GRAPHIC_PX))
+    except Exception as error:  # noqa: BLE001 - any unreadable file is shown, never raised
+        reason = "not an image" if isinstance(error, Image.UnidentifiedImageError) \
+            else "unreadable"
+        return SampleImage(path, problem=f"image missing ({reason})")
+    return SampleImage(path, picture)
+
+
+def _rgb(image: Any) -> Any:
+    """RGB, transparent parts on black (the monitor's dark background)."""
+    from PIL import Image
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+@lru_cache(maxsize=256)
+def half_blocks(image: SampleImage, cols: int = THUMB_COLS, rows: int = THUMB_ROWS) -> Text:
+    """The picture in at most cols x rows cells, two pixels a cell: `▀` in the upper pixel's
+    colour on the lower one's."""
+    thumb = image.picture.copy()
+    thumb.thumbnail((cols, rows * 2))
+    width, height = thumb.size
+    data = thumb.tobytes()  # RGB, row by row
+    pixels = [tuple(data[i:i + 3]) for i in range(0, len(data), 3)]
+    out = Text(no_wrap=True, overflow="crop")
+    for y in range(0, height, 2):
+        for x in range(width):
+            upper = pixels[y * width + x]
+            lower = pixels[(y + 1) * width + x] if y + 1 < height else None
+            out.append("▀", Style(color=Color.from_rgb(*upper),
+                                  bgcolor=Color.from_rgb(*lower) if lower else None))
+        if y + 2 < height:
+            out.append("\n")
+    return out
+
+
+def missing_lines(images: list[SampleImage]) -> Text:
+    """`image missing: PATH` for each image that cannot be shown."""
+    out = Text()
+    for image in images:
+        if image.picture is None:
+            out.append(f"{image.problem}: {image.path}\n", "red")
+    return out
+
+
+def picture_widget(image: SampleImage) -> Widget:
+    """The picture as the chosen renderer draws it, THUMB_COLS x THUMB_ROWS cells."""
+    chosen = image_terminal.renderer()
+    if chosen != image_terminal.HALFBLOCK:  # imported before the app started (prepare)
+        from textual_image.widget import SixelImage, TGPImage
+        widget = (TGPImage if chosen == image_terminal.KITTY else SixelImage)(
+            image.picture, classes="sample-picture")
+        widget.styles.width, widget.styles.height = THUMB_COLS, THUMB_ROWS
+        return widget
+    return Static(half_blocks(image), classes="sample-picture")
+
+
+class SampleImages(Vertical):
+    """The first readable image of a row, and "+N" for the others that can be shown."""
+
+    DEFAULT_CSS = """
+    SampleImages { width: auto; height: auto; margin-right: 1; }
+    SampleImages .sample-picture { width: auto; height: auto; }
+    SampleImages .more-images { width: auto; color: $text-muted; }
+    """
+
+    def __init__(self, images: list[SampleImage], **kwargs):
+        super().__init__(**kwargs)
+        self.images = [image for image in images if image.picture is not None]
+
+    def compose(self) -> ComposeResult:
+        yield picture_widget(self.images[0])
+        if len(self.images) > 1:
+            yield Static(f"+{len(self.images) - 1} more", classes="more-images")
+
+
+class SampleRow(Horizontal):
+    """One sample: its images on the left, its text (after any missing image) on the right."""
+
+    DEFAULT_CSS = """
+    SampleRow { height: auto; margin-bottom: 1; }
+    SampleRow .sample-text { width: 1fr; height: auto; }
+    """
+
+    def __init__(self, paths: list[str], text: Text, **kwargs):
+        super().__init__(**kwargs)
+        self.images = [read_image(path) for path in paths]
+        self.text = missing_lines(self.images) + text
+
+    def compose(self) -> ComposeResult:
+        if any(image.picture is not None for image in self.images):
+            yield SampleImages(self.images)
+        yield Static(self.text, classes="sample-text")

@@ -116,6 +116,18 @@ async def test_h_hides_the_images_and_names_their_files_then_shows_them_again(im
         await samples_shown(pilot, app)
 
 
+async def test_f1_lists_the_image_key_of_a_multimodal_run(image_run):
+    from tui_tune.tui.screens.help import HelpScreen
+    app = monitor_app(image_run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await samples_shown(pilot, app)
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        table = app.screen.query_one("DataTable")
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert [str(r[0]).strip() for r in rows if str(r[2]) == "monitor.images"] == ["h"]
+
+
 async def test_a_run_without_images_has_no_image_key(make_run):
     run = make_run("20260101-000000-demo-tiny")
     app = monitor_app(run)

@@ -102,15 +102,26 @@ def missing_lines(images: list[SampleImage]) -> Text:
 
 
 def picture_widget(image: SampleImage) -> Widget:
-    """The picture as the chosen renderer draws it, THUMB_COLS x THUMB_ROWS cells."""
+    """The picture as the chosen renderer draws it, in at most THUMB_COLS x THUMB_ROWS cells
+    (its shape kept: the cells' size in pixels was measured before the app started)."""
     chosen = image_terminal.renderer()
     if chosen != image_terminal.HALFBLOCK:  # imported before the app started (prepare)
+        from textual_image._terminal import get_cell_size
         from textual_image.widget import SixelImage, TGPImage
         widget = (TGPImage if chosen == image_terminal.KITTY else SixelImage)(
             image.picture, classes="sample-picture")
-        widget.styles.width, widget.styles.height = THUMB_COLS, THUMB_ROWS
+        widget.styles.width, widget.styles.height = graphic_cells(image.picture.size,
+                                                                  get_cell_size())
         return widget
     return Static(half_blocks(image), classes="sample-picture")
+
+
+def graphic_cells(pixels: tuple[int, int], cell: tuple[int, int]) -> tuple[int, int]:
+    """(columns, rows) that show an image of `pixels` (width, height) in its shape, in at
+    most THUMB_COLS x THUMB_ROWS cells of `cell` (width, height) pixels."""
+    scale = min(THUMB_COLS * cell[0] / pixels[0], THUMB_ROWS * cell[1] / pixels[1])
+    return (max(1, min(THUMB_COLS, round(pixels[0] * scale / cell[0]))),
+            max(1, min(THUMB_ROWS, round(pixels[1] * scale / cell[1]))))
 
 
 class SampleImages(Vertical):

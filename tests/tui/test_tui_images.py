@@ -239,3 +239,21 @@ def test_monitor_with_images(snap_compare, image_run, size):
 ])
 def test_graphics_keep_the_shape_of_the_image(pixels, cell, cells):
     assert sample_images.graphic_cells(pixels, cell) == cells
+
+
+def append_line(path: Path, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+
+
+async def test_a_sample_arriving_after_its_eval_s_first_one_shows(make_run, pictures):
+    """The worker writes an eval's samples one by one: the monitor may read the first alone."""
+    events = image_events({40: [[pictures["red"]], [pictures["two"]]]})
+    second = events.pop(next(n for n, e in enumerate(events) if e.get("images") == [
+        pictures["two"]]))
+    run = make_run("20260101-000000-demo-vision", events=events)
+    app = monitor_app(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await samples_shown(pilot, app, rows=1)
+        append_line(run / "events.jsonl", json.dumps(second))
+        await samples_shown(pilot, app, rows=2)

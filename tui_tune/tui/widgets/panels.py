@@ -46,6 +46,7 @@ class GenerationsPanel(VerticalScroll):
         self.samples: list[Sample] = []
         self.steps: list[int] = []
         self.index: int | None = None  # None follows the newest step
+        self.count = 0  # samples shown so far
         self.images_shown = True
 
     def compose(self):
@@ -58,11 +59,13 @@ class GenerationsPanel(VerticalScroll):
             self._show_current()
 
     def set_samples(self, samples: list[Sample]) -> None:
-        self.samples = samples
-        steps = sorted({s.step for s in samples})
-        if steps != self.steps:
-            self.steps = steps
-            self._show_current()
+        """Show the samples; redrawn when samples arrived (an eval's samples may come in two
+        batches), not on every batch of steps."""
+        if samples is self.samples and len(samples) == self.count:
+            return
+        self.samples, self.count = samples, len(samples)
+        self.steps = sorted({s.step for s in samples})
+        self._show_current()
 
     def show_step(self, delta: int) -> None:
         if not self.steps:

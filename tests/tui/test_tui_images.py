@@ -257,3 +257,24 @@ async def test_a_sample_arriving_after_its_eval_s_first_one_shows(make_run, pict
         await samples_shown(pilot, app, rows=1)
         append_line(run / "events.jsonl", json.dumps(second))
         await samples_shown(pilot, app, rows=2)
+
+
+HALF_BLOCK = "▀".encode()
+
+
+@pytest.mark.parametrize("env", [
+    {"TERM": "tmux-256color", "TMUX": "/tmp/tmux-1000/default,1,0",
+     "KITTY_WINDOW_ID": "1"},  # tmux started in Kitty (its variable is inherited), over SSH
+    {"TERM": "xterm-kitty"},  # says Kitty, but the pty answers no query: half blocks
+])
+def test_the_real_app_on_a_terminal_draws_half_block_thumbnails(image_run, env):
+    """`tui-tune --watch RUN` on a pseudo-terminal without COLORTERM: the thumbnails are
+    256-colour half blocks; in tmux the terminal is asked nothing."""
+    from tests.tui.test_tui_terminal import COLOUR_256, TRUECOLOR, run_in_pty
+    env = dict(env)
+    out = run_in_pty(image_run.parent.parent, ["--no-mouse", "--watch", image_run.name],
+                     env.pop("TERM"), b"prompt", **env)
+    assert out.count(HALF_BLOCK) >= 12 * 6  # one thumbnail's cells at least
+    assert COLOUR_256.search(out) and not TRUECOLOR.search(out)
+    asked = b"\x1b[c" in out or b"\x1b_G" in out
+    assert asked == ("TMUX" not in env)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
 from tests.tui.conftest import FIXED_T, fixed_events, wait_for
-from tui_tune.tui import image_terminal
+from tui_tune.tui import image_files, image_terminal
 from tui_tune.tui.app import TuneApp
 from tui_tune.tui.run_data import RunSeries, decode_chunk
 from tui_tune.tui.screens.monitor import MonitorScreen
@@ -159,7 +160,7 @@ async def test_a_gone_or_broken_image_is_one_line_naming_it(make_run, pictures, 
 
 
 async def test_browsing_and_redrawing_decode_each_file_once(image_run, monkeypatch):
-    sample_images._decoded.cache_clear()
+    image_files._decoded.cache_clear()
     opened = []
     real_open = Image.open
     monkeypatch.setattr(Image, "open", lambda path, *a, **k: opened.append(path)
@@ -175,12 +176,25 @@ async def test_browsing_and_redrawing_decode_each_file_once(image_run, monkeypat
         assert len(opened) == len(set(map(str, opened))) == 3  # red, two-blue, green: once
 
 
+async def test_the_newest_images_are_decoded_off_the_app_thread(image_run, monkeypatch):
+    """A big photo takes a while to decode: the feed's thread does it, not the app's."""
+    image_files._decoded.cache_clear()
+    threads = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda path, *a, **k: threads.append(
+        threading.current_thread() is threading.main_thread()) or real_open(path, *a, **k))
+    app = monitor_app(image_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await samples_shown(pilot, app)
+    assert threads == [False, False, False]  # the last eval's red, two-blue and green
+
+
 def test_a_changed_file_is_read_again(pictures):
-    before = sample_images.read_image(pictures["red"])
-    assert sample_images.read_image(pictures["red"]) is before
+    before = image_files.read_image(pictures["red"])
+    assert image_files.read_image(pictures["red"]) is before
     shape_png(Path(pictures["red"]), "blue", squares=2)
     os.utime(pictures["red"], ns=(1, 1))  # a different modification time for sure
-    after = sample_images.read_image(pictures["red"])
+    after = image_files.read_image(pictures["red"])
     assert after is not before and after.picture.getpixel((4, 16)) == (0, 0, 255)
 
 

@@ -3,16 +3,14 @@ small picture (Kitty or Sixel graphics through textual-image where tui/image_ter
 them, else a half-block thumbnail), "+N" for the row's other images, and a one-line
 "image missing: PATH" for each file that is gone or is no image.
 
-Files are decoded once per (path, modification time, size) and kept small (GRAPHIC_PX);
-the half-block cells once per size: redraws and browsing back to a step read nothing again.
+Files are decoded once (tui/image_files.py; the monitor's feed decodes the newest samples'
+images off the app thread), the half-block cells once per image: redraws and browsing back
+to a step read nothing again.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from rich.color import Color
 from rich.style import Style
@@ -23,52 +21,9 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from tui_tune.tui import image_terminal
+from tui_tune.tui.image_files import SampleImage, read_image
 
 THUMB_COLS, THUMB_ROWS = 12, 6  # cells; half blocks make that 12 x 12 pixels
-GRAPHIC_PX = 256  # the largest side kept in memory (Kitty/Sixel draw at the cells' pixels)
-
-
-@dataclass(frozen=True, eq=False)  # hashed by identity: the half-block cache's key
-class SampleImage:
-    """One image file as read for the monitor: the picture, or why there is none."""
-
-    path: str
-    picture: Any = None  # a PIL image (RGB, at most GRAPHIC_PX a side); None: see problem
-    problem: str = ""
-
-
-def read_image(path: str) -> SampleImage:
-    """The image at `path`, decoded once while the file stays the same."""
-    try:
-        stat = os.stat(path)
-    except (OSError, ValueError):
-        return SampleImage(path, problem="image missing")
-    return _decoded(path, stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=256)
-def _decoded(path: str, mtime_ns: int, size: int) -> SampleImage:
-    from PIL import Image
-    try:
-        with Image.open(path) as opened:
-            opened.draft("RGB", (GRAPHIC_PX, GRAPHIC_PX))  # JPEG: decode at a fraction
-            picture = _rgb(opened)
-        picture.thumbnail((GRAPHIC_PX, GRAPHIC_PX))
-    except Exception as error:  # noqa: BLE001 - any unreadable file is shown, never raised
-        reason = "not an image" if isinstance(error, Image.UnidentifiedImageError) \
-            else "unreadable"
-        return SampleImage(path, problem=f"image missing ({reason})")
-    return SampleImage(path, picture)
-
-
-def _rgb(image: Any) -> Any:
-    """RGB, transparent parts on black (the monitor's dark background)."""
-    from PIL import Image
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
 
 
 @lru_cache(maxsize=256)

@@ -145,14 +145,16 @@ async def test_a_gone_or_broken_image_is_one_line_naming_it(make_run, pictures, 
     gone = str(tmp_path / "pictures" / "deleted.png")
     broken = tmp_path / "pictures" / "broken.png"
     broken.write_text("not a png", encoding="utf-8")
-    events = image_events({40: [[gone], [str(broken), pictures["red"]]]})
+    pipe = tmp_path / "pictures" / "pipe.png"
+    os.mkfifo(pipe)  # opening it to read would wait for a writer forever
+    events = image_events({40: [[gone, str(pipe)], [str(broken), pictures["red"]]]})
     app = monitor_app(make_run("20260101-000000-demo-vision", events=events))
     async with app.run_test(size=(120, 40)) as pilot:
         await samples_shown(pilot, app)
         first, second = app.screen.query(SampleRow)
         assert not first.query(SampleImages)  # nothing to show but the line
         assert str(first.query_one(".sample-text").render()).startswith(
-            f"image missing: {gone}\n")
+            f"image missing: {gone}\nimage missing (not a file): {pipe}\n")
         assert f"image missing (not an image): {broken}" in \
             str(second.query_one(".sample-text").render())
         assert second.query(SampleImages)  # the readable one still shows, without "+1"

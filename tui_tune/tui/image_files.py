@@ -9,6 +9,7 @@ newest samples' images in its thread before it posts them; the panel then finds 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,10 +30,12 @@ class SampleImage:
 def read_image(path: str) -> SampleImage:
     """The image at `path`, decoded once while the file stays the same."""
     try:
-        stat = os.stat(path)
+        found = os.stat(path)
     except (OSError, ValueError):
         return SampleImage(path, problem="image missing")
-    return _decoded(path, stat.st_mtime_ns, stat.st_size)
+    if not stat.S_ISREG(found.st_mode):  # a folder, or a pipe that would never end
+        return SampleImage(path, problem="image missing (not a file)")
+    return _decoded(path, found.st_mtime_ns, found.st_size)
 
 
 @lru_cache(maxsize=256)

@@ -131,6 +131,37 @@ async def test_f1_lists_the_image_key_of_a_multimodal_run(image_run):
         assert [str(r[0]).strip() for r in rows if str(r[2]) == "monitor.images"] == ["h"]
 
 
+async def test_without_colours_the_paths_show_until_asked_for(pictures, monkeypatch):
+    """NO_COLOR: Textual draws no colours, so a half-block thumbnail is a grey square; the
+    panel opens with the paths (`h` shows the pictures). The panel alone: the monitor's charts
+    fail under NO_COLOR today (a Textual filter meets segments without a style)."""
+    from textual.app import App
+
+    from tui_tune.tui.run_data import Sample
+    from tui_tune.tui.widgets.panels import GenerationsPanel
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert image_terminal.pictures_at_start({"NO_COLOR": "1"}) is False
+    image_terminal.use(image_terminal.SIXEL)  # graphics do not need colours
+    assert image_terminal.pictures_at_start({"NO_COLOR": "1"}) is True
+    image_terminal.use(image_terminal.HALFBLOCK)
+
+    class PanelApp(App):
+        def compose(self):
+            yield GenerationsPanel()
+
+    app = PanelApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = app.query_one(GenerationsPanel)
+        panel.set_samples([Sample(40, "What colour is the shape?", "red", "red",
+                                  images=[pictures["red"]])])
+        await pilot.pause()
+        assert f"image  {pictures['red']}" in str(panel.query_one("#generations-text").render())
+        assert not panel.query(SampleRow)
+        panel.show_images(True)
+        await wait_for(pilot, lambda: len(panel.query(SampleRow)) == 1)
+
+
 async def test_a_run_without_images_has_no_image_key(make_run):
     run = make_run("20260101-000000-demo-tiny")
     app = monitor_app(run)

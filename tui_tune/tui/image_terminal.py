@@ -86,3 +86,10 @@ def use(renderer: str) -> None:
 
 def renderer() -> str:
     return _chosen
+
+
+def pictures_at_start(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether samples open with their pictures: not with NO_COLOR on half blocks (Textual
+    then draws no colours, and a thumbnail is a grey square; the paths say more)."""
+    environ = os.environ if environ is None else environ
+    return _chosen != HALFBLOCK or not environ.get("NO_COLOR")

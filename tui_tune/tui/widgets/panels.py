@@ -47,7 +47,8 @@ class GenerationsPanel(VerticalScroll):
         self.steps: list[int] = []
         self.index: int | None = None  # None follows the newest step
         self.count = 0  # samples shown so far
-        self.images_shown = True
+        from tui_tune.tui.image_terminal import pictures_at_start
+        self.images_shown = pictures_at_start()
 
     def compose(self):
         yield Static("[dim]no generations yet[/dim]", id="generations-text")

@@ -18,7 +18,7 @@ from tui_tune.tui.app import TuneApp
 from tui_tune.tui.run_data import RunSeries, decode_chunk
 from tui_tune.tui.screens.monitor import MonitorScreen
 from tui_tune.tui.widgets import sample_images
-from tui_tune.tui.widgets.panels import sample_text
+from tui_tune.tui.widgets.panels import GenerationsPanel, sample_text
 from tui_tune.tui.widgets.sample_images import SampleImages, SampleRow
 
 SIZES = [(80, 24), (120, 40)]
@@ -54,13 +54,15 @@ def pictures(tmp_path: Path) -> dict[str, str]:
     folder.mkdir()
     return {"red": shape_png(folder / "red.png", "red"),
             "two": shape_png(folder / "two-blue.png", "blue", squares=2),
-            "green": shape_png(folder / "green.png", "green")}
+            "green": shape_png(folder / "green.png", "green"),
+            "yellow": shape_png(folder / "yellow.png", "yellow")}
 
 
 @pytest.fixture
 def image_run(make_run, pictures):
-    """Evals at 40, 80 and 120; the last one's second sample has two images."""
-    events = image_events({40: [[pictures["green"]], [pictures["two"]]],
+    """Evals at 40, 80 and 120; the last one's second sample has two images; yellow only
+    shows at step 40."""
+    events = image_events({40: [[pictures["yellow"]], [pictures["two"]]],
                            80: [[pictures["red"]], [pictures["two"]]],
                            120: [[pictures["red"]], [pictures["two"], pictures["green"]]]})
     return make_run("20260101-000000-demo-vision", events=events)
@@ -138,7 +140,6 @@ async def test_without_colours_the_paths_show_until_asked_for(pictures, monkeypa
     from textual.app import App
 
     from tui_tune.tui.run_data import Sample
-    from tui_tune.tui.widgets.panels import GenerationsPanel
 
     monkeypatch.setenv("NO_COLOR", "1")
     assert image_terminal.pictures_at_start({"NO_COLOR": "1"}) is False
@@ -193,7 +194,7 @@ async def test_a_gone_or_broken_image_is_one_line_naming_it(make_run, pictures, 
 
 
 async def test_browsing_and_redrawing_decode_each_file_once(image_run, monkeypatch):
-    image_files._decoded.cache_clear()
+    image_files.clear_cache()
     opened = []
     real_open = Image.open
     monkeypatch.setattr(Image, "open", lambda path, *a, **k: opened.append(path)
@@ -206,12 +207,13 @@ async def test_browsing_and_redrawing_decode_each_file_once(image_run, monkeypat
             await pilot.press(key)
             await pilot.pause()
         await samples_shown(pilot, app)
-        assert len(opened) == len(set(map(str, opened))) == 3  # red, two-blue, green: once
+        assert len(opened) == len(set(map(str, opened))) == 4  # each picture once
 
 
 async def test_the_newest_images_are_decoded_off_the_app_thread(image_run, monkeypatch):
-    """A big photo takes a while to decode: the feed's thread does it, not the app's."""
-    image_files._decoded.cache_clear()
+    """A big photo takes a while to decode (a second at 4000 x 4000): the feed's thread
+    decodes the newest step's, the panel's worker those of a step browsed to."""
+    image_files.clear_cache()
     threads = []
     real_open = Image.open
     monkeypatch.setattr(Image, "open", lambda path, *a, **k: threads.append(
@@ -219,7 +221,11 @@ async def test_the_newest_images_are_decoded_off_the_app_thread(image_run, monke
     app = monitor_app(image_run)
     async with app.run_test(size=(120, 40)) as pilot:
         await samples_shown(pilot, app)
-    assert threads == [False, False, False]  # the last eval's red, two-blue and green
+        assert threads == [False, False, False]  # the last eval's red, two-blue and green
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        await wait_for(pilot, lambda: app.screen.query_one(GenerationsPanel).index == 0
+                       and len(app.screen.query(SampleRow)) == 2)
+    assert threads == [False, False, False, False]  # and step 40's yellow
 
 
 def test_a_changed_file_is_read_again(pictures):

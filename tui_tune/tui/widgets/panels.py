@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from rich.markup import escape
 from rich.text import Text
+from textual import work
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
 from tui_tune.tui.run_data import Sample
 
@@ -76,7 +78,17 @@ class GenerationsPanel(VerticalScroll):
         self.index = None if target == len(self.steps) - 1 else target
         self._show_current()
 
-    def _show_current(self) -> None:
+    @work(thread=True, exclusive=True, group="sample-images")
+    def _read_images(self, paths: list[str]) -> None:
+        """Decode a step's images off the app thread (a big photo takes a while), then show
+        the step (the one shown by then: browsing on cancels this worker)."""
+        from tui_tune.tui.image_files import read_image
+        for path in paths:
+            read_image(path)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_current, images_read=True)
+
+    def _show_current(self, images_read: bool = False) -> None:
         text = self.query_one("#generations-text", Static)
         if not self.steps:
             text.update("[dim]no generations yet[/dim]")
@@ -92,7 +104,13 @@ class GenerationsPanel(VerticalScroll):
         rows = self.query_one("#generation-rows", Vertical)
         rows.remove_children()
         if self.images_shown and any(s.images for s in shown):
+            from tui_tune.tui.image_files import read_image
             from tui_tune.tui.widgets.sample_images import SampleRow
+            paths = [path for s in shown for path in s.images or ()]
+            if not images_read and any(read_image(p, cached_only=True) is None for p in paths):
+                text.update(out.append("reading images...", "dim"))
+                self._read_images(paths)
+                return
             out.rstrip()  # the rows follow at once
             text.update(out)
             rows.mount_all(SampleRow(s.images or [], sample_text(s, image_paths=False))

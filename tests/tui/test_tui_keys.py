@@ -25,6 +25,7 @@ from tui_tune.tui.screens.runs import RunsScreen
 APP_IDS = {"app.help", "app.quit"}
 READ_ONLY_HIDDEN = {"monitor.stop", "monitor.resume"}
 MATRIX_ONLY = {"monitor.matrix"}  # keys of a classification run's monitor alone
+IMAGES_ONLY = {"monitor.images"}  # keys of a multimodal run's monitor alone (test_tui_images)
 
 
 def screen_factories(make_run):
@@ -54,7 +55,8 @@ SCREENS = ["runs", "presets", "editor", "monitor", "watch", "compare", "classify
 def hidden_keys(name: str) -> set[str]:
     """Ids of the keys that do not apply on that screen (and are not listed)."""
     return (READ_ONLY_HIDDEN if name == "watch" else set()) \
-        | (MATRIX_ONLY if name in ("monitor", "watch") else set())
+        | (MATRIX_ONLY if name in ("monitor", "watch") else set()) \
+        | (IMAGES_ONLY if name in ("monitor", "watch", "classify") else set())
 
 
 @pytest.mark.parametrize("name", SCREENS)

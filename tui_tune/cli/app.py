@@ -27,6 +27,8 @@ def open_app(watch: str | None = None, mouse: bool = True, runs_dir: str | None 
     app = TuneApp(runs_dir=runs_dir, watch=watch, exit_guard=guard)
     if few_colours():
         app.theme = "ansi-dark"  # the terminal's own 16 colours instead of approximations
+    from tui_tune.tui import image_terminal
+    image_terminal.prepare()  # Kitty/Sixel asked about now: Textual reads stdin once it runs
     if sys.platform != "win32":
         from textual.drivers.web_driver import WebDriver
 

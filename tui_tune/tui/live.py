@@ -18,6 +18,7 @@ from textual.worker import get_current_worker
 
 from tui_tune.rundir import RunDir
 from tui_tune.runs.follow import EventFollower
+from tui_tune.tui.image_files import read_newest
 from tui_tune.tui.run_data import RunSeries, fold_new, load_prefix, read_recent
 
 POLL_S = 0.2
@@ -88,6 +89,10 @@ class RunFeed:
         follower.close()
 
     def _note(self, series: RunSeries) -> RunSeries:
+        """Keep the facts the status needs; decode the newest samples' images here, off the
+        app thread (a multimodal run's; the panel then finds them decoded)."""
+        if series.samples and series.samples[-1].images:
+            read_newest(series.samples)
         if series.last_start_t is not None:
             self._facts.last_start_t = series.last_start_t
         if series.end:

@@ -47,7 +47,7 @@ OTHER_FIELDS = ("metric", "confusion", "labels", "prompt", "generation", "refere
                 "world_size", "devices", "params_total", "params_trainable", "train_rows",
                 "val_rows", "method", "environment", "context", "span", "truth_span",
                 "judge_score", "judge_reason", "rejected", "completions", "exact_count",
-                "exact_total")
+                "exact_total", "images")
 # one flat struct for every line: the numbers as events.Wire (NaN when absent), the rest as JSON
 RawEvent = reader_struct("RawEvent", dict.fromkeys((*STEP_COLUMNS, *EVAL_COLUMNS)), OTHER_FIELDS,
                          texts=("kind",))
@@ -96,6 +96,7 @@ class Sample:
     judge_reason: str | None = None
     rejected: str | None = None  # dpo: the rejected answer (reference is the chosen one)
     completions: list[tuple[str, float | None]] | None = None  # grpo: (text, reward), a few
+    images: list[str] | None = None  # multimodal: the row's image files (absolute paths)
 
 
 @dataclass
@@ -218,7 +219,14 @@ def _sample(e: RawEvent) -> Sample:
                   [text(w) or "" for w in words] if words is not None else None, probabilities,
                   context, _span(e.span, context), _span(e.truth_span, context),
                   measure(e.judge_score), text(e.judge_reason), text(e.rejected),
-                  _completions(e.completions))
+                  _completions(e.completions), _images(e.images))
+
+
+def _images(value: Any) -> list[str] | None:
+    """A multimodal row's image paths: the texts of a list (one text is taken as one path;
+    numbers and other values are no paths and are left out)."""
+    values = value if isinstance(value, list) else [value]
+    return [v for v in values if isinstance(v, str) and v.strip()] or None
 
 
 def _completions(value: Any) -> list[tuple[str, float | None]] | None:

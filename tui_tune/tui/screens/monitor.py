@@ -1,6 +1,6 @@
 """Run monitor: live charts, header, health line, GPUs, generations and console.log; for a
 classification run also the confusion matrix of the latest evaluation (in the samples' place;
-`v` switches between them).
+`v` switches between them); a multimodal run's samples show their images (`h` hides them).
 
 A RunFeed (tui/live.py), run as this screen's thread worker, reads the run directory and posts
 messages; this screen (app thread) keeps the numpy series and hands views of them to the
@@ -75,6 +75,7 @@ class MonitorScreen(Screen):
         Binding("right_square_bracket", "generations(1)", "Later samples",
                 id="monitor.samples_later"),
         Binding("v", "toggle_matrix", "Confusion/samples", id="monitor.matrix"),
+        Binding("h", "toggle_images", "Images", id="monitor.images"),
         Binding("x", "stop_run", "Stop run", id="monitor.stop"),
         Binding("r", "resume_run", "Resume run", id="monitor.resume"),
         Binding("i", "run_info", "Run info", id="monitor.info"),
@@ -92,6 +93,7 @@ class MonitorScreen(Screen):
         self.history_loading = True
         self.picked = PICKED_DEFAULT  # what the last chart shows ("kind.metric")
         self.matrix_wanted = True  # the confusion matrix over the samples, where there is one
+        self.has_images = False  # a multimodal run's samples name images (`h` shows/hides them)
         self.feed = RunFeed(self.run_dir, self.post_message, sample_gpus=sample_gpus)
 
     def compose(self) -> ComposeResult:
@@ -153,6 +155,7 @@ class MonitorScreen(Screen):
                 chart.set_series(name, *chart_values(self.series, f"{source}.{column}"), colour)
         self._show_picked()
         self.query_one(GenerationsPanel).set_samples(self.series.samples)
+        self._note_images()
         self._show_matrix()
         self._show_header()
         self._show_health()
@@ -178,6 +181,14 @@ class MonitorScreen(Screen):
         if panel.display != shown:
             panel.display = shown
             self.query_one(GenerationsPanel).display = not shown
+
+    def _note_images(self) -> None:
+        """`h` is in the footer once a sample names an image (runs without any keep theirs)."""
+        has_images = any(s.images for s in self.series.samples)
+        if has_images != self.has_images:
+            self.has_images = has_images
+            self.set_class(has_images, "-images")  # a taller bottom row (app.tcss)
+            self.refresh_bindings()
 
     def _show_header(self) -> None:
         text = header_markup(self.series, self.status, *self.times)
@@ -208,6 +219,8 @@ class MonitorScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_matrix":
             return self.series.confusion is not None
+        if action == "toggle_images":
+            return self.has_images
         return not (action in ("stop_run", "resume_run") and self.read_only)
 
     def _charts(self) -> list[BrailleChart]:
@@ -243,6 +256,12 @@ class MonitorScreen(Screen):
         """Switch between the confusion matrix and the samples (classification runs)."""
         self.matrix_wanted = not self.matrix_wanted
         self._show_matrix()
+
+    def action_toggle_images(self) -> None:
+        """Show a multimodal run's images beside its samples, or only their paths."""
+        panel = self.query_one(GenerationsPanel)
+        panel.show_images(not panel.images_shown)
+        self.notify("images shown" if panel.images_shown else "images hidden (paths shown)")
 
     def action_generations(self, delta: int) -> None:
         """Browse the samples by evaluation step (first, show them where the matrix is)."""

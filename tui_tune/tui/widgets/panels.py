@@ -1,12 +1,15 @@
-"""The monitor's side panels: GPUs, generations or labelling samples (browsable by step) and the
-console.log tail."""
+"""The monitor's side panels: GPUs, generations or labelling samples (browsable by step; a
+multimodal sample's images beside its text, widgets/sample_images.py) and the console.log
+tail."""
 
 from __future__ import annotations
 
 from rich.markup import escape
 from rich.text import Text
-from textual.containers import VerticalScroll
+from textual import work
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
 from tui_tune.tui.run_data import Sample
 
@@ -34,23 +37,38 @@ def _bar(fraction: float, width: int) -> str:
 
 
 class GenerationsPanel(VerticalScroll):
-    """Samples of one evaluation step; earlier steps are reached with `show_step(delta)`."""
+    """Samples of one evaluation step; earlier steps are reached with `show_step(delta)`.
+    Samples with images are rows of pictures beside text while `images_shown`; otherwise
+    every sample is text in one Static, image files named by path."""
+
+    DEFAULT_CSS = "GenerationsPanel #generation-rows { height: auto; }"
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.samples: list[Sample] = []
         self.steps: list[int] = []
         self.index: int | None = None  # None follows the newest step
+        self.count = 0  # samples shown so far
+        from tui_tune.tui.image_terminal import pictures_at_start
+        self.images_shown = pictures_at_start()
 
     def compose(self):
         yield Static("[dim]no generations yet[/dim]", id="generations-text")
+        yield Vertical(id="generation-rows")
+
+    def show_images(self, shown: bool) -> None:
+        if shown != self.images_shown:
+            self.images_shown = shown
+            self._show_current()
 
     def set_samples(self, samples: list[Sample]) -> None:
-        self.samples = samples
-        steps = sorted({s.step for s in samples})
-        if steps != self.steps:
-            self.steps = steps
-            self._show_current()
+        """Show the samples; redrawn when samples arrived (an eval's samples may come in two
+        batches), not on every batch of steps."""
+        if samples is self.samples and len(samples) == self.count:
+            return
+        self.samples, self.count = samples, len(samples)
+        self.steps = sorted({s.step for s in samples})
+        self._show_current()
 
     def show_step(self, delta: int) -> None:
         if not self.steps:
@@ -60,7 +78,17 @@ class GenerationsPanel(VerticalScroll):
         self.index = None if target == len(self.steps) - 1 else target
         self._show_current()
 
-    def _show_current(self) -> None:
+    @work(thread=True, exclusive=True, group="sample-images")
+    def _read_images(self, paths: list[str]) -> None:
+        """Decode a step's images off the app thread (a big photo takes a while), then show
+        the step (the one shown by then: browsing on cancels this worker)."""
+        from tui_tune.tui.image_files import read_image
+        for path in paths:
+            read_image(path)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_current, images_read=True)
+
+    def _show_current(self, images_read: bool = False) -> None:
         text = self.query_one("#generations-text", Static)
         if not self.steps:
             text.update("[dim]no generations yet[/dim]")
@@ -73,6 +101,21 @@ class GenerationsPanel(VerticalScroll):
         verdict = f"  {verdicts.count(False)}/{len(verdicts)} wrong" if verdicts else ""
         out = Text.from_markup(f"[b]step {step}[/b]  {index + 1}/{len(self.steps)}{follow}"
                                f"{verdict}\n")
+        rows = self.query_one("#generation-rows", Vertical)
+        rows.remove_children()
+        if self.images_shown and any(s.images for s in shown):
+            from tui_tune.tui.image_files import read_image
+            from tui_tune.tui.widgets.sample_images import SampleRow
+            paths = [path for s in shown for path in s.images or ()]
+            if not images_read and any(read_image(p, cached_only=True) is None for p in paths):
+                text.update(out.append("reading images...", "dim"))
+                self._read_images(paths)
+                return
+            out.rstrip()  # the rows follow at once
+            text.update(out)
+            rows.mount_all(SampleRow(s.images or [], sample_text(s, image_paths=False))
+                           for s in shown)
+            return
         for sample in shown:
             out.append_text(sample_text(sample))
         text.update(out)
@@ -89,9 +132,17 @@ def sample_right(sample: Sample) -> bool | None:
     return str(predicted) == str(truth)
 
 
-def sample_text(sample: Sample) -> Text:
+def sample_text(sample: Sample, image_paths: bool = True) -> Text:
     """One sample: a generation beside its reference, or a labelling prediction beside the
-    truth (the class probabilities; a tagged row's word/TAG pairs), wrong ones marked."""
+    truth (the class probabilities; a tagged row's word/TAG pairs), wrong ones marked. A
+    multimodal sample's image files are named first (`image_paths`; False where they are
+    shown as pictures beside the text)."""
+    if sample.images and image_paths:
+        out = Text()
+        for path in sample.images:
+            out.append("image  ", "dim")
+            out.append(path + "\n", "blue")
+        return out + sample_text(sample, image_paths=False)
     if sample.context is not None:
         return _answered(sample)
     if sample.words is not None and isinstance(sample.predicted, list) \

@@ -159,3 +159,19 @@ async def test_i_on_a_run_from_before_environments_says_so(workdir):
         await pilot.press("i")
         await wait_for(pilot, lambda: isinstance(app.screen, TextDialog))
         assert "No environment recorded" in app.screen.body
+
+
+async def test_the_monitor_draws_its_charts_without_colours(workdir, monkeypatch):
+    """NO_COLOR (monochrome terminals): Textual's colour filter met chart segments that had no
+    style at all and the monitor crashed on its first frame."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    run_dir = write_run(workdir / "runs", "mono-run", events=fixed_events(steps=60))
+    app = TuneApp(start=lambda: MonitorScreen(run_dir, sample_gpus=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen)
+                       and not app.screen.history_loading)
+        await pilot.pause()
+        charts = list(app.screen.query(BrailleChart))
+        assert charts and any(c.series for c in charts)
+        lines = app.export_screenshot()
+        assert "loss" in lines

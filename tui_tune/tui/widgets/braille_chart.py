@@ -30,6 +30,8 @@ from tui_tune.tui.widgets.plotting import (
 PALETTE = ("cyan", "yellow", "magenta", "green", "red", "blue", "bright_white", "bright_cyan")
 SMOOTHING_STEPS = (0.0, 0.6, 0.9, 0.99)
 ZOOM_STEPS = (None, 10_000, 1_000, 100)
+# every segment carries a style: Textual's NO_COLOR filter fails on a segment without one
+PLAIN = Style()
 GUTTER = 8
 COST_FACTOR = 10  # wait at least 10x the last draw's time before the next one
 
@@ -164,13 +166,13 @@ class BrailleChart(Widget):
             self._drawn_at = time.monotonic()
             self._draw_cost = self._drawn_at - start
             self._cached_size = size
-        return self._strips[y] if y < len(self._strips) else Strip.blank(size[0])
+        return self._strips[y] if y < len(self._strips) else Strip.blank(size[0], PLAIN)
 
     def render_strips(self, width: int, height: int) -> list[Strip]:
         """All lines of the chart at this size (public so benchmarks can time one frame)."""
         if width < GUTTER + 4 or height < 3:
-            return [Strip([Segment("chart too small"[:width])]).adjust_cell_length(width)] + \
-                [Strip.blank(width)] * (height - 1)
+            return [Strip([Segment("chart too small"[:width], PLAIN)]).adjust_cell_length(width, PLAIN)] + \
+                [Strip.blank(width, PLAIN)] * (height - 1)
         frame = Frame(columns=(width - GUTTER) * 2, rows=(height - 2) * 4,
                       x_lo=math.nan, x_hi=math.nan)
         prepared = self._prepare(frame)
@@ -179,8 +181,8 @@ class BrailleChart(Widget):
             has_points = any(s.x.size for s in self.series.values())
             message = "no finite values" if has_points else self.empty_text
             lines.append(Strip([Segment(" " * GUTTER + message, Style(dim=True))])
-                         .adjust_cell_length(width))
-            return lines + [Strip.blank(width)] * (height - 2)
+                         .adjust_cell_length(width, PLAIN))
+            return lines + [Strip.blank(width, PLAIN)] * (height - 2)
         codes, colors = self._cells(frame, prepared)
         lines.extend(self._plot_lines(frame, codes, colors, width))
         lines.append(self._x_axis_line(frame, width))
@@ -282,7 +284,7 @@ class BrailleChart(Widget):
             last = s.y[np.isfinite(s.y)][-1:] if s.y.size else s.y
             value = format_number(float(last[0])) if last.size else "-"
             segments.append(Segment("  ━ ", Style(color=s.color)))
-            segments.append(Segment(f"{s.name} {value}"))
+            segments.append(Segment(f"{s.name} {value}", PLAIN))
         # Strip(segments, width) would only claim the width: a short legend then leaves the
         # previous screen's characters on the rest of the line. Pad or crop for real.
-        return Strip(segments).adjust_cell_length(width)
+        return Strip(segments).adjust_cell_length(width, PLAIN)

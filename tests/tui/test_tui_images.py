@@ -135,8 +135,7 @@ async def test_f1_lists_the_image_key_of_a_multimodal_run(image_run):
 
 async def test_without_colours_the_paths_show_until_asked_for(pictures, monkeypatch):
     """NO_COLOR: Textual draws no colours, so a half-block thumbnail is a grey square; the
-    panel opens with the paths (`h` shows the pictures). The panel alone: the monitor's charts
-    fail under NO_COLOR today (a Textual filter meets segments without a style)."""
+    panel opens with the paths (`h` shows the pictures)."""
     from textual.app import App
 
     from tui_tune.tui.run_data import Sample

@@ -245,7 +245,7 @@ class BrailleChart(Widget):
             start = 0
             for end in [*breaks.tolist(), row_colors.size]:
                 index = int(row_colors[start])
-                style = styles[index] if index >= 0 else None
+                style = styles[index] if index >= 0 else PLAIN
                 segments.append(Segment(row_chars[start:end], style))
                 start = end
             strips.append(Strip(segments, width))

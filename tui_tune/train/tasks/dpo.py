@@ -126,11 +126,11 @@ def load_pairs(exp, tokenizer, seed: int) -> SplitData:
     """As causal_lm reads its rows (split, chains looked up in the whole file); parent
     augmentation is not drawn: a pair's reference log-probs are fixed."""
     ds = exp.dataset
-    rows = read_rows(ds.train_file, "dataset.train_file")
+    rows = read_rows(ds.train_file, "dataset.train_file", ds)
     check_columns(rows, ds, "dataset.train_file", ds.train_file, "dpo")
     train_rows, val_rows = split_rows(rows, ds, seed)
     if ds.validation_strategy == "custom":
-        val_rows = read_rows(ds.validation_file or "", "dataset.validation_file")
+        val_rows = read_rows(ds.validation_file or "", "dataset.validation_file", ds)
         check_columns(val_rows, ds, "dataset.validation_file", ds.validation_file, "dpo")
     max_length, side = exp.tokenizer.max_length, exp.tokenizer.truncation_side
     lookup = rows if ds.parent_id_column else []

@@ -126,7 +126,7 @@ class ExtractiveQA(Task):
 def training_rows(exp, seed: int) -> tuple[list[dict], list[dict]]:
     """The training file read, checked and split."""
     ds = exp.dataset
-    rows = read_rows(ds.train_file, TRAIN)
+    rows = read_rows(ds.train_file, TRAIN, ds)
     check_columns(rows, ds, TRAIN, ds.train_file, exp.general.problem_type)
     return split_rows(rows, ds, seed)
 
@@ -141,7 +141,7 @@ def load_windows(exp, tokenizer, seed: int) -> QAData:
     ds, kind = exp.dataset, exp.general.problem_type
     train_rows, val_rows = training_rows(exp, seed)
     if ds.validation_strategy == "custom":
-        val_rows = read_rows(ds.validation_file or "", VALIDATION)
+        val_rows = read_rows(ds.validation_file or "", VALIDATION, ds)
         check_columns(val_rows, ds, VALIDATION, ds.validation_file, kind)
     train_q, val_q = questions_of(train_rows, ds), questions_of(val_rows, ds)
     train, val = encode(train_q, tokenizer, exp), encode(val_q, tokenizer, exp)

@@ -69,11 +69,11 @@ def prompt_rows(rows, lookup, ds, tokenizer, max_length, side, start) -> list[Pr
 
 def load_prompts(exp, tokenizer, seed: int) -> SplitData:
     ds = exp.dataset
-    rows = read_rows(ds.train_file, "dataset.train_file")
+    rows = read_rows(ds.train_file, "dataset.train_file", ds)
     check_columns(rows, ds, "dataset.train_file", ds.train_file, "grpo")
     train_rows, val_rows = split_rows(rows, ds, seed)
     if ds.validation_strategy == "custom":
-        val_rows = read_rows(ds.validation_file or "", "dataset.validation_file")
+        val_rows = read_rows(ds.validation_file or "", "dataset.validation_file", ds)
         check_columns(val_rows, ds, "dataset.validation_file", ds.validation_file, "grpo")
     max_length, side = exp.tokenizer.max_length, exp.tokenizer.truncation_side
     lookup = rows if ds.parent_id_column else []

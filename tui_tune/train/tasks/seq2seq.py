@@ -124,11 +124,11 @@ def load_examples(exp, tokenizer, seed: int) -> SplitData:
                             "conversations and system messages are not read: leave it empty.",
                             f"dataset.{setting}")
     use_languages(tokenizer, ds)
-    rows = read_rows(ds.train_file, TRAIN)
+    rows = read_rows(ds.train_file, TRAIN, ds)
     check_columns(rows, ds, TRAIN, ds.train_file, kind)
     train_rows, val_rows = split_rows(rows, ds, seed)
     if ds.validation_strategy == "custom":
-        val_rows = read_rows(ds.validation_file or "", VALIDATION)
+        val_rows = read_rows(ds.validation_file or "", VALIDATION, ds)
         check_columns(val_rows, ds, VALIDATION, ds.validation_file, kind)
     train, val = make_examples(train_rows, exp, tokenizer), make_examples(val_rows, exp,
                                                                           tokenizer)

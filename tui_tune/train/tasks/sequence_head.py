@@ -53,11 +53,11 @@ def read_split_rows(exp, seed: int) -> HeadRows:
     if ds.parent_id_column:
         raise UserError(f"{kind} reads one row per example; chained conversations are not "
                         "supported (as in H2O): leave it empty.", "dataset.parent_id_column")
-    rows = read_rows(ds.train_file, "dataset.train_file")
+    rows = read_rows(ds.train_file, "dataset.train_file", ds)
     check_columns(rows, ds, "dataset.train_file", ds.train_file, kind)
     train, val = split_rows(rows, ds, seed)
     if ds.validation_strategy == "custom":
-        val = read_rows(ds.validation_file or "", "dataset.validation_file")
+        val = read_rows(ds.validation_file or "", "dataset.validation_file", ds)
         check_columns(val, ds, "dataset.validation_file", ds.validation_file, kind)
         return HeadRows(rows, train, val, "dataset.validation_file", ds.validation_file or "")
     return HeadRows(rows, train, val, "dataset.train_file", ds.train_file)

@@ -126,7 +126,7 @@ def label_kwargs(labels: list[str]) -> dict:
 def training_rows(exp, seed: int) -> tuple[list[dict], list[dict], list[str]]:
     """The training file read, checked and split, and the tag set of its rows."""
     ds = exp.dataset
-    rows = read_rows(ds.train_file, TRAIN)
+    rows = read_rows(ds.train_file, TRAIN, ds)
     check_columns(rows, ds, TRAIN, ds.train_file, exp.general.problem_type)
     train_rows, val_rows = split_rows(rows, ds, seed)
     return train_rows, val_rows, tag_rows.tag_set(train_rows + val_rows, ds)
@@ -136,7 +136,7 @@ def load_examples(exp, tokenizer, seed: int) -> TagData:
     ds, kind = exp.dataset, exp.general.problem_type
     train_rows, val_rows, labels = training_rows(exp, seed)
     if ds.validation_strategy == "custom":
-        val_rows = read_rows(ds.validation_file or "", VALIDATION)
+        val_rows = read_rows(ds.validation_file or "", VALIDATION, ds)
         check_columns(val_rows, ds, VALIDATION, ds.validation_file, kind)
         unknown = tag_rows.unknown_tag(val_rows, labels, ds)
         if unknown:

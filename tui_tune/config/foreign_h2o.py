@@ -1,6 +1,6 @@
 """H2O LLM Studio experiment YAML (cfg.yaml, as exported or in its tests) -> tui-tune settings.
 
-The table follows docs/h2o-settings-map (shared/h2o-settings-map.md): values are capitalised
+The table follows docs/h2o-settings-map.md (tests/test_h2o_settings_map.py): values are capitalised
 there (AdamW, Cosine, Perplexity), "None" is a string, LoRA keys are present with lora: false.
 """
 

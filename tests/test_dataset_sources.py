@@ -130,6 +130,31 @@ def test_the_worker_reads_the_same_rows_with_datasets(offline, tmp_path):
     assert raised.value.setting == "dataset.train_file" and "cannot be loaded" in str(raised.value)
 
 
+def test_a_cached_hub_dataset_is_read_offline_at_once_when_the_hub_is_unreachable(
+        offline, tmp_path, monkeypatch):
+    """Without HF_HUB_OFFLINE, `datasets` would retry an unreachable hub for half a minute
+    before reading its cache: the worker loads in offline mode instead."""
+    import datasets
+
+    from tui_tune.train.data import read_rows
+
+    fill_datasets_cache(offline, CACHED_ID, {"train": ROWS}, tmp_path)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    modes = []
+    real = datasets.load_dataset
+
+    def load_dataset(*args, **kwargs):
+        modes.append(datasets.config.HF_HUB_OFFLINE)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    ds = resolve("demo-tiny", []).experiment.dataset
+    assert read_rows(CACHED_ID, "dataset.train_file", ds) == ROWS
+    assert modes == [True] and datasets.config.HF_HUB_OFFLINE is False  # restored after
+
+
 def test_axolotl_hub_dataset_split_subset_and_revision_are_imported(tmp_path, monkeypatch):
     from tui_tune.config.experiment import flatten
     from tui_tune.config.foreign_import import import_preset

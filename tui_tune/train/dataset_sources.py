@@ -5,10 +5,13 @@ split or subset) end as a UserError naming the setting."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tui_tune.runs.datasource import SPLIT_SETTING, split_of
+from tui_tune.runs.datasource import SPLIT_SETTING, cached_hub_folder, split_of
+from tui_tune.runs.hub_backbone import hub_unavailable
 from tui_tune.train.errors import UserError
 
 
@@ -41,7 +44,8 @@ def load_hub_rows(text: str, setting: str, ds) -> list[dict[str, Any]]:
     split = split_of(setting, ds)
     subset, revision = getattr(ds, "subset", "") or None, getattr(ds, "revision", "") or None
     try:
-        loaded = datasets.load_dataset(text, name=subset, split=split, revision=revision)
+        with offline_when_cached_and_unreachable(text, subset or ""):
+            loaded = datasets.load_dataset(text, name=subset, split=split, revision=revision)
     except ValueError as error:  # an unknown split or subset
         message = str(error)
         where = ("dataset.subset" if subset and "config" in message.lower()
@@ -54,6 +58,25 @@ def load_hub_rows(text: str, setting: str, ds) -> list[dict[str, Any]]:
                         "reached and point the setting at a saved folder.", setting,
                         text) from None
     return _rows(loaded, setting, text)
+
+
+@contextmanager
+def offline_when_cached_and_unreachable(dataset_id: str, subset: str) -> Iterator[None]:
+    """A cached hub dataset while the hub cannot be reached (and HF_HUB_OFFLINE is not set):
+    `datasets` would retry the hub for half a minute or more before it falls back to its
+    cache; read the cache at once, as HF_HUB_OFFLINE would."""
+    import datasets
+    from huggingface_hub import constants
+
+    if cached_hub_folder(dataset_id, subset) is None or hub_unavailable() is None:
+        yield
+        return
+    before = datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE = before
 
 
 def _rows(loaded, setting: str, text: str) -> list[dict[str, Any]]:

@@ -26,10 +26,11 @@ def estimate_error(estimate_gib: float | None, measured_gib: float | None) -> fl
 
 
 def memory_text(estimate_gib: float | None, measured_gib: float | None) -> str:
-    """One line: 'estimated 9.86 GiB, measured 9.99 GiB (estimate 1% low)'."""
+    """One line: 'estimated 9.86 GiB, measured 9.99 GiB (estimate 1% low)'; measured n/a
+    without a GPU peak (a CPU run, or one that has not ended)."""
     estimated = f"{estimate_gib:.2f} GiB" if estimate_gib is not None else "n/a"
     if measured_gib is None:
-        return f"estimated {estimated}, measured n/a (no GPU peak: a CPU run, or not ended)"
+        return f"estimated {estimated}, measured n/a (no GPU peak)"
     text = f"estimated {estimated}, measured {measured_gib:.2f} GiB"
     error = estimate_error(estimate_gib, measured_gib)
     if error is not None:

@@ -43,7 +43,7 @@ async def test_switching_tabs_focuses_the_first_field_and_its_help(workdir, size
                 spec = editor.specs[app.focused.id]
                 help_panel = editor.query_one("#field-help", Static)
                 # the help follows the focus one message later (DescendantFocus): wait for it
-                await wait_for(pilot, lambda p=spec.path: p in str(help_panel.render()))
+                await wait_for(pilot, lambda p=spec.path, h=help_panel: p in str(h.render()))
                 shown = str(help_panel.render())
                 assert spec.path in shown, (group, shown[:80])
 

@@ -32,6 +32,8 @@ def offline(tmp_path, monkeypatch, preset_workdir) -> Path:
     monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    import datasets  # read at its import: this process may have imported it before
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     return cache
 
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tui_tune.runs.datasource import SPLIT_SETTING, cached_hub_folder, split_of
+from tui_tune.runs.datasource import SPLIT_SETTING, cached_hub_folder, datasets_cache, split_of
 from tui_tune.runs.hub_backbone import hub_unavailable
 from tui_tune.train.errors import UserError
 
@@ -45,7 +45,9 @@ def load_hub_rows(text: str, setting: str, ds) -> list[dict[str, Any]]:
     subset, revision = getattr(ds, "subset", "") or None, getattr(ds, "revision", "") or None
     try:
         with offline_when_cached_and_unreachable(text, subset or ""):
-            loaded = datasets.load_dataset(text, name=subset, split=split, revision=revision)
+            # the cache the preflight looked in (runs/datasource.py), as this process sees it
+            loaded = datasets.load_dataset(text, name=subset, split=split, revision=revision,
+                                           cache_dir=str(datasets_cache()))
     except ValueError as error:  # an unknown split or subset
         message = str(error)
         where = ("dataset.subset" if subset and "config" in message.lower()

@@ -84,6 +84,23 @@ def test_h2o_classification_config_keeps_empty_markers_and_the_head_lr(cwd):
     assert "environment.deepspeed_method" in unmapped(imported)
 
 
+def test_h2o_dpo_keys_map_to_the_dpo_settings(cwd):
+    """H2O's DPO experiment: its rejected answer column, beta and preference loss."""
+    source = cwd / "cfg.yaml"
+    source.write_text("llm_backbone: h2oai/h2o-danube2-1.8b-base\n"
+                      "problem_type: text_dpo_modeling\n"
+                      "dataset:\n  answer_column: chosen_response\n"
+                      "  rejected_answer_column: rejected_response\n"
+                      "training:\n  beta: 0.2\n  loss_function: DPOHingeLoss\n"
+                      "  simpo_gamma: 1.0\n")
+    imported = import_preset(str(source), name="dpo")
+    values = check_round_trip(imported, source)
+    assert values["general.problem_type"] == "dpo"
+    assert values["dataset.rejected_answer_column"] == "rejected_response"
+    assert values["training.beta"] == 0.2 and values["training.dpo_loss"] == "hinge"
+    assert unmapped(imported) == {"training.simpo_gamma": 1.0}
+
+
 def test_axolotl_config(cwd):
     source = DATA / "axolotl_llama3_lora_1b.yml"
     imported = import_preset(str(source))
@@ -184,6 +201,8 @@ def test_cli_prints_every_unmapped_setting_and_refuses_what_it_cannot_read(tmp_p
     ("training.learning_rate", "training.lr"), ("training.lora_r", "adapter.r"),
     ("micro_batch_size", "training.batch_size"), ("cutoff_len", "tokenizer.max_length"),
     ("environment.compile_model", "architecture.compile"),
+    # another tool's exact name wins over a look-alike of the same group (not 'top_k')
+    ("prediction.stop_tokens", "prediction.stop_strings"),
 ])
 def test_did_you_mean_knows_other_tools_names(key, suggested):
     group, _, name = key.rpartition(".")

@@ -208,3 +208,24 @@ def test_ls_json_shows_the_estimate_beside_the_measured_peak(tmp_path, capsys):
     assert cli_main(["ls", "--runs-dir", str(root), "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["mem_estimate_gib"] == 9.86 and row["metrics"]["mem_peak_gib"] == 9.99
+
+
+def test_ls_json_shows_the_estimates_error_against_the_gpu_peak_of_the_end_event(tmp_path,
+                                                                                  capsys):
+    root = tmp_path / "runs"
+    write_earlier_run(root, "m", "qlora", 100.0, socket.gethostname())  # a GPU run
+    write_earlier_run(root, "m", "qlora", 200.0, socket.gethostname())  # a CPU run
+    gpu, cpu = sorted(root.iterdir())
+    with open(gpu / "events.jsonl", "a") as events:
+        events.write(json.dumps({"v": 1, "t": 3.0, "kind": "end", "status": "completed",
+                                 "step": 2, "mem_peak_gib": 8.5}) + "\n")
+    with open(cpu / "events.jsonl", "a") as events:
+        events.write(json.dumps({"v": 1, "t": 3.0, "kind": "end", "status": "completed",
+                                 "step": 2}) + "\n")
+    assert cli_main(["ls", "--runs-dir", str(root), "--json"]) == 0
+    rows = {row["run_id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows[gpu.name]["mem_measured_gib"] == 8.5
+    assert rows[gpu.name]["mem_estimate_error"] == round((9.86 - 8.5) / 8.5, 4)
+    # a CPU run's step peak is its process size: no GPU peak, no error, never a fake number
+    assert rows[cpu.name]["mem_measured_gib"] is None
+    assert rows[cpu.name]["mem_estimate_error"] is None

@@ -289,3 +289,17 @@ def test_the_start_event_carries_the_memory_estimate(epochs_run):
     start = read_events(epochs_run, "start")[0]
     exp = resolve(str(epochs_run / "config.toml")).experiment
     assert start["mem_estimate_gib"] == peak_gib(exp, 1) > 0
+    # its end event: the measured GPU peak beside it, none at all on a CPU (no fake number)
+    end = read_events(epochs_run, "end")[-1]
+    if start["devices"][0] == "cpu":
+        assert end.get("mem_peak_gib") is None
+    else:
+        assert end["mem_peak_gib"] > 0
+
+
+def test_a_cpu_has_no_gpu_peak_to_report():
+    import torch
+
+    from tui_tune.train.reporting import gpu_peak_gib, memory_gib
+    assert gpu_peak_gib(torch.device("cpu")) is None
+    assert memory_gib(torch.device("cpu"))["mem_peak_gib"] > 0  # the process size, for charts

@@ -29,6 +29,10 @@ def test_bf16_run_learns_and_reports_cuda_memory(tmp_path, make_run_dir):
     assert start["devices"][0] != "cpu"
     assert steps[-1]["loss"] < 0.5 * steps[0]["loss"]
     assert 0 < steps[-1]["mem_allocated_gib"] <= steps[-1]["mem_peak_gib"] < 2
+    # the end event carries the measured GPU peak the start's estimate is judged against
+    end = read_events(run_dir, "end")[-1]
+    assert steps[-1]["mem_peak_gib"] <= end["mem_peak_gib"] < 2
+    assert start["mem_estimate_gib"] > 0
     print("cuda bf16 tokens/s:", [round(s["tokens_per_s"]) for s in steps])
 
 

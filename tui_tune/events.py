@@ -196,7 +196,7 @@ class End(Struct, kw_only=True):
     rank: int | None = None
     mem_allocated_gib: float | None = None
     mem_reserved_gib: float | None = None
-    mem_peak_gib: float | None = None
+    mem_peak_gib: float | None = None  # oom, and any end on a GPU: torch's peak (null on CPU)
 
 
 RECORDS: dict[str, type[Struct]] = {"start": Start, "step": Step, "eval": Eval, "sample": Sample,

@@ -41,7 +41,10 @@ async def test_switching_tabs_focuses_the_first_field_and_its_help(workdir, size
                 (g == "sweep" and app.focused.id == "sweep-text")))
             if group != "sweep":
                 spec = editor.specs[app.focused.id]
-                shown = str(editor.query_one("#field-help", Static).render())
+                help_panel = editor.query_one("#field-help", Static)
+                # the help follows the focus one message later (DescendantFocus): wait for it
+                await wait_for(pilot, lambda p=spec.path, h=help_panel: p in str(h.render()))
+                shown = str(help_panel.render())
                 assert spec.path in shown, (group, shown[:80])
 
 

@@ -15,7 +15,9 @@ class Dataset(Group):
     model_config = ConfigDict(title="Dataset")
 
     train_file: str = setting(
-        "", "Training data: a .csv, .parquet or .jsonl file, one example per row.")
+        "", "Training data: a .csv, .parquet or .jsonl file, one example per row; a dataset "
+        "folder (datasets' save_to_disk, or a folder of such files); or a Hugging Face dataset "
+        "id (org/name, read with train_split, subset and revision).")
     format: Literal[DATA_FORMATS] = setting(  # type: ignore[valid-type]
         "auto", "causal_lm: how rows hold the examples. columns: the prompt and answer columns "
         "below; messages: a 'messages' column of OpenAI chat messages (role and content; "
@@ -122,6 +124,20 @@ class Dataset(Group):
     target_language: str = setting(
         "", "Seq2seq (translation): the target language, as source_language; a code the "
         "tokenizer knows also starts every generated output (mBART, NLLB).")
+
+    train_split: str = setting(
+        "train", "The split of a hub dataset or dataset folder that train_file names.")
+    validation_split: str = setting(
+        "validation", "The split of a hub dataset or dataset folder that validation_file "
+        "names (strategy custom).")
+    test_split: str = setting(
+        "test", "The split of a hub dataset or dataset folder that test_file names.",
+        advanced=True)
+    subset: str = setting(
+        "", "A hub dataset's subset (its configuration name, e.g. 'main'); empty: its "
+        "default.")
+    revision: str = setting(
+        "", "A hub dataset's revision (branch, tag or commit); empty: main.", advanced=True)
 
     @field_validator("prompt_columns", "label_columns", mode="before")
     @classmethod

@@ -55,8 +55,9 @@ def unknown_key_problems(data: dict[str, Any], model: type[BaseModel], prefix: s
         path = f"{prefix}{key}"
         if key not in fields:
             hint = did_you_mean(key, list(fields))
-            if not hint and all_leaves and key in all_leaves:
-                hint = f" Did you mean '{all_leaves[key]}'?"
+            exact = (all_leaves or {}).get(key)  # a name the schema or another tool uses
+            if exact and f"'{exact.rsplit('.', 1)[-1]}'" not in hint:
+                hint = f" Did you mean '{exact}'?"  # over a look-alike (stop_tokens: top_k)
             problems.append(Problem(path, f"unknown setting.{hint}"))
             continue
         sub = fields[key].annotation

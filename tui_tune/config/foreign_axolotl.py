@@ -160,6 +160,12 @@ def _datasets(flat: dict[str, Any], out: Combined) -> None:
             out.refuse(key, "tui-tune trains on one dataset file: merge them into one")
             continue
         out.set([key], file_setting, str(items[0]["path"]))
+        # a hub dataset's split, subset (axolotl's name) and revision
+        split_setting = "dataset.train_split" if key == "datasets" else "dataset.validation_split"
+        for name, setting in (("split", split_setting), ("name", "dataset.subset"),
+                              ("revision", "dataset.revision")):
+            if items[0].get(name):
+                out.set([key], setting, str(items[0][name]))
         if key == "test_datasets":
             out.set([key], "dataset.validation_strategy", "custom")
         kind = str(items[0].get("type", "")).split(".")[0]

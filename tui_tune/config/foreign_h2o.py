@@ -1,6 +1,6 @@
 """H2O LLM Studio experiment YAML (cfg.yaml, as exported or in its tests) -> tui-tune settings.
 
-The table follows docs/h2o-settings-map (shared/h2o-settings-map.md): values are capitalised
+The table follows docs/h2o-settings-map.md (tests/test_h2o_settings_map.py): values are capitalised
 there (AdamW, Cosine, Perplexity), "None" is a string, LoRA keys are present with lora: false.
 """
 
@@ -35,7 +35,10 @@ LOSSES = {"TokenAveragedCrossEntropy": {"training.loss": "token_avg_ce"},
           "MSELoss": {"training.regression_loss": "mse"},
           "MAELoss": {"training.regression_loss": "mae"},
           # classification: the loss follows from num_classes, as in H2O
-          "CrossEntropyLoss": {}, "BinaryCrossEntropyLoss": {}}
+          "CrossEntropyLoss": {}, "BinaryCrossEntropyLoss": {},
+          # dpo (H2O's CPOLoss and SimPOLoss have no equivalent)
+          "DPOLoss": {"training.dpo_loss": "sigmoid"}, "DPOHingeLoss": {"training.dpo_loss": "hinge"},
+          "DPOIPOLoss": {"training.dpo_loss": "ipo"}, "KTOPairLoss": {"training.dpo_loss": "kto_pair"}}
 OPTIMIZERS = {"AdamW": "adamw", "Adam": "adam", "SGD": "sgd", "RMSprop": "rmsprop",
               "Adadelta": "adadelta", "AdamW8bit": "adamw_8bit"}
 
@@ -101,6 +104,7 @@ TABLE: dict[str, Rule] = {
     "dataset.prompt_column_separator": ("dataset.prompt_column_separator", escaped_text),
     "dataset.answer_column": (None, _answer_columns),
     "dataset.num_classes": "dataset.num_classes",
+    "dataset.rejected_answer_column": ("dataset.rejected_answer_column", text),
     "dataset.id_column": ("dataset.id_column", text),
     "dataset.parent_id_column": ("dataset.parent_id_column", text),
     "dataset.limit_chained_samples": "dataset.limit_chained_samples",
@@ -119,6 +123,7 @@ TABLE: dict[str, Rule] = {
     "training.loss_function": (None, _loss),
     "training.optimizer": ("training.optimizer", choice(OPTIMIZERS, "optimizer")),
     "training.learning_rate": "training.lr",
+    "training.beta": "training.beta",
     "training.batch_size": "training.batch_size",
     "training.drop_last_batch": ("training.batch_size", _drop_last),
     "training.epochs": "training.epochs",
@@ -169,8 +174,10 @@ NOTES = {
     "environment.deepspeed_method": "the ZeRO stage is written in your accelerate config "
     "file (environment.accelerate_config)",
     "tokenizer.tokenizer_kwargs": "tokenizer arguments are not a setting",
-    "prediction.metric_gpt_model": "no GPT judge metric",
-    "prediction.metric_gpt_template": "no GPT judge metric",
+    "prediction.metric_gpt_model": "the judge is prediction.metric = llm_judge with "
+    "prediction.judge_model and judge_template (an OpenAI-compatible API); set them by hand",
+    "prediction.metric_gpt_template": "H2O's judge templates are not tui-tune's: pick "
+    "prediction.judge_template (mt-bench, or your own file) with metric llm_judge",
     "prediction.num_history": "it is for H2O's chat window",
 }
 for _name in ("allgather_bucket_size", "reduce_bucket_size", "stage3_param_persistence_threshold",

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from tui_tune.runs import layouts
-from tui_tune.runs.datafiles import DataFileError, iter_rows
+from tui_tune.runs.datafiles import DataFileError
+from tui_tune.runs.datasource import iter_source_rows
 
 ROWS_READ = 2000  # the histogram's rows: the first ones, so a huge file costs no more
 CHARS_PER_TOKEN = 4.0
@@ -93,8 +94,9 @@ def preview(exp, rows_read: int = ROWS_READ) -> DataPreview:
     """The preview of exp's training file (PreviewError when it cannot be read)."""
     ds, tok = exp.dataset, exp.tokenizer
     try:
-        raw = list(itertools.islice(iter_rows(ds.train_file), rows_read + 1))
-    except DataFileError as error:
+        raw = list(itertools.islice(iter_source_rows(ds.train_file, "dataset.train_file", ds),
+                                    rows_read + 1))
+    except DataFileError as error:  # NeedsWorker too: a hub dataset not downloaded here
         raise PreviewError(f"dataset.train_file {ds.train_file}: {error}") from error
     complete = len(raw) <= rows_read
     raw = raw[:rows_read]

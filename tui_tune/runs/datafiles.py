@@ -209,20 +209,6 @@ def check_rows(rows, ds, problem_type: str = "causal_lm", targets: bool = True) 
         raise first_problem
 
 
-def file_layout(path_text: str, ds, problem_type: str = "causal_lm") -> str:
-    """The layout the rows of a file are read in (dataset.format, auto told from the first
-    row's columns); columns for a file that cannot be read (its checks say why)."""
-    if problem_type != "causal_lm":
-        return layouts.COLUMNS
-    if ds.format != "auto":
-        return ds.format
-    try:
-        first = next(iter_rows(path_text), {})
-    except DataFileError:
-        return layouts.COLUMNS
-    return layouts.detect_format(first, ds)
-
-
 def _check_layout_rows(rows, layout: str, targets: bool = True) -> None:
     """A layout's rows; rows to predict (not `targets`) may end with the user's message."""
     check = layouts.check_row if targets else layouts.check_prompt_row

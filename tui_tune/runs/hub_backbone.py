@@ -26,17 +26,23 @@ def hub_backbone_problems(backbone: str) -> list[Problem]:
     from huggingface_hub import constants, try_to_load_from_cache
     if isinstance(try_to_load_from_cache(backbone, "config.json"), str):
         return []
-    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in TRUE_WORDS:
-        why = "HF_HUB_OFFLINE is set"
-    else:
-        why = unreachable(constants.ENDPOINT)
-        if why is None:
-            return []
+    why = hub_unavailable()
+    if why is None:
+        return []
     return [Problem("general.backbone", f"'{backbone}' is a hub model that is not downloaded "
                     f"here (not in {constants.HF_HUB_CACHE}) and cannot be downloaded now "
                     f"({why}): download it once where the hub can be reached "
                     f"(`hf download {backbone}`), or set general.backbone to a local model "
                     "folder (the demo's is demo/model).")]
+
+
+def hub_unavailable() -> str | None:
+    """Why nothing can be downloaded from the hub now (HF_HUB_OFFLINE, or its host cannot be
+    reached), or None when it can. Also for hub datasets (runs/hub_dataset.py)."""
+    from huggingface_hub import constants
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in TRUE_WORDS:
+        return "HF_HUB_OFFLINE is set"
+    return unreachable(constants.ENDPOINT)
 
 
 def unreachable(endpoint: str) -> str | None:

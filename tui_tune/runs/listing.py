@@ -123,6 +123,10 @@ class RunSummary:
     environment: dict[str, Any] | None = None  # what the latest start ran on (events.py)
     stalled_s: float | None = None  # running, but no progress for this long (runs/stall.py)
     mem_estimate_gib: float | None = None  # the estimated peak per GPU; measured: metrics
+    # the GPU peak the end event measured (None on CPU: runs/memory_check.py), and the
+    # estimate's error against it, (estimate - measured) / measured
+    mem_measured_gib: float | None = None
+    mem_estimate_error: float | None = None
     swept: dict[str, Any] = field(default_factory=dict)  # a sweep member's values (run.json)
     best_val_loss: float | None = None  # the end event's best, else the latest val loss
     notes: str = ""  # the user's words about the run (run.json; runs/notes.py)

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from tui_tune.rundir import RunDir, checkpoint_step
-from tui_tune.runs.datafiles import DataFileError, check_rows, data_format, iter_rows
+from tui_tune.runs.datafiles import DataFileError, check_rows, data_format
+from tui_tune.runs.datasource import iter_source_rows
 from tui_tune.runs.files import checkpoint_dirs
 
 # output suffix -> format
@@ -100,11 +101,13 @@ def check_input_columns(rows: list[dict[str, Any]], where: str, file: str | Path
                                f"{PROBABILITY_PREFIX}*); rename or drop it.", where, file)
 
 
-def read_input(path: str | Path, ds, problem_type: str, where: str) -> list[dict[str, Any]]:
+def read_input(path: str | Path, ds, problem_type: str, where: str,
+               rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The rows to predict, read and checked as training files are, except that answers,
-    labels and tags may be missing; `where` (the flag or setting) names the file."""
+    labels and tags may be missing; `where` (the flag or setting) names the file. `rows`:
+    already loaded (the worker's hub dataset or save_to_disk folder, train/data.py)."""
     try:
-        rows = list(iter_rows(str(path)))
+        rows = list(iter_source_rows(str(path), where, ds)) if rows is None else rows
         check_rows(rows, ds, problem_type, targets=False)
     except DataFileError as error:
         message = f"{error.message.rstrip('.')}; see {error.setting}." if error.setting \

@@ -23,15 +23,10 @@ from tui_tune.config.training_groups import JUDGE_PLACEHOLDERS, JUDGE_TEMPLATES
 from tui_tune.monitor.gpu import gpu_count
 from tui_tune.runs.accelerate_file import AccelerateFileError, backend_conflict
 from tui_tune.runs.backbone_files import backbone_problems
-from tui_tune.runs.datafiles import (
-    FORMAT_NAMES,
-    DataFileError,
-    check_rows,
-    check_validation_tags,
-    file_layout,
-    iter_rows,
-)
+from tui_tune.runs.datafiles import FORMAT_NAMES, DataFileError, check_rows, check_validation_tags
+from tui_tune.runs.datasource import NeedsWorker, iter_source_rows, source_layout
 from tui_tune.runs.hub_backbone import hub_backbone_problems
+from tui_tune.runs.hub_dataset import hub_dataset_problems
 from tui_tune.runs.layouts import layout_note
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
@@ -82,7 +77,8 @@ def _data_settings(exp: Experiment, cuda: int) -> list[Problem]:
     problems = []
     if not data.train_file:
         problems.append(Problem("dataset.train_file", f"is empty: name a {FORMAT_NAMES} file "
-                                "with one example per row."))
+                                "with one example per row, a dataset folder or a hub dataset "
+                                "id (org/name)."))
     if data.validation_strategy == "custom" and not data.validation_file:
         problems.append(Problem("dataset.validation_file", "is needed with validation_"
                                 "strategy custom; name a file or use strategy auto."))
@@ -114,7 +110,7 @@ def layout_notes(exp: Experiment) -> list[str]:
         files.append(("dataset.validation_file", data.validation_file or ""))
     for setting, path in files:
         if path:
-            layout = file_layout(path, data, exp.general.problem_type)
+            layout = source_layout(path, data, exp.general.problem_type, setting)
             note = layout_note(data, layout, setting)
             notes += [note] if note else []
     return notes
@@ -122,10 +118,14 @@ def layout_notes(exp: Experiment) -> list[str]:
 
 def data_file_problems(path: str, setting: str, dataset, problem_type: str = "causal_lm",
                        targets: bool = True) -> list[Problem]:
-    """The file read as the worker reads it (the same reader), columns and cells checked (a
-    test file's without its answers or labels: `targets` False)."""
+    """The file (or dataset folder, or cached hub dataset) read as the worker reads it,
+    columns and cells checked (a test file's without its answers or labels: `targets` False).
+    A hub dataset that is not cached here is checked by the worker once downloaded (whether it
+    can be is _hub_datasets')."""
     try:
-        check_rows(iter_rows(path), dataset, problem_type, targets)
+        check_rows(iter_source_rows(path, setting, dataset), dataset, problem_type, targets)
+    except NeedsWorker:
+        return []
     except DataFileError as error:
         return [Problem(error.setting or setting, f"file {path}: {error.message}")]
     return []
@@ -135,6 +135,19 @@ def _hub_backbone(exp: Experiment, cuda: int) -> list[Problem]:
     """A hub backbone must be cached or downloadable (a launch check only: it may connect)."""
     backbone = exp.general.backbone
     return hub_backbone_problems(backbone) if looks_like_hub_id(backbone) else []
+
+
+def _hub_datasets(exp: Experiment, cuda: int) -> list[Problem]:
+    """A hub dataset must be in the local datasets cache or downloadable now (it may connect,
+    once, a few seconds at most)."""
+    data = exp.dataset
+    named = [("dataset.train_file", data.train_file), ("dataset.test_file", data.test_file)]
+    if data.validation_strategy == "custom":
+        named.insert(1, ("dataset.validation_file", data.validation_file or ""))
+    found: list[Problem] = []
+    for setting, value in named:
+        found += [p for p in hub_dataset_problems(value, setting, data) if p not in found]
+    return found
 
 
 def _named_paths(exp: Experiment, cuda: int) -> list[Problem]:
@@ -154,8 +167,12 @@ def _named_paths(exp: Experiment, cuda: int) -> list[Problem]:
 def validation_tag_problems(dataset) -> list[Problem]:
     """Token classification: every validation tag is one the training file teaches."""
     try:
-        check_validation_tags(iter_rows(dataset.train_file), iter_rows(dataset.validation_file),
-                              dataset)
+        check_validation_tags(iter_source_rows(dataset.train_file, "dataset.train_file",
+                                               dataset),
+                              iter_source_rows(dataset.validation_file,
+                                               "dataset.validation_file", dataset), dataset)
+    except NeedsWorker:
+        return []
     except DataFileError as error:
         return [Problem("dataset.validation_file",
                         f"file {dataset.validation_file}: {error.message}")]
@@ -304,7 +321,7 @@ def _judge(exp: Experiment, cuda: int) -> list[Problem]:
 
 
 FILE_CHECKS: tuple[Check, ...] = (_data_settings, _data_rows, _named_paths, _accelerate_file)
-LAUNCH_CHECKS: tuple[Check, ...] = (*FILE_CHECKS, _hub_backbone, _cuda_problems, _gpu_selection, _nodes,
+LAUNCH_CHECKS: tuple[Check, ...] = (*FILE_CHECKS, _hub_backbone, _hub_datasets, _cuda_problems, _gpu_selection, _nodes,
                                     _packages, _tracker, _random_weights, _judge)
 WITHOUT_ROWS = tuple(c for c in LAUNCH_CHECKS if c is not _data_rows)
 # The worker asks all but two: its loader reads the data rows with the same reader and the same

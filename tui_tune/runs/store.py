@@ -30,6 +30,7 @@ from tui_tune.runs.listing import (  # noqa: F401 - RUNS_ENV, is_run_dir: re-exp
     scan_run_dirs,
     swept_values,
 )
+from tui_tune.runs.memory_check import estimate_error, measured_peak_gib
 from tui_tune.runs.status import run_state
 from tui_tune.runs.summary import SummaryCache
 
@@ -169,6 +170,7 @@ class RunStore:
         stalled_s = events.stalled_s(now) if running else None
         elapsed_s, eta_s = events.shown_times(running, now)
         created = _number(info.get("created_at"))
+        measured = measured_peak_gib(events.end)
         return RunSummary(
             run_id=run_dir.name, path=run_dir,
             name=_text(info.get("name")) or run_dir.name, preset=_text(info.get("preset")) or "?",
@@ -185,7 +187,8 @@ class RunStore:
                    "val_loss": events.last_val_loss, "mem_peak_gib": events.mem_peak_gib,
                    "pids": state.pids, "last_checkpoint": events.last_checkpoint},
             environment=events.environment, metrics=dict(events.metrics),
-            mem_estimate_gib=events.mem_estimate_gib,
+            mem_estimate_gib=events.mem_estimate_gib, mem_measured_gib=measured,
+            mem_estimate_error=estimate_error(events.mem_estimate_gib, measured),
             metric=events.metric_name)
 
     def _warn(self, message: str) -> None:

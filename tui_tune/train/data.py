@@ -1,4 +1,5 @@
-"""Rows of the training and validation files (csv, parquet, jsonl), the seeded sample and
+"""Rows of the training and validation files (csv, parquet, jsonl; dataset folders and hub
+dataset ids: runs/datasource.py, train/dataset_sources.py), the seeded sample and
 validation split, and the SplitData every problem type turns them into (tasks/).
 
 The files are read and checked by tui_tune.runs.datafiles, the reader the launch preflight
@@ -13,9 +14,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from tui_tune.runs.datafiles import DataFileError, check_rows, iter_rows
+from tui_tune.runs.datafiles import DataFileError, check_rows
+from tui_tune.runs.datasource import FOLDER, HUB, iter_source_rows, source_kind
+from tui_tune.train.dataset_sources import is_saved_dataset, load_hub_rows, load_saved_rows
 from tui_tune.train.errors import UserError
 
 
@@ -32,9 +36,25 @@ class SplitData:
         return self.redraw(epoch) if self.redraw is not None else self.train
 
 
-def read_rows(path_text: str, setting: str) -> list[dict[str, Any]]:
+def datasets_rows(path_text: str, setting: str, ds=None) -> list[dict[str, Any]] | None:
+    """The rows of a hub dataset id or a save_to_disk folder, loaded with `datasets` (its
+    split, subset and revision from `ds`, the dataset settings); None for the files and
+    folders of files runs/datasource.py reads."""
+    kind = source_kind(path_text)
+    if kind == HUB:
+        return load_hub_rows(path_text, setting, ds)
+    if kind == FOLDER and is_saved_dataset(Path(path_text).expanduser()):
+        return load_saved_rows(path_text, setting, ds)
+    return None
+
+
+def read_rows(path_text: str, setting: str, ds=None) -> list[dict[str, Any]]:
+    """The rows a dataset setting names: a file, a dataset folder or a hub dataset id."""
+    loaded = datasets_rows(path_text, setting, ds)
+    if loaded is not None:
+        return loaded
     try:
-        return list(iter_rows(path_text))
+        return list(iter_source_rows(path_text, setting, ds))
     except DataFileError as error:
         raise UserError(error.message, error.setting or setting, path_text or "(empty)") \
             from None
@@ -72,11 +92,11 @@ def read_split_rows(exp, seed: int, validation_file: bool = True) -> SplitRows:
     problem type but causal_lm (which first maps chat layouts) reads its rows here. Without
     validation_file the custom validation file is not read (what training saw is enough)."""
     ds, kind = exp.dataset, exp.general.problem_type
-    rows = read_rows(ds.train_file, TRAIN_SETTING)
+    rows = read_rows(ds.train_file, TRAIN_SETTING, ds)
     check_columns(rows, ds, TRAIN_SETTING, ds.train_file, kind)
     train, val = split_rows(rows, ds, seed)
     if ds.validation_strategy == "custom" and validation_file:
-        val = read_rows(ds.validation_file or "", VALIDATION_SETTING)
+        val = read_rows(ds.validation_file or "", VALIDATION_SETTING, ds)
         check_columns(val, ds, VALIDATION_SETTING, ds.validation_file, kind)
         return SplitRows(rows, train, val, VALIDATION_SETTING, ds.validation_file or "")
     return SplitRows(rows, train, val, TRAIN_SETTING, ds.train_file)

@@ -27,6 +27,7 @@ from tui_tune.runs.predictions import (
     weights_folder,
     write_predictions,
 )
+from tui_tune.train.data import datasets_rows
 from tui_tune.train.errors import UserError
 
 
@@ -81,7 +82,8 @@ def predict_test_file(session) -> None:
         return
     out = default_output(session.run_dir, path, test_file=True)
     try:
-        rows = read_input(path, exp.dataset, exp.general.problem_type, "dataset.test_file")
+        rows = read_input(path, exp.dataset, exp.general.problem_type, "dataset.test_file",
+                          datasets_rows(path, "dataset.test_file", exp.dataset))
         written = predict_rows(session.task, session.model, session.tokenizer, rows, exp,
                                session.accelerator, out, force=True,
                                progress=ProgressLine(len(rows), session.accelerator.num_processes))
@@ -118,7 +120,8 @@ def predict_file(run_dir: Path, file: Path, out: Path, checkpoint: str | None,
     exp = read_experiment(run_dir)
     folder = weights_folder(run_dir, checkpoint)
     check_output(out, force)
-    rows = read_input(file, exp.dataset, exp.general.problem_type, "--file")
+    rows = read_input(file, exp.dataset, exp.general.problem_type, "--file",
+                      datasets_rows(str(file), "--file", exp.dataset))
     accelerator = Accelerator(cpu=not torch.cuda.is_available(),
                               mixed_precision=exp.environment.mixed_precision)
     task = task_for(exp)

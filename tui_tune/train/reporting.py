@@ -122,6 +122,16 @@ def _process(pid: int) -> psutil.Process:
     return psutil.Process(pid)
 
 
+def gpu_peak_gib(device) -> float | None:
+    """The run's peak GPU memory (what runs/estimate predicts), for the end event; None on a
+    CPU, whose process size is no GPU peak."""
+    import torch
+
+    if device.type != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated(device) / GIB, 3)
+
+
 def memory_gib(device) -> dict[str, float]:
     """torch's CUDA numbers on a GPU; the process RSS (and its peak) on a CPU."""
     import torch

@@ -10,7 +10,7 @@ from tui_tune.rundir import RunDir
 from tui_tune.train.checkpoint import save_final_weights
 from tui_tune.train.errors import UserError
 from tui_tune.train.predict import predict_test_file
-from tui_tune.train.reporting import Reporter, memory_gib
+from tui_tune.train.reporting import Reporter, gpu_peak_gib, memory_gib
 from tui_tune.train.signals import StopRequest
 
 
@@ -79,7 +79,8 @@ def run_worker(run_dir: Path, resume: bool) -> int:
         reporter.end(status, step=session.progress.step, final=str(final) if final else None,
                      best_val_loss=session.progress.best_val_loss,
                      best_checkpoint=str(RunDir(session.run_dir).checkpoint(best))
-                     if best is not None else None)
+                     if best is not None else None,
+                     mem_peak_gib=gpu_peak_gib(session.accelerator.device))
         return 0
     except UserError as error:
         reporter.end("failed", error_type="UserError", message=str(error), phase=reporter.phase,

@@ -9,6 +9,7 @@ import numpy as np
 
 from tui_tune.display import metric_title
 from tui_tune.events import METRICS
+from tui_tune.runs.memory_check import measured_peak_gib, memory_text
 from tui_tune.tui.formatting import duration, status_markup
 from tui_tune.tui.run_data import RunSeries
 
@@ -88,7 +89,8 @@ def run_info_text(series: RunSeries, run_id: str) -> str:
     rows = [("run", run_id), ("method", start.get("method")),
             ("parameters", _params(start.get("params_trainable"), start.get("params_total"))),
             ("rows", _rows(start.get("train_rows"), start.get("val_rows"))),
-            ("devices", _join(start.get("devices")))]
+            ("devices", _join(start.get("devices"))),
+            ("memory", memory_text(start.get("mem_estimate_gib"), measured_peak_gib(series.end)))]
     if env:
         rows += [("python", env.get("python")), ("torch", env.get("torch")),
                  ("CUDA", env.get("cuda") or "none (CPU build)"),

@@ -26,6 +26,7 @@ from tui_tune.runs.event_values import (
     MAX_COUNT,
     MAX_MAGNITUDE,
     count,
+    finite,
     measure,
     text,
     text_lines,
@@ -45,7 +46,7 @@ OTHER_FIELDS = ("metric", "confusion", "labels", "prompt", "generation", "refere
                 "predicted", "truth", "words", "probabilities", "level", "message",
                 "status", "error_type", "traceback", "path", "reason", "run_id", "steps_total",
                 "world_size", "devices", "params_total", "params_trainable", "train_rows",
-                "val_rows", "method", "environment", "context", "span", "truth_span",
+                "val_rows", "method", "mem_estimate_gib", "environment", "context", "span", "truth_span",
                 "judge_score", "judge_reason", "rejected", "completions", "exact_count",
                 "exact_total", "images")
 # one flat struct for every line: the numbers as events.Wire (NaN when absent), the rest as JSON
@@ -182,7 +183,7 @@ class RunSeries:
         elif e.kind == "end":
             self.end = {"status": text(e.status), "error_type": text(e.error_type),
                         "message": text(e.message), "traceback": text_lines(e.traceback),
-                        "t": timestamp(e.t)}
+                        "t": timestamp(e.t), "mem_peak_gib": finite(e.mem_peak_gib)}
 
 
     def extend_from(self, newer: RunSeries) -> None:
@@ -262,7 +263,7 @@ def _start_facts(e: RawEvent) -> dict[str, Any]:
         else [e.devices]
     return {"run_id": text(e.run_id), "steps_total": count(e.steps_total) or None,
             "world_size": count(e.world_size), "devices": [text(d) for d in devices],
-            "method": text(e.method),
+            "method": text(e.method), "mem_estimate_gib": finite(e.mem_estimate_gib),
             **{k: count(getattr(e, k)) for k in ("params_total", "params_trainable",
                                                  "train_rows", "val_rows")},
             "t": timestamp(e.t)}

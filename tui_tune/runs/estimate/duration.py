@@ -18,7 +18,8 @@ from pathlib import Path
 
 from tui_tune.config.problem_types import step_repeats
 from tui_tune.rundir import RunDir
-from tui_tune.runs.datafiles import DataFileError, iter_rows
+from tui_tune.runs.datafiles import DataFileError
+from tui_tune.runs.datasource import iter_source_rows, source_size, split_of
 from tui_tune.runs.estimate.memory import Settings
 from tui_tune.runs.estimate.shape import ModelShape
 
@@ -48,17 +49,22 @@ def cell_chars(value: object) -> int:
     return 0
 
 
-def row_chars(path: str) -> list[int]:
-    """Characters per row of a data file, read once per process."""
-    file = Path(path).expanduser()
+def row_chars(path: str, ds=None) -> list[int]:
+    """Characters per row of a data file (a dataset folder, a cached hub dataset: its split),
+    read once per process."""
     try:
-        stat = file.stat()
+        size = source_size(path, ds)
     except OSError as error:
         raise DataSizeError(f"dataset.train_file {path}: {error.strerror or error}") from error
-    key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+    if size is None:
+        raise DataSizeError(f"dataset.train_file {path} is a hub dataset that is not in the "
+                            "local datasets cache: its rows are counted by the worker once "
+                            "downloaded (the time estimate needs a file, a dataset folder or "
+                            "a cached dataset).")
+    key = (*size, split_of("dataset.train_file", ds))
     if key not in _rows_cache:
         try:
-            chars = [cell_chars(row) for row in iter_rows(str(file))]
+            chars = [cell_chars(row) for row in iter_source_rows(path, "dataset.train_file", ds)]
         except DataFileError as error:
             raise DataSizeError(f"dataset.train_file {path}: {error}") from error
         _rows_cache.clear()
@@ -77,7 +83,7 @@ class DataSize:
 
 def data_size(exp) -> DataSize:
     ds, max_length = exp.dataset, exp.tokenizer.max_length
-    chars = row_chars(ds.train_file)
+    chars = row_chars(ds.train_file, ds)
     tokens = [min(max_length, math.ceil(c / CHARS_PER_TOKEN) + 4) for c in chars]
     rows = max(1, int(len(chars) * ds.data_sample)) if ds.data_sample < 1 else len(chars)
     if ds.validation_strategy == "custom":

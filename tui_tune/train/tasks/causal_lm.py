@@ -78,13 +78,13 @@ class CausalLM(Task):
 
 def load_examples(exp, tokenizer, seed: int) -> SplitData:
     ds = exp.dataset
-    rows = read_rows(ds.train_file, "dataset.train_file")
+    rows = read_rows(ds.train_file, "dataset.train_file", ds)
     check_columns(rows, ds, "dataset.train_file", ds.train_file)
     rows, layout = layout_rows(rows, ds, "dataset.train_file")
     ds = layout_dataset(ds, layout)
     train_rows, val_rows = split_rows(rows, ds, seed)
     if ds.validation_strategy == "custom":
-        val_rows = read_rows(ds.validation_file or "", "dataset.validation_file")
+        val_rows = read_rows(ds.validation_file or "", "dataset.validation_file", ds)
         check_columns(val_rows, exp.dataset, "dataset.validation_file", ds.validation_file)
         val_rows, _ = layout_rows(val_rows, exp.dataset, "dataset.validation_file", layout)
     max_length, side = exp.tokenizer.max_length, exp.tokenizer.truncation_side

@@ -61,6 +61,8 @@ class EstimateMixin:
     def _estimate_done(self, generation: int, result, error: str) -> None:
         if generation != self._estimate_generation or not self.is_attached:
             return  # a newer change is being estimated, or the editor has closed
+        if not self.query("#estimate-line"):
+            return  # the editor is being taken down (the app quits) as the result arrives
         if result is None:
             self._show_estimate_problem(error)
             return

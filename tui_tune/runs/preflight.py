@@ -125,7 +125,7 @@ def data_file_problems(path: str, setting: str, dataset, problem_type: str = "ca
     """The file read as the worker reads it (the same reader), columns and cells checked (a
     test file's without its answers or labels: `targets` False)."""
     try:
-        check_rows(iter_rows(path), dataset, problem_type, targets)
+        check_rows(iter_rows(path), dataset, problem_type, targets, Path(path).parent)
     except DataFileError as error:
         return [Problem(error.setting or setting, f"file {path}: {error.message}")]
     return []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tui_tune.runs.datafiles import DataFileError, check_rows, iter_rows
@@ -43,7 +44,7 @@ def read_rows(path_text: str, setting: str) -> list[dict[str, Any]]:
 def check_columns(rows: list[dict[str, Any]], ds, setting_file: str, path: str,
                   problem_type: str = "causal_lm") -> None:
     try:
-        check_rows(rows, ds, problem_type)
+        check_rows(rows, ds, problem_type, images_base=Path(path).parent)
     except DataFileError as error:
         raise UserError(error.message, error.setting or setting_file, path) from None
 

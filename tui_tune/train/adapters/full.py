@@ -23,6 +23,7 @@ def apply(model, exp, task):
                                    or any(head in name for head in task.head_modules))
     check_patterns(model, a.freeze_layers, "adapter.freeze_layers")
     set_trainable(model, a.freeze_layers, False)
+    task.freeze_parts(model, exp)
     if not any(p.requires_grad for p in model.parameters()):
         raise UserError("no parameter is left to train.", "adapter.freeze_layers")
     return model

@@ -53,6 +53,16 @@ class Task:
         """Examples -> the batch of tensors that `loss` takes."""
         raise NotImplementedError
 
+    def lora_targets(self, model, exp, targets):
+        """The modules that get LoRA adapters: peft's target_modules from adapter.target_modules
+        ("all-linear" or name suffixes); a type may narrow them (multimodal_causal_lm: the
+        language model's, as a regex)."""
+        return targets
+
+    def freeze_parts(self, model, exp) -> None:
+        """With full and last_layer: keep the parts the type's settings name frozen
+        (multimodal_causal_lm: the vision tower or the language model)."""
+
     def before_training(self, session) -> None:
         """Called once on every rank when the model, data and any checkpoint are loaded, before
         the first step or evaluation (dpo: the reference model and its cached log-probs)."""

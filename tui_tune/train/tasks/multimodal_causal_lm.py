@@ -211,22 +211,22 @@ class MultimodalCausalLM(Task):
         return out
 
     def measure_image_tokens(self, rows, rows_images, exp, processor) -> int:
-        """How many tokens the processor makes of one image (from the first row with one):
-        lengths are planned with it."""
+        """How many tokens the processor adds for one image, its placeholder expanded (from
+        the first row with one): lengths are planned with it."""
         for row, images in zip(rows, rows_images):
             if images:
                 text = chat_texts(processor, messages_of("", 1, None), None)[0]
                 image = open_image(images[0], exp.tokenizer.image_resize, fill_of(processor))
                 expanded = processor(text=[text], images=[image], add_special_tokens=False)
                 return max(len(expanded["input_ids"][0]) - len(encode(processor.tokenizer,
-                                                                      text)) + 1, 0)
+                                                                      text)), 0)
         return 0
 
     def image_note(self, exp) -> str | None:
         if exp.tokenizer.max_image_tokens and not getattr(self.processor.image_processor,
                                                           "patch_size", None):
             return (f"tokenizer.max_image_tokens = {exp.tokenizer.max_image_tokens} is ignored: "
-                    f"this processor makes {self.tokens_per_image} tokens of every image.")
+                    "this processor makes the same number of tokens of every image.")
         return None
 
     def train_collator(self, exp, tokenizer):

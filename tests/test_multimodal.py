@@ -1,0 +1,247 @@
+"""multimodal_causal_lm on the demo's tiny LLaVA (coloured shapes): the batch and loss are TRL's
+vision-language collator's and transformers' own, the prompt and every image token are masked,
+LoRA adapts only the language model (and the projector when asked), freezing keeps parts as
+they are, a run learns and its samples name their images, final/ loads with AutoProcessor +
+AutoModelForImageTextToText and generates what the last evaluation showed, predictions are the
+final model's, stop/resume replays the same run, and bad images are named by row and path."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from conftest import read_events, run_worker
+from test_train_resume import losses, stop_at_step
+
+from tui_tune.config.presets import resolve
+
+PRESET = "demo-vision"
+QUESTION = "What colour is the shape?"
+
+
+def demo_sets(demo) -> list[str]:
+    return [f'general.backbone="{demo / "vision"}"',
+            f'dataset.train_file="{demo / "data" / "shapes.jsonl"}"']
+
+
+def demo_experiment(demo, *sets: str):
+    return resolve(PRESET, [*demo_sets(demo), *sets]).experiment
+
+
+def loaded(demo, *sets: str):
+    """(exp, task, tokenizer, model) as the worker builds them, on the CPU."""
+    import torch
+
+    from tui_tune.train.model import load_backbone, load_tokenizer
+    from tui_tune.train.tasks import task_named
+
+    exp = demo_experiment(demo, *sets)
+    tokenizer = load_tokenizer(exp)
+    task = task_named("multimodal_causal_lm")
+    return exp, task, tokenizer, load_backbone(exp, tokenizer, torch.device("cpu"))
+
+
+# --- in process: the batch, the loss, which weights learn --------------------------------------
+
+def test_the_batch_and_loss_are_trls_collator_and_transformers_labels_loss(demo_assets):
+    """Our examples and collator give the batch TRL's DataCollatorForVisionLanguageModeling
+    gives for the same prompt-completion rows (input ids, mask, pixels, labels), and our loss
+    is the model's labels= loss on TRL's batch."""
+    import torch
+    from PIL import Image
+    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+
+    exp, task, tokenizer, model = loaded(demo_assets)
+    model.eval()
+    examples = task.load_data(exp, tokenizer, 0).train[:6]
+    ours = task.train_collator(exp, tokenizer)(examples)
+    trl_collate = DataCollatorForVisionLanguageModeling(task.processor,
+                                                        completion_only_loss=True)
+    reference = trl_collate([
+        {"images": [Image.open(e.images[0]).convert("RGB")],
+         "prompt": [{"role": "user", "content": e.prompt}],
+         "completion": [{"role": "assistant", "content": e.answer}]} for e in examples])
+    for key in ("input_ids", "attention_mask", "pixel_values", "labels"):
+        assert torch.equal(ours[key], reference[key]), key
+    with torch.no_grad():
+        expected = model(**reference).loss
+        assert float(task.loss(model, ours, exp)) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_labels_are_the_answer_alone_never_the_prompt_or_an_image_token(demo_assets):
+    exp, task, tokenizer, _ = loaded(demo_assets)
+    examples = task.load_data(exp, tokenizer, 0).train[:8]
+    batch = task.train_collator(exp, tokenizer)(examples)
+    image_id = task.processor.image_token_id
+    assert ((batch["input_ids"] == image_id).sum(dim=1) == 16).all()  # 4 x 4 patches each
+    assert (batch["labels"][batch["input_ids"] == image_id] == -100).all()
+    for row, example in enumerate(examples):
+        learned = batch["labels"][row][batch["labels"][row] != -100]
+        assert tokenizer.decode(learned) == example.answer + tokenizer.eos_token
+    # the estimated lengths that plan the batches are the real ones
+    assert [len(e) for e in examples] == batch["attention_mask"].sum(dim=1).tolist()
+
+
+def test_lora_adapts_the_language_model_and_the_projector_only_when_asked(demo_assets):
+    from tui_tune.train.adapters import family_for
+
+    for projector in (False, True):
+        exp, task, _, model = loaded(demo_assets, 'adapter.method="lora"',
+                                     f"adapter.lora_projector={str(projector).lower()}")
+        model = family_for("lora").apply(model, exp, task)
+        adapted = {n.split(".lora_A")[0] for n, _ in model.named_parameters() if "lora_A" in n}
+        assert adapted and all(".language_model." in n or ".multi_modal_projector." in n
+                               for n in adapted)
+        assert any(n.endswith("self_attn.q_proj") for n in adapted)
+        assert any(".multi_modal_projector." in n for n in adapted) == projector
+        assert not any(p.requires_grad for n, p in model.named_parameters()
+                       if "vision_tower" in n)
+
+
+def test_freezing_keeps_the_vision_tower_or_the_language_model(demo_assets):
+    from tui_tune.train.adapters import family_for
+
+    for name, frozen in (("freeze_vision_tower", ".vision_tower."),
+                         ("freeze_language_model", ".language_model.")):
+        exp, task, _, model = loaded(demo_assets, f"architecture.{name}=true")
+        model = family_for("full").apply(model, exp, task)
+        grads = {n: p.requires_grad for n, p in model.named_parameters()}
+        assert not any(g for n, g in grads.items() if frozen in n)
+        assert all(g for n, g in grads.items() if frozen not in n and not (
+            name == "freeze_language_model" and n.startswith("lm_head")))
+        assert any(g for n, g in grads.items() if ".multi_modal_projector." in n)
+
+
+# --- one trained run ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, make_run_dir, demo_assets):
+    """The demo preset for 40 steps (evaluations at 0 and 40) with a test file whose images
+    are absolute paths."""
+    root = tmp_path_factory.mktemp("vision")
+    shapes = demo_assets / "data" / "shapes"
+    test_file = root / "test.jsonl"
+    test_file.write_text("".join(
+        json.dumps({"prompt": QUESTION, "image": str(shapes / f"{n:05d}.png")}) + "\n"
+        for n in (3, 4, 5)))
+    run_dir = make_run_dir(root / "run", [
+        *demo_sets(demo_assets), "training.max_steps=40", "training.eval_every_steps=40",
+        f'dataset.test_file="{test_file}"'], preset=PRESET)
+    result = run_worker(run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def final_generate(run_dir, prompts: list[str], images: list[str]) -> list[str]:
+    """Greedy answers from final/ through the Auto classes alone, left-padded as evaluation."""
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(run_dir / "final", use_fast=False)
+    model = AutoModelForImageTextToText.from_pretrained(run_dir / "final").eval()
+    texts = [processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}]}],
+        add_generation_prompt=True, tokenize=False) for p in prompts]
+    batch = processor(text=texts, images=[Image.open(i).convert("RGB") for i in images],
+                      padding=True, padding_side="left", add_special_tokens=False,
+                      return_tensors="pt")
+    with torch.no_grad():
+        out = model.generate(**batch, max_new_tokens=10, do_sample=False)
+    width = batch["input_ids"].shape[1]
+    return [t.strip() for t in processor.batch_decode(out[:, width:], skip_special_tokens=True)]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("train-multimodal")
+def test_a_run_learns_and_its_samples_name_their_images(trained):
+    evals = read_events(trained, "eval")
+    assert [e["step"] for e in evals] == [0, 40]
+    assert all(e["metric"] == "exact_match" for e in evals)
+    assert evals[-1]["val_loss"] < evals[0]["val_loss"] / 3
+    assert evals[-1]["exact_total"] == 60 and evals[0]["exact_count"] == 0
+    assert evals[-1]["perplexity"] < evals[0]["perplexity"]
+    samples = [s for s in read_events(trained, "sample") if s["step"] == 40]
+    assert len(samples) == 4
+    for sample in samples:
+        [image] = sample["images"]
+        assert image.startswith("/") and image.endswith(".png")
+        assert sample["prompt"] in (QUESTION, "What shape is it?") and sample["reference"]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("train-multimodal")
+def test_final_loads_with_the_auto_classes_and_generates_the_last_samples(trained):
+    assert {"processor_config.json", "model.safetensors", "chat_template.jinja"} <= {
+        p.name for p in (trained / "final").iterdir()}
+    samples = [s for s in read_events(trained, "sample") if s["step"] == 40]
+    made = final_generate(trained, [s["prompt"] for s in samples],
+                          [s["images"][0] for s in samples])
+    assert made == [s["generation"] for s in samples]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("train-multimodal")
+def test_predictions_are_the_final_models_answers(trained):
+    with open(trained / "predictions.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3
+    assert [r["prediction"] for r in rows] == final_generate(
+        trained, [r["prompt"] for r in rows], [r["image"] for r in rows])
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("train-multimodal")
+def test_a_missing_image_stops_the_worker_naming_row_and_path(tmp_path, make_run_dir,
+                                                             demo_assets):
+    rows = [json.loads(line) for line in
+            (demo_assets / "data" / "shapes.jsonl").read_text().splitlines()[:40]]
+    rows = [{**r, "image": str(demo_assets / "data" / r["image"])} for r in rows]
+    rows[6]["image"] = "shapes/gone.png"  # relative to the data file's folder
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run_dir = make_run_dir(tmp_path / "run", [*demo_sets(demo_assets),
+                                              f'dataset.train_file="{data}"'], preset=PRESET)
+    result = run_worker(run_dir)
+    assert result.returncode != 0
+    assert (f"row 7, column 'image': shapes/gone.png is not found (looked for "
+            f"{tmp_path}/shapes/gone.png)") in result.stderr
+    assert "dataset.image_column" in result.stderr
+
+
+# --- stop and resume, LoRA on the language model and the projector ------------------------------
+
+RESUME = ['adapter.method="lora"', "adapter.dropout=0.1", "adapter.lora_projector=true",
+          "training.max_steps=12", "training.eval_every_steps=6", "logging.log_every_steps=1",
+          "training.evaluate_before_training=false", "dataset.validation_size=0.01",
+          'prediction.metric="bleu"']
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, make_run_dir, demo_assets):
+    root = tmp_path_factory.mktemp("vision-resume")
+    sets = [*demo_sets(demo_assets), *RESUME]
+    whole = make_run_dir(root / "whole", sets, preset=PRESET)
+    result = run_worker(whole)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stopped = stop_at_step(make_run_dir(root / "stopped", sets, preset=PRESET), 4)
+    assert read_events(stopped, "end")[-1]["status"] == "stopped"
+    result = run_worker(stopped, "--resume")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return whole, stopped
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("train-multimodal")
+def test_resume_matches_the_uninterrupted_losses_and_metrics(pair):
+    whole, resumed = pair
+    assert read_events(resumed, "start")[1]["resumed_from_step"] >= 4
+    assert sorted(losses(resumed)) == list(range(1, 13)) == sorted(losses(whole))
+    for step, loss in losses(whole).items():
+        assert losses(resumed)[step] == pytest.approx(loss, rel=1e-5, abs=1e-6), step
+    last_whole, last_resumed = read_events(whole, "eval")[-1], read_events(resumed, "eval")[-1]
+    for name in ("val_loss", "perplexity", "bleu"):
+        assert last_resumed[name] == pytest.approx(last_whole[name], rel=1e-5), name
+    assert {"adapter_model.safetensors", "processor_config.json"} <= {
+        p.name for p in (resumed / "final").iterdir()}

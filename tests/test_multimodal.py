@@ -42,6 +42,26 @@ def loaded(demo, *sets: str):
     return exp, task, tokenizer, load_backbone(exp, tokenizer, torch.device("cpu"))
 
 
+def test_the_demo_is_a_llava_on_the_demo_llama_with_pictures_of_shapes(demo_assets):
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from tui_tune.train.demo_vision import COLOURS, QUESTIONS, SHAPES
+
+    rows = [json.loads(x) for x in (demo_assets / "data/shapes.jsonl").read_text().splitlines()]
+    assert len(rows) == 1200 and {r["prompt"] for r in rows} == set(QUESTIONS.values())
+    assert {r["answer"] for r in rows} == set(COLOURS) | set(SHAPES)
+    with Image.open(demo_assets / "data" / rows[0]["image"]) as image:
+        assert (image.size, image.mode) == ((32, 32), "RGB")
+    processor = AutoProcessor.from_pretrained(demo_assets / "vision", use_fast=False)
+    assert type(processor.image_processor).__name__.endswith("Pil")  # no torchvision needed
+    model = AutoModelForImageTextToText.from_pretrained(demo_assets / "vision")
+    assert model.config.model_type == "llava" and sum(p.numel() for p in model.parameters()) < 2e6
+    exp = resolve(PRESET).experiment
+    assert (exp.general.backbone, exp.dataset.train_file) == ("demo/vision",
+                                                              "demo/data/shapes.jsonl")
+
+
 # --- in process: the batch, the loss, which weights learn --------------------------------------
 
 def test_the_batch_and_loss_are_trls_collator_and_transformers_labels_loss(demo_assets):

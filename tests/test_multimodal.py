@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import pytest
 from conftest import read_events, run_worker
@@ -138,12 +139,13 @@ def test_freezing_keeps_the_vision_tower_or_the_language_model(demo_assets):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, make_run_dir, demo_assets):
     """The demo preset for 40 steps (evaluations at 0 and 40) with a test file whose images
-    are absolute paths."""
+    are relative to its own folder."""
     root = tmp_path_factory.mktemp("vision")
     shapes = demo_assets / "data" / "shapes"
     test_file = root / "test.jsonl"
     test_file.write_text("".join(
-        json.dumps({"prompt": QUESTION, "image": str(shapes / f"{n:05d}.png")}) + "\n"
+        json.dumps({"prompt": QUESTION,
+                    "image": os.path.relpath(shapes / f"{n:05d}.png", root)}) + "\n"
         for n in (3, 4, 5)))
     run_dir = make_run_dir(root / "run", [
         *demo_sets(demo_assets), "training.max_steps=40", "training.eval_every_steps=40",
@@ -153,14 +155,16 @@ def trained(tmp_path_factory, make_run_dir, demo_assets):
     return run_dir
 
 
-def final_generate(run_dir, prompts: list[str], images: list[str]) -> list[str]:
-    """Greedy answers from final/ through the Auto classes alone, left-padded as evaluation."""
+def final_generate(run_dir, prompts: list[str], images: list[str], model=None) -> list[str]:
+    """Greedy answers from final/ through the Auto classes alone (or `model` with final/'s
+    processor), left-padded as evaluation."""
     import torch
     from PIL import Image
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     processor = AutoProcessor.from_pretrained(run_dir / "final", use_fast=False)
-    model = AutoModelForImageTextToText.from_pretrained(run_dir / "final").eval()
+    if model is None:
+        model = AutoModelForImageTextToText.from_pretrained(run_dir / "final").eval()
     texts = [processor.apply_chat_template(
         [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}]}],
         add_generation_prompt=True, tokenize=False) for p in prompts]
@@ -203,10 +207,34 @@ def test_final_loads_with_the_auto_classes_and_generates_the_last_samples(traine
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("train-multimodal")
+def test_the_worker_loads_final_weights_saved_under_their_legacy_names(trained):
+    """save_pretrained writes LLaVA's language model as language_model.model.* (its legacy
+    names); the full family's load (predict, checkpoints, pretrained_weights) maps them back
+    to the model's own names, so the rebuilt model answers as the last evaluation did."""
+    import torch
+
+    from tui_tune.train.model import load_tokenizer
+    from tui_tune.train.predict import trained_model
+    from tui_tune.train.setup import read_experiment
+    from tui_tune.train.tasks import task_for
+
+    exp = read_experiment(trained)
+    task, tokenizer = task_for(exp), load_tokenizer(exp)
+    model = trained_model(exp, task, tokenizer, None, trained / "final", torch.device("cpu"))
+    samples = [s for s in read_events(trained, "sample") if s["step"] == 40]
+    made = final_generate(trained, [s["prompt"] for s in samples],
+                          [s["images"][0] for s in samples], model)
+    assert made == [s["generation"] for s in samples]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("train-multimodal")
 def test_predictions_are_the_final_models_answers(trained):
     with open(trained / "predictions.csv", encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 3
+    assert len(rows) == 3  # the image cells as absolute paths, read relative to the file
+    assert all(os.path.isabs(r["image"]) and r["image"].endswith(f"/shapes/{n:05d}.png")
+               for r, n in zip(rows, (3, 4, 5)))
     assert [r["prediction"] for r in rows] == final_generate(
         trained, [r["prompt"] for r in rows], [r["image"] for r in rows])
 
@@ -265,3 +293,39 @@ def test_resume_matches_the_uninterrupted_losses_and_metrics(pair):
         assert last_resumed[name] == pytest.approx(last_whole[name], rel=1e-5), name
     assert {"adapter_model.safetensors", "processor_config.json"} <= {
         p.name for p in (resumed / "final").iterdir()}
+
+
+# --- two CPU ranks ---------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("train-multimodal")
+@pytest.mark.skipif(__import__("torch").cuda.device_count() == 1,
+                    reason="one GPU: two nccl ranks cannot share it")
+def test_two_ranks_score_every_validation_row(tmp_path, make_run_dir, demo_assets):
+    """LoRA on two gloo ranks, an odd number of validation rows split between them: the BLEU
+    and exact match gathered on rank 0 are those of the final model's answers to every row."""
+    import torch
+    from test_train_ddp import launch
+
+    from tui_tune.train import metrics
+    from tui_tune.train.model import load_tokenizer
+    from tui_tune.train.predict import trained_model
+    from tui_tune.train.setup import read_experiment
+    from tui_tune.train.tasks import task_for
+
+    run_dir = make_run_dir(tmp_path / "ddp", [
+        *demo_sets(demo_assets), 'adapter.method="lora"', "training.lr=0.01",
+        "dataset.validation_size=0.0125", "training.max_steps=6", "training.eval_every_steps=6",
+        "training.evaluate_before_training=false", 'prediction.metric="bleu"'], preset=PRESET)
+    output = launch(run_dir).communicate(timeout=400)[0].decode(errors="replace")
+    assert read_events(run_dir, "end")[-1]["status"] == "completed", output[-3000:]
+    assert read_events(run_dir, "start")[0]["world_size"] == 2
+    exp = read_experiment(run_dir)
+    task, tokenizer = task_for(exp), load_tokenizer(exp)
+    val = task.load_data(exp, tokenizer, read_events(run_dir, "start")[0]["seed"]).val
+    assert len(val) == 15  # one rank has one more
+    model = trained_model(exp, task, tokenizer, None, run_dir / "final", torch.device("cpu"))
+    made = final_generate(run_dir, [e.prompt for e in val], [e.images[0] for e in val],
+                          model)
+    last = read_events(run_dir, "eval")[-1]
+    assert last["bleu"] == pytest.approx(metrics.bleu(made, [e.answer for e in val]), abs=1e-9)

@@ -105,13 +105,26 @@ def read_input(path: str | Path, ds, problem_type: str, where: str) -> list[dict
     labels and tags may be missing; `where` (the flag or setting) names the file."""
     try:
         rows = list(iter_rows(str(path)))
-        check_rows(rows, ds, problem_type, targets=False)
+        check_rows(rows, ds, problem_type, targets=False, images_base=Path(path).parent)
     except DataFileError as error:
         message = f"{error.message.rstrip('.')}; see {error.setting}." if error.setting \
             else error.message
         raise PredictError(message, where, path) from None
     check_input_columns(rows, where, path)
+    if problem_type == "multimodal_causal_lm":  # images relative to this file, wherever read
+        rows = absolute_images(rows, ds.image_column, Path(path).parent)
     return rows
+
+
+def absolute_images(rows: list[dict[str, Any]], column: str, base: Path) -> list[dict[str, Any]]:
+    """The rows with their image cells as absolute paths (a list when the row names several)."""
+    from tui_tune.runs.image_rows import row_images
+
+    out = []
+    for number, row in enumerate(rows, 1):
+        paths = [str(p) for p in row_images(row, column, base, number)]
+        out.append({**row, column: paths[0] if len(paths) == 1 else (paths or None)})
+    return out
 
 
 def write_predictions(rows: list[dict[str, Any]], predictions: list[dict[str, Any]], out: Path,

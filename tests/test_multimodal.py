@@ -302,8 +302,9 @@ def test_resume_matches_the_uninterrupted_losses_and_metrics(pair):
 @pytest.mark.skipif(__import__("torch").cuda.device_count() == 1,
                     reason="one GPU: two nccl ranks cannot share it")
 def test_two_ranks_score_every_validation_row(tmp_path, make_run_dir, demo_assets):
-    """LoRA on two gloo ranks, an odd number of validation rows split between them: the BLEU
-    and exact match gathered on rank 0 are those of the final model's answers to every row."""
+    """Full fine-tuning on two gloo ranks (the vision tower's last norm gets no gradient: DDP
+    must be told), an odd number of validation rows split between them: the BLEU gathered on
+    rank 0 is that of the final model's answers to every row."""
     import torch
     from test_train_ddp import launch
 
@@ -314,8 +315,7 @@ def test_two_ranks_score_every_validation_row(tmp_path, make_run_dir, demo_asset
     from tui_tune.train.tasks import task_for
 
     run_dir = make_run_dir(tmp_path / "ddp", [
-        *demo_sets(demo_assets), 'adapter.method="lora"', "training.lr=0.01",
-        "dataset.validation_size=0.0125", "training.max_steps=6", "training.eval_every_steps=6",
+        *demo_sets(demo_assets), "dataset.validation_size=0.0125", "training.max_steps=6", "training.eval_every_steps=6",
         "training.evaluate_before_training=false", 'prediction.metric="bleu"'], preset=PRESET)
     output = launch(run_dir).communicate(timeout=400)[0].decode(errors="replace")
     assert read_events(run_dir, "end")[-1]["status"] == "completed", output[-3000:]
@@ -329,3 +329,7 @@ def test_two_ranks_score_every_validation_row(tmp_path, make_run_dir, demo_asset
                           model)
     last = read_events(run_dir, "eval")[-1]
     assert last["bleu"] == pytest.approx(metrics.bleu(made, [e.answer for e in val]), abs=1e-9)
+    # the samples are the first rows' answers, made by both ranks (rows 0, 2 and 1, 3)
+    samples = [s for s in read_events(run_dir, "sample") if s["step"] == 6]
+    assert [s["generation"] for s in samples] == made[:4]
+    assert [s["reference"] for s in samples] == [e.answer for e in val[:4]]

@@ -27,6 +27,10 @@ METRICS: dict[str, tuple[str, ...]] = {
     "grpo": ("reward", "exact_match"),
     "multimodal_causal_lm": ("perplexity", "bleu", "exact_match"),
 }
+# types whose models hold weights the loss never reaches (a vision-language model's vision
+# tower computes a last norm or pooling head the projector does not read): DDP is told to
+# look for unused parameters, or it waits for their gradients forever
+UNUSED_WEIGHT_TYPES = ("multimodal_causal_lm",)
 # grpo's built-in reward functions (train/rewards.py); others are 'module:function'
 BUILTIN_REWARDS = ("exact_match", "format", "length")
 ALL_METRICS = tuple(dict.fromkeys(m for metrics in METRICS.values() for m in metrics))

@@ -134,6 +134,26 @@ def test_freezing_keeps_the_vision_tower_or_the_language_model(demo_assets):
         assert any(g for n, g in grads.items() if ".multi_modal_projector." in n)
 
 
+def test_qlora_quantizes_the_language_model_only_and_trains(demo_assets):
+    """int4: the language model's linear layers are 4-bit with LoRA on them; the vision tower,
+    projector and head stay float; a step's loss has gradients for the adapters."""
+    import bitsandbytes as bnb
+
+    from tui_tune.train.adapters import family_for
+
+    exp, task, tokenizer, model = loaded(
+        demo_assets, 'adapter.method="qlora"', 'architecture.backbone_dtype="int4"',
+        'quantization.compute_dtype="float32"')
+    four_bit = {n for n, m in model.named_modules() if isinstance(m, bnb.nn.Linear4bit)}
+    assert four_bit and all(".language_model." in n for n in four_bit)
+    assert any(n.endswith("mlp.down_proj") for n in four_bit)
+    model = family_for("qlora").apply(model, exp, task)
+    batch = task.train_collator(exp, tokenizer)(task.load_data(exp, tokenizer, 0).train[:4])
+    task.loss(model, batch, exp).backward()
+    grads = [p.grad for n, p in model.named_parameters() if "lora_" in n]
+    assert grads and all(g is not None for g in grads)
+
+
 # --- one trained run ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,9 @@ class Task:
     # whether that head is new (drawn at random when the backbone loads), so that every
     # adapter method trains it; a causal LM's lm_head comes trained
     head_is_new: bool = False
+    # modules a quantized backbone (int4/int8) keeps in its float dtype (empty: transformers
+    # chooses, keeping the output head); multimodal_causal_lm: all but the language model
+    unquantized_modules: tuple[str, ...] = ()
 
     def load_data(self, exp, tokenizer, seed: int):
         """Rows of the data files -> tokenized examples: a data.SplitData. Each example has a

@@ -152,6 +152,11 @@ class MultimodalCausalLM(Task):
     auto_model = "AutoModelForImageTextToText"
     peft_task_type = "CAUSAL_LM"
     head_modules = ("lm_head",)
+    # QLoRA quantizes the language model only: the vision tower and projector stay as loaded.
+    # transformers 5.24 matches these from the start of a module's name or as a regex (so
+    # ".*name"), older versions as a substring (so "name")
+    unquantized_modules = tuple(f"{prefix}{name}" for name in (*VISION_PARTS, *PROJECTOR_PARTS)
+                                for prefix in ("", ".*")) + ("lm_head",)
 
     def __init__(self):
         self.processor = None

@@ -177,7 +177,7 @@ def trained(tmp_path_factory, make_run_dir, demo_assets):
 
 def final_generate(run_dir, prompts: list[str], images: list[str], model=None) -> list[str]:
     """Greedy answers from final/ through the Auto classes alone (or `model` with final/'s
-    processor), left-padded as evaluation."""
+    processor), left-padded as evaluation, with the preset's prediction settings."""
     import torch
     from PIL import Image
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -192,7 +192,7 @@ def final_generate(run_dir, prompts: list[str], images: list[str], model=None) -
                       padding=True, padding_side="left", add_special_tokens=False,
                       return_tensors="pt")
     with torch.no_grad():
-        out = model.generate(**batch, max_new_tokens=10, do_sample=False)
+        out = model.generate(**batch, max_new_tokens=10, min_new_tokens=1, do_sample=False)
     width = batch["input_ids"].shape[1]
     return [t.strip() for t in processor.batch_decode(out[:, width:], skip_special_tokens=True)]
 
@@ -345,8 +345,11 @@ def test_two_ranks_score_every_validation_row(tmp_path, make_run_dir, demo_asset
     val = task.load_data(exp, tokenizer, read_events(run_dir, "start")[0]["seed"]).val
     assert len(val) == 15  # one rank has one more
     model = trained_model(exp, task, tokenizer, None, run_dir / "final", torch.device("cpu"))
-    made = final_generate(run_dir, [e.prompt for e in val], [e.images[0] for e in val],
-                          model)
+    made = [""] * len(val)
+    for rank in (0, 1):  # each rank's share, batched as that rank generated it
+        share = val[rank::2]
+        made[rank::2] = final_generate(run_dir, [e.prompt for e in share],
+                                       [e.images[0] for e in share], model)
     last = read_events(run_dir, "eval")[-1]
     assert last["bleu"] == pytest.approx(metrics.bleu(made, [e.answer for e in val]), abs=1e-9)
     # the samples are the first rows' answers, made by both ranks (rows 0, 2 and 1, 3)

@@ -30,13 +30,15 @@ VISION_SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers"
 
 
 def draw_shape(rng: random.Random, colour: str, shape: str):
-    """A 32x32 picture: one shape of the colour on a light, slightly varied background."""
+    """A 32x32 picture: one shape of the colour, about in the middle (a few pixels either
+    way) and of varied size, on a light, slightly varied background."""
     from PIL import Image, ImageDraw
 
     shade = rng.randint(225, 255)
     image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), (shade, shade, shade))
-    size = rng.randint(14, 24)
-    left, top = rng.randint(1, IMAGE_SIZE - size - 1), rng.randint(1, IMAGE_SIZE - size - 1)
+    size = rng.randint(18, 26)
+    left = IMAGE_SIZE // 2 + rng.randint(-2, 2) - size // 2
+    top = IMAGE_SIZE // 2 + rng.randint(-2, 2) - size // 2
     box = (left, top, left + size, top + size)
     draw, fill = ImageDraw.Draw(image), COLOURS[colour]
     if shape == "circle":

@@ -65,6 +65,26 @@ def test_the_demo_is_a_llava_on_the_demo_llama_with_pictures_of_shapes(demo_asse
 
 # --- in process: the batch, the loss, which weights learn --------------------------------------
 
+def test_image_settings_resize_pad_and_crop(tmp_path, demo_assets):
+    """image_resize pads (with the processor's mean colour) or crops a wide picture to a
+    square; image_size changes the processor's size, and so the pixels and image tokens."""
+    from PIL import Image
+
+    from tui_tune.train.tasks.multimodal_causal_lm import open_image
+
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (40, 20), (255, 0, 0)).save(path)
+    padded = open_image(str(path), "pad", (127, 127, 127))
+    assert padded.size == (40, 40) and padded.getpixel((0, 0)) == (127, 127, 127)
+    assert padded.getpixel((20, 20)) == (255, 0, 0)
+    assert open_image(str(path), "crop", (0, 0, 0)).size == (20, 20)
+    assert open_image(str(path), "processor", (0, 0, 0)).size == (40, 20)
+    exp, task, tokenizer, _ = loaded(demo_assets, "tokenizer.image_size=48")
+    batch = task.train_collator(exp, tokenizer)(task.load_data(exp, tokenizer, 0).train[:2])
+    assert batch["pixel_values"].shape == (2, 3, 48, 48)
+    assert ((batch["input_ids"] == task.processor.image_token_id).sum(dim=1) == 36).all()
+
+
 def test_the_batch_and_loss_are_trls_collator_and_transformers_labels_loss(demo_assets):
     """Our examples and collator give the batch TRL's DataCollatorForVisionLanguageModeling
     gives for the same prompt-completion rows (input ids, mask, pixels, labels), and our loss
@@ -356,3 +376,35 @@ def test_two_ranks_score_every_validation_row(tmp_path, make_run_dir, demo_asset
     samples = [s for s in read_events(run_dir, "sample") if s["step"] == 6]
     assert [s["generation"] for s in samples] == made[:4]
     assert [s["reference"] for s in samples] == [e.answer for e in val[:4]]
+
+
+# --- a sweep over an image setting -------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("train-multimodal")
+def test_a_sweep_over_image_resize_runs_each_member(tmp_path, demo_assets):
+    """Two members (image_resize processor / pad), queued, checked (images included) and run
+    one after another by the detached runner; each completes with its own value."""
+    from test_runs_process import wait_for
+
+    from tui_tune.config import expand
+    from tui_tune.config.toml_io import read_toml
+    from tui_tune.runs.preflight import members_problems
+    from tui_tune.runs.status import run_status
+    from tui_tune.runs.store import RunStore
+    from tui_tune.runs.sweep import create_sweep, list_sweeps, start_runner
+
+    experiment = resolve(PRESET, [
+        *demo_sets(demo_assets), "training.max_steps=3", "training.eval_every_steps=1000",
+        "training.evaluate_before_training=false", "dataset.data_sample=0.1",
+        'sweep.tokenizer.image_resize=["processor", "pad"]']).experiment
+    assert members_problems(list(expand(experiment)), cuda_devices=0) == []
+    store = RunStore(tmp_path / "runs")
+    sweep_dir = create_sweep(store, experiment, PRESET)
+    runs = json.loads((sweep_dir / "sweep.json").read_text())["runs"]
+    start_runner(sweep_dir)
+    wait_for(lambda: list_sweeps(store)[0].done, 300, "the sweep to finish")
+    assert [run_status(store.root / r) for r in runs] == ["completed"] * 2, \
+        (sweep_dir / "runner.log").read_text()
+    assert [read_toml(store.root / r / "config.toml")["tokenizer"]["image_resize"]
+            for r in runs] == ["processor", "pad"]

@@ -159,7 +159,9 @@ class Tokenizer(Group):
         advanced=True)
     image_size: int = setting(
         0, "multimodal_causal_lm: the side images are resized to, in pixels (the image "
-        "processor's size); 0 keeps the processor's default.", unit="px", ge=0, le=8192)
+        "processor's size); 0 keeps the processor's default. Only for vision towers that take "
+        "any size (Qwen2-VL, Idefics3); LLaVA's CLIP/SigLIP tower needs the size it was "
+        "trained at.", unit="px", ge=0, le=8192)
     max_image_tokens: int = setting(
         0, "multimodal_causal_lm: most tokens one image may become, for processors that size "
         "images by their pixels (Qwen2-VL's max_pixels); 0 keeps the processor's default. "

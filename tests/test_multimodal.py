@@ -85,6 +85,23 @@ def test_image_settings_resize_pad_and_crop(tmp_path, demo_assets):
     assert ((batch["input_ids"] == task.processor.image_token_id).sum(dim=1) == 36).all()
 
 
+def test_generation_reads_images_as_training_does(demo_assets, monkeypatch):
+    """image_resize applies to the prompts evaluation and predictions generate from too."""
+    import torch
+
+    from tui_tune.train.tasks import multimodal_causal_lm
+
+    exp, task, tokenizer, model = loaded(demo_assets, 'tokenizer.image_resize="pad"')
+    examples = task.load_data(exp, tokenizer, 0).val[:2]
+    modes = []
+    real = multimodal_causal_lm.open_image
+    monkeypatch.setattr(multimodal_causal_lm, "open_image",
+                        lambda path, mode, fill: modes.append(mode) or real(path, mode, fill))
+    task.train_collator(exp, tokenizer)(examples)
+    task.generate_answers(model, tokenizer, examples, exp.prediction, torch.device("cpu"), 2)
+    assert modes == ["pad"] * 4
+
+
 def test_the_batch_and_loss_are_trls_collator_and_transformers_labels_loss(demo_assets):
     """Our examples and collator give the batch TRL's DataCollatorForVisionLanguageModeling
     gives for the same prompt-completion rows (input ids, mask, pixels, labels), and our loss

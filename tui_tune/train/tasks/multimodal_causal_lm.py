@@ -161,10 +161,12 @@ class MultimodalCausalLM(Task):
     def __init__(self):
         self.processor = None
         self.tokens_per_image = 0
+        self.resize = "processor"  # tokenizer.image_resize, for generation too
 
     def processor_for(self, exp, tokenizer):
         if self.processor is None:
             self.processor = load_processor(exp, tokenizer)
+            self.resize = exp.tokenizer.image_resize
         return self.processor
 
     # -- data ---------------------------------------------------------------------------------
@@ -235,7 +237,8 @@ class MultimodalCausalLM(Task):
         return None
 
     def train_collator(self, exp, tokenizer):
-        return ImageTextCollator(self.processor_for(exp, tokenizer), exp)
+        return ImageTextCollator(self.processor_for(exp, tokenizer), exp.tokenizer.max_length,
+                                 self.resize)
 
     # -- which weights learn -----------------------------------------------------------------
     def lora_targets(self, model, exp, targets):
@@ -301,7 +304,7 @@ class MultimodalCausalLM(Task):
     @torch.no_grad()
     def validation_loss(self, model, examples, accelerator, exp) -> float:
         """Answer-token-averaged loss over the validation rows; each rank every world-th."""
-        collate = ImageTextCollator(self.processor, exp)
+        collate = ImageTextCollator(self.processor, exp.tokenizer.max_length, self.resize)
         mine = examples[accelerator.process_index::accelerator.num_processes]
         total = torch.zeros(2, device=accelerator.device, dtype=torch.float64)
         was_training = model.training
@@ -325,7 +328,7 @@ class MultimodalCausalLM(Task):
     def generate_answers(self, model, tokenizer, examples, prediction, device,
                          batch_size: int | None = None) -> list[str]:
         """Each prompt (with its images) left-padded, generated from as prediction.* says."""
-        collate = ImageTextCollator(self.processor, None)
+        collate = ImageTextCollator(self.processor, None, self.resize)
         kwargs = generation_kwargs(prediction, tokenizer)
         was_training = model.training
         model.eval()
@@ -392,11 +395,10 @@ class ImageTextCollator:
     and the padding; padded on the right. Image tensors (pixel_values, image sizes or grids)
     are joined along their first dimension (per image), padded where their shapes differ."""
 
-    def __init__(self, processor, exp):
+    def __init__(self, processor, max_length: int | None, resize: str):
         self.processor = processor
         self.pad_id = processor.tokenizer.pad_token_id
-        self.max_length = exp.tokenizer.max_length if exp is not None else None
-        self.resize = exp.tokenizer.image_resize if exp is not None else "processor"
+        self.max_length, self.resize = max_length, resize
         self.fill = fill_of(processor)
         self.image_token = getattr(processor, "image_token_id", None)
 

@@ -16,7 +16,9 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import ROOT, Result
+from tui_tune.config import validate_experiment
 from tui_tune.config.presets import builtin_dir, experiment_toml, resolve
+from tui_tune.config.toml_io import read_toml
 from tui_tune.events import decode
 
 CPU_STEPS, CPU_SKIP, CPU_ROUNDS = 160, 10, 3
@@ -51,7 +53,11 @@ def worker_numbers(run_dir: Path, skip: int, env: dict) -> dict:
         raise RuntimeError(f"worker run {run_dir} ended {end}")
     seconds = sum(e["step_time_s"] for e in steps)
     start = next(e for e in events if e and e["kind"] == "start")
-    return {"tokens_per_s": sum(e["tokens"] for e in steps) / seconds,
+    exp = validate_experiment(read_toml(run_dir / "config.toml"))
+    rows_per_step = exp.training.batch_size * exp.training.grad_accumulation
+    images = {"images_per_s": len(steps) * rows_per_step / seconds} \
+        if exp.general.problem_type == "multimodal_causal_lm" else {}  # one image per demo row
+    return {**images, "tokens_per_s": sum(e["tokens"] for e in steps) / seconds,
             "median_step_tokens_per_s": median_step([e["tokens"] for e in steps],
                                                     [e["step_time_s"] for e in steps]),
             "mem_peak_gib": max(e["mem_peak_gib"] for e in steps), "device": start["devices"][0]}
@@ -144,6 +150,11 @@ def compare(label: str, run_dir: Path, steps: int, skip: int, env: dict,
                (f"median of {rounds} back-to-back pairs ({spread}); " if rounds > 1 else "")
                + f"median steps: {steady:.3f} x"),
     ]
+    if "images_per_s" in ours:
+        rows[2:2] = [Result(f"trainer {label}: worker images/s", ours["images_per_s"], "img/s",
+                            "", ""),
+                     Result(f"trainer {label}: Trainer images/s", theirs["images_per_s"],
+                            "img/s", "", "")]
     for row in rows:  # as soon as measured: a long bench shows progress, a crash keeps them
         print(row.row(), file=sys.stderr, flush=True)
     return rows
@@ -195,12 +206,17 @@ def run(cases: list[str] | None = None) -> list[Result]:
     seq2seq = [*base, f'general.backbone="{demo / "seq2seq"}"',
                f'dataset.train_file="{demo / "data" / "numbers.jsonl"}"',
                "training.evaluate_before_training=false"]
+    vision = [*base, f'general.backbone="{demo / "vision"}"',
+              f'dataset.train_file="{demo / "data" / "shapes.jsonl"}"',
+              "training.evaluate_before_training=false"]
     results, runs = [], {"cpu full": base, "cpu lora": base + lora, "cpu classify": classify,
-                         "cpu qa": qa, "cpu dpo": dpo, "cpu seq2seq": seq2seq}
+                         "cpu qa": qa, "cpu dpo": dpo, "cpu seq2seq": seq2seq,
+                         "cpu vision": vision}
     presets = {"cpu classify": "demo-classify",  # AutoModelForSequenceClassification
                "cpu qa": "demo-qa",  # AutoModelForQuestionAnswering
                "cpu dpo": "demo-dpo",  # against TRL's DPOTrainer (benchmarks/dpo_baseline.py)
-               "cpu seq2seq": "demo-seq2seq"}  # the tiny T5 against Seq2SeqTrainer
+               "cpu seq2seq": "demo-seq2seq",  # the tiny T5 against Seq2SeqTrainer
+               "cpu vision": "demo-vision"}  # the tiny LLaVA, images and tokens per second
     for label in chosen(runs, cases):
         run_dir = write_run(work / label.replace(" ", "-"), presets.get(label, "demo-tiny"),
                             runs[label])

@@ -1,7 +1,8 @@
 """transformers' Trainer on exactly the model and tokenized data our worker uses (causal_lm,
 or a classification/regression run: AutoModelForSequenceClassification and its `labels=`; an
 extractive_qa run: AutoModelForQuestionAnswering and its start/end positions; a seq2seq
-run: Seq2SeqTrainer on the encoder-decoder, its targets padded with -100).
+run: Seq2SeqTrainer on the encoder-decoder, its targets padded with -100; a
+multimodal_causal_lm run: AutoModelForImageTextToText with our own image-text collator).
 
 Run as `python -m benchmarks.trainer_baseline RUN_DIR STEPS SKIP`; prints one JSON line with
 tokens/s over steps SKIP+1..STEPS and peak memory. The model and examples come from our own
@@ -63,6 +64,20 @@ class CountingCollator:
         return batch
 
 
+class ImageCountingCollator:
+    """multimodal_causal_lm: our own collator (the same prompt/image encoding and masking on
+    both sides, so the loops are compared), counting real tokens and images per batch."""
+
+    def __init__(self, inner):
+        self.inner, self.tokens, self.images = inner, [], []
+
+    def __call__(self, examples):
+        batch = self.inner(examples)
+        self.tokens.append(int(batch["attention_mask"].sum()))
+        self.images.append(sum(len(e.images) for e in examples))
+        return batch
+
+
 def qa_rows(windows) -> list[dict]:
     """extractive_qa: AutoModelForQuestionAnswering's inputs and its start/end positions."""
     return [{"input_ids": w.input_ids, "token_type_ids": w.token_type_ids,
@@ -83,9 +98,15 @@ def main(run_dir: str, steps: int, skip: int) -> None:
     model = apply_method(load_backbone(exp, tokenizer, device, data), exp)
     kind = exp.general.problem_type
     causal, seq2seq = kind == "causal_lm", kind == "seq2seq"
-    rows = [{"input_ids": e.input_ids, "attention_mask": [1] * len(e),
-             "labels": e.labels if causal or seq2seq else e.target} for e in data.train] \
-        if exp.general.problem_type != "extractive_qa" else qa_rows(data.train)
+    vision = kind == "multimodal_causal_lm"
+    task = task_for(exp) if vision else None
+    if vision:  # the task keeps the processor load_data loaded
+        data = task.load_data(exp, tokenizer, exp.environment.seed)
+        rows = data.train
+    else:
+        rows = [{"input_ids": e.input_ids, "attention_mask": [1] * len(e),
+                 "labels": e.labels if causal or seq2seq else e.target} for e in data.train] \
+            if exp.general.problem_type != "extractive_qa" else qa_rows(data.train)
     t, mp = exp.training, exp.environment.mixed_precision
     arguments, trainer_class = (Seq2SeqTrainingArguments, Seq2SeqTrainer) if seq2seq else (
         TrainingArguments, Trainer)
@@ -101,14 +122,19 @@ def main(run_dir: str, steps: int, skip: int) -> None:
         logging_steps=max(1, steps), save_strategy="no", report_to=[],
         dataloader_num_workers=0, remove_unused_columns=False, seed=exp.environment.seed,
         disable_tqdm=True)
-    clock, collator = StepClock(), CountingCollator(tokenizer, token_labels=causal or seq2seq)
+    clock = StepClock()
+    collator = ImageCountingCollator(task.train_collator(exp, tokenizer)) if vision else \
+        CountingCollator(tokenizer, token_labels=causal or seq2seq)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     trainer = trainer_class(model=model, args=args, train_dataset=rows, data_collator=collator,
                             processing_class=tokenizer, callbacks=[clock])
     trainer.train()
-    print(json.dumps({**rates(collator.tokens, clock.ends, steps, skip, t.grad_accumulation),
-                      **memory_gib(device)}))
+    numbers = rates(collator.tokens, clock.ends, steps, skip, t.grad_accumulation)
+    if vision:
+        numbers["images_per_s"] = rates(collator.images, clock.ends, steps, skip,
+                                        t.grad_accumulation)["tokens_per_s"]
+    print(json.dumps({**numbers, **memory_gib(device)}))
 
 
 def rates(tokens: list[int], ends: list[float], steps: int, skip: int, per_step: int) -> dict:

@@ -21,7 +21,8 @@ def test_prepare_cli_builds_loadable_reproducible_assets(tmp_path, demo_assets):
     for name in ("model/model.safetensors", "model/tokenizer.json", "data/train.jsonl",
                  "data/chained.jsonl", "encoder/model.safetensors", "encoder/tokenizer.json",
                  "data/ner.jsonl", "data/qa.jsonl", "seq2seq/model.safetensors",
-                 "seq2seq/tokenizer.json", "data/numbers.jsonl"):
+                 "seq2seq/tokenizer.json", "data/numbers.jsonl", "vision/model.safetensors",
+                 "vision/processor_config.json", "data/shapes.jsonl", "data/shapes/00000.png"):
         assert _digest(tmp_path / "d" / name) == _digest(demo_assets / name), name
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

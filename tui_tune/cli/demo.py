@@ -15,10 +15,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tui-tune demo", description="Offline demo assets: a tiny Llama, its BPE tokenizer "
         "and an arithmetic dataset, matching the demo-tiny preset; a tiny BERT-style encoder "
         "with its WordPiece tokenizer and a tagging (NER) dataset, matching demo-tokens; a tiny "
-        "T5 and a numbers-to-words dataset, matching demo-seq2seq.")
+        "T5 and a numbers-to-words dataset, matching demo-seq2seq; a tiny LLaVA-style "
+        "vision-language model and pictures of coloured shapes, matching demo-vision.")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    prepare = sub.add_parser("prepare", help="build DIR/model, DIR/encoder, DIR/seq2seq and DIR/data "
-                         "(default ./demo)")
+    prepare = sub.add_parser("prepare", help="build DIR/model, DIR/encoder, DIR/seq2seq, "
+                             "DIR/vision and DIR/data (default ./demo)")
     prepare.add_argument("dir", nargs="?", default="demo", help="target folder (default: demo)")
     prepare.add_argument("--rows", type=int, default=4000, help="training rows (default 4000)")
     prepare.add_argument("--force", action="store_true", help="rebuild even if DIR exists")
@@ -31,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]
     args = build_parser().parse_args(argv)
     target = Path(args.dir)
-    built = all((target / name / "config.json").is_file() for name in ("model", "seq2seq"))
+    built = all((target / name / "config.json").is_file()
+                for name in ("model", "seq2seq", "vision"))
     if built and not args.force:
         print(f"{target} already holds the demo (pass --force to rebuild).")
         return 0
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     prepare(target, train_rows=args.rows)
     print(f"demo models, tokenizers and data written to {target}/model, {target}/encoder, "
-          f"{target}/seq2seq and {target}/data;\ntrain them with: tui-tune run demo-tiny, "
-          "tui-tune run demo-tokens, tui-tune run demo-seq2seq, tui-tune run demo-dpo")
+          f"{target}/seq2seq, {target}/vision and {target}/data;\ntrain them with: tui-tune run "
+          "demo-tiny, tui-tune run demo-tokens, tui-tune run demo-seq2seq, tui-tune run "
+          "demo-dpo, tui-tune run demo-vision")
     return 0

@@ -53,6 +53,10 @@ class Dataset(Group):
     rejected_answer_column: str = setting(
         "rejected_answer", "dpo: column holding the answer the model learns to prefer less "
         "than answer_column's (H2O's rejected_answer_column).")
+    image_column: str = setting(
+        "image", "multimodal_causal_lm: column holding the row's image file, or a list of "
+        "them, relative to the data file (or absolute); empty for a text-only row. URLs are "
+        "refused: everything is read offline.")
     label_columns: list[str] = list_setting(
         [], "Classification and regression: the column(s) to predict; empty reads "
         "answer_column. One column holds a class id (0 to num_classes-1) or a label text; "
@@ -169,6 +173,21 @@ class Tokenizer(Group):
     padding_side: Literal["right", "left"] = setting(
         "right", "Side padding goes on in training batches (generation always pads left).",
         advanced=True)
+    image_size: int = setting(
+        0, "multimodal_causal_lm: the side images are resized to, in pixels (the image "
+        "processor's size); 0 keeps the processor's default. Only for vision towers that take "
+        "any size (Qwen2-VL, Idefics3); LLaVA's CLIP/SigLIP tower needs the size it was "
+        "trained at.", unit="px", ge=0, le=8192)
+    max_image_tokens: int = setting(
+        0, "multimodal_causal_lm: most tokens one image may become, for processors that size "
+        "images by their pixels (Qwen2-VL's max_pixels); 0 keeps the processor's default. "
+        "Processors with a fixed count per image (LLaVA) ignore it.", unit="tokens", ge=0,
+        le=1_048_576, advanced=True)
+    image_resize: Literal["processor", "pad", "crop"] = setting(
+        "processor", "multimodal_causal_lm: how an image is made square before the processor "
+        "sees it. processor: not at all (the processor resizes, stretching if it must); pad: "
+        "padded to a square with the processor's mean colour (LLaVA-1.5); crop: its centre "
+        "square.", advanced=True)
 
 
 class Augmentation(Group):

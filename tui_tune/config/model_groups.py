@@ -68,6 +68,12 @@ class Architecture(Group):
         True, "Load the backbone's trained weights. Off: the same architecture (its config.json) "
         "with random weights, seeded, to train from scratch (float dtypes only).",
         advanced=True)
+    freeze_vision_tower: bool = setting(
+        False, "multimodal_causal_lm with full or last_layer: keep the vision encoder's "
+        "weights as they are. LoRA leaves it frozen anyway.")
+    freeze_language_model: bool = setting(
+        False, "multimodal_causal_lm with full or last_layer: keep the language model's "
+        "weights as they are (the vision encoder and projector learn).")
 
 
 class Adapter(Group):
@@ -96,6 +102,9 @@ class Adapter(Group):
     init_weights: Literal["default", "gaussian", "pissa", "olora"] = setting(
         "default", "How adapter weights start. default: B = 0 so training starts at the backbone; "
         "pissa/olora start from the principal components of the weights.", advanced=True)
+    lora_projector: bool = setting(
+        False, "multimodal_causal_lm: LoRA adapters on the projector (between the vision "
+        "encoder and the language model) too, not only on the language model.")
 
     @field_validator("target_modules", "unfreeze_layers", "freeze_layers", mode="before")
     @classmethod

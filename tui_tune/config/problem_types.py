@@ -6,11 +6,12 @@ from __future__ import annotations
 
 PROBLEM_TYPES = ("causal_lm", "classification", "regression", "token_classification",
                  "seq2seq", "dpo", "grpo",
-                 "extractive_qa")
+                 "extractive_qa", "multimodal_causal_lm")
 # the types the worker trains; tests/test_seams.py checks this against train/tasks/TASKS
 SUPPORTED_PROBLEM_TYPES = ("causal_lm", "classification", "regression",
                            "token_classification",
-                           "extractive_qa", "dpo", "seq2seq", "grpo")
+                           "extractive_qa", "dpo", "seq2seq", "grpo",
+                           "multimodal_causal_lm")
 LABELLING_TYPES = ("classification", "regression", "token_classification")
 # whose final/ is a causal LM that generates text: chat and serve-model work with these
 CHAT_TYPES = ("causal_lm", "dpo", "grpo")
@@ -24,7 +25,12 @@ METRICS: dict[str, tuple[str, ...]] = {
     "dpo": ("preference_accuracy", "reward_margin"),
     "seq2seq": ("rougeL", "rouge1", "rouge2", "bleu", "chrf", "perplexity"),
     "grpo": ("reward", "exact_match"),
+    "multimodal_causal_lm": ("perplexity", "bleu", "exact_match"),
 }
+# types whose models hold weights the loss never reaches (a vision-language model's vision
+# tower computes a last norm or pooling head the projector does not read): DDP is told to
+# look for unused parameters, or it waits for their gradients forever
+UNUSED_WEIGHT_TYPES = ("multimodal_causal_lm",)
 # grpo's built-in reward functions (train/rewards.py); others are 'module:function'
 BUILTIN_REWARDS = ("exact_match", "format", "length")
 ALL_METRICS = tuple(dict.fromkeys(m for metrics in METRICS.values() for m in metrics))
@@ -41,7 +47,7 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
     "dataset.tags_column": ("token_classification",),
     "dataset.label_all_subtokens": ("token_classification",),
     "dataset.answer_column": ("causal_lm", "classification", "regression", "seq2seq", "dpo",
-                              "extractive_qa", "grpo"),
+                              "extractive_qa", "grpo", "multimodal_causal_lm"),
     "training.loss": ("causal_lm", "seq2seq", "dpo"),
     "training.packing": ("causal_lm",),
     "dataset.question_column": ("extractive_qa",),
@@ -72,6 +78,10 @@ ONLY_FOR: dict[str, tuple[str, ...]] = {
         "reward_functions", "reward_weights", "reward_pattern", "num_generations",
         "max_completion_length", "epsilon", "num_iterations", "sampling_temperature",
         "sampling_top_p")},
+    **{path: ("multimodal_causal_lm",) for path in (
+        "dataset.image_column", "tokenizer.image_size", "tokenizer.max_image_tokens",
+        "tokenizer.image_resize", "architecture.freeze_vision_tower",
+        "architecture.freeze_language_model", "adapter.lora_projector")},
 }
 
 

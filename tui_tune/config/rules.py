@@ -24,7 +24,7 @@ from tui_tune.config.problem_types import (
 if TYPE_CHECKING:
     from tui_tune.config.experiment import Experiment
 
-LORA_ONLY = ("r", "alpha", "dropout", "use_rslora", "init_weights")
+LORA_ONLY = ("r", "alpha", "dropout", "use_rslora", "init_weights", "lora_projector")
 QUANTIZED_DTYPES = ("int4", "int8")
 QUANTIZED_TWIN = {"lora": "qlora", "dora": "qdora", "ssf": "qssf"}
 
@@ -84,6 +84,12 @@ def _adapter_rules(exp: Experiment) -> list[Problem]:
         out.append(Problem("adapter.method", f"a {dtype} backbone with '{method}' is "
                            f"'{QUANTIZED_TWIN[method]}': set adapter.method = "
                            f"'{QUANTIZED_TWIN[method]}'."))
+    for name in ("freeze_vision_tower", "freeze_language_model"):
+        if getattr(exp.architecture, name) and method not in ("full", "last_layer") \
+                and applies(f"architecture.{name}", exp.general.problem_type):
+            out.append(Problem(f"architecture.{name}", f"applies without an adapter (full or "
+                               f"last_layer); '{method}' trains only its adapters and keeps "
+                               "the backbone frozen anyway: turn it off."))
     if dtype in QUANTIZED_DTYPES and method in ("full", "last_layer"):
         out.append(Problem("adapter.method", f"{dtype} weights cannot be trained directly: "
                            "pick qlora, qdora or qssf, or a float backbone_dtype."))

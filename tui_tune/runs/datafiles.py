@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tui_tune.runs import layouts, qa_rows, tag_rows
+from tui_tune.runs import image_rows, layouts, qa_rows, tag_rows
 from tui_tune.runs.labels import LABELLED, LabelCheck, label_setting
 
 # file extension -> format; .pq is how H2O LLM Studio names parquet files
@@ -159,13 +159,15 @@ def wanted_columns(ds, problem_type: str = "causal_lm",
     return wanted
 
 
-def check_rows(rows, ds, problem_type: str = "causal_lm", targets: bool = True) -> None:
+def check_rows(rows, ds, problem_type: str = "causal_lm", targets: bool = True,
+               images_base: Path | None = None) -> None:
     """Every named column exists, every row has an answer (classification and regression:
     targets that fit, runs/labels.py; token_classification: words and one tag per word,
     runs/tag_rows.py; extractive_qa: an answer found in its context, runs/qa_rows.py), and
     every cell read is a plain value in valid UTF-8; DataFileError naming the column setting
     and the row otherwise. A test file (not `targets`) needs no answers, labels or tags: its
-    rows are predicted.
+    rows are predicted. multimodal_causal_lm with `images_base` (the data file's folder):
+    every image a row names is a file that reads as an RGB image (runs/image_rows.py).
     `rows` may be a stream: it is read once."""
     if problem_type == "causal_lm" and ds.format != layouts.COLUMNS:
         rows = iter(rows)
@@ -200,6 +202,11 @@ def check_rows(rows, ds, problem_type: str = "causal_lm", targets: bool = True) 
         if first_problem is None and labels is not None:
             message = labels.problem(number, row)
             first_problem = DataFileError(message, labels.setting) if message else None
+        if first_problem is None and images_base is not None \
+                and problem_type == "multimodal_causal_lm":
+            first_problem = _image_problem(number, row, ds.image_column, images_base)
+    if images_base is not None and problem_type == "multimodal_causal_lm":
+        wanted = {**wanted, image_rows.SETTING: [ds.image_column]}
     for setting, columns in wanted.items():
         missing = [c for c in columns if c not in seen]
         if missing:
@@ -258,6 +265,19 @@ def _row_problem(number: int, row: dict[str, Any], answer: str | None,
         if isinstance(value, str) and _has_bad_bytes(value):
             return DataFileError(f"row {number}, column '{column}' has bytes that are not UTF-8 "
                                  f"(near {_near_bad_bytes(value)}); save the file as UTF-8.")
+    return None
+
+
+def _image_problem(number: int, row: dict[str, Any], column: str,
+                   base: Path) -> DataFileError | None:
+    try:
+        for path in image_rows.cell_paths(row.get(column), number, column):
+            problem = image_rows.image_problem(image_rows.resolve(path, base, number, column),
+                                               path, number, column)
+            if problem:
+                return DataFileError(problem, image_rows.SETTING)
+    except image_rows.ImageCellError as error:
+        return DataFileError(str(error), image_rows.SETTING)
     return None
 
 

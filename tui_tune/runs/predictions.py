@@ -24,6 +24,7 @@ from tui_tune.rundir import RunDir, checkpoint_step
 from tui_tune.runs.datafiles import DataFileError, check_rows, data_format
 from tui_tune.runs.datasource import iter_source_rows
 from tui_tune.runs.files import checkpoint_dirs
+from tui_tune.runs.image_rows import images_base
 
 # output suffix -> format
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "json"}
@@ -108,13 +109,26 @@ def read_input(path: str | Path, ds, problem_type: str, where: str,
     already loaded (the worker's hub dataset or save_to_disk folder, train/data.py)."""
     try:
         rows = list(iter_source_rows(str(path), where, ds)) if rows is None else rows
-        check_rows(rows, ds, problem_type, targets=False)
+        check_rows(rows, ds, problem_type, targets=False, images_base=images_base(str(path)))
     except DataFileError as error:
         message = f"{error.message.rstrip('.')}; see {error.setting}." if error.setting \
             else error.message
         raise PredictError(message, where, path) from None
     check_input_columns(rows, where, path)
+    if problem_type == "multimodal_causal_lm":  # images relative to this file, wherever read
+        rows = absolute_images(rows, ds.image_column, Path(path).parent)
     return rows
+
+
+def absolute_images(rows: list[dict[str, Any]], column: str, base: Path) -> list[dict[str, Any]]:
+    """The rows with their image cells as absolute paths (a list when the row names several)."""
+    from tui_tune.runs.image_rows import row_images
+
+    out = []
+    for number, row in enumerate(rows, 1):
+        paths = [str(p) for p in row_images(row, column, base, number)]
+        out.append({**row, column: paths[0] if len(paths) == 1 else (paths or None)})
+    return out
 
 
 def write_predictions(rows: list[dict[str, Any]], predictions: list[dict[str, Any]], out: Path,

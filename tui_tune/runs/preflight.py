@@ -27,6 +27,7 @@ from tui_tune.runs.datafiles import FORMAT_NAMES, DataFileError, check_rows, che
 from tui_tune.runs.datasource import NeedsWorker, iter_source_rows, source_layout
 from tui_tune.runs.hub_backbone import hub_backbone_problems
 from tui_tune.runs.hub_dataset import hub_dataset_problems
+from tui_tune.runs.image_rows import images_base
 from tui_tune.runs.layouts import layout_note
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
@@ -123,7 +124,8 @@ def data_file_problems(path: str, setting: str, dataset, problem_type: str = "ca
     A hub dataset that is not cached here is checked by the worker once downloaded (whether it
     can be is _hub_datasets')."""
     try:
-        check_rows(iter_source_rows(path, setting, dataset), dataset, problem_type, targets)
+        check_rows(iter_source_rows(path, setting, dataset), dataset, problem_type, targets,
+                   images_base(path))
     except NeedsWorker:
         return []
     except DataFileError as error:

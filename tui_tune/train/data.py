@@ -19,6 +19,7 @@ from typing import Any
 
 from tui_tune.runs.datafiles import DataFileError, check_rows
 from tui_tune.runs.datasource import FOLDER, HUB, iter_source_rows, source_kind
+from tui_tune.runs.image_rows import images_base
 from tui_tune.train.dataset_sources import is_saved_dataset, load_hub_rows, load_saved_rows
 from tui_tune.train.errors import UserError
 
@@ -63,7 +64,7 @@ def read_rows(path_text: str, setting: str, ds=None) -> list[dict[str, Any]]:
 def check_columns(rows: list[dict[str, Any]], ds, setting_file: str, path: str,
                   problem_type: str = "causal_lm") -> None:
     try:
-        check_rows(rows, ds, problem_type)
+        check_rows(rows, ds, problem_type, images_base=images_base(path))
     except DataFileError as error:
         raise UserError(error.message, error.setting or setting_file, path) from None
 

@@ -183,10 +183,11 @@ def write_encoder(folder: Path, texts: list[str]) -> Path:
 
 
 def prepare(target: Path, train_rows: int = 4000, chained_conversations: int = 1000,
-            tagged_rows: int = 2000) -> Path:
+            tagged_rows: int = 2000, shape_rows: int = 1200) -> Path:
     """Build DIR/model (tokenizer + weights), DIR/encoder (the same for the encoder) and
     DIR/data (train.jsonl, chained.jsonl, ner.jsonl, preference.jsonl (train.jsonl's rows as
-    dpo pairs), demo_labels' sentiment.jsonl and weather.jsonl, and demo_qa's qa.jsonl)."""
+    dpo pairs), demo_labels' sentiment.jsonl and weather.jsonl, and demo_qa's qa.jsonl);
+    DIR/vision and data/shapes.jsonl with its images (demo_vision)."""
     from tui_tune.train.demo_labels import label_datasets
     from tui_tune.train.demo_qa import qa_rows
     from tui_tune.train.demo_seq2seq import make_number_rows, write_seq2seq
@@ -211,4 +212,9 @@ def prepare(target: Path, train_rows: int = 4000, chained_conversations: int = 1
     numbers = make_number_rows(3000)  # seq2seq: DIR/seq2seq (a tiny T5), data/numbers.jsonl
     write_jsonl(target / "data" / "numbers.jsonl", numbers)
     write_seq2seq(target / "seq2seq", numbers)
+    from tui_tune.train.demo_vision import make_shape_rows, write_vision
+
+    # multimodal: data/shapes.jsonl + data/shapes/*.png, DIR/vision (LLaVA on the demo Llama)
+    write_jsonl(target / "data" / "shapes.jsonl", make_shape_rows(target / "data", shape_rows))
+    write_vision(target / "vision", target / "model")
     return target

@@ -47,15 +47,18 @@ def load_tokenizer(exp):
     return tokenizer
 
 
-def quantization_config(exp):
+def quantization_config(exp, keep: tuple[str, ...] = ()):
+    """bitsandbytes' settings; `keep`: modules left unquantized (the task's, e.g. a vision
+    tower), else transformers' own choice (the output head)."""
     from transformers import BitsAndBytesConfig
 
     q, dtype = exp.quantization, exp.architecture.backbone_dtype
+    skip = {"llm_int8_skip_modules": list(keep)} if keep else {}
     if dtype == "int4":
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=q.quant_type,
                                   bnb_4bit_use_double_quant=q.double_quant,
-                                  bnb_4bit_compute_dtype=DTYPES[q.compute_dtype])
-    return BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=q.int8_threshold)
+                                  bnb_4bit_compute_dtype=DTYPES[q.compute_dtype], **skip)
+    return BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=q.int8_threshold, **skip)
 
 
 def keep_4bit_layers_trainable(model) -> None:
@@ -93,7 +96,7 @@ def load_backbone(exp, tokenizer, device, data=None):
         "attn_implementation": arch.attn_implementation, "trust_remote_code": general.trust_remote_code,
         "revision": general.revision, **task.model_kwargs(exp, data)}
     if quantized:
-        kwargs["quantization_config"] = quantization_config(exp)
+        kwargs["quantization_config"] = quantization_config(exp, task.unquantized_modules)
         kwargs["device_map"] = {"": device}
     if arch.intermediate_dropout > 0:
         kwargs.update(dropout_settings(exp))

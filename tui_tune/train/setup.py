@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from tui_tune.config import ConfigError, validate_experiment
-from tui_tune.config.problem_types import step_repeats
+from tui_tune.config.problem_types import UNUSED_WEIGHT_TYPES, step_repeats
 from tui_tune.config.toml_io import read_toml
 from tui_tune.rundir import CHECKPOINT_STATE, RunDir
 from tui_tune.runs.files import newest_checkpoint
@@ -73,7 +73,8 @@ def make_accelerator(exp, run_dir: Path):
 
     tracker = exp.logging.tracker
     ddp = DistributedDataParallelKwargs(
-        find_unused_parameters=exp.environment.find_unused_parameters)
+        find_unused_parameters=exp.environment.find_unused_parameters
+        or exp.general.problem_type in UNUSED_WEIGHT_TYPES)
     return Accelerator(cpu=not torch.cuda.is_available(),
                        mixed_precision=exp.environment.mixed_precision,
                        log_with=None if tracker == "none" else tracker,

@@ -27,6 +27,7 @@ def apply(model, exp, task):
                                    or any(head in name for head in task.head_modules))
     check_patterns(model, a.freeze_layers, "adapter.freeze_layers")
     set_trainable(model, a.freeze_layers, False)
+    task.freeze_parts(model, exp)
     if not any(p.requires_grad for p in model.parameters()):
         raise UserError("no parameter is left to train.", "adapter.freeze_layers")
     return model
@@ -39,8 +40,29 @@ def save(model, folder: Path) -> None:
 def load(model, folder: Path) -> None:
     from safetensors.torch import load_file
 
+    names = saved_names(model)
     for shard in sorted(folder.glob("model*.safetensors")):
-        model.load_state_dict(load_file(shard), strict=False)
+        state = load_file(shard)
+        model.load_state_dict({names.get(k, k): v for k, v in state.items()}, strict=False)
+
+
+def saved_names(model) -> dict[str, str]:
+    """The name save_pretrained writes a weight under -> the model's own name, where they
+    differ: transformers 5 saves some models under their legacy names (LLaVA's language model
+    as language_model.model.*, its own being model.language_model.*), which a plain
+    load_state_dict(strict=False) would skip without a word."""
+    try:
+        from transformers.core_model_loading import revert_weight_conversion
+    except ImportError:  # transformers < 5: saved as named
+        return {}
+    own = model.state_dict()
+    by_tensor = {id(t): name for name, t in own.items()}
+    try:
+        saved = revert_weight_conversion(model, own)
+    except (AttributeError, TypeError, ValueError):  # not a transformers model
+        return {}
+    return {name: by_tensor[id(t)] for name, t in saved.items()
+            if id(t) in by_tensor and by_tensor[id(t)] != name}
 
 
 def merge_into_backbone(model, path: Path, seen: frozenset = frozenset()):
@@ -54,7 +76,9 @@ def merge_into_backbone(model, path: Path, seen: frozenset = frozenset()):
     for file in files:
         state = load_file(file) if file.suffix == ".safetensors" else torch.load(
             file, map_location="cpu", weights_only=True)
-        result = model.load_state_dict(state, strict=False)
+        names = saved_names(model)
+        result = model.load_state_dict({names.get(k, k): v for k, v in state.items()},
+                                       strict=False)
         if len(result.unexpected_keys) == len(state):
             raise UserError("none of its weights fit the backbone's layers.",
                             "general.pretrained_weights", str(file))

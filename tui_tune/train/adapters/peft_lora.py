@@ -26,6 +26,7 @@ def apply(model, exp, task):
     if targets != "all-linear":
         check_patterns(model, targets, "adapter.target_modules", suffix=True)
     check_patterns(model, a.unfreeze_layers, "adapter.unfreeze_layers", suffix=True)
+    targets = task.lora_targets(model, exp, targets)
     config = LoraConfig(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout,
                         target_modules=targets, use_dora=a.method in ("dora", "qdora"),
                         use_rslora=a.use_rslora, init_lora_weights=INIT_WEIGHTS[a.init_weights],

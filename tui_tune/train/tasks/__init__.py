@@ -20,6 +20,7 @@ TASKS = {
     "dpo": "tui_tune.train.tasks.dpo:DPO",
     "seq2seq": "tui_tune.train.tasks.seq2seq:Seq2Seq",
     "grpo": "tui_tune.train.tasks.grpo:GRPO",
+    "multimodal_causal_lm": "tui_tune.train.tasks.multimodal_causal_lm:MultimodalCausalLM",
 }
 
 __all__ = ["TASKS", "EvalResult", "Task", "task_for", "task_named"]

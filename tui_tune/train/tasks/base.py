@@ -41,6 +41,9 @@ class Task:
     # whether that head is new (drawn at random when the backbone loads), so that every
     # adapter method trains it; a causal LM's lm_head comes trained
     head_is_new: bool = False
+    # modules a quantized backbone (int4/int8) keeps in its float dtype (empty: transformers
+    # chooses, keeping the output head); multimodal_causal_lm: all but the language model
+    unquantized_modules: tuple[str, ...] = ()
 
     def load_data(self, exp, tokenizer, seed: int):
         """Rows of the data files -> tokenized examples: a data.SplitData. Each example has a
@@ -54,6 +57,16 @@ class Task:
     def train_collator(self, exp, tokenizer) -> Callable[[list], dict]:
         """Examples -> the batch of tensors that `loss` takes."""
         raise NotImplementedError
+
+    def lora_targets(self, model, exp, targets):
+        """The modules that get LoRA adapters: peft's target_modules from adapter.target_modules
+        ("all-linear" or name suffixes); a type may narrow them (multimodal_causal_lm: the
+        language model's, as a regex)."""
+        return targets
+
+    def freeze_parts(self, model, exp) -> None:
+        """With full and last_layer: keep the parts the type's settings name frozen
+        (multimodal_causal_lm: the vision tower or the language model)."""
 
     def before_training(self, session) -> None:
         """Called once on every rank when the model, data and any checkpoint are loaded, before

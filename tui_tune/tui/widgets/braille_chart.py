@@ -21,6 +21,7 @@ from tui_tune.tui.widgets.plotting import (
     column_ranges,
     ema,
     format_number,
+    last_finite,
     line_mask,
     nice_ticks,
     pack_braille,
@@ -41,6 +42,7 @@ class Series:
     y: np.ndarray
     color: str
     _smoothed: tuple[int, float, np.ndarray] | None = field(default=None, repr=False)
+    _logged: tuple[int, float, np.ndarray] | None = field(default=None, repr=False)
 
     def smoothed(self, weight: float) -> np.ndarray:
         """EMA of y, cached until the data or the weight changes."""
@@ -49,6 +51,17 @@ class Series:
         cached = self._smoothed
         if cached is None or cached[0] != self.y.size or cached[1] != weight:
             self._smoothed = cached = (self.y.size, weight, ema(self.y, weight))
+        return cached[2]
+
+    def log10(self, weight: float) -> np.ndarray:
+        """log10 of the (smoothed) values, NaN where not positive; cached like `smoothed`
+        (at 1,000,000 points the transform costs more than the rest of a frame)."""
+        cached = self._logged
+        if cached is None or cached[0] != self.y.size or cached[1] != weight:
+            y = self.smoothed(weight)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self._logged = cached = (self.y.size, weight,
+                                         np.where(y > 0, np.log10(y), np.nan))
         return cached[2]
 
 
@@ -198,10 +211,7 @@ class BrailleChart(Widget):
             frame.x_lo = min(float(s.x[0]) for s in visible)
         out = []
         for s in visible:
-            y = s.smoothed(self.smoothing)
-            if self.log_scale:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    y = np.where(y > 0, np.log10(y), np.nan)
+            y = s.log10(self.smoothing) if self.log_scale else s.smoothed(self.smoothing)
             mins, maxs, lasts = column_ranges(s.x, y, frame.x_lo, frame.x_hi, frame.columns)
             if np.isfinite(mins).any():
                 out.append((s, mins, maxs, lasts))
@@ -279,8 +289,8 @@ class BrailleChart(Widget):
         if flags:
             segments.append(Segment(f" [{', '.join(flags)}]", Style(dim=True)))
         for s in self.series.values():
-            last = s.y[np.isfinite(s.y)][-1:] if s.y.size else s.y
-            value = format_number(float(last[0])) if last.size else "-"
+            last = last_finite(s.y)
+            value = "-" if last is None else format_number(last)
             segments.append(Segment("  ━ ", Style(color=s.color)))
             segments.append(Segment(f"{s.name} {value}"))
         # Strip(segments, width) would only claim the width: a short legend then leaves the

@@ -282,17 +282,49 @@ class BrailleChart(Widget):
         return Strip([Segment(" " * GUTTER + "".join(line), Style(dim=True))], width)
 
     def _legend_line(self, width: int) -> Strip:
-        segments = [Segment(self.title, Style(bold=True))]
+        """Title, flags and each series' last value, in the first form that fits the width
+        (issue 21: 80 columns): spaced, tight, names cut to a unique prefix, values alone;
+        else cut with an ellipsis. Never cut in the middle of a value without saying so."""
         flags = [f for f, on in (("log", self.log_scale),
                                  (f"ema {self.smoothing:g}", self.smoothing > 0),
                                  (f"last {self.window}", bool(self.window))) if on]
-        if flags:
-            segments.append(Segment(f" [{', '.join(flags)}]", Style(dim=True)))
+        def head(title: str) -> list[Segment]:
+            return [Segment(title, Style(bold=True))] + \
+                ([Segment(f" [{', '.join(flags)}]", Style(dim=True))] if flags else [])
+        first_word = self.title.split(" ")[0]  # "memory GiB" -> "memory", at the last
+        entries = []
         for s in self.series.values():
             last = last_finite(s.y)
-            value = "-" if last is None else format_number(last)
-            segments.append(Segment("  ━ ", Style(color=s.color)))
-            segments.append(Segment(f"{s.name} {value}"))
+            entries.append((s, "-" if last is None else format_number(last)))
+        short = _unique_prefixes([s.name for s in self.series.values()])
+        forms = [(self.title, "  ━ ", lambda s, v: f"{s.name} {v}"),
+                 (self.title, " ━", lambda s, v: f"{s.name} {v}"),
+                 (self.title, " ━", lambda s, v: f"{short[s.name]} {v}"),
+                 (self.title, " ━", lambda s, v: v),
+                 (first_word, " ━", lambda s, v: f"{short[s.name]} {v}"),
+                 (first_word, " ━", lambda s, v: v)]
+        for title, glyph, label in forms:
+            segments = head(title)
+            for s, value in entries:
+                segments.append(Segment(glyph, Style(color=s.color)))
+                segments.append(Segment(label(s, value)))
+            line = Strip(segments)
+            if line.cell_length <= width:
+                break
+        if line.cell_length > width:  # still too long: say it is cut
+            line = line.crop(0, max(width - 1, 0)) if width > 1 else line.crop(0, width)
+            line = Strip([*line, Segment("…", Style(dim=True))]) if width > 1 else line
         # Strip(segments, width) would only claim the width: a short legend then leaves the
         # previous screen's characters on the rest of the line. Pad or crop for real.
-        return Strip(segments).adjust_cell_length(width)
+        return line.adjust_cell_length(width)
+
+
+def _unique_prefixes(names: list[str]) -> dict[str, str]:
+    """Each name's shortest prefix that no other name starts with (train/val -> t/v)."""
+    out = {}
+    for name in names:
+        others = [n for n in names if n != name]
+        size = next((k for k in range(1, len(name) + 1)
+                     if not any(o.startswith(name[:k]) for o in others)), len(name))
+        out[name] = name[:size]
+    return out

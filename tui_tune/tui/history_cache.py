@@ -35,6 +35,7 @@ from tui_tune.tui.run_data import (
 
 MIN_BYTES = 64 << 20  # smaller histories decode in well under a second: no cache
 PROBE_BYTES = 64 << 10
+GROWTH = 1 << 16  # room after a cached history's columns: the recent part and the live tail
 VERSION = 1
 # step lines as nothing but their kind: the scan that reads a cached history's other kinds
 _SeenStep = msgspec.defstruct("SeenStep", [], tag="step", tag_field="kind",
@@ -95,9 +96,12 @@ def _read(path: Path, stop: int) -> tuple[RunSeries, int] | None:
                     or "step" not in names or not set(names) <= set(STEP_COLUMNS)
                     or _fingerprint(path, covered) != {k: meta.get(k) for k in ("head", "end")}):
                 return None
-            columns = {name: np.fromfile(handle, dtype="<f8", count=rows) for name in names}
-            if any(values.size != rows for values in columns.values()) or handle.read(1):
-                return None  # cut short or too long: not what was written
+            columns = {name: np.empty(rows + GROWTH, dtype="<f8") for name in names}
+            for values in columns.values():  # straight into room for the live tail
+                if handle.readinto(memoryview(values[:rows]).cast("B")) != rows * 8:
+                    return None  # cut short: not what was written
+            if handle.read(1):
+                return None  # too long: not what was written
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     series = _scan(path, covered)
@@ -105,7 +109,7 @@ def _read(path: Path, stop: int) -> tuple[RunSeries, int] | None:
         return None  # the same bytes at both ends, yet not the same lines: decode it all
     for name, column in series.steps.items():
         if name in columns:
-            column.extend(columns[name])
+            column.adopt(columns[name], rows)
         else:
             column.extend_nan(rows)
     return series, covered

@@ -98,6 +98,12 @@ class Column:
             grown[:self.size] = self._data[:self.size]
             self._data = grown
 
+    def adopt(self, data: np.ndarray, size: int) -> None:
+        """Take `data` (float64, its first `size` values filled) as this empty column's store:
+        a cached history read straight into room to grow, no copy."""
+        assert self.size == 0 and data.dtype == np.float64 and data.size >= size
+        self._data, self.size = data, size
+
     def extend_nan(self, count: int) -> None:
         """Append `count` NaN (readings not taken), allocating nothing while all are NaN."""
         if self._data is None:

@@ -171,3 +171,25 @@ def test_a_run_id_loses_its_date_before_anything_else():
     assert shown_id(run_id, 20) == "000300-demo-classify"
     assert shown_id(run_id, 12) == "000300-demo…"
     assert shown_id("my-own-run-name-x", 10) == "my-own-ru…"
+
+
+async def test_chat_settings_all_show_their_values_at_80_columns(make_run):
+    """The stop-strings field had no room left at 80 columns (the row ran past the edge) and
+    the numbers' fields showed `.0` for 0.0."""
+    import sys
+
+    from textual.widgets import Input
+
+    from tui_tune.tui.screens.chat import ChatScreen
+    run = make_run("20260101-000000-demo-tiny")
+    (run / "final").mkdir()
+    app = TuneApp(start=lambda: ChatScreen(
+        [run], server_argv=lambda side: [sys.executable, "-c", "raise SystemExit(1)"]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.5)
+        row = next(line for line in screen_lines(app) if "temp" in line)
+        for field in app.screen.query_one("#chat-settings").query(Input):
+            assert 0 < field.region.width and field.region.right <= 80, field.id
+            if field.value:
+                assert field.value in row, (field.id, row)
+        assert "stop" in row and row.rstrip().endswith("▎"), row  # the last field closes

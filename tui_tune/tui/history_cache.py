@@ -1,7 +1,7 @@
 """A long run's step columns on disk, so reopening its whole history skips decoding them.
 
 Decoding 1,000,000 step lines costs seconds (msgspec structs, then numpy columns); reading the
-same columns from `.history-cache.npz` beside the events costs milliseconds. Only the step
+same columns from `.history-cache` beside the events costs a tenth of a second. Only the step
 columns are kept: the rest of the covered bytes (evals, samples, logs, checkpoints: a few
 hundred lines) is read again at every open, step lines decoded into an empty struct (a scan
 several times faster than decoding them). The cache is trusted only where it matches the file:

@@ -7,6 +7,7 @@ name in it. Pure pathlib: every layer imports this (config, runs, train, tui, th
     run.json             launch facts and the final status (runs/files.py reads and writes it)
     events.jsonl         the worker's event stream (events.py), appended by rank 0
     .summary-cache.json  a folded summary of events.jsonl, so `ls` need not re-read big files
+    .history-cache       a long run's step columns, so the monitor need not decode them again
     console.log          stdout + stderr of the launcher and every rank
     ranks/rank-R.json    each worker rank's pid and host (proof a process is this run's)
     worker.lock          held by the launch and every rank while any of them lives
@@ -28,6 +29,7 @@ CONFIG = "config.toml"
 RUN_JSON = "run.json"
 EVENTS = "events.jsonl"
 SUMMARY_CACHE = ".summary-cache.json"
+HISTORY_CACHE = ".history-cache"
 CONSOLE_LOG = "console.log"
 RANKS = "ranks"
 WORKER_LOCK = "worker.lock"
@@ -71,6 +73,10 @@ class RunDir:
     @property
     def summary_cache(self) -> Path:
         return self.root / SUMMARY_CACHE
+
+    @property
+    def history_cache(self) -> Path:
+        return self.root / HISTORY_CACHE
 
     @property
     def console_log(self) -> Path:

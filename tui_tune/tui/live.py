@@ -18,8 +18,9 @@ from textual.worker import get_current_worker
 
 from tui_tune.rundir import RunDir
 from tui_tune.runs.follow import EventFollower
+from tui_tune.tui.history_cache import load_history
 from tui_tune.tui.image_files import read_newest
-from tui_tune.tui.run_data import RunSeries, fold_new, load_prefix, read_recent
+from tui_tune.tui.run_data import RunSeries, fold_new, read_recent
 
 POLL_S = 0.2
 SLOW_POLL_S = 2.0
@@ -107,15 +108,18 @@ class RunFeed:
             self.first_drawn.wait(2.0)  # decoding holds the GIL: let the first frame out first
             self._poll_side()
             self._last_side = time.monotonic()
-            full = load_prefix(self.run_dir, start, chunk_bytes=1 << 20, pause_s=0.004)
+            full, keep = load_history(self.run_dir, start, chunk_bytes=4 << 20, pause_s=0.004)
             full.extend_from(recent)
             recent = full
             self._whole_read = True
         else:
+            keep = None
             self._whole_read = True
             self._poll_side()
             self._last_side = time.monotonic()
         self.post(RunLoaded(recent, partial=False))
+        if keep is not None:  # after the history shows: the next open reads it from there
+            keep()
         return EventFollower.at_offset(RunDir(self.run_dir).events, end)
 
     def _poll_events(self, follower: EventFollower) -> None:

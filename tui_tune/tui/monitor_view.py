@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from rich.text import Text
 
 from tui_tune.display import metric_title
 from tui_tune.events import METRICS
@@ -59,23 +60,27 @@ def chart_values(series: RunSeries, choice: str) -> tuple[np.ndarray, np.ndarray
 
 
 def header_markup(series: RunSeries, status: str, elapsed_s: float | None = None,
-                  eta_s: float | None = None) -> str:
+                  eta_s: float | None = None, width: int | None = None) -> str:
     """The monitor's header; elapsed and ETA come from the run's summary (RunFeed), computed
-    as the runs list and `ls` compute them."""
+    as the runs list and `ls` compute them. Within `width` cells, whole facts are left out
+    (elapsed first, then epoch, tok/s, ETA), never a fact cut in the middle (issue 21)."""
     total = series.start.get("steps_total")
     step = series.last_step
     epoch = series.step_values("epoch")
-    parts = [status_markup(status), f"step {step}" + (f"/{total}" if total else "")]
+    parts = [(0, status_markup(status)), (0, f"step {step}" + (f"/{total}" if total else ""))]
     if epoch.size and math.isfinite(epoch[-1]):
-        parts.append(f"epoch {epoch[-1]:.2f}")
+        parts.append((3, f"epoch {epoch[-1]:.2f}"))
     if status == "running" and eta_s is not None:
-        parts.append(f"ETA {duration(eta_s)}")
+        parts.append((1, f"ETA {duration(eta_s)}"))
     tps = series.step_values("tokens_per_s")
     if tps.size and math.isfinite(tps[-1]):
-        parts.append(f"{tps[-1]:,.0f} tok/s")
-    if elapsed_s is not None:  # last: cut first at 80
-        parts.append(f"elapsed {duration(elapsed_s)}")
-    return "  ".join(parts)
+        parts.append((2, f"{tps[-1]:,.0f} tok/s"))
+    if elapsed_s is not None:
+        parts.append((4, f"elapsed {duration(elapsed_s)}"))
+    while width is not None and len(parts) > 2 and \
+            Text.from_markup("  ".join(text for _, text in parts)).cell_len > width:
+        parts.remove(max(parts, key=lambda part: part[0]))
+    return "  ".join(text for _, text in parts)
 
 
 def finite_last(values: np.ndarray) -> float | None:

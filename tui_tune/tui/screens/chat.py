@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from tui_tune.rundir import RunDir
 from tui_tune.runs.conversation import Turn, save_conversation
@@ -33,6 +33,7 @@ from tui_tune.tui.chat_stream import (
     served_model,
     stream_chat,
 )
+from tui_tune.tui.widgets.fitting_footer import FittingFooter
 
 # setting id, label, parser, how it is shown
 SETTINGS = (("temperature", "temp", float), ("top_p", "top-p", float), ("top_k", "top-k", int),
@@ -131,7 +132,7 @@ class ChatScreen(Screen):
         yield Input(placeholder="system prompt (optional; applies from the next message)",
                     id="chat-system")
         yield Input(placeholder="Type a message; Enter sends", id="chat-prompt")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.query_one("#chat-prompt", Input).focus()

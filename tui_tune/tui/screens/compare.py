@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Label
 
 from tui_tune.config import ConfigError, validate_experiment
 from tui_tune.config.experiment import flatten
@@ -34,6 +34,7 @@ from tui_tune.tui.widgets.braille_chart import (
     BrailleChart,
     empty_text_for,
 )
+from tui_tune.tui.widgets.fitting_footer import FittingFooter
 from tui_tune.tui.widgets.row_table import RowTable
 
 FEED_POLL_S = 0.5  # each run's feed looks for new events this often
@@ -120,7 +121,7 @@ class CompareScreen(Screen):
             val.empty_text = NO_EVALUATION
             yield val
         yield RowTable(id="compare-diff", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

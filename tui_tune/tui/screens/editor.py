@@ -19,7 +19,6 @@ from textual.events import DescendantFocus
 from textual.screen import Screen
 from textual.widget import AwaitMount
 from textual.widgets import (
-    Footer,
     Input,
     Label,
     Select,
@@ -38,6 +37,7 @@ from tui_tune.tui.schema_fields import FieldSpec, group_specs, help_text, text_t
 from tui_tune.tui.screens.dialogs import ConfirmDialog, PromptDialog, TextDialog
 from tui_tune.tui.screens.editor_estimate import EstimateMixin
 from tui_tune.tui.sweep_text import parse_sweep
+from tui_tune.tui.widgets.fitting_footer import FittingFooter
 from tui_tune.tui.widgets.settings_form import SettingsForm, SweepEditor
 
 TABS = [*GROUPS, "sweep"]
@@ -80,7 +80,7 @@ class EditorScreen(EstimateMixin, Screen):
                 yield Static("", id="estimate-detail")
                 yield Static("Focus a setting to see its help.", id="field-help")
                 yield Static("", id="problems")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self._mount_group(TABS[0])

@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from tui_tune.tui import run_actions
 from tui_tune.tui.health import health_warnings
@@ -36,6 +36,7 @@ from tui_tune.tui.run_data import RunSeries
 from tui_tune.tui.screens.dialogs import ChoiceDialog, TextDialog
 from tui_tune.tui.widgets.braille_chart import BrailleChart, empty_text_for
 from tui_tune.tui.widgets.confusion_panel import ConfusionPanel
+from tui_tune.tui.widgets.fitting_footer import FittingFooter
 from tui_tune.tui.widgets.panels import GenerationsPanel, LogTail, gpu_text
 
 # chart id -> title, [(series name, source ("step"/"eval"), column, colour)]; the last one,
@@ -110,7 +111,7 @@ class MonitorScreen(Screen):
             yield GenerationsPanel(id="generations")
             yield ConfusionPanel(id="confusion")
             yield LogTail(id="log-tail")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         # a worker of this screen: Textual cancels it when the screen closes or the app ends
@@ -191,11 +192,15 @@ class MonitorScreen(Screen):
             self.refresh_bindings()
 
     def _show_header(self) -> None:
-        text = header_markup(self.series, self.status, *self.times)
-        if self.history_loading:
-            text += "  [dim]loading history...[/dim]"
-        self.query_one("#monitor-header", Label).update(f"[b]{escape(self.run_dir.name)}[/b]  "
-                                                        f"{text}")
+        header = self.query_one("#monitor-header", Label)
+        loading = "  [dim]loading history...[/dim]" if self.history_loading else ""
+        room = (self.size.width or self.app.size.width) - 2 - len(self.run_dir.name) - 2 \
+            - (len("  loading history...") if loading else 0)  # the header's padding: 2
+        text = header_markup(self.series, self.status, *self.times, width=room)
+        header.update(f"[b]{escape(self.run_dir.name)}[/b]  {text}{loading}")
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._show_header)  # what fits the new width
 
     def _show_health(self) -> None:
         warnings = health_warnings(self.series,

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 
 from tui_tune.config import ConfigError
 from tui_tune.config.diff import diff_experiments
@@ -18,6 +18,7 @@ from tui_tune.config.foreign_import import report_lines
 from tui_tune.config.presets import PresetInfo, list_presets, resolve
 from tui_tune.tui import preset_files
 from tui_tune.tui.screens.dialogs import ConfirmDialog, PromptDialog, TextDialog
+from tui_tune.tui.widgets.fitting_footer import FittingFooter
 from tui_tune.tui.widgets.row_table import RowTable
 
 
@@ -46,7 +47,7 @@ class PresetsScreen(Screen):
             yield RowTable(id="preset-list", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="preset-preview"):
                 yield Static("", id="preview", markup=False)
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

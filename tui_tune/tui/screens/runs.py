@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label
+from textual.widgets import DataTable, Input, Label
 
 from tui_tune.display import metric_short
 from tui_tune.rundir import RunDir
@@ -30,7 +30,8 @@ from tui_tune.tui import run_actions
 from tui_tune.tui.formatting import STATUS_COLOURS, duration, format_number
 from tui_tune.tui.runs_filter import kept
 from tui_tune.tui.runs_listing import FIRST_ROWS, Listing, StagedLister
-from tui_tune.tui.runs_table import fit_columns, progress_cell
+from tui_tune.tui.runs_table import FittedCell, cut, fit_columns, progress_cell
+from tui_tune.tui.widgets.fitting_footer import FittingFooter
 from tui_tune.tui.widgets.row_table import RowTable
 
 REFRESH_S = 2.0
@@ -110,6 +111,7 @@ class RunsScreen(Screen):
         self._groups: dict[str, SweepGroup] = {}
         self.summaries: list = []  # the latest complete listing (every run with its details)
         self._listed: list = []  # the latest listing's rows, before the filter
+        self._warnings: list[str] = []  # the latest listing's (unreadable runs)
         self.filter_text = ""  # the filter box's query (tui/runs_filter.py)
         self._detailed: frozenset[str] = frozenset()
         self._shown_ids: list[str] = []  # every row's id, in order (the table may hold fewer yet)
@@ -129,12 +131,12 @@ class RunsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Label("[b]Runs[/b]", id="runs-title", classes="status-line")
-        yield Input(placeholder="filter: words of the name, status, preset, notes or #tag "
-                    "(Enter keeps it, Escape clears it)", id="runs-filter")
+        yield Input(placeholder="filter: name, status, preset, notes or #tag "
+                    "(Enter keeps it, Esc clears)", id="runs-filter")  # fits 80 columns
         yield RowTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Label("", id="runs-detail")
         yield Label("", id="runs-empty", classes="muted")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self._fit_columns(self.app.size.width)
@@ -156,6 +158,7 @@ class RunsScreen(Screen):
 
     def on_resize(self, event) -> None:
         self._fit_columns(event.size.width)
+        self._show_title()  # its hint goes or comes back whole
 
     def _fit_columns(self, width: int) -> None:
         """Choose the columns that fit without scrolling sideways (see runs_table)."""
@@ -238,15 +241,21 @@ class RunsScreen(Screen):
         self._show_rows(listing.rows, listing.changed)
         if listing.complete:
             self.summaries = listing.rows
+        self._warnings = listing.warnings
+        self._show_empty()
+        self._show_title()
+        self._show_detail()
+
+    def _show_empty(self) -> None:
+        """What an empty table means: no runs yet, or none the filter matches (at once as
+        the filter changes, not at the next listing)."""
         empty = "" if self.rows else ("No runs yet. Press n to start from a preset, "
                                       "p to manage presets.")
         if not self.rows and self._listed:
             empty = f"No run matches the filter '{self.filter_text}'; Escape clears it."
-        if listing.warnings:
-            empty = (empty + "  " if empty else "") + " | ".join(listing.warnings[:2])
+        if self._warnings:
+            empty = (empty + "  " if empty else "") + " | ".join(self._warnings[:2])
         self.query_one("#runs-empty", Label).update(Text(empty))
-        self._show_title()
-        self._show_detail()
 
     def _show_rows(self, rows: list, changed: set[str]) -> None:
         """Rebuild the table when runs came or went, else update the changed rows' cells."""
@@ -314,9 +323,12 @@ class RunsScreen(Screen):
         if self.filter_text.strip():
             count = f"{len(self.rows)} of {len(self._listed)} [yellow](filtered)[/]"
         folder = f" in {escape(shown_folder(self._root))}" if self._root else ""
-        self.query_one("#runs-title", Label).update(
-            f"[b]Runs[/b] {count}{folder}{marked}  [dim]Enter opens, n starts a new one, "
-            "F1 lists the keys[/dim]")
+        title = f"[b]Runs[/b] {count}{folder}{marked}"
+        room = (self.size.width or self.app.size.width) - 2  # the title's padding
+        hint = next((h for h in ("  [dim]Enter opens, n starts a new one, F1 lists the keys[/dim]",
+                                 "  [dim]F1 lists the keys[/dim]", "")
+                     if Text.from_markup(title + h).cell_len <= room), "")  # whole or none
+        self.query_one("#runs-title", Label).update(title + hint)
 
     def _row(self, s, spark: str) -> list:
         """The cells of one run, for the columns shown at this width."""
@@ -326,7 +338,8 @@ class RunsScreen(Screen):
         colour = STATUS_COLOURS.get(s.shown_status, "white")
         style = f"bold {colour}" if s.run_id in self._detailed else "dim"  # run.json's word
         mark = "*" if s.run_id in self.marked else " "
-        cells = {"status": Text(mark + s.shown_status, style=style), "run": s.run_id,
+        cells = {"status": Text(mark + s.shown_status, style=style),
+                 "run": FittedCell(s.run_id),
                  "progress": progress_cell(s.step, s.steps_total, width.get("progress", 16)),
                  "loss": _number(s.last_loss, width.get("loss", 7)),
                  "trend": Text(spark[-width.get("trend", 10):], style="cyan"),
@@ -337,14 +350,14 @@ class RunsScreen(Screen):
         if s.short_reason and s.run_id in self._detailed:  # why it failed, not its loss
             cells["trend"] = Text(s.short_reason[:width.get("trend", 10)], style="red")
         if s.tags:  # after the id, so a narrow column cuts the tags first
-            cells["run"] = Text(s.run_id).append(" " + " ".join(f"#{t}" for t in s.tags),
-                                                 style="yellow")
+            cells["run"] = FittedCell(s.run_id, after=Text(
+                " " + " ".join(f"#{t}" for t in s.tags), style="yellow"))
         group = self._groups.get(s.sweep_id or "")
         if group is not None:  # a sweep member reads as the values it sets
             branch = "└" if group.members[-1] is s else "├"
             star = "★" if group.best is s else " "
-            cells["run"] = Text(f"{branch}{star}{swept_text(s.swept) or s.name}",
-                                style="bold" if star != " " else "")
+            cells["run"] = FittedCell(f"{branch}{star}{swept_text(s.swept) or s.name}",
+                                      style="bold" if star != " " else "", shorten=cut)
         return [cells[key] for key, _, _ in self.columns]
 
     def _group_row(self, group: SweepGroup, width: dict[str, int]) -> list:
@@ -352,10 +365,11 @@ class RunsScreen(Screen):
         the loss column, marked `best val`) with its metric; ★ marks the member that got it."""
         best = group.best
         cells = {"status": Text(f" sweep ×{len(group.members)}", style="bold magenta"),
-                 "run": Text(group.sweep_id, style="magenta"),
+                 "run": FittedCell(group.sweep_id, style="magenta"),
                  "progress": Text(f"{group.ended}/{len(group.members)} ended", style="dim"),
                  "loss": _number(best.best_val_loss if best else None, width.get("loss", 7)),
-                 "trend": Text("best val"[:width.get("trend", 10)], style="dim"),
+                 "trend": Text("best val" if width.get("trend", 10) >= 8 else "best",
+                               style="dim"),
                  "metric": _metric_cell(best, width.get("metric", 12)) if best else "-",
                  "tok/s": "", "elapsed": "", "eta": "", "preset": group.preset}
         return [cells[key] for key, _, _ in self.columns]
@@ -517,6 +531,7 @@ class RunsScreen(Screen):
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value
         self._show_rows(self._listed, set())
+        self._show_empty()
         self._show_title()
         self._show_detail()
 

@@ -21,6 +21,7 @@ from tui_tune.tui.widgets.plotting import (
     column_ranges,
     ema,
     format_number,
+    last_finite,
     line_mask,
     nice_ticks,
     pack_braille,
@@ -43,6 +44,7 @@ class Series:
     y: np.ndarray
     color: str
     _smoothed: tuple[int, float, np.ndarray] | None = field(default=None, repr=False)
+    _logged: tuple[int, float, np.ndarray] | None = field(default=None, repr=False)
 
     def smoothed(self, weight: float) -> np.ndarray:
         """EMA of y, cached until the data or the weight changes."""
@@ -51,6 +53,17 @@ class Series:
         cached = self._smoothed
         if cached is None or cached[0] != self.y.size or cached[1] != weight:
             self._smoothed = cached = (self.y.size, weight, ema(self.y, weight))
+        return cached[2]
+
+    def log10(self, weight: float) -> np.ndarray:
+        """log10 of the (smoothed) values, NaN where not positive; cached like `smoothed`
+        (at 1,000,000 points the transform costs more than the rest of a frame)."""
+        cached = self._logged
+        if cached is None or cached[0] != self.y.size or cached[1] != weight:
+            y = self.smoothed(weight)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self._logged = cached = (self.y.size, weight,
+                                         np.where(y > 0, np.log10(y), np.nan))
         return cached[2]
 
 
@@ -171,7 +184,8 @@ class BrailleChart(Widget):
     def render_strips(self, width: int, height: int) -> list[Strip]:
         """All lines of the chart at this size (public so benchmarks can time one frame)."""
         if width < GUTTER + 4 or height < 3:
-            return [Strip([Segment("chart too small"[:width], PLAIN)]).adjust_cell_length(width, PLAIN)] + \
+            small = Strip([Segment("chart too small"[:width], PLAIN)])
+            return [small.adjust_cell_length(width, PLAIN)] + \
                 [Strip.blank(width, PLAIN)] * (height - 1)
         frame = Frame(columns=(width - GUTTER) * 2, rows=(height - 2) * 4,
                       x_lo=math.nan, x_hi=math.nan)
@@ -200,10 +214,7 @@ class BrailleChart(Widget):
             frame.x_lo = min(float(s.x[0]) for s in visible)
         out = []
         for s in visible:
-            y = s.smoothed(self.smoothing)
-            if self.log_scale:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    y = np.where(y > 0, np.log10(y), np.nan)
+            y = s.log10(self.smoothing) if self.log_scale else s.smoothed(self.smoothing)
             mins, maxs, lasts = column_ranges(s.x, y, frame.x_lo, frame.x_hi, frame.columns)
             if np.isfinite(mins).any():
                 out.append((s, mins, maxs, lasts))
@@ -274,17 +285,49 @@ class BrailleChart(Widget):
         return Strip([Segment(" " * GUTTER + "".join(line), Style(dim=True))], width)
 
     def _legend_line(self, width: int) -> Strip:
-        segments = [Segment(self.title, Style(bold=True))]
+        """Title, flags and each series' last value, in the first form that fits the width
+        (issue 21: 80 columns): spaced, tight, names cut to a unique prefix, values alone;
+        else cut with an ellipsis. Never cut in the middle of a value without saying so."""
         flags = [f for f, on in (("log", self.log_scale),
                                  (f"ema {self.smoothing:g}", self.smoothing > 0),
                                  (f"last {self.window}", bool(self.window))) if on]
-        if flags:
-            segments.append(Segment(f" [{', '.join(flags)}]", Style(dim=True)))
+        def head(title: str) -> list[Segment]:
+            return [Segment(title, Style(bold=True))] + \
+                ([Segment(f" [{', '.join(flags)}]", Style(dim=True))] if flags else [])
+        first_word = self.title.split(" ")[0]  # "memory GiB" -> "memory", at the last
+        entries = []
         for s in self.series.values():
-            last = s.y[np.isfinite(s.y)][-1:] if s.y.size else s.y
-            value = format_number(float(last[0])) if last.size else "-"
-            segments.append(Segment("  ━ ", Style(color=s.color)))
-            segments.append(Segment(f"{s.name} {value}", PLAIN))
+            last = last_finite(s.y)
+            entries.append((s, "-" if last is None else format_number(last)))
+        short = _unique_prefixes([s.name for s in self.series.values()])
+        forms = [(self.title, "  ━ ", lambda s, v: f"{s.name} {v}"),
+                 (self.title, " ━", lambda s, v: f"{s.name} {v}"),
+                 (self.title, " ━", lambda s, v: f"{short[s.name]} {v}"),
+                 (self.title, " ━", lambda s, v: v),
+                 (first_word, " ━", lambda s, v: f"{short[s.name]} {v}"),
+                 (first_word, " ━", lambda s, v: v)]
+        for title, glyph, label in forms:
+            segments = head(title)
+            for s, value in entries:
+                segments.append(Segment(glyph, Style(color=s.color)))
+                segments.append(Segment(label(s, value), PLAIN))
+            line = Strip(segments)
+            if line.cell_length <= width:
+                break
+        if line.cell_length > width:  # still too long: say it is cut
+            line = line.crop(0, max(width - 1, 0)) if width > 1 else line.crop(0, width)
+            line = Strip([*line, Segment("…", Style(dim=True))]) if width > 1 else line
         # Strip(segments, width) would only claim the width: a short legend then leaves the
         # previous screen's characters on the rest of the line. Pad or crop for real.
-        return Strip(segments).adjust_cell_length(width, PLAIN)
+        return line.adjust_cell_length(width, PLAIN)
+
+
+def _unique_prefixes(names: list[str]) -> dict[str, str]:
+    """Each name's shortest prefix that no other name starts with (train/val -> t/v)."""
+    out = {}
+    for name in names:
+        others = [n for n in names if n != name]
+        size = next((k for k in range(1, len(name) + 1)
+                     if not any(o.startswith(name[:k]) for o in others)), len(name))
+        out[name] = name[:size]
+    return out

@@ -53,8 +53,7 @@ class SettingsForm(VerticalScroll):
             row.display = applies(spec.path, self.problem_type)
             with row:
                 with Horizontal(classes="field-line"):
-                    unit = f" [{spec.unit}]" if spec.unit else ""
-                    label = Label(f"{spec.name}{unit}", classes="field-label", markup=False)
+                    label = FieldLabel(spec.name, spec.unit, classes="field-label")
                     if spec.advanced:
                         label.add_class("advanced")
                     yield label
@@ -110,3 +109,27 @@ class SweepEditor(Vertical):
 
 def _show(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
+
+
+class FieldLabel(Label):
+    """A setting's name on one line, never wrapped mid-word (issue 21: `checkpoint_every_s` /
+    `teps` at 80 columns): with its unit where that fits, else the name alone (the help pane
+    shows the unit), else the name cut with an ellipsis."""
+
+    def __init__(self, name: str, unit: str | None = None, **kwargs) -> None:
+        super().__init__(name, markup=False, **kwargs)
+        self.setting = name
+        self.unit = unit
+
+    def render(self) -> str:
+        return fitted_label(self.setting, self.unit, self.content_size.width)
+
+
+def fitted_label(name: str, unit: str | None, width: int) -> str:
+    """`name [unit]`, else the name alone, else the name cut with an ellipsis (0: any width)."""
+    full = f"{name} [{unit}]" if unit else name
+    if not width or len(full) <= width:
+        return full
+    if len(name) <= width:
+        return name
+    return name[:max(width - 1, 0)] + "…"

@@ -3,15 +3,22 @@
 At 120 columns everything but the preset fits (the run id ends with the preset name anyway); at
 100 elapsed goes too; at 80 the eval metric goes as well and the narrow widths are used, so
 status, run, progress, loss with its trend, tokens/s and ETA stay visible without scrolling
-sideways; a run id too long for its column loses its date first (shown_id).
+sideways; a run id too long for its column loses its date first (shown_id). run_cells and
+group_cells build a run's and a sweep summary's cells for the columns shown.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
+
+from tui_tune.display import metric_short
+from tui_tune.runs.listing import swept_text
+from tui_tune.runs.sweep_groups import SweepGroup
+from tui_tune.tui.formatting import STATUS_COLOURS, duration, format_number
 
 # key, label, wide width, narrow width ("run" takes what is left)
 COLUMNS = (("status", "status", 10, 10), ("run", "run", 0, 0), ("progress", "progress", 16, 12),
@@ -92,3 +99,63 @@ def progress_cell(step: int, total: int | None, width: int = 16) -> Text:
     text.append("░" * (bar - filled), style="dim")
     text.append(numbers)
     return text
+
+
+def _number(value: float | None, width: int) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:,.0f}" if 100 <= abs(value) < 1e5 else format_number(value, width)
+
+
+def _metric_cell(s, width: int) -> str:
+    """The run's eval metric by its short name and latest value (acc 0.931), once evaluated."""
+    if not s.metric:
+        return "-"
+    name = metric_short(s.metric)
+    return f"{name} {_number(s.metrics.get('metric_value'), max(4, width - len(name) - 1))}"
+
+
+def run_cells(s, columns: list[tuple[str, str, int]], spark: str, *, detailed: bool,
+              marked: bool, group: SweepGroup | None) -> list:
+    """One run's cells for `columns` (fit_columns). `detailed`: its events were read (else the
+    status is run.json's word, dimmed); `group`: the sweep it belongs to, shown as a branch
+    that reads as the values it sets."""
+    width = {key: w for key, _, w in columns}
+    colour = STATUS_COLOURS.get(s.shown_status, "white")
+    style = f"bold {colour}" if detailed else "dim"
+    mark = "*" if marked else " "
+    cells = {"status": Text(mark + s.shown_status, style=style),
+             "run": FittedCell(s.run_id),
+             "progress": progress_cell(s.step, s.steps_total, width.get("progress", 16)),
+             "loss": _number(s.last_loss, width.get("loss", 7)),
+             "trend": Text(spark[-width.get("trend", 10):], style="cyan"),
+             "metric": _metric_cell(s, width.get("metric", 12)),
+             "tok/s": _number(s.tokens_per_s, width.get("tok/s", 7)),
+             "elapsed": duration(s.elapsed_s), "eta": duration(s.eta_s),
+             "preset": s.preset}
+    if s.short_reason and detailed:  # why it failed, not its loss
+        cells["trend"] = Text(s.short_reason[:width.get("trend", 10)], style="red")
+    if s.tags:  # after the id, so a narrow column cuts the tags first
+        cells["run"] = FittedCell(s.run_id, after=Text(
+            " " + " ".join(f"#{t}" for t in s.tags), style="yellow"))
+    if group is not None:
+        branch = "└" if group.members[-1] is s else "├"
+        star = "★" if group.best is s else " "
+        cells["run"] = FittedCell(f"{branch}{star}{swept_text(s.swept) or s.name}",
+                                  style="bold" if star != " " else "", shorten=cut)
+    return [cells[key] for key, _, _ in columns]
+
+
+def group_cells(group: SweepGroup, columns: list[tuple[str, str, int]]) -> list:
+    """A sweep's one-line summary: its runs, how many ended, the best validation loss (in the
+    loss column, marked `best val`) with its metric; ★ marks the member that got it."""
+    width = {key: w for key, _, w in columns}
+    best = group.best
+    cells = {"status": Text(f" sweep ×{len(group.members)}", style="bold magenta"),
+             "run": FittedCell(group.sweep_id, style="magenta"),
+             "progress": Text(f"{group.ended}/{len(group.members)} ended", style="dim"),
+             "loss": _number(best.best_val_loss if best else None, width.get("loss", 7)),
+             "trend": Text("best val" if width.get("trend", 10) >= 8 else "best", style="dim"),
+             "metric": _metric_cell(best, width.get("metric", 12)) if best else "-",
+             "tok/s": "", "elapsed": "", "eta": "", "preset": group.preset}
+    return [cells[key] for key, _, _ in columns]

@@ -7,7 +7,6 @@ well under a second and the app stays responsive (and quick to exit) while they 
 from __future__ import annotations
 
 import gc
-import math
 import threading
 from functools import partial
 from pathlib import Path
@@ -22,15 +21,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Label
 
-from tui_tune.display import metric_short
 from tui_tune.rundir import RunDir
-from tui_tune.runs.listing import runs_root, swept_text
+from tui_tune.runs.listing import runs_root
 from tui_tune.runs.sweep_groups import SweepGroup, grouped
 from tui_tune.tui import run_actions
-from tui_tune.tui.formatting import STATUS_COLOURS, duration, format_number
 from tui_tune.tui.runs_filter import kept
 from tui_tune.tui.runs_listing import FIRST_ROWS, Listing, StagedLister
-from tui_tune.tui.runs_table import FittedCell, cut, fit_columns, progress_cell
+from tui_tune.tui.runs_table import fit_columns, group_cells, run_cells
 from tui_tune.tui.widgets.fitting_footer import FittingFooter
 from tui_tune.tui.widgets.row_table import RowTable
 
@@ -66,20 +63,6 @@ def shown_folder(folder: Path) -> str:
             continue
         return f"{prefix}{rest}/" if str(rest) != "." else (prefix or "./")
     return f"{folder}/"
-
-
-def _number(value: float | None, width: int) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{value:,.0f}" if 100 <= abs(value) < 1e5 else format_number(value, width)
-
-
-def _metric_cell(s, width: int) -> str:
-    """The run's eval metric by its short name and latest value (acc 0.931), once evaluated."""
-    if not s.metric:
-        return "-"
-    name = metric_short(s.metric)
-    return f"{name} {_number(s.metrics.get('metric_value'), max(4, width - len(name) - 1))}"
 
 
 class RunsScreen(Screen):
@@ -331,48 +314,12 @@ class RunsScreen(Screen):
         self.query_one("#runs-title", Label).update(title + hint)
 
     def _row(self, s, spark: str) -> list:
-        """The cells of one run, for the columns shown at this width."""
-        width = {key: w for key, _, w in self.columns}
+        """The cells of one run (or sweep summary), for the columns shown at this width."""
         if isinstance(s, SweepGroup):
-            return self._group_row(s, width)
-        colour = STATUS_COLOURS.get(s.shown_status, "white")
-        style = f"bold {colour}" if s.run_id in self._detailed else "dim"  # run.json's word
-        mark = "*" if s.run_id in self.marked else " "
-        cells = {"status": Text(mark + s.shown_status, style=style),
-                 "run": FittedCell(s.run_id),
-                 "progress": progress_cell(s.step, s.steps_total, width.get("progress", 16)),
-                 "loss": _number(s.last_loss, width.get("loss", 7)),
-                 "trend": Text(spark[-width.get("trend", 10):], style="cyan"),
-                 "metric": _metric_cell(s, width.get("metric", 12)),
-                 "tok/s": _number(s.tokens_per_s, width.get("tok/s", 7)),
-                 "elapsed": duration(s.elapsed_s), "eta": duration(s.eta_s),
-                 "preset": s.preset}
-        if s.short_reason and s.run_id in self._detailed:  # why it failed, not its loss
-            cells["trend"] = Text(s.short_reason[:width.get("trend", 10)], style="red")
-        if s.tags:  # after the id, so a narrow column cuts the tags first
-            cells["run"] = FittedCell(s.run_id, after=Text(
-                " " + " ".join(f"#{t}" for t in s.tags), style="yellow"))
-        group = self._groups.get(s.sweep_id or "")
-        if group is not None:  # a sweep member reads as the values it sets
-            branch = "└" if group.members[-1] is s else "├"
-            star = "★" if group.best is s else " "
-            cells["run"] = FittedCell(f"{branch}{star}{swept_text(s.swept) or s.name}",
-                                      style="bold" if star != " " else "", shorten=cut)
-        return [cells[key] for key, _, _ in self.columns]
-
-    def _group_row(self, group: SweepGroup, width: dict[str, int]) -> list:
-        """A sweep's one-line summary: its runs, how many ended, the best validation loss (in
-        the loss column, marked `best val`) with its metric; ★ marks the member that got it."""
-        best = group.best
-        cells = {"status": Text(f" sweep ×{len(group.members)}", style="bold magenta"),
-                 "run": FittedCell(group.sweep_id, style="magenta"),
-                 "progress": Text(f"{group.ended}/{len(group.members)} ended", style="dim"),
-                 "loss": _number(best.best_val_loss if best else None, width.get("loss", 7)),
-                 "trend": Text("best val" if width.get("trend", 10) >= 8 else "best",
-                               style="dim"),
-                 "metric": _metric_cell(best, width.get("metric", 12)) if best else "-",
-                 "tok/s": "", "elapsed": "", "eta": "", "preset": group.preset}
-        return [cells[key] for key, _, _ in self.columns]
+            return group_cells(s, self.columns)
+        return run_cells(s, self.columns, spark, detailed=s.run_id in self._detailed,
+                         marked=s.run_id in self.marked,
+                         group=self._groups.get(s.sweep_id or ""))
 
     def _current_id(self) -> str | None:
         table = self.query_one(DataTable)

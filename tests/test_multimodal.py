@@ -13,7 +13,7 @@ import os
 
 import pytest
 from conftest import read_events, run_worker
-from test_train_resume import losses, stop_at_step
+from test_train_resume import losses, whole_and_resumed
 
 from tui_tune.config.presets import resolve
 
@@ -325,16 +325,8 @@ RESUME = ['adapter.method="lora"', "adapter.dropout=0.1", "adapter.lora_projecto
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory, make_run_dir, demo_assets):
-    root = tmp_path_factory.mktemp("vision-resume")
-    sets = [*demo_sets(demo_assets), *RESUME]
-    whole = make_run_dir(root / "whole", sets, preset=PRESET)
-    result = run_worker(whole)
-    assert result.returncode == 0, result.stderr[-3000:]
-    stopped = stop_at_step(make_run_dir(root / "stopped", sets, preset=PRESET), 4)
-    assert read_events(stopped, "end")[-1]["status"] == "stopped"
-    result = run_worker(stopped, "--resume")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return whole, stopped
+    return whole_and_resumed(make_run_dir, tmp_path_factory.mktemp("vision-resume"),
+                             [*demo_sets(demo_assets), *RESUME], PRESET, 4)
 
 
 @pytest.mark.slow

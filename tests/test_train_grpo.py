@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import read_events, run_worker
-from test_train_resume import losses, stop_at_step
+from test_train_resume import losses, whole_and_resumed
 
 from tui_tune.events import contract_problems
 from tui_tune.rundir import RunDir
@@ -30,15 +30,8 @@ SETTINGS = ["training.max_steps=8", "training.eval_every_steps=4", "logging.log_
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory, make_run_dir):
     """(uninterrupted run, run stopped at step 3 and resumed)."""
-    root = tmp_path_factory.mktemp("grpo")
-    whole = make_run_dir(root / "whole", SETTINGS, preset="demo-grpo")
-    result = run_worker(whole)
-    assert result.returncode == 0, result.stderr[-3000:]
-    stopped = stop_at_step(make_run_dir(root / "stopped", SETTINGS, preset="demo-grpo"), 3)
-    assert read_events(stopped, "end")[-1]["status"] == "stopped"
-    result = run_worker(stopped, "--resume")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return whole, stopped
+    return whole_and_resumed(make_run_dir, tmp_path_factory.mktemp("grpo"), SETTINGS,
+                             "demo-grpo", 3)
 
 
 def test_steps_and_evals_carry_the_reward_statistics(pair):

@@ -48,6 +48,19 @@ def stop_at_step(run_dir, step: int):
     return run_dir
 
 
+def whole_and_resumed(make_run_dir, root, sets: list[str], preset: str, stop_step: int):
+    """(the run trained uninterrupted, the same run stopped by SIGTERM once stop_step is logged
+    and resumed to the end): the pair every problem type's resume test compares."""
+    whole = make_run_dir(root / "whole", sets, preset=preset)
+    result = run_worker(whole)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stopped = stop_at_step(make_run_dir(root / "stopped", sets, preset=preset), stop_step)
+    assert read_events(stopped, "end")[-1]["status"] == "stopped"
+    result = run_worker(stopped, "--resume")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return whole, stopped
+
+
 @pytest.fixture(scope="module")
 def stopped(tmp_path_factory, make_run_dir):
     """The same run, sent SIGTERM once step 12 is logged."""

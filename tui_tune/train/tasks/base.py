@@ -116,3 +116,29 @@ class Task:
         """What final/ holds besides the weights (rank 0): the tokenizer, and whatever a user
         needs to use the model as it was trained."""
         tokenizer.save_pretrained(folder)
+
+
+def token_mean_loss(model, examples: list, collate, accelerator, batch_size: int,
+                    summed: Callable[[Any, dict], tuple[Any, Any]]) -> float:
+    """A validation loss averaged over tokens: each rank takes every world-th example in eval
+    mode, `summed(model, batch)` gives a batch's (loss sum, token count), the sums are reduced
+    over the ranks. causal_lm, seq2seq and multimodal_causal_lm differ only in `summed`."""
+    import torch
+
+    mine = examples[accelerator.process_index::accelerator.num_processes]
+    total = torch.zeros(2, device=accelerator.device, dtype=torch.float64)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(mine), batch_size):
+            batch = {k: v.to(accelerator.device) for k, v in
+                     collate(mine[start:start + batch_size]).items()}
+            with accelerator.autocast():
+                loss, count = summed(model, batch)
+            total[0] += loss.double()
+            total[1] += count
+    if was_training:
+        model.train()
+    if accelerator.num_processes > 1:
+        total = accelerator.reduce(total, reduction="sum")
+    return float(total[0] / total[1].clamp(min=1))

@@ -36,7 +36,7 @@ from tui_tune.train.formatting import (
     truncation_note,
 )
 from tui_tune.train.generation import generate_all, generate_on_ranks
-from tui_tune.train.tasks.base import EvalResult, Task
+from tui_tune.train.tasks.base import EvalResult, Task, token_mean_loss
 
 
 class CausalLM(Task):
@@ -214,25 +214,16 @@ def causal_lm_loss(logits: torch.Tensor, batch: dict[str, torch.Tensor],
     return (sums / counts).mean(), count
 
 
-@torch.no_grad()
 def validation_loss(model, examples: list[Example], accelerator, batch_size: int,
                     pad_id: int) -> float:
     """Token-averaged loss over the validation rows; each rank takes every world-th row."""
-    collate = PaddedCollator(pad_id)
-    mine = examples[accelerator.process_index::accelerator.num_processes]
-    total = torch.zeros(2, device=accelerator.device, dtype=torch.float64)
-    model.eval()
-    for start in range(0, len(mine), batch_size):
-        batch = {k: v.to(accelerator.device) for k, v in
-                 collate(mine[start:start + batch_size]).items()}
-        with accelerator.autocast():
-            logits = forward_batch(model, batch)
-        losses = token_losses(logits, batch["labels"])
-        total[0] += losses.sum().double()
-        total[1] += (shifted_labels(batch["labels"]) != IGNORE_INDEX).sum()
-    model.train()
-    total = accelerator.reduce(total, reduction="sum") if accelerator.num_processes > 1 else total
-    return float(total[0] / total[1].clamp(min=1))
+    def summed(model, batch):
+        labels = batch["labels"]
+        return (token_losses(forward_batch(model, batch), labels).sum(),
+                (shifted_labels(labels) != IGNORE_INDEX).sum())
+
+    return token_mean_loss(model, examples, PaddedCollator(pad_id), accelerator, batch_size,
+                           summed)
 
 
 def evaluate(model, tokenizer, examples: list[Example], accelerator, exp) -> EvalResult:

@@ -32,7 +32,7 @@ from tui_tune.train.data import SplitData, read_split_rows
 from tui_tune.train.errors import UserError
 from tui_tune.train.formatting import IGNORE_INDEX, prompt_of
 from tui_tune.train.generation import generate_all, generation_kwargs
-from tui_tune.train.tasks.base import EvalResult, Task
+from tui_tune.train.tasks.base import EvalResult, Task, token_mean_loss
 from tui_tune.train.tasks.causal_lm import shifted_labels, token_losses
 
 # the parts of a vision-language model, by the module names transformers gives them
@@ -292,28 +292,17 @@ class MultimodalCausalLM(Task):
         metric = pred.metric if pred.metric in values else "perplexity"
         return EvalResult(loss, metric, values[metric], values, samples)
 
-    @torch.no_grad()
     def validation_loss(self, model, examples, accelerator, exp) -> float:
         """Answer-token-averaged loss over the validation rows; each rank every world-th."""
-        collate = ImageTextCollator(self.processor, exp.tokenizer.max_length, self.resize)
-        mine = examples[accelerator.process_index::accelerator.num_processes]
-        total = torch.zeros(2, device=accelerator.device, dtype=torch.float64)
-        was_training = model.training
-        model.eval()
-        size = exp.training.batch_size
-        for start in range(0, len(mine), size):
-            batch = {k: v.to(accelerator.device) for k, v in
-                     collate(mine[start:start + size]).items()}
+        def summed(model, batch):
             labels = batch.pop("labels")
-            with accelerator.autocast():
-                logits = model(**batch, use_cache=False).logits
-            total[0] += token_losses(logits, labels).sum().double()
-            total[1] += (shifted_labels(labels) != IGNORE_INDEX).sum()
-        if was_training:
-            model.train()
-        if accelerator.num_processes > 1:
-            total = accelerator.reduce(total, reduction="sum")
-        return float(total[0] / total[1].clamp(min=1))
+            logits = model(**batch, use_cache=False).logits
+            return (token_losses(logits, labels).sum(),
+                    (shifted_labels(labels) != IGNORE_INDEX).sum())
+
+        collate = ImageTextCollator(self.processor, exp.tokenizer.max_length, self.resize)
+        return token_mean_loss(model, examples, collate, accelerator, exp.training.batch_size,
+                               summed)
 
     @torch.no_grad()
     def generate_answers(self, model, tokenizer, examples, prediction, device,

@@ -26,7 +26,7 @@ from tui_tune.train.data import SplitData, read_split_rows
 from tui_tune.train.errors import UserError
 from tui_tune.train.formatting import IGNORE_INDEX, prompt_of
 from tui_tune.train.generation import generate_all, generation_kwargs
-from tui_tune.train.tasks.base import EvalResult, Task
+from tui_tune.train.tasks.base import EvalResult, Task, token_mean_loss
 
 
 @dataclass
@@ -186,28 +186,18 @@ def sample_average(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (losses.sum(dim=1)[rows] / counts[rows]).mean() if rows.any() else losses.sum()
 
 
-@torch.no_grad()
 def validation_loss(model, examples: list[Seq2SeqExample], accelerator, batch_size: int,
                     pad_id: int) -> float:
     """Target-token-averaged loss over the validation rows; each rank takes every world-th."""
-    collate = Seq2SeqCollator(pad_id)
-    mine = examples[accelerator.process_index::accelerator.num_processes]
-    total = torch.zeros(2, device=accelerator.device, dtype=torch.float64)
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(mine), batch_size):
-        batch = {k: v.to(accelerator.device) for k, v in
-                 collate(mine[start:start + batch_size]).items()}
-        with accelerator.autocast():
-            logits = model(**model_inputs(batch), use_cache=False).logits
-        total[0] += F.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten(),
-                                    ignore_index=IGNORE_INDEX, reduction="sum").double()
-        total[1] += (batch["labels"] != IGNORE_INDEX).sum()
-    if was_training:
-        model.train()
-    if accelerator.num_processes > 1:
-        total = accelerator.reduce(total, reduction="sum")
-    return float(total[0] / total[1].clamp(min=1))
+    def summed(model, batch):
+        logits = model(**model_inputs(batch), use_cache=False).logits
+        labels = batch["labels"]
+        return (F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(),
+                                ignore_index=IGNORE_INDEX, reduction="sum"),
+                (labels != IGNORE_INDEX).sum())
+
+    return token_mean_loss(model, examples, Seq2SeqCollator(pad_id), accelerator, batch_size,
+                           summed)
 
 
 @torch.no_grad()

@@ -87,6 +87,14 @@ class SplitRows:
     def custom(self) -> bool:
         return self.val_setting == VALIDATION_SETTING
 
+    def examples(self, ds, build: Callable[[list, list, int], list]) -> tuple[list, list]:
+        """build(rows, lookup, first index) over the training and the validation rows. Chains
+        are looked up in the whole training file (a turn keeps its history whatever the
+        split), a custom validation file's in itself; indices run on from train into val."""
+        lookup = self.all_train if ds.parent_id_column else []
+        train = build(self.train, lookup, 0)
+        return train, build(self.val, self.val if self.custom else lookup, len(train))
+
 
 def read_split_rows(exp, seed: int, validation_file: bool = True) -> SplitRows:
     """The data files read and checked as the launch preflight checks them, then split; every

@@ -127,10 +127,8 @@ def load_pairs(exp, tokenizer, seed: int) -> SplitData:
     augmentation is not drawn: a pair's reference log-probs are fixed."""
     ds, rows = exp.dataset, read_split_rows(exp, seed)
     max_length, side = exp.tokenizer.max_length, exp.tokenizer.truncation_side
-    lookup = rows.all_train if ds.parent_id_column else []
-    train = make_pairs(rows.train, lookup, ds, tokenizer, max_length, side, 0)
-    val = make_pairs(rows.val, rows.val if rows.custom else lookup, ds, tokenizer, max_length,
-                     side, len(train))
+    train, val = rows.examples(ds, lambda part, lookup, start: make_pairs(
+        part, lookup, ds, tokenizer, max_length, side, start))
     note = truncation_note([p.chosen for p in train] + [p.rejected for p in train],
                            [p.chosen for p in val] + [p.rejected for p in val], max_length, side)
     extra = val if exp.training.train_on_validation else []

@@ -71,10 +71,8 @@ def prompt_rows(rows, lookup, ds, tokenizer, max_length, side, start) -> list[Pr
 def load_prompts(exp, tokenizer, seed: int) -> SplitData:
     ds, rows = exp.dataset, read_split_rows(exp, seed)
     max_length, side = exp.tokenizer.max_length, exp.tokenizer.truncation_side
-    lookup = rows.all_train if ds.parent_id_column else []
-    train = prompt_rows(rows.train, lookup, ds, tokenizer, max_length, side, 0)
-    val = prompt_rows(rows.val, rows.val if rows.custom else lookup, ds, tokenizer, max_length,
-                      side, len(train))
+    train, val = rows.examples(ds, lambda part, lookup, start: prompt_rows(
+        part, lookup, ds, tokenizer, max_length, side, start))
     note = truncation_note([p.example for p in train], [p.example for p in val], max_length,
                            side)
     extra = val if exp.training.train_on_validation else []

@@ -83,7 +83,9 @@ def monitor_app(run_dir: Path) -> TuneApp:
 async def samples_shown(pilot, app: TuneApp, rows: int = 2) -> None:
     await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen)
                    and not app.screen.history_loading
-                   and len(app.screen.query(SampleRow)) == rows)
+                   and len(app.screen.query(SampleRow)) == rows
+                   # each row composes its text a message later: wait for that too
+                   and all(r.query(".sample-text") for r in app.screen.query(SampleRow)))
 
 
 def colours(text) -> set[str]:

@@ -3,7 +3,8 @@
 import math
 import time
 
-from tui_tune.events import EventWriter, as_float, contract_problems, decode, encode, make_event
+from tui_tune.event_writer import EventWriter
+from tui_tune.events import as_float, contract_problems, decode, encode, make_event
 
 
 def test_round_trip_and_nonfinite_numbers():

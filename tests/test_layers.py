@@ -25,7 +25,7 @@ GROUND, RUNS, TRAIN, TUI, ENTRY = "ground", "runs", "train", "tui", "entry"
 RANK = {GROUND: 0, RUNS: 1, TRAIN: 2, TUI: 2, ENTRY: 3}
 # The first name below tui_tune -> its layer; a new top-level module must be placed here.
 LAYER_OF = {"": GROUND, "rundir": GROUND, "events": GROUND, "config": GROUND, "monitor": GROUND,
-            "display": GROUND,
+            "display": GROUND, "step_index": GROUND, "event_writer": GROUND,
             "runs": RUNS, "train": TRAIN, "tui": TUI, "cli": ENTRY, "serve_guard": ENTRY,
             "__main__": ENTRY}
 

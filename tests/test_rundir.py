@@ -15,10 +15,10 @@ def test_paths_sit_where_the_worker_and_the_app_look(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in (
         run.config, run.run_json, run.events, run.summary_cache, run.console_log,
         run.rank_file(3), run.worker_lock(), run.worker_lock(1), run.checkpoint(40),
-        run.final, run.history_cache)] == [
+        run.final, run.history_cache, run.step_index)] == [
         "config.toml", "run.json", "events.jsonl", ".summary-cache.json", "console.log",
         "ranks/rank-3.json", "worker.lock", "worker-node-1.lock", "checkpoints/step-40",
-        "final", ".history-cache"]
+        "final", ".history-cache", ".step-index"]
 
 
 def test_the_run_that_saved_a_folder():

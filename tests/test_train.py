@@ -180,14 +180,23 @@ def test_checkpoints_are_kept_and_final_loads(demo_run):
     assert model.config.vocab_size == len(tokenizer)
 
 
+def test_the_step_index_holds_every_step_line_of_a_real_run(demo_run):
+    from tui_tune.step_index import read_step_index
+    index = read_step_index(demo_run, run_size := RunDir(demo_run).events.stat().st_size)
+    steps = read_events(demo_run, "step")
+    assert index is not None and index.rows == len(steps) and index.covered <= run_size
+    assert index.values("step").tolist() == [s["step"] for s in steps]
+    assert index.values("loss").tolist() == [s["loss"] for s in steps]
+
+
 def test_the_worker_writes_only_what_rundir_names(demo_run):
     """The run directory contract holds for a real run: no file the app does not know of."""
     run = RunDir(demo_run)
     named = {run.config, run.run_json, run.events, run.summary_cache, run.console_log,
-             run.ranks, run.worker_lock(), run.checkpoints, run.final}
+             run.ranks, run.worker_lock(), run.checkpoints, run.final, run.step_index}
     assert set(demo_run.iterdir()) <= named
-    assert {run.config, run.run_json, run.events, run.checkpoints, run.final} <= set(
-        demo_run.iterdir())
+    assert {run.config, run.run_json, run.events, run.checkpoints, run.final,
+            run.step_index} <= set(demo_run.iterdir())
     assert run.rank_files() == [run.rank_file(0)]
     assert list(run.checkpoints.iterdir()) == [run.checkpoint(120)]
     assert read_events(demo_run, "end")[-1]["final"] == str(run.final)

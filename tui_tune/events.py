@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Annotated, Any, Self, get_args, get_origin
+from typing import Annotated, Any, get_args, get_origin
 
 import msgspec
 from msgspec import Meta, Struct
@@ -333,51 +331,3 @@ def _type_problem(value: Any, annotation: Any) -> str | None:
             return _type_problem(float(value), annotation)
         return str(error)
     return None
-
-
-class EventWriter:
-    """Buffered append-only writer: cheap per event, flushed at least once a second.
-
-    A daemon thread flushes on a timer so a slow step never holds events back for long.
-    """
-
-    def __init__(self, path: Path, flush_every_s: float = 1.0):
-        self.path = Path(path)
-        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (lives as long as the writer)
-        self._buffer: list[str] = []
-        self._lock = threading.Lock()
-        self._closed = threading.Event()
-        self._flush_every_s = flush_every_s
-        self._thread = threading.Thread(target=self._flush_loop, daemon=True)
-        self._thread.start()
-
-    def write(self, kind: str, **fields: Any) -> dict[str, Any]:
-        event = make_event(kind, **fields)
-        with self._lock:
-            self._buffer.append(encode(event))
-        if kind in ("end", "checkpoint", "start"):
-            self.flush()
-        return event
-
-    def flush(self) -> None:
-        with self._lock:
-            if self._buffer and not self._handle.closed:
-                self._handle.write("".join(self._buffer))
-                self._handle.flush()
-                self._buffer.clear()
-
-    def _flush_loop(self) -> None:
-        while not self._closed.wait(self._flush_every_s):
-            self.flush()
-
-    def close(self) -> None:
-        self.flush()
-        self._closed.set()
-        with self._lock:
-            self._handle.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -7,7 +7,10 @@ name in it. Pure pathlib: every layer imports this (config, runs, train, tui, th
     run.json             launch facts and the final status (runs/files.py reads and writes it)
     events.jsonl         the worker's event stream (events.py), appended by rank 0
     .summary-cache.json  a folded summary of events.jsonl, so `ls` need not re-read big files
+    .step-index          every step line's metrics as binary records, written with events.jsonl
+                         (step_index.py), so the monitor opens a long history without decoding it
     .history-cache       a long run's step columns, so the monitor need not decode them again
+                         (a run without a usable .step-index: written by hand or an older tui-tune)
     console.log          stdout + stderr of the launcher and every rank
     ranks/rank-R.json    each worker rank's pid and host (proof a process is this run's)
     worker.lock          held by the launch and every rank while any of them lives
@@ -30,6 +33,7 @@ RUN_JSON = "run.json"
 EVENTS = "events.jsonl"
 SUMMARY_CACHE = ".summary-cache.json"
 HISTORY_CACHE = ".history-cache"
+STEP_INDEX = ".step-index"
 CONSOLE_LOG = "console.log"
 RANKS = "ranks"
 WORKER_LOCK = "worker.lock"
@@ -77,6 +81,10 @@ class RunDir:
     @property
     def history_cache(self) -> Path:
         return self.root / HISTORY_CACHE
+
+    @property
+    def step_index(self) -> Path:
+        return self.root / STEP_INDEX
 
     @property
     def console_log(self) -> Path:

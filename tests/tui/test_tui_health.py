@@ -8,7 +8,7 @@ import math
 import pytest
 
 from tests.tui.conftest import step_event
-from tui_tune.events import EventWriter
+from tui_tune.event_writer import EventWriter
 from tui_tune.tui.health import health_warnings
 from tui_tune.tui.run_data import RunSeries, decode_chunk, load_run
 

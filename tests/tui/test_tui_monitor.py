@@ -16,7 +16,7 @@ from tui_tune.tui.widgets.braille_chart import BrailleChart
 WRITER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from tui_tune.events import EventWriter
+    from tui_tune.event_writer import EventWriter
     run = Path(sys.argv[1])
     with EventWriter(run / "events.jsonl", flush_every_s=0.1) as w:
         w.write("start", run_id=run.name, world_size=1, devices=["cpu"], params_total=10,

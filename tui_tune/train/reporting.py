@@ -14,7 +14,8 @@ from typing import Any
 
 import psutil
 
-from tui_tune.events import END_STATUSES, EventWriter, encode, make_event
+from tui_tune.event_writer import EventWriter
+from tui_tune.events import END_STATUSES, encode, make_event
 from tui_tune.rundir import RunDir
 from tui_tune.runs.files import read_run_json, update_run_json, write_json_atomic
 from tui_tune.runs.lock import hold_for_worker

@@ -1,4 +1,9 @@
-"""A long run's step columns on disk, so reopening its whole history skips decoding them.
+"""A long run's whole history without decoding every step line: from the worker's step index
+(step_index.py) where it agrees with events.jsonl, else from the step columns the monitor
+keeps in `.history-cache` after decoding a long history once.
+
+The history cache is for runs without a usable index (written by hand, by an older tui-tune,
+or an index cut short).
 
 Decoding 1,000,000 step lines costs seconds (msgspec structs, then numpy columns); reading the
 same columns from `.history-cache` beside the events costs a tenth of a second. Only the step
@@ -23,6 +28,8 @@ import msgspec
 import numpy as np
 
 from tui_tune.rundir import RunDir
+from tui_tune.runs.event_values import MAX_COUNT, MAX_MAGNITUDE
+from tui_tune.step_index import IndexedSteps, read_step_index
 from tui_tune.tui.run_data import (
     CHUNK_BYTES,
     OTHER_KINDS,
@@ -48,7 +55,7 @@ def load_history(path: Path, stop: int, chunk_bytes: int = CHUNK_BYTES, pause_s:
     """load_prefix(path, stop), from the cache where it covers a part of it, and what writes
     the cache for the next open (None: not worth one). Call that after showing the history:
     the series may grow meanwhile, the cache keeps what was read here."""
-    cached = _read(path, stop)
+    cached = _from_index(path, stop) or _read(path, stop)
     if cached is None:
         series, covered = load_prefix(path, stop, chunk_bytes, pause_s), 0
     else:
@@ -62,6 +69,82 @@ def load_history(path: Path, stop: int, chunk_bytes: int = CHUNK_BYTES, pause_s:
     meta = {"version": VERSION, "stop": stop, "rows": series.steps["step"].size,
             "step_lines": series.step_lines}
     return series, lambda: _write(path, meta, columns)
+
+
+def _from_index(path: Path, stop: int) -> tuple[RunSeries, int] | None:
+    """(the series of the bytes the step index covers, how many bytes that is), or None:
+    no index, or none that agrees with the file. Steps come from the records, every other
+    line from the stretches between them."""
+    index = read_step_index(path, stop, room=GROWTH)
+    if index is None:
+        return None
+    others, index = _lines_between(path, index)
+    if not index.rows:
+        return None
+    series = RunSeries()
+    series.add(others, steps_too=False)
+    steps = index.values("step")
+    placed = (steps >= 0) & (steps <= MAX_COUNT)  # as run_data places decoded steps
+    rows = int(placed.sum())
+    for name, column in series.steps.items():
+        values = index.values(name) if name in index.store else None
+        if values is None or np.isnan(values).all():
+            column.extend_nan(rows)
+            continue
+        if placed.all():
+            store = index.store[name]  # read with room for the recent part and the live tail
+        else:
+            store = np.empty(rows + GROWTH)
+            store[:rows] = values[placed]
+        with np.errstate(invalid="ignore"):
+            huge = np.abs(store[:rows]) > MAX_MAGNITUDE
+        store[:rows][huge] = np.copysign(np.inf, store[:rows][huge])
+        column.adopt(store, rows)
+    series.events += index.rows
+    series.step_lines += index.rows
+    series.reached_step = None  # the last line covered is a step
+    return series, index.covered
+
+
+def _lines_between(path: Path, index: IndexedSteps) -> tuple[list[Any], IndexedSteps]:
+    """The events in the stretches before and between the records' lines, and the records
+    that stand: a stretch holding a step line (written without a record: another writer, or
+    indexing stopped and resumed) ends the usable records before it."""
+    gaps = index.gaps()
+    pieces = _read_ranges(RunDir(path).events, gaps)
+    events = _scan_lines(b"".join(pieces))
+    if not any(e.kind == "step" for e in events):
+        return events, index
+    kept: list[Any] = []
+    for (start, _), piece in zip(gaps, pieces, strict=True):
+        found = _scan_lines(piece)
+        if any(e.kind == "step" for e in found):
+            return kept, index.head(int(np.searchsorted(index.starts, start)))
+        kept += found
+    return kept, index  # not reached: some stretch held the step
+
+
+def _read_ranges(events: Path, ranges: list[tuple[int, int]], block: int = 1 << 20
+                 ) -> list[bytes]:
+    """The bytes of each (start, end) range, in order: one read per block of the file, so
+    many short stretches close together cost one read."""
+    pieces: list[bytes] = []
+    held, held_at = b"", 0
+    with open(events, "rb") as handle:
+        for start, end in ranges:
+            if not (held_at <= start and end <= held_at + len(held)):
+                handle.seek(start)
+                held, held_at = handle.read(max(end - start, block)), start
+            pieces.append(held[start - held_at:end - held_at])
+    return pieces
+
+
+def _scan_lines(data: bytes) -> list[Any]:
+    """Events of whole lines, step lines decoded into an empty struct (only counted)."""
+    try:
+        return _SCAN.decode_lines(data)
+    except msgspec.DecodeError:  # a torn or foreign line: the one-by-one way
+        return decode_chunk(data)
 
 
 def _write(path: Path, meta: dict[str, Any], columns: dict[str, np.ndarray]) -> None:
@@ -128,10 +211,7 @@ def _scan(path: Path, stop: int) -> RunSeries | None:
             cut = data.rfind(b"\n") + 1 if done + len(data) < stop else len(data)
             handle.seek(done + cut)
             done += cut
-            try:
-                events: list[Any] = _SCAN.decode_lines(data[:cut])
-            except msgspec.DecodeError:  # a torn or foreign line: the one-by-one way
-                events = decode_chunk(data[:cut])
+            events = _scan_lines(data[:cut])
             others = [e for e in events if e.kind != "step"]  # one pass over a million
             series.add(others, steps_too=False)
             series.events += len(events) - len(others)

@@ -88,7 +88,23 @@ def run_tags(info: dict[str, Any]) -> tuple[str, ...]:
 
 def swept_text(swept: dict[str, Any]) -> str:
     """A sweep member's values as short words: `lr=0.0001 r=8` (the setting's last part)."""
-    return " ".join(f"{path.rsplit('.', 1)[-1]}={_short(value)}" for path, value in swept.items())
+    return swept_forms(swept)[0]
+
+
+def swept_forms(swept: dict[str, Any]) -> list[str]:
+    """swept_text, then shorter forms of it for a narrow column: the names by their initials
+    (`batch_size=4` -> `bs=4`, a name kept whole where initials would clash), then the values
+    alone (`0.0001 4`: the sweep's own row names the settings)."""
+    names = [path.rsplit(".", 1)[-1] for path in swept]
+    values = [_short(value) for value in swept.values()]
+    initials = ["".join(part[:1] for part in name.split("_") if part) if name.count("_") else
+                name for name in names]
+    initials = [short if initials.count(short) == 1 and short not in names[:i] + names[i + 1:]
+                else name for i, (name, short) in enumerate(zip(names, initials, strict=True))]
+    forms = [" ".join(f"{n}={v}" for n, v in zip(names, values, strict=True)),
+             " ".join(f"{n}={v}" for n, v in zip(initials, values, strict=True)),
+             " ".join(values)]
+    return list(dict.fromkeys(forms))
 
 
 def _short(value: Any) -> str:

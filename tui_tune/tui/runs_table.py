@@ -16,7 +16,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from tui_tune.display import metric_short
-from tui_tune.runs.listing import swept_text
+from tui_tune.runs.listing import swept_forms
 from tui_tune.runs.sweep_groups import SweepGroup
 from tui_tune.tui.formatting import STATUS_COLOURS, duration, format_number
 
@@ -61,6 +61,12 @@ def shown_id(run_id: str, width: int) -> str:
 def cut(text: str, width: int) -> str:
     """`text` in `width` cells, with an ellipsis where it is cut."""
     return text if not width or len(text) <= width else text[:max(width - 1, 0)] + "…"
+
+
+def first_fitting(forms: list[str], width: int) -> str:
+    """The first of `forms` (longest first) that fits `width` cells, else the last one cut."""
+    return next((form for form in forms if not width or len(form) <= width),
+                cut(forms[-1], width))
 
 
 class FittedCell:
@@ -141,18 +147,24 @@ def run_cells(s, columns: list[tuple[str, str, int]], spark: str, *, detailed: b
     if group is not None:
         branch = "└" if group.members[-1] is s else "├"
         star = "★" if group.best is s else " "
-        cells["run"] = FittedCell(f"{branch}{star}{swept_text(s.swept) or s.name}",
-                                  style="bold" if star != " " else "", shorten=cut)
+        forms = [branch + star + form for form in swept_forms(s.swept)] if s.swept \
+            else [branch + star + s.name]
+        cells["run"] = FittedCell(forms[0], style="bold" if star != " " else "",
+                                  shorten=lambda text, width: first_fitting(forms, width))
     return [cells[key] for key, _, _ in columns]
 
 
 def group_cells(group: SweepGroup, columns: list[tuple[str, str, int]]) -> list:
     """A sweep's one-line summary: its runs, how many ended, the best validation loss (in the
-    loss column, marked `best val`) with its metric; ★ marks the member that got it."""
+    loss column, marked `best val`) with its metric; ★ marks the member that got it. Where
+    the members show their values alone, the sweep's row names the settings after its id."""
     width = {key: w for key, _, w in columns}
     best = group.best
+    names = " ".join(dict.fromkeys(path.rsplit(".", 1)[-1] for member in group.members
+                                   for path in member.swept))
     cells = {"status": Text(f" sweep ×{len(group.members)}", style="bold magenta"),
-             "run": FittedCell(group.sweep_id, style="magenta"),
+             "run": FittedCell(group.sweep_id, style="magenta",
+                               after=Text(f" {names}", style="dim") if names else None),
              "progress": Text(f"{group.ended}/{len(group.members)} ended", style="dim"),
              "loss": _number(best.best_val_loss if best else None, width.get("loss", 7)),
              "trend": Text("best val" if width.get("trend", 10) >= 8 else "best", style="dim"),

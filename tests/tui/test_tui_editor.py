@@ -177,7 +177,7 @@ async def test_tabs_mount_when_first_shown_and_unopened_tabs_still_flag_problems
         await pilot.pause()
         editor = app.screen
         assert [f.group for f in editor.query(SettingsForm)] == ["general"]
-        assert "!" in str(editor.query_one("TabbedContent").get_tab("tab-training").label)
+        assert "!" in str(editor.query_one("#tab-training").label)
         await pilot.press("f8")
         await pilot.pause()
         assert {f.group for f in editor.query(SettingsForm)} == {"general", "dataset"}

@@ -19,12 +19,13 @@ from textual.events import DescendantFocus
 from textual.screen import Screen
 from textual.widget import AwaitMount
 from textual.widgets import (
+    ContentSwitcher,
     Input,
     Label,
     Select,
     Static,
     Switch,
-    TabbedContent,
+    Tab,
     TabPane,
     Tabs,
     TextArea,
@@ -41,6 +42,12 @@ from tui_tune.tui.widgets.fitting_footer import FittingFooter
 from tui_tune.tui.widgets.settings_form import SettingsForm, SweepEditor
 
 TABS = [*GROUPS, "sweep"]
+# each tab's name where the whole names do not fit the screen's width (120 columns: 131 cells)
+SHORT_TABS = {"general": "gen", "dataset": "data", "tokenizer": "tok", "architecture": "arch",
+              "adapter": "adapt", "quantization": "quant", "training": "train",
+              "augmentation": "aug", "prediction": "pred", "environment": "env",
+              "logging": "log", "sweep": "sweep"}
+TAB_PADDING = 2  # a Tab's cells besides its label
 PREVIEWED = ("causal_lm",)  # problem types whose text the dataset preview builds
 
 
@@ -71,10 +78,13 @@ class EditorScreen(EstimateMixin, Screen):
     def compose(self) -> ComposeResult:
         yield Label("", id="editor-title", classes="status-line")
         yield Static("[b]Estimate:[/b] ...", id="estimate-line")
+        # the tab bar spans the screen above the form and the side panel, so every tab's name
+        # shows whole at 80 columns (short names where the whole ones do not fit)
+        yield Tabs(*(Tab(group, id=f"tab-{group}") for group in TABS), id="editor-tabs")
         with Horizontal(id="editor-body"):
-            with TabbedContent(id="editor-tabs"):
+            with ContentSwitcher(initial=f"pane-{TABS[0]}", id="editor-panes"):
                 for group in TABS:
-                    with TabPane(group, id=f"tab-{group}"):
+                    with TabPane(group, id=f"pane-{group}"):
                         yield Label("loading...", classes="muted")
             with VerticalScroll(id="side-panel"):
                 yield Static("", id="estimate-detail")
@@ -87,13 +97,15 @@ class EditorScreen(EstimateMixin, Screen):
         self.revalidate()
 
     # -- lazy tabs --------------------------------------------------------------------------
-    @on(TabbedContent.TabActivated)
-    async def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
-        pane_id = event.pane.id or ""
+    @on(Tabs.TabActivated, "#editor-tabs")
+    async def _tab_shown(self, event: Tabs.TabActivated) -> None:
+        group = (event.tab.id or "tab-general").removeprefix("tab-")
+        pane_id = f"pane-{group}"
+        self.query_one(ContentSwitcher).current = pane_id
         # F7/F8 (or a click) go to the tab's first field; arrowing along the tab bar stays there
         to_field = self._to_first_field or not isinstance(self.focused, Tabs)
         self._to_first_field = False
-        mounting = self._mount_group(pane_id.removeprefix("tab-"))
+        mounting = self._mount_group(group)
         if mounting is not None:
             await mounting
         if to_field:
@@ -114,7 +126,7 @@ class EditorScreen(EstimateMixin, Screen):
         if group in self.mounted_groups:
             return None
         self.mounted_groups.add(group)
-        pane = self.query_one(f"#tab-{group}", TabPane)
+        pane = self.query_one(f"#pane-{group}", TabPane)
         pane.remove_children()
         if group == "sweep":
             return pane.mount(SweepEditor(dict(self.state.data.get("sweep", {}))))
@@ -124,7 +136,7 @@ class EditorScreen(EstimateMixin, Screen):
 
     def action_tab(self, delta: int) -> None:
         self._to_first_field = True
-        tabs = self.query_one(TabbedContent)
+        tabs = self.query_one("#editor-tabs", Tabs)
         current = TABS.index((tabs.active or "tab-general").removeprefix("tab-"))
         tabs.active = f"tab-{TABS[(current + delta) % len(TABS)]}"
 
@@ -179,13 +191,20 @@ class EditorScreen(EstimateMixin, Screen):
         self._show_title()
         self.schedule_estimate()
 
+    def on_resize(self) -> None:
+        self._mark_tabs()
+
     def _mark_tabs(self) -> None:
-        """A tab whose group has a problem says so, even before it is opened."""
-        tabs = self.query_one(TabbedContent)
+        """A tab whose group has a problem says so, even before it is opened; every name is
+        whole, short where the whole ones would not fit the bar."""
+        bad = {group for group in TABS if any(key == group or key.startswith(f"{group}.")
+                                              for key in self.state.problems)}
+        marks = sum(2 for _ in bad)  # " !"
+        whole = sum(len(g) + TAB_PADDING for g in TABS) + marks <= self.size.width
         for group in TABS:
-            bad = any(key == group or key.startswith(f"{group}.") for key in self.state.problems)
-            label = f"{group} [b red]![/]" if bad else group
-            tab = tabs.get_tab(f"tab-{group}")
+            name = group if whole else SHORT_TABS.get(group, group)
+            label = f"{name} [b red]![/]" if group in bad else name
+            tab = self.query_one(f"#tab-{group}", Tab)
             if str(tab.label) != label:
                 tab.label = label
 

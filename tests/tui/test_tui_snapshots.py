@@ -18,6 +18,23 @@ from tui_tune.tui.screens.runs import RunsScreen
 SIZES = [(80, 24), (120, 40)]
 
 
+def _picture(app) -> list:
+    return [(segment.text, segment.style) for strip in app.screen._compositor.render_strips()
+            for segment in strip]
+
+
+async def settled(pilot, step_s: float = 0.3, tries: int = 20) -> None:
+    """Until two frames `step_s` apart are the same (charts redraw on a 4 Hz timer, and a
+    busy machine can be a frame or two late: a fixed pause alone was once too short)."""
+    before = None
+    for _ in range(tries):
+        await pilot.pause(step_s)
+        now = _picture(pilot.app)
+        if now == before:
+            return
+        before = now
+
+
 @pytest.fixture
 def two_runs(make_run):
     a = make_run("20260101-000000-demo-tiny", console="[info] loading demo/model\n"
@@ -46,7 +63,7 @@ def test_monitor_screen(snap_compare, two_runs, size):
         await wait_for(pilot, lambda: app.screen.series.step_values("step").size == 120
                        and "GPU sampling off" in str(app.screen.query_one("#gpu-text").render())
                        and "checkpoint saved" in str(app.screen.query_one("#log-text").render()))
-        await pilot.pause(0.6)  # charts redraw on their 4 Hz timer
+        await settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=loaded)
 
@@ -66,7 +83,7 @@ def test_classification_monitor_screen(snap_compare, make_run, size, classes):
                        and not app.screen.history_loading
                        and "GPU sampling off" in str(app.screen.query_one("#gpu-text").render())
                        and "training" in str(app.screen.query_one("#log-text").render()))
-        await pilot.pause(0.6)  # charts redraw on their 4 Hz timer
+        await settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=loaded)
 
@@ -78,7 +95,7 @@ def test_compare_screen(snap_compare, two_runs, size):
     async def loaded(pilot):
         await wait_for(pilot, lambda: len(app.screen.query_one("#compare-train").series) == 2
                        and len(app.screen.statuses) == 2)  # live: each run's status shows
-        await pilot.pause(0.6)
+        await settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=loaded)
 

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 from functools import cache
 
-from tui_tune.config import foreign_axolotl, foreign_h2o, foreign_llamafactory
+# the tables by name: importing the modules through the package (`from tui_tune.config
+# import foreign_h2o`) would tie this module, which experiment imports, to config/__init__
+from tui_tune.config.foreign_axolotl import TABLE as AXOLOTL
+from tui_tune.config.foreign_h2o import LORA_KEYS as H2O_LORA
+from tui_tune.config.foreign_h2o import TABLE as H2O
+from tui_tune.config.foreign_llamafactory import TABLE as LLAMAFACTORY
 
 
 @cache
 def foreign_names() -> dict[str, str]:
     """The last part of each foreign key that maps to one setting -> that setting's path."""
     names: dict[str, str] = {}
-    for tool in (foreign_h2o, foreign_axolotl, foreign_llamafactory):
-        rules = {**tool.TABLE, **getattr(tool, "LORA_KEYS", {})}
+    for rules in ({**H2O, **H2O_LORA}, AXOLOTL, LLAMAFACTORY):
         for key, rule in rules.items():
             path = rule if isinstance(rule, str) else rule[0]
             if path:

@@ -75,6 +75,34 @@ app = TuneApp(start=lambda: MonitorScreen(Path(sys.argv[1]), read_only=True, sam
 app.run(headless=True, size=(120, 40), auto_pilot=measure)
 """
 
+# Keys in the editor's training tab at 120x40: each Tab press and each typed character, timed
+# from the key to the app idle again (the pilot's press waits for the messages it caused),
+# less what the pilot takes for a key nothing is bound to (its own pauses: ~0.17 s here).
+EDITOR_KEYS = """
+import statistics, sys, time
+from tui_tune.tui.app import TuneApp
+from tui_tune.tui.editor_state import EditorState
+from tui_tune.tui.screens.editor import EditorScreen
+async def keys(pilot):
+    for _ in range(6):
+        await pilot.press("f8")  # general -> ... -> training
+    await pilot.pause(1.0)
+    tabs, chars = [], []
+    for _ in range(12):
+        start = time.perf_counter(); await pilot.press("tab"); tabs.append(time.perf_counter() - start)
+    await pilot.press("end")
+    for key in "12345678":
+        start = time.perf_counter(); await pilot.press(key); chars.append(time.perf_counter() - start)
+    idle = []
+    for _ in range(8):
+        start = time.perf_counter(); await pilot.press("f12"); idle.append(time.perf_counter() - start)
+    unbound = statistics.median(idle)
+    print(statistics.median(tabs) - unbound, statistics.median(chars) - unbound)
+    pilot.app.exit()
+TuneApp(start=lambda: EditorScreen(EditorState.from_preset("demo-tiny"))).run(
+    headless=True, size=(120, 40), auto_pilot=keys)
+"""
+
 
 def make_big_run(path: Path = BIG_RUN, events: int = EVENTS) -> Path:
     """A run with `events` step events (plus evals and samples), written once and reused,
@@ -205,8 +233,14 @@ def run() -> list[Result]:
     shown_few = statistics.median(f for f, _ in drawn)
     shown = statistics.median(m for _, m in drawn)
     detailed = statistics.median(runs_detailed_s(many, RUN_COUNT) for _ in range(3))
+    tab_s, char_s = _python(EDITOR_KEYS)
     return [
         Result("app first frame (headless, from process start)", first_frame, "s", "< 1"),
+        Result("editor: a Tab press, training tab", tab_s * 1000, "ms", "< 100",
+               "120x40 headless, key to idle less an unbound key's; median of 12 (0.2-0.6 s "
+               "more before the footer and the form stopped rebuilding per key)"),
+        Result("editor: a typed character, training tab", char_s * 1000, "ms", "< 100",
+               "the same, into max_steps; median of 8 (0.3-0.8 s more before)"),
         Result("runs screen, 10 runs: rows drawn", shown_few, "s", "",
                "on a 120x40 pty, from process start to 'Runs 10' and the newest row shown"),
         Result(f"runs screen, {RUN_COUNT:,} runs: rows drawn", shown, "s", "< 1",

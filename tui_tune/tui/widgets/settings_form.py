@@ -48,9 +48,14 @@ class SettingsForm(VerticalScroll):
         self.problem_type = problem_type
 
     def compose(self) -> ComposeResult:
+        # each row and its error line kept by setting name: a query per setting walked the
+        # whole form for each of them (O(n^2): 1 s per typed character in the training tab)
+        self._rows: dict[str, tuple[Vertical, Label]] = {}
         for spec in self.specs:
             row = Vertical(classes="field-row", id=f"row-{self.group}-{spec.name}")
             row.display = applies(spec.path, self.problem_type)
+            error = Label("", classes="field-error", markup=False)
+            self._rows[spec.name] = (row, error)
             with row:
                 with Horizontal(classes="field-line"):
                     label = FieldLabel(spec.name, spec.unit, classes="field-label")
@@ -58,7 +63,7 @@ class SettingsForm(VerticalScroll):
                         label.add_class("advanced")
                     yield label
                     yield control_for(spec, self.values.get(spec.name), self.problem_type)
-                yield Label("", classes="field-error", markup=False)
+                yield error
 
     def on_mount(self) -> None:
         self.show_problems(getattr(self, "_problems", {}))
@@ -69,8 +74,8 @@ class SettingsForm(VerticalScroll):
             return
         self.problem_type = problem_type
         for spec in self.specs:
-            for row in self.query(f"#row-{self.group}-{spec.name}"):
-                row.display = applies(spec.path, problem_type)
+            if hasattr(self, "_rows"):
+                self._rows[spec.name][0].display = applies(spec.path, problem_type)
             if spec.path == METRIC:
                 for select in self.query(f"#{spec.widget_id}").results(Select):
                     value = select.value
@@ -81,14 +86,14 @@ class SettingsForm(VerticalScroll):
     def show_problems(self, problems: dict[str, str]) -> None:
         """Mark fields whose dotted path has a problem, with the message under the field."""
         self._problems = problems
+        if not hasattr(self, "_rows"):
+            return  # not composed yet: on_mount shows them
         for spec in self.specs:
-            rows = self.query(f"#row-{self.group}-{spec.name}")
-            if not rows:
-                return  # not composed yet: on_mount shows them
-            row = rows.first(Vertical)
+            row, error = self._rows[spec.name]
             message = problems.get(spec.path)
             row.set_class(message is not None, "-invalid")
-            row.query_one(".field-error", Label).update(message or "")
+            if str(error.content) != (message or ""):
+                error.update(message or "")
 
 
 class SweepEditor(Vertical):

@@ -85,7 +85,9 @@ class StepIndexWriter:
                 handle.write(np.asarray(records, dtype="<f8").tobytes())
                 handle.flush()
         except (OSError, ValueError):
-            self.stop()
+            self.stopped = True
+        if self.stopped:
+            self.close()
 
     def _records(self, lines: Sequence[tuple[str, dict[str, Any] | None]], end: int
                  ) -> list[list[float]]:
@@ -97,13 +99,10 @@ class StepIndexWriter:
             if event is None:
                 continue
             columns = self.columns or self._columns_of(event)
-            if not set(event).intersection(STEP_COLUMNS) <= set(columns):
-                self.stop()  # a metric the records have no room for: readers decode from here
-                break
             values = line_values(data, columns)
-            if values is None:
-                self.stop()
-                break
+            if values is None or not set(event).intersection(STEP_COLUMNS) <= set(columns):
+                self.stopped = True  # a metric the records have no room for (or a line no
+                break  # reader decodes): the records end here, readers decode the rest
             self.columns = columns
             records.append([float(start), float(position), *values])
         return records
@@ -119,9 +118,8 @@ class StepIndexWriter:
         if self._handle is not None:
             return self._handle
         existing = read_header(self.path)
-        size = self.events.stat().st_size
         if existing is not None and existing[0] == self.columns and \
-                _last_end(self.path, existing) <= size:
+                _last_record_agrees(self.path, existing, self.events):
             self._handle = open(self.path, "ab")  # noqa: SIM115 (lives as long as the writer)
             return self._handle
         temporary = self.path.with_name(self.path.name + ".tmp")
@@ -130,10 +128,6 @@ class StepIndexWriter:
         os.replace(temporary, self.path)
         self._handle = open(self.path, "ab")  # noqa: SIM115
         return self._handle
-
-    def stop(self) -> None:
-        self.stopped = True
-        self.close()
 
     def close(self) -> None:
         if self._handle is not None:
@@ -163,16 +157,32 @@ def read_header(path: Path) -> tuple[tuple[str, ...], int] | None:
     return columns, len(line)
 
 
-def _last_end(path: Path, header: tuple[tuple[str, ...], int]) -> float:
-    """Where the last whole record says its line ends (0 for none)."""
+def _last_record_agrees(path: Path, header: tuple[tuple[str, ...], int], events: Path) -> bool:
+    """Does events.jsonl still hold the last whole record's line, with its values (a resumed
+    run's file), rather than another file in its place? An index without records agrees."""
     columns, begin = header
-    width = 8 * (2 + len(columns))
-    rows = (path.stat().st_size - begin) // width
+    width = 2 + len(columns)
+    rows = (path.stat().st_size - begin) // (8 * width)
     if rows <= 0:
-        return 0.0
-    with open(path, "rb") as handle:
-        handle.seek(begin + (rows - 1) * width + 8)
-        return float(np.frombuffer(handle.read(8), dtype="<f8")[0])
+        return True
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(begin + (rows - 1) * width * 8)
+            record = np.frombuffer(handle.read(width * 8), dtype="<f8")
+        start, end = int(record[0]), int(record[1])
+        with open(events, "rb") as handle:
+            handle.seek(start)
+            line = handle.read(end - start)
+    except (OSError, ValueError, OverflowError):
+        return False  # not records we can follow: start the index anew
+    values = line_values(line, columns) if line.endswith(b"\n") else None
+    return values is not None and _same(values, record[2:].tolist())
+
+
+def _same(values: Sequence[float], expected: Sequence[float]) -> bool:
+    """Equal value by value, NaN equal to NaN."""
+    return len(values) == len(expected) and all(
+        a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(values, expected, strict=True))
 
 
 @dataclass
@@ -273,8 +283,7 @@ def _spot_lines_agree(events: Path, index: IndexedSteps, names: Sequence[str]) -
                     return False
                 values = line_values(line, names)
                 expected = [float(index.store[name][row]) for name in names]
-                if values is None or not all(a == b or (math.isnan(a) and math.isnan(b))
-                                             for a, b in zip(values, expected, strict=True)):
+                if values is None or not _same(values, expected):
                     return False
     except OSError:
         return False

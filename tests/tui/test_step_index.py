@@ -129,15 +129,16 @@ def test_a_stop_inside_the_records_reads_only_the_records_before_it(tmp_path):
     assert_same(series, load_prefix(tmp_path, stop))
 
 
-def test_a_resumed_run_continues_the_index_and_a_new_file_replaces_it(tmp_path):
+@pytest.mark.parametrize("new_steps", [50, 800])  # shorter and longer than the old file
+def test_a_resumed_run_continues_the_index_and_a_new_file_replaces_it(tmp_path, new_steps):
     events = fixed_events(steps=400)
     write_through(tmp_path, events[:200])
     write_through(tmp_path, events[200:])  # the resumed worker's writer: same columns
     series, covered = from_index(tmp_path)
     assert covered == last_step_line_end(tmp_path)
     assert_same(series, one_read(tmp_path))
-    RunDir(tmp_path).events.unlink()  # a new events.jsonl, shorter than the index says
-    write_through(tmp_path, fixed_events(steps=50, scale=3.0))
+    RunDir(tmp_path).events.unlink()  # a new events.jsonl: the old records are not its lines
+    write_through(tmp_path, fixed_events(steps=new_steps, scale=3.0))
     series, covered = from_index(tmp_path)
     assert covered == last_step_line_end(tmp_path)
     assert_same(series, one_read(tmp_path))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from textual.message import Message
@@ -105,10 +106,16 @@ class RunFeed:
         self._note(recent)
         if start > 0:
             self.post(RunLoaded(recent, partial=True))
-            self.first_drawn.wait(2.0)  # decoding holds the GIL: let the first frame out first
-            self._poll_side()
-            self._last_side = time.monotonic()
-            full, keep = load_history(self.run_dir, start, chunk_bytes=4 << 20, pause_s=0.004)
+            with ThreadPoolExecutor(1) as pool:
+                # with the worker's step index the history is mostly file reads and numpy
+                # copies (the GIL let go): read it while the app draws its first frame; without
+                # one, decoding holds the GIL, so it waits for that frame
+                early = pool.submit(self._history, start) \
+                    if RunDir(self.run_dir).step_index.exists() else None
+                self.first_drawn.wait(2.0)
+                self._poll_side()
+                self._last_side = time.monotonic()
+                full, keep = early.result() if early is not None else self._history(start)
             full.extend_from(recent)
             recent = full
             self._whole_read = True
@@ -121,6 +128,10 @@ class RunFeed:
         if keep is not None:  # after the history shows: the next open reads it from there
             keep()
         return EventFollower.at_offset(RunDir(self.run_dir).events, end)
+
+    def _history(self, stop: int) -> tuple[RunSeries, Callable[[], None] | None]:
+        """The older part (bytes before `stop`) and what keeps its cache (history_cache)."""
+        return load_history(self.run_dir, stop, chunk_bytes=4 << 20, pause_s=0.004)
 
     def _poll_events(self, follower: EventFollower) -> None:
         series, restarted = fold_new(follower)

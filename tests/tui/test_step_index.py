@@ -164,3 +164,27 @@ def test_records_hold_what_a_reader_decodes_from_the_line(tmp_path):
         names = list(index.store)
         np.testing.assert_array_equal([index.values(n)[row] for n in names],
                                       step_index.line_values(line, names))
+
+
+@pytest.mark.parametrize("indexed", [True, False])
+async def test_the_monitor_opens_a_long_history_whole(make_run, indexed, monkeypatch):
+    """Past the recent 2 MiB the monitor loads the older part (from the index while the first
+    frame is drawn, or decoded after it): what it shows equals one read of the file."""
+    from tests.tui.conftest import wait_for
+    from tui_tune.tui.app import TuneApp
+    from tui_tune.tui.screens.monitor import MonitorScreen
+    run = make_run("20260101-000000-demo-tiny", events=[])
+    RunDir(run).events.unlink()
+    write_through(run, oddities(fixed_events(steps=12_000, total=12_000)), flush_every=500)
+    assert RunDir(run).events.stat().st_size > 2 << 20  # more than the recent part
+    if not indexed:
+        RunDir(run).step_index.unlink()
+    covered = []
+    real = history_cache._from_index
+    monkeypatch.setattr(history_cache, "_from_index",
+                        lambda *args: covered.append(got := real(*args)) or got)
+    app = TuneApp(start=lambda: MonitorScreen(run, read_only=True, sample_gpus=False))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: not app.screen.history_loading, timeout=30)
+        assert_same(app.screen.series, one_read(run))
+    assert len(covered) == 1 and (covered[0] is not None) == indexed

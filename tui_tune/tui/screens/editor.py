@@ -74,6 +74,7 @@ class EditorScreen(EstimateMixin, Screen):
         self.mounted_groups: set[str] = set()
         self._launching = False  # a start is under way (its checks run off the UI thread)
         self._to_first_field = False  # the next tab shown focuses its first field (F7/F8)
+        self._tab_labels: dict[str, str] = {}  # group -> the label its tab shows
 
     def compose(self) -> ComposeResult:
         yield Label("", id="editor-title", classes="status-line")
@@ -199,14 +200,13 @@ class EditorScreen(EstimateMixin, Screen):
         whole, short where the whole ones would not fit the bar."""
         bad = {group for group in TABS if any(key == group or key.startswith(f"{group}.")
                                               for key in self.state.problems)}
-        marks = sum(2 for _ in bad)  # " !"
-        whole = sum(len(g) + TAB_PADDING for g in TABS) + marks <= self.size.width
+        whole = sum(len(g) + TAB_PADDING for g in TABS) + 2 * len(bad) <= self.size.width  # " !"
         for group in TABS:
             name = group if whole else SHORT_TABS.get(group, group)
             label = f"{name} [b red]![/]" if group in bad else name
-            tab = self.query_one(f"#tab-{group}", Tab)
-            if str(tab.label) != label:
-                tab.label = label
+            if self._tab_labels.get(group) != label:  # (a label set anew is drawn anew)
+                self._tab_labels[group] = label
+                self.query_one(f"#tab-{group}", Tab).label = label
 
     def _show_problem_list(self) -> None:
         problems, warnings = self.state.problems, self.state.warnings

@@ -51,7 +51,7 @@ TuneApp(runs_dir=sys.argv[1]).run(headless=True, size=(120, 40), auto_pilot=deta
 CSI = re.compile(rb"\x1b\[[0-9;?<>=$]*[ -/]*[@-~]|\x1b[()][0-9A-B]|\x1b[=>]")
 
 OPEN_RUN = """
-import resource, sys, time, psutil
+import sys, time, psutil
 from pathlib import Path
 from tui_tune.tui.app import TuneApp
 from tui_tune.tui.screens.monitor import MonitorScreen
@@ -68,7 +68,9 @@ async def measure(pilot):
     full = time.time() - born
     await pilot.pause(0.5)
     rss = psutil.Process().memory_info().rss / 2**20
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    status = open("/proc/self/status").read()  # VmHWM: ru_maxrss counts the parent's fork too
+    peak = int(next(line.split()[1] for line in status.splitlines()
+                    if line.startswith("VmHWM:"))) / 1024
     print(first, full, rss, peak, app.screen.series.step_values("step").size)
     app.exit()
 app = TuneApp(start=lambda: MonitorScreen(Path(sys.argv[1]), read_only=True, sample_gpus=False))

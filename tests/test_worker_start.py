@@ -25,3 +25,16 @@ def test_a_config_it_cannot_read_keeps_the_compiler(tmp_path):
     assert compiler_unused(tmp_path) is False  # no config.toml: the worker reports that
     (tmp_path / "config.toml").write_text("[architecture\n")
     assert compiler_unused(tmp_path) is False
+
+
+def test_a_workers_peak_memory_is_its_own_not_its_launchers():
+    """ru_maxrss carries the parent's memory over fork + exec (the accelerate launcher's,
+    for a worker): the CPU step events' mem_peak_gib would count it. VmHWM does not."""
+    import subprocess
+    import sys
+    ballast = b"x" * (400 << 20)  # the parent holds 400 MiB when it starts the child
+    child = subprocess.run(
+        [sys.executable, "-c", "from tui_tune.train.reporting import peak_rss_bytes;"
+                               "print(peak_rss_bytes())"],
+        capture_output=True, text=True, check=True)
+    assert len(ballast) and int(child.stdout) < 200 << 20

@@ -133,6 +133,19 @@ def gpu_peak_gib(device) -> float | None:
     return round(torch.cuda.max_memory_allocated(device) / GIB, 3)
 
 
+def peak_rss_bytes() -> int:
+    """This program's peak RSS. Linux: VmHWM, which starts anew at exec; ru_maxrss would
+    count the parent's memory too (the accelerate launcher's, forked before the exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
 def memory_gib(device) -> dict[str, float]:
     """torch's CUDA numbers on a GPU; the process RSS (and its peak) on a CPU."""
     import torch
@@ -142,6 +155,6 @@ def memory_gib(device) -> dict[str, float]:
                 "mem_reserved_gib": round(torch.cuda.memory_reserved(device) / GIB, 3),
                 "mem_peak_gib": round(torch.cuda.max_memory_allocated(device) / GIB, 3)}
     rss = _process(os.getpid()).memory_info().rss / GIB
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB  # Linux: KiB
+    peak = peak_rss_bytes() / GIB
     return {"mem_allocated_gib": round(rss, 3), "mem_reserved_gib": round(rss, 3),
             "mem_peak_gib": round(max(peak, rss), 3)}

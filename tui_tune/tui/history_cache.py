@@ -30,15 +30,14 @@ import numpy as np
 from tui_tune.rundir import RunDir
 from tui_tune.runs.event_values import MAX_COUNT, MAX_MAGNITUDE
 from tui_tune.step_index import IndexedSteps, read_step_index
-from tui_tune.tui.run_data import (
+from tui_tune.tui.event_decoding import (
     CHUNK_BYTES,
     OTHER_KINDS,
     STEP_COLUMNS,
-    RunSeries,
     decode_chunk,
-    load_prefix,
     union_of,
 )
+from tui_tune.tui.run_data import RunSeries, load_prefix
 
 MIN_BYTES = 64 << 20  # smaller histories decode in well under a second: no cache
 PROBE_BYTES = 64 << 10

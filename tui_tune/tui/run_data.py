@@ -1,7 +1,7 @@
 """A run's events as numpy columns, parsed in bulk so a 1,000,000-event run opens in about a second.
 
 msgspec decodes whole chunks of events.jsonl into small structs holding only the fields the
-app shows; numbers then go into growable float64 arrays. Garbage lines are skipped (a chunk
+app shows (event_decoding.py); numbers then go into growable float64 arrays (column.py). Garbage lines are skipped (a chunk
 that fails to decode falls back to line by line). Well-formed events with odd values are typed
 here, once: a step or eval without a usable step number is left out (it has no place on the
 x axis), and the rarer kinds keep only values of the type the screens expect (event_values).
@@ -9,7 +9,6 @@ x axis), and the rarer kinds keep only values of the type the screens expect (ev
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,10 +16,8 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import numpy as np
 
-from tui_tune.events import ENVELOPE, FIELDS, METRICS, Wire, reader_struct
 from tui_tune.rundir import RunDir
 from tui_tune.runs.event_values import (
     MAX_COUNT,
@@ -33,98 +30,16 @@ from tui_tune.runs.event_values import (
     timestamp,
 )
 from tui_tune.runs.follow import EventFollower
+from tui_tune.tui.column import NAN, Column
 from tui_tune.tui.confusion import Confusion
-
-NAN = math.nan
-# the columns: the step number (x axis), every metric of the kind (events.METRICS), the time.
-# A metric is NaN where the line holds null (a reading not taken: grad_norm with
-# logging.log_grad_norm off; the step itself still counts), text, or nothing.
-STEP_COLUMNS = ("step", *METRICS["step"], "t")
-EVAL_COLUMNS = ("step", *METRICS["eval"], "t")
-# what the monitor shows of the other kinds (run info, header, samples, log, end)
-OTHER_FIELDS = ("metric", "confusion", "labels", "prompt", "generation", "reference",
-                "predicted", "truth", "words", "probabilities", "level", "message",
-                "status", "error_type", "traceback", "path", "reason", "run_id", "steps_total",
-                "world_size", "devices", "params_total", "params_trainable", "train_rows",
-                "val_rows", "method", "mem_estimate_gib", "environment", "context", "span", "truth_span",
-                "judge_score", "judge_reason", "rejected", "completions", "exact_count",
-                "exact_total", "images")
-# one flat struct for every line: the numbers as events.Wire (NaN when absent), the rest as JSON
-RawEvent = reader_struct("RawEvent", dict.fromkeys((*STEP_COLUMNS, *EVAL_COLUMNS)), OTHER_FIELDS,
-                         texts=("kind",))
-CHUNK_BYTES = 8 << 20
-_DECODER = msgspec.json.Decoder(RawEvent)
-
-
-class Column:
-    """A float64 array that grows by doubling; `.values` is the filled part (a view).
-
-    A column that holds only NaN so far (a metric this run never logs: most of a step's
-    two dozen) allocates nothing until a value comes: 1,000,000 steps would otherwise hold
-    ~150 MiB of NaN.
-    """
-
-    def __init__(self, capacity: int = 1024):
-        self._capacity = capacity
-        self._data: np.ndarray | None = None
-        self._nan: np.ndarray | None = None  # the all-NaN values, made once per size
-        self.size = 0
-
-    def extend(self, values: np.ndarray) -> None:
-        needed = self.size + values.size
-        if self._data is None and np.isnan(values).all():
-            self.size = needed  # still nothing but NaN
-            return
-        if self._data is None and not self.size and values.size >= self._capacity:
-            self._data = values if values.flags.writeable and values.dtype == np.float64 \
-                else values.astype(np.float64)  # the first values, adopted as they are
-            self.size = needed
-            return
-        if self._data is None:
-            self._data = np.empty(max(needed, self._capacity), dtype=np.float64)
-            self._data[:self.size] = NAN
-        elif needed > self._data.size:
-            grown = np.empty(max(needed, self._data.size * 2), dtype=np.float64)
-            grown[:self.size] = self._data[:self.size]
-            self._data = grown
-        self._data[self.size:needed] = values
-        self.size = needed
-
-    def reserve(self, capacity: int) -> None:
-        """Room for `capacity` values in all (a long read knows its size: no regrowing)."""
-        if self._data is None:
-            self._capacity = max(self._capacity, capacity)
-        elif capacity > self._data.size:
-            grown = np.empty(capacity, dtype=np.float64)
-            grown[:self.size] = self._data[:self.size]
-            self._data = grown
-
-    def adopt(self, data: np.ndarray, size: int) -> None:
-        """Take `data` (float64, its first `size` values filled) as this empty column's store:
-        a cached history read straight into room to grow, no copy."""
-        assert self.size == 0 and data.dtype == np.float64 and data.size >= size
-        self._data, self.size = data, size
-
-    def extend_nan(self, count: int) -> None:
-        """Append `count` NaN (readings not taken), allocating nothing while all are NaN."""
-        if self._data is None:
-            self.size += count
-        else:
-            self.extend(np.full(count, NAN))
-
-    @property
-    def allocated(self) -> bool:
-        """False while every value is NaN (nothing stored)."""
-        return self._data is not None
-
-    @property
-    def values(self) -> np.ndarray:
-        if self._data is not None:
-            return self._data[:self.size]
-        if self._nan is None or self._nan.size != self.size:
-            self._nan = np.full(self.size, NAN)
-            self._nan.flags.writeable = False
-        return self._nan
+from tui_tune.tui.event_decoding import (
+    CHUNK_BYTES,
+    EVAL_COLUMNS,
+    STEP_COLUMNS,
+    LeanDecoder,
+    RawEvent,
+    decode_chunk,
+)
 
 
 @dataclass
@@ -360,20 +275,6 @@ def _column(events: list[RawEvent], name: str) -> np.ndarray:
     return values
 
 
-def decode_chunk(data: bytes) -> list[RawEvent]:
-    """Events of complete lines in `data`; lines that are not events are skipped."""
-    try:
-        return _DECODER.decode_lines(data)
-    except msgspec.DecodeError:
-        out = []
-        for line in data.splitlines():
-            if line.strip():
-                try:
-                    out.append(_DECODER.decode(line))
-                except msgspec.DecodeError:
-                    continue
-        return out
-
 
 def load_run(path: Path, follower: EventFollower | None = None
              ) -> tuple[RunSeries, EventFollower]:
@@ -452,60 +353,3 @@ def load_prefix(path: Path, stop: int, chunk_bytes: int = CHUNK_BYTES,
             series.add(events)
     return series
 
-
-# -- the lean decoder: a whole history without the all-purpose struct ----------------------
-# Decoding into RawEvent (every field of every kind, ~85 slots) costs about twice as much as
-# into a struct of the dozen keys a step line really has, and most of a long history is step
-# lines. So a long read learns which step keys the file uses and decodes with a tagged union:
-# step lines into a struct of exactly those keys (unknown keys refused, so no value is ever
-# dropped: a chunk with a new key is decoded the general way and its keys learned), the
-# other kinds into RawEvent's fields.
-STEP_KEYS = tuple(dict.fromkeys((*ENVELOPE, *FIELDS["step"])).keys() - {"kind"})
-_GENERAL_FIELDS = [f for f in msgspec.structs.fields(RawEvent) if f.name != "kind"]
-OTHER_KINDS = tuple(
-    msgspec.defstruct(f"Raw{kind.title()}", [(f.name, f.type, f.default) for f in _GENERAL_FIELDS],
-                      tag=kind, tag_field="kind", namespace={"kind": kind}, gc=False,
-                      module=__name__)
-    for kind in FIELDS if kind != "step")
-
-
-class LeanDecoder:
-    """decode(chunk) like decode_chunk, faster on long runs of step lines (see above)."""
-
-    def __init__(self) -> None:
-        self.keys: set[str] = set()
-        self._decoder: msgspec.json.Decoder | None = None
-        self.lean = True  # off once a chunk fails for a reason learning keys cannot fix
-
-    def decode(self, data: bytes) -> list:
-        if self.lean and self._decoder is not None:
-            try:
-                return self._decoder.decode_lines(data)
-            except msgspec.DecodeError:
-                pass
-        events = decode_chunk(data)
-        if self.lean:
-            self._learn(data)
-        return events
-
-    def _learn(self, data: bytes) -> None:
-        """The step keys in `data` (a key named only inside a text costs one empty column)."""
-        found = {key for key in STEP_KEYS if f'"{key}":'.encode() in data}
-        if found <= self.keys:
-            self.lean = False  # garbage, an unknown kind or a key of no known name
-            return
-        self.keys |= found
-        numbers = [k for k in STEP_KEYS if k in self.keys and k in (*STEP_COLUMNS, "v")]
-        others = [k for k in STEP_KEYS if k in self.keys and k not in numbers]
-        step = msgspec.defstruct(
-            "LeanStep", [(k, Wire, NAN) for k in numbers] + [(k, Any, None) for k in others],
-            tag="step", tag_field="kind", namespace={"kind": "step"}, gc=False,
-            forbid_unknown_fields=True, module=__name__)
-        self._decoder = msgspec.json.Decoder(step | union_of(OTHER_KINDS))
-
-
-def union_of(types: tuple[type, ...]) -> Any:
-    union = types[0]
-    for kind in types[1:]:
-        union = union | kind
-    return union

@@ -193,3 +193,19 @@ async def test_chat_settings_all_show_their_values_at_80_columns(make_run):
             if field.value:
                 assert field.value in row, (field.id, row)
         assert "stop" in row and row.rstrip().endswith("▎"), row  # the last field closes
+
+
+@pytest.mark.parametrize(("width", "names"), [(80, "short"), (120, "short"), (140, "whole")])
+async def test_every_editor_tab_name_shows_whole(workdir, width, names):
+    """The tab bar cut names at its edges ("quantizati", "aug"): it spans the screen, with
+    short names where the whole ones do not fit, and every tab is on screen."""
+    from tui_tune.tui.screens.editor import SHORT_TABS, TABS
+    app = TuneApp(start=lambda: EditorScreen(EditorState.from_preset("demo-tiny")))
+    async with app.run_test(size=(width, 24)) as pilot:
+        await pilot.pause(0.5)
+        bar = screen_lines(app)[2]
+        shown = [SHORT_TABS[t] if names == "short" else t for t in TABS]
+        assert bar.split() == shown, bar
+        await pilot.press("f8", "f8", "f8", "f8", "f8", "f8", "f8")  # the bar never scrolls
+        await pilot.pause(0.3)
+        assert screen_lines(app)[2].split() == shown

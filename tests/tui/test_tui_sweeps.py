@@ -69,6 +69,7 @@ async def test_members_of_a_two_setting_sweep_stay_whole_at_80_columns(make_run,
                        and len(app.screen.summaries) == 2)
         await pilot.pause(0.3)
         text = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+        assert text.lstrip().startswith("Runs 2 in runs/")  # runs, not rows (the sweep's row)
         if size[0] == 80:
             assert "lr=0.0001 bs=4 " in text and "lr=0.0001 bs=16" in text, text
         else:

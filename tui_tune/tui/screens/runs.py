@@ -302,9 +302,10 @@ class RunsScreen(Screen):
 
     def _show_title(self) -> None:
         marked = f"  [yellow]{len(self.marked)} marked (c compares)[/]" if self.marked else ""
-        count = f"{len(self.rows)}"
+        runs = sum(1 for row in self.rows if not isinstance(row, SweepGroup))  # not sweep rows
+        count = f"{runs}"
         if self.filter_text.strip():
-            count = f"{len(self.rows)} of {len(self._listed)} [yellow](filtered)[/]"
+            count = f"{runs} of {len(self._listed)} [yellow](filtered)[/]"
         folder = f" in {escape(shown_folder(self._root))}" if self._root else ""
         title = f"[b]Runs[/b] {count}{folder}{marked}"
         room = (self.size.width or self.app.size.width) - 2  # the title's padding

@@ -22,7 +22,7 @@ class EventWriter:
         self.path = Path(path)
         self._handle = open(self.path, "ab", buffering=0)  # noqa: SIM115 (lives as long as the writer)
         self._index = StepIndexWriter(self.path) if index else None
-        self._buffer: list[tuple[str, dict[str, Any] | None]] = []
+        self._buffer: list[tuple[bytes, dict[str, Any] | None]] = []
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._flush_every_s = flush_every_s
@@ -32,7 +32,8 @@ class EventWriter:
     def write(self, kind: str, **fields: Any) -> dict[str, Any]:
         event = make_event(kind, **fields)
         with self._lock:
-            self._buffer.append((encode(event), event if kind == "step" else None))
+            self._buffer.append((encode(event).encode("utf-8"),
+                                 event if kind == "step" else None))
         if kind in ("end", "checkpoint", "start"):
             self.flush()
         return event
@@ -40,7 +41,7 @@ class EventWriter:
     def flush(self) -> None:
         with self._lock:
             if self._buffer and not self._handle.closed:
-                data = "".join(text for text, _ in self._buffer).encode("utf-8")
+                data = b"".join(line for line, _ in self._buffer)
                 written = 0
                 while written < len(data):  # a regular file takes it in one write
                     written += self._handle.write(data[written:])

@@ -73,9 +73,9 @@ class StepIndexWriter:
         self.stopped = False
         self._handle: Any = None
 
-    def add(self, lines: Sequence[tuple[str, dict[str, Any] | None]], end: int) -> None:
-        """`lines` (text, the event for a step line else None) were just written as one
-        block ending at byte `end` of events.jsonl."""
+    def add(self, lines: Sequence[tuple[bytes, dict[str, Any] | None]], end: int) -> None:
+        """`lines` (the line's bytes, the event for a step line else None) were just written
+        as one block ending at byte `end` of events.jsonl."""
         if self.stopped or not any(event is not None for _, event in lines):
             return
         try:
@@ -89,12 +89,11 @@ class StepIndexWriter:
         if self.stopped:
             self.close()
 
-    def _records(self, lines: Sequence[tuple[str, dict[str, Any] | None]], end: int
+    def _records(self, lines: Sequence[tuple[bytes, dict[str, Any] | None]], end: int
                  ) -> list[list[float]]:
-        encoded = [text.encode("utf-8") for text, _ in lines]
-        position = end - sum(len(data) for data in encoded)
+        position = end - sum(len(data) for data, _ in lines)
         records = []
-        for data, (_, event) in zip(encoded, lines, strict=True):
+        for data, event in lines:
             start, position = position, position + len(data)
             if event is None:
                 continue
@@ -168,15 +167,24 @@ def _last_record_agrees(path: Path, header: tuple[tuple[str, ...], int], events:
     try:
         with open(path, "rb") as handle:
             handle.seek(begin + (rows - 1) * width * 8)
-            record = np.frombuffer(handle.read(width * 8), dtype="<f8")
-        start, end = int(record[0]), int(record[1])
+            record = np.frombuffer(handle.read(width * 8), dtype="<f8").tolist()
         with open(events, "rb") as handle:
-            handle.seek(start)
-            line = handle.read(end - start)
-    except (OSError, ValueError, OverflowError):
+            return _line_agrees(handle, int(record[0]), int(record[1]), columns, record[2:])
+    except (OSError, ValueError, OverflowError, IndexError):
         return False  # not records we can follow: start the index anew
-    values = line_values(line, columns) if line.endswith(b"\n") else None
-    return values is not None and _same(values, record[2:].tolist())
+
+
+def _line_agrees(handle: Any, start: int, end: int, columns: Sequence[str],
+                 expected: Sequence[float]) -> bool:
+    """Is events.jsonl's [start, end) one whole line (a line ends before it) holding the
+    `expected` values of `columns`?"""
+    handle.seek(max(0, start - 1))
+    data = handle.read(end - start + (1 if start else 0))
+    line = data[1:] if start else data
+    if (start and data[:1] != b"\n") or not line.endswith(b"\n"):
+        return False
+    values = line_values(line, columns)
+    return values is not None and _same(values, expected)
 
 
 def _same(values: Sequence[float], expected: Sequence[float]) -> bool:
@@ -239,14 +247,14 @@ def read_step_index(run_dir: Path, stop: int, room: int = 0) -> IndexedSteps | N
             columns = {name: np.empty(rows + room) for name in names}
             handle.seek(begin)
             for first in range(0, rows, READ_ROWS):
-                block = np.fromfile(handle, dtype="<f8", count=min(READ_ROWS, rows - first)
-                                    * width).reshape(-1, width)
-                done = first + block.shape[0]
+                done = min(rows, first + READ_ROWS)
+                block = np.fromfile(handle, dtype="<f8", count=(done - first) * width)
+                if block.size < (done - first) * width:
+                    return None  # shorter than it was a moment ago: replaced meanwhile
+                block = block.reshape(-1, width)
                 starts[first:done], ends[first:done] = block[:, 0], block[:, 1]
                 for position, name in enumerate(names, start=2):
                     columns[name][first:done] = block[:, position]
-                if done < first + min(READ_ROWS, rows - first):
-                    return None  # shorter than it was a moment ago: replaced meanwhile
     except (OSError, ValueError):
         return None
     usable = _rising_part(starts, ends, stop)
@@ -274,17 +282,8 @@ def _spot_lines_agree(events: Path, index: IndexedSteps, names: Sequence[str]) -
     picks = sorted({int(i) for i in np.linspace(0, rows - 1, min(rows, SPOT_CHECKS))})
     try:
         with open(events, "rb") as handle:
-            for row in picks:
-                start, end = int(index.starts[row]), int(index.ends[row])
-                handle.seek(max(0, start - 1))
-                data = handle.read(end - start + (1 if start else 0))
-                line = data[1:] if start else data
-                if (start and data[:1] != b"\n") or not line.endswith(b"\n"):
-                    return False
-                values = line_values(line, names)
-                expected = [float(index.store[name][row]) for name in names]
-                if values is None or not _same(values, expected):
-                    return False
+            return all(_line_agrees(handle, int(index.starts[row]), int(index.ends[row]), names,
+                                    [float(index.store[name][row]) for name in names])
+                       for row in picks)
     except OSError:
         return False
-    return True

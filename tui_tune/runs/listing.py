@@ -91,11 +91,16 @@ def swept_text(swept: dict[str, Any]) -> str:
     return swept_forms(swept)[0]
 
 
+def setting_name(path: str) -> str:
+    """The last part of a setting's path (`training.batch_size` -> `batch_size`)."""
+    return path.rsplit(".", 1)[-1]
+
+
 def swept_forms(swept: dict[str, Any]) -> list[str]:
     """swept_text, then shorter forms of it for a narrow column: the names by their initials
     (`batch_size=4` -> `bs=4`, a name kept whole where initials would clash), then the values
     alone (`0.0001 4`: the sweep's own row names the settings)."""
-    names = [path.rsplit(".", 1)[-1] for path in swept]
+    names = [setting_name(path) for path in swept]
     values = [_short(value) for value in swept.values()]
     initials = ["".join(part[:1] for part in name.split("_") if part) if name.count("_") else
                 name for name in names]

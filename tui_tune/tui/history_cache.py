@@ -28,7 +28,6 @@ import msgspec
 import numpy as np
 
 from tui_tune.rundir import RunDir
-from tui_tune.runs.event_values import MAX_COUNT, MAX_MAGNITUDE
 from tui_tune.step_index import IndexedSteps, read_step_index
 from tui_tune.tui.event_decoding import (
     CHUNK_BYTES,
@@ -37,7 +36,7 @@ from tui_tune.tui.event_decoding import (
     decode_chunk,
     union_of,
 )
-from tui_tune.tui.run_data import RunSeries, load_prefix
+from tui_tune.tui.run_data import RunSeries, clamp_magnitudes, load_prefix, placed
 
 MIN_BYTES = 64 << 20  # smaller histories decode in well under a second: no cache
 PROBE_BYTES = 64 << 10
@@ -82,22 +81,19 @@ def _from_index(path: Path, stop: int) -> tuple[RunSeries, int] | None:
         return None
     series = RunSeries()
     series.add(others, steps_too=False)
-    steps = index.values("step")
-    placed = (steps >= 0) & (steps <= MAX_COUNT)  # as run_data places decoded steps
-    rows = int(placed.sum())
+    on_axis = placed(index.values("step"))  # as run_data places decoded steps
+    rows = int(on_axis.sum())
     for name, column in series.steps.items():
         values = index.values(name) if name in index.store else None
         if values is None or np.isnan(values).all():
             column.extend_nan(rows)
             continue
-        if placed.all():
+        if on_axis.all():
             store = index.store[name]  # read with room for the recent part and the live tail
         else:
             store = np.empty(rows + GROWTH)
-            store[:rows] = values[placed]
-        with np.errstate(invalid="ignore"):
-            huge = np.abs(store[:rows]) > MAX_MAGNITUDE
-        store[:rows][huge] = np.copysign(np.inf, store[:rows][huge])
+            store[:rows] = values[on_axis]
+        clamp_magnitudes(store[:rows])  # (a view: clamped in place)
         column.adopt(store, rows)
     series.events += index.rows
     series.step_lines += index.rows

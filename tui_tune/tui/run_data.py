@@ -237,21 +237,36 @@ def _start_facts(e: RawEvent) -> dict[str, Any]:
             "t": timestamp(e.t)}
 
 
+def placed(steps: np.ndarray) -> np.ndarray:
+    """Which events have a place on the x axis: a step number in 0 .. MAX_COUNT (not NaN)."""
+    return (steps >= 0) & (steps <= MAX_COUNT)
+
+
+def clamp_magnitudes(values: np.ndarray) -> np.ndarray:
+    """`values` with magnitudes beyond MAX_MAGNITUDE made +-inf, in place: a chart spanning
+    -1e308..1e308 overflows."""
+    with np.errstate(invalid="ignore"):
+        huge = np.abs(values) > MAX_MAGNITUDE
+    if huge.any():
+        values[huge] = np.copysign(np.inf, values[huge])
+    return values
+
+
 def _extend_placed(columns: dict[str, Column], events: list[RawEvent]) -> int:
     """Append the events that have a step number (0 .. MAX_COUNT) to the columns; how many."""
     held = set(type(events[0]).__struct_fields__)  # a lean step struct: the keys seen
     values = {name: _column(events, name) for name in columns if name in held}
-    step = values["step"]
-    placed = (step >= 0) & (step <= MAX_COUNT)  # False for NaN too
-    if not placed.all():
-        values = {name: column[placed] for name, column in values.items()}
+    on_axis = placed(values["step"])
+    placed_count = int(on_axis.sum())
+    if not on_axis.all():
+        values = {name: column[on_axis] for name, column in values.items()}
     for name, column in columns.items():
         value = values.get(name)
         if value is not None and (column.allocated or not np.isnan(value).all()):
             column.extend(value)
         else:  # no reading of it so far: nothing stored
-            column.extend_nan(int(placed.sum()))
-    return int(placed.sum())
+            column.extend_nan(placed_count)
+    return placed_count
 
 
 def _num(value: Any, default: float = NAN) -> float:
@@ -262,17 +277,13 @@ def _num(value: Any, default: float = NAN) -> float:
 
 
 def _column(events: list[RawEvent], name: str) -> np.ndarray:
-    """One attribute of every event as float64 (fromiter: ~40% faster than a list first).
-    Magnitudes beyond MAX_MAGNITUDE become +-inf: a chart spanning -1e308..1e308 overflows."""
+    """One attribute of every event as float64 (fromiter: ~40% faster than a list first),
+    magnitudes clamped (clamp_magnitudes)."""
     try:
         values = np.fromiter(map(attrgetter(name), events), np.float64, len(events))
     except (TypeError, ValueError):  # a stray non-number string
         values = np.array([_num(getattr(e, name)) for e in events], dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        huge = np.abs(values) > MAX_MAGNITUDE
-    if huge.any():
-        values[huge] = np.copysign(np.inf, values[huge])
-    return values
+    return clamp_magnitudes(values)
 
 
 

@@ -16,7 +16,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from tui_tune.display import metric_short
-from tui_tune.runs.listing import swept_forms
+from tui_tune.runs.listing import setting_name, swept_forms
 from tui_tune.runs.sweep_groups import SweepGroup
 from tui_tune.tui.formatting import STATUS_COLOURS, duration, format_number
 
@@ -160,7 +160,7 @@ def group_cells(group: SweepGroup, columns: list[tuple[str, str, int]]) -> list:
     the members show their values alone, the sweep's row names the settings after its id."""
     width = {key: w for key, _, w in columns}
     best = group.best
-    names = " ".join(dict.fromkeys(path.rsplit(".", 1)[-1] for member in group.members
+    names = " ".join(dict.fromkeys(setting_name(path) for member in group.members
                                    for path in member.swept))
     cells = {"status": Text(f" sweep ×{len(group.members)}", style="bold magenta"),
              "run": FittedCell(group.sweep_id, style="magenta",

@@ -50,7 +50,7 @@ def test_runs_screen(snap_compare, two_runs, size):
     async def loaded(pilot):
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen)
                        and len(app.screen.summaries) == 2)
-        await pilot.pause(0.3)
+        await settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=loaded)
 
@@ -112,7 +112,7 @@ def test_editor_screen_with_a_problem(snap_compare, workdir, size):
         for field in app.screen.query("Input"):
             field.cursor_blink = False  # a blinking cursor would make the picture time-dependent
         app.screen.query_one("#field-training-lr").focus()
-        await pilot.pause(1.0)  # let the scroll to the focused field finish
+        await settled(pilot)  # let the scroll to the focused field finish
 
     assert snap_compare(app, terminal_size=size, run_before=shown)
 
@@ -124,7 +124,7 @@ def test_presets_screen(snap_compare, workdir, size):
     app = TuneApp(start=PresetsScreen)
 
     async def shown(pilot):
-        await pilot.pause(0.3)
+        await settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=shown)
 
@@ -134,10 +134,13 @@ def test_help_screen(snap_compare, workdir, size):
     app = TuneApp()
 
     async def shown(pilot):
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        # listed (and its table focused) first: the keys shown are those active behind
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen)
+                       and "No runs yet" in str(app.screen.query_one("#runs-empty").render()))
+        await settled(pilot)
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        await pilot.pause(0.3)
+        await settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=shown)
 
@@ -156,7 +159,7 @@ def test_editor_screen_with_an_estimate(snap_compare, workdir, monkeypatch, size
         await wait_for(pilot, lambda: app.screen.last_estimate is not None)
         for field in app.screen.query("Input"):
             field.cursor_blink = False
-        await pilot.pause()
+        await settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=shown)
 
@@ -179,6 +182,6 @@ def test_dataset_preview(snap_compare, workdir, demo_assets, monkeypatch, size):
         await pilot.press("f6")
         await wait_for(pilot, lambda: isinstance(app.screen, DataPreviewScreen)
                        and app.screen.result is not None, timeout=30)
-        await pilot.pause()
+        await settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=shown)

@@ -390,27 +390,38 @@ def test_unsaved_editor_changes_survive_a_hang_up_and_the_next_start_offers_them
 
 
 def test_the_server_ends_the_apps_it_started_and_never_a_run(tmp_path):
-    """What `tui-tune serve` sends SIGTERM to as it ends: its descendants in its own session
-    (the apps textual-serve started), never a run (launched in a session of its own). Played
-    in a process of its own, standing in for the server."""
+    """What `tui-tune serve` ends as it ends: its descendants in its own session (the apps
+    textual-serve started) with SIGTERM, and with SIGKILL one still there at the bound (an
+    app that does not see its SIGTERM in time); never a run (launched in a session of its
+    own). Played in a process of its own, standing in for the server."""
     script = tmp_path / "server.py"
     script.write_text(
         "import json, subprocess, sys\n"
-        "from tui_tune.tui.exit_guard import end_served_apps, served_apps\n"
+        "from tui_tune.tui.exit_guard import end_served_apps, kill_left, served_apps\n"
         "sleeper = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
+        "deaf = [sys.executable, '-c', 'import signal, time; '\n"
+        "        'signal.signal(signal.SIGTERM, signal.SIG_IGN); print(1, flush=True); '\n"
+        "        'time.sleep(60)']\n"
         "app = subprocess.Popen(sleeper, stdout=subprocess.DEVNULL,\n"
         "                       stderr=subprocess.DEVNULL)\n"
+        "late = subprocess.Popen(deaf, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)\n"
+        "late.stdout.readline()  # its SIGTERM is ignored from here on\n"
         "run = subprocess.Popen(sleeper, start_new_session=True, stdout=subprocess.DEVNULL,\n"
         "                       stderr=subprocess.DEVNULL)\n"
         "listed = sorted(p.pid for p in served_apps())\n"
-        "end_served_apps()\n"
-        "print(json.dumps({'app': app.pid, 'run': run.pid, 'listed': listed,\n"
-        "                  'app_end': app.wait(timeout=10), 'run_alive': run.poll() is None}))\n")
+        "sent = end_served_apps()\n"
+        "kill_left(sent, 0.5)\n"
+        "print(json.dumps({'app': app.pid, 'late': late.pid, 'run': run.pid,\n"
+        "                  'listed': listed, 'sent': sorted(p.pid for p in sent),\n"
+        "                  'ends': {p.pid: int(p.wait(timeout=10)) for p in sent},\n"
+        "                  'run_alive': run.poll() is None}))\n")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          env=worker_env(), timeout=60, check=True).stdout
     seen = json.loads(out)
     try:
-        assert seen["listed"] == [seen["app"]]
-        assert seen["app_end"] == -signal.SIGTERM and seen["run_alive"]
+        assert seen["listed"] == seen["sent"] == sorted([seen["app"], seen["late"]])
+        assert seen["ends"] == {str(seen["app"]): -signal.SIGTERM,
+                                str(seen["late"]): -signal.SIGKILL}
+        assert seen["run_alive"]
     finally:
         os.kill(seen["run"], signal.SIGKILL)

@@ -135,22 +135,32 @@ def serve_bounded(server) -> None:
     stdin) and always within the bound: its own graceful exit (SIGINT, SIGTERM) can wait a
     minute on open websockets. The apps it started are sent SIGTERM as it goes (they would
     also end on seeing their stdin close, but only after the server has gone, which on a
-    loaded machine took longer than the bound)."""
+    loaded machine took longer than the bound), and those still there at the bound are
+    killed: an app busy in a long call on a loaded machine may see its SIGTERM late."""
     guard = ExitGuard()
     guard.install()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # Server.serve() takes this one
     graceful_exit = server.request_exit
+    ended: list = []  # the apps sent SIGTERM, and when
+    started = [0.0]
 
     def bounded_exit() -> None:
         if guard.watchdog is not None:
             guard.watchdog.arm()
-        end_served_apps()
+        if not started[0]:
+            started[0] = time.monotonic()
+            ended.extend(end_served_apps())
         graceful_exit()  # raises aiohttp's GracefulExit out of the loop
 
     server.request_exit = bounded_exit  # what Server.serve() hands SIGINT and SIGTERM
+    guard.before_cut["served apps"] = lambda: kill_left(ended, 0.0)
     guard.attach(loop, lambda _reason: bounded_exit())
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        if started[0]:
+            kill_left(ended, started[0] + EXIT_BOUND_S - time.monotonic())
 
 
 def served_apps() -> list:
@@ -170,11 +180,27 @@ def served_apps() -> list:
     return found
 
 
-def end_served_apps() -> None:
+def end_served_apps() -> list:
+    """SIGTERM to each served app; returns those it was sent to."""
     import psutil
 
+    sent = []
     for app in served_apps():
         try:
             app.terminate()
+        except psutil.Error:
+            continue
+        sent.append(app)
+    return sent
+
+
+def kill_left(apps: list, wait_s: float) -> None:
+    """SIGKILL to those of `apps` still running after up to `wait_s` seconds."""
+    import psutil
+
+    _gone, alive = psutil.wait_procs(apps, timeout=max(wait_s, 0.0))
+    for app in alive:
+        try:
+            app.kill()
         except psutil.Error:
             continue

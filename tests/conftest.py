@@ -44,13 +44,19 @@ def make_run_dir(demo_assets: Path) -> Callable[..., Path]:
 
 
 def run_worker(run_dir: Path, *extra: str, timeout: float = 300):
-    """`python -m tui_tune.train RUN_DIR ...` to completion; returns the CompletedProcess."""
+    """`python -m tui_tune.train RUN_DIR ...` to completion; returns the CompletedProcess.
+    Forked from a process that imported the worker's libraries once (tests/worker_fork.py)."""
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "tui_tune.train", str(run_dir), *extra],
-                          env=worker_env(), capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    from worker_fork import forked_worker
+
+    argv, env = [str(run_dir), *extra], worker_env()
+    done = forked_worker(argv, env, timeout)
+    if done is not None:
+        return done
+    return subprocess.run([sys.executable, "-m", "tui_tune.train", *argv], env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def completed_run(run_dir: Path) -> Path:

@@ -23,7 +23,7 @@ from tui_tune.runs.follow import read_events
 from tui_tune.runs.procs import all_processes
 from tui_tune.runs.status import run_status
 from tui_tune.runs.store import RunStore
-from tui_tune.runs.sweep import list_sweeps
+from tui_tune.runs.sweep import SWEEPS_DIR, list_sweeps
 
 pytestmark = pytest.mark.slow
 
@@ -175,6 +175,12 @@ def test_a_detached_sweep_outlives_its_cli_and_completes(tmp_path, demo_assets):
     while time.monotonic() < deadline and not list_sweeps(store)[0].done:
         time.sleep(1.0)  # done: no run queued or running, and the runner has exited
     assert [s.status for s in store.list()] == ["completed"] * 2
+    sweep_dir, = (tmp_path / "runs" / SWEEPS_DIR).iterdir()
+    runs = json.loads((sweep_dir / "sweep.json").read_text())["runs"]
+    assert {s.sweep_id for s in store.list()} == {sweep_dir.name}
+    infos = [json.loads((store.root / r / "run.json").read_text()) for r in runs]
+    assert infos[1]["launched_at"] >= infos[0]["ended_at"]  # one after another
+    assert [float(i["name"].rsplit("lr", 1)[1]) for i in infos] == [0.001, 0.002]
     argv, kw = tui_tune("sweep", "--list", cwd=tmp_path)
     listed = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60, **kw)
     assert listed.stdout.count("completed") == 2 and "runner ended" in listed.stdout

@@ -11,6 +11,7 @@ import time
 import pytest
 from conftest import read_events, run_worker
 from worker_env import worker_env
+from worker_fork import start_worker
 
 # one xdist worker per module, so its shared runs happen once under `make test` (-n 2)
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train-resume")]
@@ -35,15 +36,17 @@ def uninterrupted(tmp_path_factory, make_run_dir):
 
 def stop_at_step(run_dir, step: int):
     """The worker on run_dir, sent SIGTERM once `step` is logged; asserts it ended cleanly."""
-    proc = subprocess.Popen([sys.executable, "-m", "tui_tune.train", str(run_dir)],
-                            env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = start_worker([str(run_dir)], worker_env()) or subprocess.Popen(
+        [sys.executable, "-m", "tui_tune.train", str(run_dir)],
+        env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         if any(e["step"] >= step for e in read_events(run_dir, "step")):
             break
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
-    output = proc.communicate(timeout=120)[0].decode(errors="replace")
+    output = b"".join(part or b"" for part in proc.communicate(timeout=120)).decode(
+        errors="replace")
     assert proc.returncode == 0, output[-3000:]
     return run_dir
 

@@ -6,16 +6,15 @@ gives the logged F1, LoRA runs resume exactly, and the Llama demo model tags too
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import completed_run as completed
 from conftest import read_events, run_worker
+from test_train_resume import stop_at_step
 from worker_env import worker_env
 
 from tui_tune.events import contract_problems
@@ -180,16 +179,7 @@ def test_our_loss_is_transformers_loss_on_its_own_alignment(demo_assets):
 def test_a_lora_run_stopped_by_sigterm_resumes_to_the_same_losses(tmp_path, make_run_dir,
                                                                   demo_assets, lora_whole):
     run_dir = tokens_run_dir(make_run_dir, demo_assets, tmp_path / "stopped", LORA)
-    proc = subprocess.Popen([sys.executable, "-m", "tui_tune.train", str(run_dir)],
-                            env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if any(e["step"] >= 8 for e in read_events(run_dir, "step")):
-            break
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
-    output = proc.communicate(timeout=120)[0].decode(errors="replace")
-    assert proc.returncode == 0, output[-3000:]
+    stop_at_step(run_dir, 8)
     assert read_events(run_dir, "end")[-1]["status"] == "stopped"
     completed_run = run_worker(run_dir, "--resume")
     assert completed_run.returncode == 0, completed_run.stderr[-3000:]

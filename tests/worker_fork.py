@@ -26,13 +26,22 @@ from pathlib import Path
 PRELOAD = ["torch", "transformers", "peft", "accelerate", "tui_tune.train.worker",
            "tui_tune.train.loop", "tui_tune.train.setup"]
 
+# set by pytest for each test: no library reads it as it is imported
+PER_TEST = ("PYTEST_CURRENT_TEST",)
+
 _context = None
 _server_env: dict[str, str] | None = None
 
 
-def _worker_main(argv: list[str], out: str, err: str) -> None:
-    """In the forked process: stdout and stderr to files (as a pipe would take them), then
-    the worker's entry point; its return value is the exit status."""
+def _lasting(env: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in env.items() if key not in PER_TEST}
+
+
+def _worker_main(argv: list[str], env: dict[str, str], out: str, err: str) -> None:
+    """In the forked process: the caller's environment, stdout and stderr to files (as a pipe
+    would take them), then the worker's entry point; its return value is the exit status."""
+    os.environ.clear()
+    os.environ.update(env)
     for fd, path in ((1, out), (2, err)):
         target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(target, fd)
@@ -51,7 +60,7 @@ class ForkedWorker:
         self.args = [sys.executable, "-m", "tui_tune.train", *argv]
         self._folder = Path(tempfile.mkdtemp(prefix="worker-output-"))
         self._process = _context.Process(target=_worker_main, args=(
-            argv, str(self._folder / "stdout"), str(self._folder / "stderr")))
+            argv, env, str(self._folder / "stdout"), str(self._folder / "stderr")))
         saved = dict(os.environ)
         os.environ.clear()
         os.environ.update(env)  # the forkserver starts with it (the first time)
@@ -102,12 +111,12 @@ def start_worker(argv: list[str], env: dict[str, str]) -> ForkedWorker | None:
     global _context, _server_env
     if env.get("TUI_TUNE_TESTS_FORK_WORKERS") == "0":
         return None
-    if _server_env is not None and env != _server_env:
+    if _server_env is not None and _lasting(env) != _server_env:
         return None
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
         _context.set_forkserver_preload(PRELOAD)
-        _server_env = dict(env)
+        _server_env = _lasting(env)
     return ForkedWorker(argv, env)
 
 

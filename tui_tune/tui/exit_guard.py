@@ -142,8 +142,8 @@ def serve_bounded(server) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # Server.serve() takes this one
     graceful_exit = server.request_exit
-    ended: list = []  # the apps sent SIGTERM, and when
-    started = [0.0]
+    ended: list = []  # the apps sent SIGTERM
+    started = [0.0]  # when the exit began (time.monotonic()); 0.0 until then
 
     def bounded_exit() -> None:
         if guard.watchdog is not None:

@@ -53,6 +53,7 @@ CSI = re.compile(rb"\x1b\[[0-9;?<>=$]*[ -/]*[@-~]|\x1b[()][0-9A-B]|\x1b[=>]")
 OPEN_RUN = """
 import sys, time, psutil
 from pathlib import Path
+from tui_tune.monitor.host import peak_rss_bytes
 from tui_tune.tui.app import TuneApp
 from tui_tune.tui.screens.monitor import MonitorScreen
 born = float(sys.argv[2])  # the parent's clock just before it started this process
@@ -68,9 +69,7 @@ async def measure(pilot):
     full = time.time() - born
     await pilot.pause(0.5)
     rss = psutil.Process().memory_info().rss / 2**20
-    status = open("/proc/self/status").read()  # VmHWM: ru_maxrss counts the parent's fork too
-    peak = int(next(line.split()[1] for line in status.splitlines()
-                    if line.startswith("VmHWM:"))) / 1024
+    peak = peak_rss_bytes() / 2**20  # VmHWM: ru_maxrss counts the parent's fork too
     print(first, full, rss, peak, app.screen.series.step_values("step").size)
     app.exit()
 app = TuneApp(start=lambda: MonitorScreen(Path(sys.argv[1]), read_only=True, sample_gpus=False))

@@ -94,9 +94,8 @@ try:
 except SystemExit:
     pass
 finally:  # VmHWM: this program's peak RSS (ru_maxrss would count the parent's fork too)
-    status = open("/proc/self/status").read()
-    print(next(line.split()[1] for line in status.splitlines()
-               if line.startswith("VmHWM:")), file=sys.stderr)
+    from tui_tune.monitor.host import peak_rss_bytes  # (ls imports psutil too)
+    print(peak_rss_bytes() // 1024, file=sys.stderr)
 """
 
 

@@ -33,7 +33,7 @@ def test_a_workers_peak_memory_is_its_own_not_its_launchers():
     import subprocess
     import sys
     ballast = b"x" * (400 << 20)  # the parent holds 400 MiB when it starts the child
-    code = "from tui_tune.train.reporting import peak_rss_bytes; print(peak_rss_bytes())"
+    code = "from tui_tune.monitor.host import peak_rss_bytes; print(peak_rss_bytes())"
     child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True)
     assert len(ballast) and int(child.stdout) < 200 << 20

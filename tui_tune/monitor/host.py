@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 from dataclasses import dataclass
 
 import psutil
@@ -30,3 +31,16 @@ def sample_host() -> HostReading:
                        cpu_count=psutil.cpu_count() or 1,
                        ram_used_gib=(memory.total - memory.available) / GIB,
                        ram_total_gib=memory.total / GIB, load_1m=load)
+
+
+def peak_rss_bytes() -> int:
+    """This program's peak RSS. Linux: VmHWM, which starts anew at exec; ru_maxrss would
+    count the parent's memory too (the accelerate launcher's, forked before the exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB

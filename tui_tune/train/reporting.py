@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import resource
 import socket
 import sys
 import time
@@ -16,6 +15,7 @@ import psutil
 
 from tui_tune.event_writer import EventWriter
 from tui_tune.events import END_STATUSES, encode, make_event
+from tui_tune.monitor.host import peak_rss_bytes
 from tui_tune.rundir import RunDir
 from tui_tune.runs.files import read_run_json, update_run_json, write_json_atomic
 from tui_tune.runs.lock import hold_for_worker
@@ -131,19 +131,6 @@ def gpu_peak_gib(device) -> float | None:
     if device.type != "cuda":
         return None
     return round(torch.cuda.max_memory_allocated(device) / GIB, 3)
-
-
-def peak_rss_bytes() -> int:
-    """This program's peak RSS. Linux: VmHWM, which starts anew at exec; ru_maxrss would
-    count the parent's memory too (the accelerate launcher's, forked before the exec)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024  # kB
-    except (OSError, ValueError, IndexError):
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
 def memory_gib(device) -> dict[str, float]:

@@ -143,13 +143,14 @@ def serve_bounded(server) -> None:
     asyncio.set_event_loop(loop)  # Server.serve() takes this one
     graceful_exit = server.request_exit
     ended: list = []  # the apps sent SIGTERM
-    started = [0.0]  # when the exit began (time.monotonic()); 0.0 until then
+    started: float | None = None  # when the exit began (time.monotonic())
 
     def bounded_exit() -> None:
+        nonlocal started
         if guard.watchdog is not None:
             guard.watchdog.arm()
-        if not started[0]:
-            started[0] = time.monotonic()
+        if started is None:
+            started = time.monotonic()
             ended.extend(end_served_apps())
         graceful_exit()  # raises aiohttp's GracefulExit out of the loop
 
@@ -159,8 +160,8 @@ def serve_bounded(server) -> None:
     try:
         server.serve()
     finally:
-        if started[0]:
-            kill_left(ended, started[0] + EXIT_BOUND_S - time.monotonic())
+        if started is not None:
+            kill_left(ended, started + EXIT_BOUND_S - time.monotonic())
 
 
 def served_apps() -> list:
